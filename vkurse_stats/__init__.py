@@ -1,0 +1,1 @@
+"""vkurse-stats: licence-usage analytics for VKurse."""

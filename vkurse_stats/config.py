@@ -1,0 +1,47 @@
+"""Settings of one installation: where data lives, which stores to use, and the clock.
+
+Every setting comes from a command-line flag or a ``VKURSE_STATS_*`` environment variable; the
+defaults keep everything in one data directory on embedded stores (SQLite + DuckDB).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+ENV_PREFIX = "VKURSE_STATS_"
+
+
+def env(name: str, default: str | None = None) -> str | None:
+    """Return the ``VKURSE_STATS_<name>`` environment variable, or ``default``."""
+    return os.environ.get(ENV_PREFIX + name, default)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where an installation keeps its data and which backends it uses."""
+
+    data_dir: Path = field(default_factory=lambda: Path(env("DATA_DIR", "data") or "data"))
+    analytics_url: str | None = field(default_factory=lambda: env("ANALYTICS_URL"))
+    database_url: str | None = field(default_factory=lambda: env("DATABASE_URL"))
+    max_open_hours: int = field(
+        default_factory=lambda: int(env("MAX_OPEN_HOURS", "24") or "24")
+    )
+    # A fixed "now" (ISO 8601 with offset) for reproducible demos and tests; unset = the clock.
+    fixed_now: str | None = field(default_factory=lambda: env("NOW"))
+
+    @property
+    def resolved_analytics_url(self) -> str:
+        return self.analytics_url or f"duckdb:///{self.data_dir / 'analytics.duckdb'}"
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'meta.sqlite3'}"
+
+    def now_us(self) -> int:
+        """The current instant in epoch microseconds (UTC)."""
+        if self.fixed_now:
+            return int(datetime.fromisoformat(self.fixed_now).timestamp() * 1_000_000)
+        return int(datetime.now(UTC).timestamp() * 1_000_000)
