@@ -1,0 +1,373 @@
+"""The embedded analytic store: DuckDB, one file in the data directory.
+
+Raw records live in one table per kind with no primary key: a DuckDB ART upsert runs at a
+fraction of the speed of an append. Instead every row carries ``k = hash(company_id, id)`` and a
+batch finds the versions it replaces with one hash join on that integer, confirmed on the full
+key (so a hash collision can never merge two records); losers are deleted by rowid. The hash
+function is DuckDB's; a canary value records it, and a changed hash rehashes every table.
+
+Alongside the raw tables sit the rollups the dashboard reads: per company-day metric rows
+(``rollups``, with ``rollup_days`` saying when each day was computed) and per event/call stats
+(``parent_stats``). DuckDB allows one writer: all access goes through one connection under a lock.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from .schema import TABLES, KindTable
+
+ROLLUPS_DDL = """
+CREATE TABLE IF NOT EXISTS rollups (company_id VARCHAR, day INTEGER, metric VARCHAR, value BIGINT, "at" BIGINT);
+CREATE TABLE IF NOT EXISTS rollup_days (company_id VARCHAR, day INTEGER, computed_at BIGINT);
+CREATE TABLE IF NOT EXISTS parent_stats (
+    company_id VARCHAR, parent_kind TINYINT, parent_id VARCHAR, template TINYINT,
+    first_join BIGINT, last_leave BIGINT, is_open BOOLEAN, connections BIGINT,
+    participants BIGINT, peak BIGINT, peak_at BIGINT, open_until BIGINT);
+CREATE TABLE IF NOT EXISTS spans (company_id VARCHAR PRIMARY KEY, max_span BIGINT);
+CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+"""
+_DUCK_TYPES = {"string": "VARCHAR", "int64": "BIGINT", "int8": "TINYINT"}
+CANARY = "SELECT hash('vkurse', 'canary')::VARCHAR"
+
+
+def _ddl(t: KindTable) -> str:
+    cols = ", ".join(f'"{name}" {_DUCK_TYPES[str(typ)]}' for name, typ in t.columns)
+    extra = "pk UBIGINT, " if t.kind == "connection" else ""
+    return f"CREATE TABLE IF NOT EXISTS {t.table} (k UBIGINT, {extra}{cols})"
+
+
+def _hash_columns(t: KindTable) -> str:
+    pk = ", hash(company_id, parent_kind, parent_id) AS pk" if t.kind == "connection" else ""
+    return f"hash(company_id, id) AS k{pk}"
+
+
+class StoreBusyError(RuntimeError):
+    """Another process holds the data directory's analytic store."""
+
+
+class DuckDBStore:
+    """Raw records, rollups and parent stats in one DuckDB file."""
+
+    backend = "duckdb"
+
+    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.con = duckdb.connect(self.path, read_only=read_only)
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower():
+                raise StoreBusyError(
+                    f"the analytic store {self.path} is in use by another vkurse-stats process "
+                    "(a running server?); stop it, or send records to its POST /api/v1/ingest"
+                ) from None
+            raise
+        self._lock = threading.RLock()
+        if not read_only:
+            self._migrate()
+
+    # --- plumbing ----------------------------------------------------------------------------
+    @contextmanager
+    def locked(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with self._lock:
+            yield self.con
+
+    def sql(self, query: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pa.Table:
+        with self._lock:
+            return self.con.execute(query, params).to_arrow_table()
+
+    def rows(self, query: str, params: Sequence[Any] | dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self.con.execute(query, params).fetchall()
+
+    def close(self) -> None:
+        with self._lock:
+            self.con.close()
+
+    def _migrate(self) -> None:
+        with self._lock:
+            for t in TABLES.values():
+                self.con.execute(_ddl(t))
+            self.con.execute(ROLLUPS_DDL)
+            canary = self.con.execute(CANARY).fetchone()[0]  # type: ignore[index]
+            stored = self.con.execute("SELECT value FROM store_meta WHERE key = 'hash'").fetchone()
+            if stored is None:
+                self.con.execute("INSERT INTO store_meta VALUES ('hash', ?)", [canary])
+            elif stored[0] != canary:
+                # DuckDB changed its hash function: recompute every key so joins still find them.
+                for t in TABLES.values():
+                    self.con.execute(f"UPDATE {t.table} SET k = hash(company_id, id)")
+                self.con.execute("UPDATE connections SET pk = hash(company_id, parent_kind, parent_id)")
+                self.con.execute("UPDATE store_meta SET value = ? WHERE key = 'hash'", [canary])
+
+    def meta_get(self, key: str) -> str | None:
+        row = self.rows("SELECT value FROM store_meta WHERE key = ?", [key])
+        return row[0][0] if row else None
+
+    def meta_set(self, key: str, value: str) -> None:
+        with self._lock:
+            self.con.execute("INSERT OR REPLACE INTO store_meta VALUES (?, ?)", [key, value])
+
+    def next_seq(self, n: int) -> int:
+        """Reserve ``n`` arrival sequence numbers; returns the first."""
+        with self._lock:
+            first = int(self.meta_get("seq") or "0")
+            self.meta_set("seq", str(first + n))
+            return first
+
+    # --- raw records -------------------------------------------------------------------------
+    def upsert(self, kind: str, batch: pa.Table) -> tuple[pa.Table, pa.Table]:
+        """Store a batch of one kind with replace semantics.
+
+        Within the batch and against stored versions, a version replaces another unless it lacks
+        the terminal field the other has (then the other stays). Returns (the stored versions
+        that were replaced, the versions inserted)."""
+        t = TABLES[kind]
+        order = f"({t.terminal} IS NOT NULL) DESC, seq DESC" if t.terminal else "seq DESC"
+        keep_old = f"(s.{t.terminal} IS NULL AND o.{t.terminal} IS NOT NULL)" if t.terminal else "false"
+        with self._lock:
+            con = self.con
+            con.register("_batch", batch)
+            try:
+                con.execute(f"""CREATE OR REPLACE TEMP TABLE _s AS SELECT {_hash_columns(t)}, *
+                    FROM _batch QUALIFY row_number() OVER (PARTITION BY company_id, id ORDER BY {order}) = 1""")
+            finally:
+                con.unregister("_batch")
+            con.execute(f"""CREATE OR REPLACE TEMP TABLE _m AS
+                SELECT o.rowid AS rid, o.company_id, o.id, {keep_old} AS keep_old
+                FROM {t.table} o JOIN _s s ON o.k = s.k AND o.company_id = s.company_id AND o.id = s.id""")
+            if con.execute("SELECT count(*) FROM _m").fetchone()[0]:  # type: ignore[index]
+                old = con.execute(f"""SELECT o.* EXCLUDE (k{', pk' if kind == 'connection' else ''})
+                    FROM {t.table} o WHERE o.rowid IN (SELECT rid FROM _m WHERE NOT keep_old)""").to_arrow_table()
+                con.execute(f"DELETE FROM {t.table} WHERE rowid IN (SELECT rid FROM _m WHERE NOT keep_old)")
+                con.execute("""DELETE FROM _s WHERE (company_id, id) IN
+                    (SELECT (company_id, id) FROM _m WHERE keep_old)""")
+            else:
+                old = pa.Table.from_batches([], schema=t.arrow_schema)
+            con.execute(f"INSERT INTO {t.table} SELECT * FROM _s")
+            new = con.execute(f"SELECT * EXCLUDE (k{', pk' if kind == 'connection' else ''}) FROM _s").to_arrow_table()
+            return old, new
+
+    def update_span(self, cap_us: int) -> None:
+        """Remember the longest connection per company (the window lookback of day queries)."""
+        with self._lock:
+            self.con.execute(f"""INSERT OR REPLACE INTO spans
+                SELECT s.company_id, greatest(max(coalesce(s.left_at, s.joined_at + {int(cap_us)}) - s.joined_at),
+                                              coalesce(any_value(sp.max_span), 0))
+                FROM _s s LEFT JOIN spans sp USING (company_id) GROUP BY s.company_id""")
+
+    def max_span(self, company_id: str) -> int:
+        row = self.rows("SELECT max_span FROM spans WHERE company_id = ?", [company_id])
+        return int(row[0][0]) if row else 0
+
+    def reset_spans(self, cap_us: int) -> None:
+        with self._lock:
+            self.con.execute("DELETE FROM spans")
+            self.con.execute(f"""INSERT INTO spans SELECT company_id,
+                max(coalesce(left_at, joined_at + {int(cap_us)}) - joined_at) FROM connections GROUP BY company_id""")
+
+    _CONN_COLS = """parent_kind::VARCHAR || ':' || parent_id AS parent, parent_kind, parent_id, template, transport, joined_at, coalesce(left_at, -1) AS left_at,
+        coalesce(user_id, chr(0) || id) AS person, coalesce(client, 'unknown') AS client, id"""
+
+    def connections_window(self, company_id: str, t0: int, t1: int, cap_us: int) -> pa.Table:
+        """Connections active (or joining) in ``[t0, t1)``."""
+        lo = t0 - self.max_span(company_id)
+        return self.sql(f"""SELECT {self._CONN_COLS} FROM connections
+            WHERE company_id = ? AND joined_at >= ? AND joined_at < ?
+              AND (coalesce(left_at, joined_at + ?) > ? OR joined_at >= ?)""",
+            [company_id, lo, t1, cap_us, t0, t0])
+
+    def connections_of_parents(self, company_id: str, parents: pa.Table) -> pa.Table:
+        """Every connection of the given (parent_kind, parent_id) pairs."""
+        with self._lock:
+            self.con.register("_parents", parents)
+            try:
+                return self.con.execute(f"""SELECT {self._CONN_COLS} FROM connections
+                    WHERE company_id = ? AND pk IN (SELECT hash(?, parent_kind, parent_id) FROM _parents)
+                      AND (parent_kind, parent_id) IN (SELECT (parent_kind, parent_id) FROM _parents)""",
+                    [company_id, company_id]).to_arrow_table()
+            finally:
+                self.con.unregister("_parents")
+
+    def instants(self, kind: str, company_id: str, column: str, t0: int, t1: int,
+                 value: str | None = None) -> pa.Table:
+        """``column`` (and ``value``) of the records of a kind whose ``column`` is in [t0, t1)."""
+        t = TABLES[kind]
+        cols = f'"{column}" AS t' + (f", {value} AS v" if value else "")
+        return self.sql(f"SELECT {cols} FROM {t.table} WHERE company_id = ? AND \"{column}\" >= ? AND \"{column}\" < ?",
+                        [company_id, t0, t1])
+
+    def companies_with_data(self) -> list[str]:
+        union = " UNION ".join(f"SELECT DISTINCT company_id FROM {t.table}" for t in TABLES.values())
+        return [r[0] for r in self.rows(f"SELECT company_id FROM ({union}) ORDER BY 1")]
+
+    def time_bounds(self, company_id: str) -> tuple[int, int] | None:
+        """The earliest and latest instant any record of the company mentions."""
+        parts = []
+        for t in TABLES.values():
+            times = [c for c, typ in t.columns if str(typ) == "int64" and c not in ("seq", "size_bytes")]
+            for c in times:
+                parts.append(f'SELECT min("{c}") lo, max("{c}") hi FROM'
+                             f" {t.table} WHERE company_id = $c")
+        row = self.rows(f"SELECT min(lo), max(hi) FROM ({' UNION ALL '.join(parts)})", {"c": company_id})
+        if not row or row[0][0] is None:
+            return None
+        return int(row[0][0]), int(row[0][1])
+
+    # --- rollups -----------------------------------------------------------------------------
+    def write_days(self, company_id: str, days: Sequence[int], rows: pa.Table, computed_at: int) -> None:
+        """Replace the rollups of ``days`` with ``rows`` (day, metric, value, at)."""
+        day_table = pa.table({"day": pa.array(days, pa.int32())})
+        with self._lock:
+            con = self.con
+            con.register("_days", day_table)
+            con.register("_rows", rows)
+            try:
+                con.execute("BEGIN")
+                con.execute("DELETE FROM rollups WHERE company_id = ? AND day IN (SELECT day FROM _days)", [company_id])
+                con.execute("DELETE FROM rollup_days WHERE company_id = ? AND day IN (SELECT day FROM _days)", [company_id])
+                con.execute('INSERT INTO rollups SELECT ?, day, metric, value, "at" FROM _rows', [company_id])
+                con.execute("INSERT INTO rollup_days SELECT ?, day, ? FROM _days", [company_id, computed_at])
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            finally:
+                con.unregister("_days")
+                con.unregister("_rows")
+
+    def read_days(self, company_id: str, d0: int, d1: int) -> pa.Table:
+        return self.sql("""SELECT day, metric, value, "at" FROM rollups
+            WHERE company_id = ? AND day BETWEEN ? AND ?""", [company_id, d0, d1])
+
+    def computed_days(self, company_id: str, d0: int, d1: int) -> dict[int, int]:
+        return dict(self.rows("""SELECT day, computed_at FROM rollup_days
+            WHERE company_id = ? AND day BETWEEN ? AND ?""", [company_id, d0, d1]))
+
+    def sums_before(self, company_id: str, metrics: Sequence[str], day: int) -> dict[str, int]:
+        """Sum of each metric's daily rows before ``day`` (the level a stock starts a range at)."""
+        if not metrics:
+            return {}
+        return {m: int(v) for m, v in self.rows(f"""SELECT metric, sum(value) FROM rollups
+            WHERE company_id = ? AND day < ? AND metric IN ({', '.join('?' * len(metrics))})
+            GROUP BY metric""", [company_id, day, *metrics])}
+
+    def clear_rollups(self, company_id: str | None = None) -> None:
+        with self._lock:
+            for table in ("rollups", "rollup_days", "parent_stats"):
+                if company_id is None:
+                    self.con.execute(f"DELETE FROM {table}")
+                else:
+                    self.con.execute(f"DELETE FROM {table} WHERE company_id = ?", [company_id])
+
+    # --- parent stats ------------------------------------------------------------------------
+    def put_parent_stats(self, company_id: str, parents: pa.Table, stats: pa.Table) -> None:
+        """Replace the stats of ``parents`` (parent_kind, parent_id) with ``stats`` rows."""
+        with self._lock:
+            con = self.con
+            con.register("_parents", parents)
+            con.register("_stats", stats)
+            try:
+                con.execute("""DELETE FROM parent_stats WHERE company_id = ?
+                    AND (parent_kind, parent_id) IN (SELECT (parent_kind, parent_id) FROM _parents)""", [company_id])
+                con.execute("INSERT INTO parent_stats SELECT ?, * FROM _stats", [company_id])
+            finally:
+                con.unregister("_parents")
+                con.unregister("_stats")
+
+    def parent_first_joins(self, company_id: str, t0: int, t1: int) -> pa.Table:
+        return self.sql("""SELECT template, first_join FROM parent_stats
+            WHERE company_id = ? AND first_join >= ? AND first_join < ?""", [company_id, t0, t1])
+
+    def parent_first_joins_of(self, company_id: str, parents: pa.Table) -> pa.Table:
+        with self._lock:
+            self.con.register("_parents", parents)
+            try:
+                return self.con.execute("""SELECT first_join FROM parent_stats WHERE company_id = ?
+                    AND (parent_kind, parent_id) IN (SELECT (parent_kind, parent_id) FROM _parents)""",
+                    [company_id]).to_arrow_table()
+            finally:
+                self.con.unregister("_parents")
+
+    def open_parents(self, company_id: str) -> pa.Table:
+        """Parents whose stats still change with the clock (a connection of theirs is open)."""
+        return self.sql("""SELECT parent_kind, parent_id FROM parent_stats
+            WHERE company_id = ? AND open_until IS NOT NULL""", [company_id])
+
+    def all_parents(self, company_id: str) -> pa.Table:
+        return self.sql("""SELECT DISTINCT parent_kind, parent_id FROM connections
+            WHERE company_id = ? ORDER BY 1, 2""", [company_id])
+
+    # --- tables of the dashboard -------------------------------------------------------------
+    def table_page(self, name: str, params: dict[str, Any], sort: str, order: str,
+                   limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+        """One page of a dashboard table (see TABLE_SQL), sorted and searched in SQL."""
+        base = TABLE_SQL[name]
+        params = {k: v for k, v in params.items() if f"${k}" in base}
+        direction = "DESC" if order == "desc" else "ASC"
+        with self._lock:
+            total = self.con.execute(f"SELECT count(*) FROM ({base})", params).fetchone()[0]  # type: ignore[index]
+            cur = self.con.execute(
+                f"SELECT * FROM ({base}) ORDER BY {sort} {direction} NULLS LAST, 1 LIMIT {int(limit)} OFFSET {int(offset)}",
+                params)
+            cols = [d[0] for d in cur.description]
+            rows = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+        return rows, int(total)
+
+
+_SEARCH = "($search = '' OR {cols})"
+
+
+def _search(*cols: str) -> str:
+    return _SEARCH.format(cols=" OR ".join(f"coalesce({c}, '') ILIKE '%' || $search || '%'" for c in cols))
+
+
+# Parameters: $company, $t0/$t1 (the range's instants), $now, $search.
+TABLE_SQL: dict[str, str] = {
+    "events": f"""
+        WITH ev AS (SELECT * FROM events WHERE company_id = $company),
+        ps AS (SELECT * FROM parent_stats WHERE company_id = $company AND parent_kind = 0),
+        j AS (
+            SELECT coalesce(ev.id, ps.parent_id) AS id, ev.title, coalesce(ev.template, ps.template) AS template,
+                   ev.organizer_id, ev.created_at, ev.scheduled_start, ev.cancelled_at, ps.first_join,
+                   ps.last_leave, ps.participants, ps.connections, ps.peak, ps.peak_at
+            FROM ev FULL OUTER JOIN ps ON ev.id = ps.parent_id)
+        SELECT j.id, j.title, j.template, j.organizer_id, u.name AS organizer_name, j.created_at,
+               j.scheduled_start, j.first_join, j.last_leave,
+               (j.last_leave - j.first_join) // 1000000 AS duration_s,
+               coalesce(j.participants, 0) AS participants, coalesce(j.connections, 0) AS connections,
+               coalesce(j.peak, 0) AS peak, j.peak_at
+        FROM j LEFT JOIN users u ON u.company_id = $company AND u.id = j.organizer_id
+        WHERE ((j.created_at >= $t0 AND j.created_at < $t1) OR (j.first_join >= $t0 AND j.first_join < $t1))
+          AND {_search('j.title', 'j.id', 'j.organizer_id', 'u.name')}""",
+    "planned": f"""
+        SELECT e.organizer_id, any_value(u.name) AS organizer_name, count(*) AS planned,
+               arg_min(e.id, (e.scheduled_start, e.id)) AS next_id,
+               arg_min(e.title, (e.scheduled_start, e.id)) AS next_title,
+               min(e.scheduled_start) AS next_start
+        FROM events e LEFT JOIN users u ON u.company_id = $company AND u.id = e.organizer_id
+        WHERE e.company_id = $company AND e.scheduled_start > $now AND e.cancelled_at IS NULL
+          AND {_search('e.organizer_id', 'u.name')}
+        GROUP BY e.organizer_id""",
+    "disk": f"""
+        SELECT f.owner_id, any_value(u.name) AS owner_name, sum(f.size_bytes)::BIGINT AS bytes, count(*) AS files
+        FROM files f LEFT JOIN users u ON u.company_id = $company AND u.id = f.owner_id
+        WHERE f.company_id = $company AND f.uploaded_at <= $now AND (f.deleted_at IS NULL OR f.deleted_at > $now)
+          AND {_search('f.owner_id', 'u.name')}
+        GROUP BY f.owner_id""",
+    "devices": f"""
+        SELECT coalesce(client, 'unknown') AS client, coalesce(device, '') AS device,
+               count(DISTINCT user_id) AS users, count(*) AS logins
+        FROM logins WHERE company_id = $company AND "at" >= $t0 AND "at" < $t1
+          AND {_search('client', 'device')}
+        GROUP BY 1, 2""",
+}

@@ -1,0 +1,147 @@
+"""The metadata store: companies (and, in other modules, accounts, tokens, sessions, audit).
+
+SQLAlchemy Core over one URL, so the embedded SQLite file and a PostgreSQL server run the same
+code. Tables of every module share :data:`METADATA`; :meth:`MetaStore.migrate` creates what is
+missing and records the schema version.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from ..records import DEFAULT_TIMEZONE
+from ..timeutil import zone
+
+METADATA = sa.MetaData()
+SCHEMA_VERSION = 1
+
+schema_info = sa.Table(
+    "schema_info", METADATA,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(256), nullable=False),
+)
+
+companies = sa.Table(
+    "companies", METADATA,
+    sa.Column("id", sa.String(256), primary_key=True),
+    sa.Column("name", sa.String(500), nullable=False),
+    sa.Column("timezone", sa.String(64), nullable=False, default=DEFAULT_TIMEZONE),
+    sa.Column("limit_concurrent_speakers", sa.BigInteger),
+    sa.Column("limit_concurrent_events", sa.BigInteger),
+    sa.Column("limit_concurrent_connections", sa.BigInteger),
+    sa.Column("limit_storage_bytes", sa.BigInteger),
+    sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now()),
+)
+
+LIMIT_NAMES = ("concurrent_speakers", "concurrent_events", "concurrent_connections", "storage_bytes")
+
+
+@dataclass(frozen=True)
+class CompanyInfo:
+    id: str
+    name: str
+    timezone: str = DEFAULT_TIMEZONE
+    limits: dict[str, int | None] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "timezone": self.timezone,
+                "limits": {k: self.limits.get(k) for k in LIMIT_NAMES}}
+
+
+def _row_to_company(row: Any) -> CompanyInfo:
+    m = row._mapping
+    return CompanyInfo(
+        id=m["id"], name=m["name"], timezone=m["timezone"],
+        limits={k: m[f"limit_{k}"] for k in LIMIT_NAMES},
+    )
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite files get WAL and a busy timeout so readers never block."""
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        return engine
+    if url.startswith(("postgresql://", "postgres://")):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+class MetaStore:
+    """Companies and the other metadata tables, on SQLite or PostgreSQL."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self._lock = threading.Lock()
+        self.migrate()
+
+    def migrate(self) -> None:
+        METADATA.create_all(self.engine)
+        with self.engine.begin() as conn:
+            have = conn.execute(sa.select(schema_info.c.value).where(schema_info.c.key == "version")).scalar()
+            if have is None:
+                conn.execute(schema_info.insert().values(key="version", value=str(SCHEMA_VERSION)))
+            elif int(have) > SCHEMA_VERSION:
+                raise RuntimeError(f"the metadata database has schema {have}, newer than this program ({SCHEMA_VERSION})")
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # --- companies -------------------------------------------------------------------------
+    def company(self, company_id: str) -> CompanyInfo | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(companies).where(companies.c.id == company_id)).first()
+        return _row_to_company(row) if row else None
+
+    def companies(self) -> list[CompanyInfo]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(companies).order_by(companies.c.id)).fetchall()
+        return [_row_to_company(r) for r in rows]
+
+    def put_company(
+        self, company_id: str, name: str | None = None, timezone: str | None = None,
+        limits: dict[str, int | None] | None = None, *, replace_limits: bool = False,
+    ) -> tuple[CompanyInfo | None, CompanyInfo]:
+        """Create or update a company; returns (before, after). ``limits`` given as None values
+        clear those limits; with ``replace_limits`` every limit not given is cleared."""
+        if timezone is not None:
+            zone(timezone)
+        with self._lock, self.engine.begin() as conn:
+            row = conn.execute(sa.select(companies).where(companies.c.id == company_id)).first()
+            before = _row_to_company(row) if row else None
+            values: dict[str, Any] = {}
+            if name is not None:
+                values["name"] = name
+            if timezone is not None:
+                values["timezone"] = timezone
+            if replace_limits:
+                values.update({f"limit_{k}": None for k in LIMIT_NAMES})
+            for k, v in (limits or {}).items():
+                if k not in LIMIT_NAMES:
+                    raise ValueError(f"unknown limit {k!r}; expected one of: {', '.join(LIMIT_NAMES)}")
+                if v is not None and v < 0:
+                    raise ValueError(f"limit {k} must not be negative")
+                values[f"limit_{k}"] = v
+            if before is None:
+                values.setdefault("name", company_id)
+                values.setdefault("timezone", DEFAULT_TIMEZONE)
+                conn.execute(companies.insert().values(id=company_id, **values))
+            elif values:
+                conn.execute(companies.update().where(companies.c.id == company_id).values(**values))
+            after = _row_to_company(conn.execute(sa.select(companies).where(companies.c.id == company_id)).one())
+        return before, after
