@@ -1,0 +1,82 @@
+"""Result types of the query API (what dashboard, API, exports and CLI render)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from ..store.meta import CompanyInfo
+from ..timeutil import to_iso
+from .definitions import METRICS
+
+
+@dataclass(frozen=True)
+class MetricValue:
+    value: int
+    at: int | None = None  # first instant of a peak, epoch microseconds
+    limit: int | None = None
+
+    def as_json(self, tz: str, *, with_limit: bool = True) -> dict[str, Any]:
+        out: dict[str, Any] = {"value": self.value}
+        if self.at is not None or self.limit is not None:
+            out["at"] = to_iso(self.at, tz)
+        if with_limit and self.limit is not None:
+            out["limit"] = self.limit
+        return out
+
+    @property
+    def share(self) -> float | None:
+        """The share of the licence limit used (1.0 = the whole limit)."""
+        if self.limit is None or self.limit == 0:
+            return None
+        return self.value / self.limit
+
+
+@dataclass(frozen=True)
+class Summary:
+    company: CompanyInfo
+    date_from: date
+    date_to: date
+    metrics: dict[str, MetricValue]
+
+    @property
+    def timezone(self) -> str:
+        return self.company.timezone
+
+    def as_json(self) -> dict[str, Any]:
+        tz = self.timezone
+        return {
+            "company": self.company.as_json(),
+            "from": self.date_from.isoformat(),
+            "to": self.date_to.isoformat(),
+            "timezone": tz,
+            "metrics": {m.id: self.metrics[m.id].as_json(tz) for m in METRICS},
+        }
+
+
+@dataclass(frozen=True)
+class Day:
+    date: date
+    metrics: dict[str, MetricValue]
+    clients: dict[str, int] = field(default_factory=dict)
+
+    def as_json(self, tz: str) -> dict[str, Any]:
+        return {
+            "date": self.date.isoformat(),
+            "metrics": {m.id: self.metrics[m.id].as_json(tz, with_limit=False) for m in METRICS},
+            "clients": dict(sorted(self.clients.items())),
+        }
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a table: rows as dicts (timestamps as epoch microseconds), and the total."""
+
+    rows: list[dict[str, Any]]
+    total: int
+    sort: str
+    order: str
+    limit: int
+    offset: int
+    columns: tuple[str, ...] = ()

@@ -1,0 +1,360 @@
+"""Rollups: the per company-day figures and per event/call stats the dashboard reads.
+
+An import calls :meth:`Rollups.apply` with the versions it replaced and inserted; only the
+company-days and events/calls those versions touch are recomputed, from raw records, by the engine.
+A day computed before it ended (today, or a day an open connection may still reach) is
+*volatile*: :meth:`Rollups.refresh` recomputes such days when a query reads them, so figures that
+depend on "now" stay exact. :meth:`Rollups.rebuild` recomputes everything and must agree with
+any sequence of incremental applies.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..records import CALL_TEMPLATE
+from ..store.meta import MetaStore
+from ..store.schema import PARENT_CALL
+from ..timeutil import DayGrid, day_number, local_date
+from .definitions import CLIENT_PREFIX, METRICS
+from .engine import NO_TIME, Connections, sweep_window
+
+WINDOW_DAYS = 31  # days recomputed per fetch: bounds memory on a full rebuild
+PARENT_CHUNK = 100_000
+# Record kind -> (instant column, value column or None for 1, column that ends a stock or None)
+SOURCES = {
+    "message": ("sent_at", None, None),
+    "file": ("uploaded_at", "size_bytes", "deleted_at"),
+    "user": ("registered_at", None, "deleted_at"),
+}
+PARENT_SCHEMA = pa.schema([("parent_kind", pa.int8()), ("parent_id", pa.string())])
+
+
+def to_connections(table: pa.Table) -> tuple[Connections, list[str]]:
+    """Engine columns from a store's connection rows; also the parent keys by dense index."""
+    parent = pc.dictionary_encode(table.column("parent")).combine_chunks()
+    person = pc.dictionary_encode(table.column("person")).combine_chunks()
+    client = pc.dictionary_encode(table.column("client")).combine_chunks()
+    conns = Connections(
+        parent=parent.indices.to_numpy(zero_copy_only=False).astype(np.int64),
+        template=table.column("template").to_numpy().astype(np.int64),
+        transport=table.column("transport").to_numpy().astype(np.int64),
+        joined=table.column("joined_at").to_numpy().astype(np.int64),
+        left=table.column("left_at").to_numpy().astype(np.int64),
+        person=person.indices.to_numpy(zero_copy_only=False).astype(np.int64),
+        client=client.indices.to_numpy(zero_copy_only=False).astype(np.int64),
+        client_names=client.dictionary.to_pylist(),
+    )
+    return conns, parent.dictionary.to_pylist()
+
+
+def _parent_table(keys: Iterable[str]) -> pa.Table:
+    kinds, ids = [], []
+    for key in keys:
+        kind, _, pid = key.partition(":")
+        kinds.append(int(kind))
+        ids.append(pid)
+    return pa.table({"parent_kind": pa.array(kinds, pa.int8()), "parent_id": pa.array(ids, pa.string())})
+
+
+@dataclass
+class Touched:
+    """What a batch of versions touched, per company: local day numbers and parents."""
+
+    days: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
+    parents: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+
+    def merge(self, other: Touched) -> None:
+        for c, d in other.days.items():
+            self.days[c] |= d
+        for c, p in other.parents.items():
+            self.parents[c] |= p
+
+    def __bool__(self) -> bool:
+        return any(self.days.values()) or any(self.parents.values())
+
+
+class Rollups:
+    """Maintains rollups in an analytic store (any backend with the DuckDBStore interface)."""
+
+    def __init__(self, store: object, meta: MetaStore, cap_us: int, clock: Callable[[], int]) -> None:
+        self.store = store  # typed loosely: DuckDBStore or ClickHouseStore
+        self.meta = meta
+        self.cap_us = cap_us
+        self.clock = clock
+        self._tz: dict[str, str] = {}
+
+    def timezone(self, company_id: str) -> str:
+        tz = self._tz.get(company_id)
+        if tz is None:
+            info = self.meta.company(company_id)
+            tz = info.timezone if info else "Europe/Moscow"
+            self._tz[company_id] = tz
+        return tz
+
+    def forget_timezone(self, company_id: str) -> None:
+        self._tz.pop(company_id, None)
+
+    # --- what a batch touched ----------------------------------------------------------------
+    def touched_by(self, kind: str, versions: pa.Table) -> Touched:
+        """Days and parents a set of record versions (old or new) affects."""
+        touched = Touched()
+        if versions.num_rows == 0 or kind not in ("connection", *SOURCES):
+            return touched
+        for company_id in pc.unique(versions.column("company_id")).to_pylist():
+            rows = versions.filter(pc.equal(versions.column("company_id"), company_id))
+            tz = self.timezone(company_id)
+            if kind == "connection":
+                joined = rows.column("joined_at").to_numpy().astype(np.int64)
+                left_col = rows.column("left_at")
+                left = pc.if_else(pc.is_null(left_col), pc.add(rows.column("joined_at"), self.cap_us),
+                                  left_col).to_numpy().astype(np.int64)
+                touched.days[company_id] |= _days_spanned(tz, joined, np.maximum(left, joined))
+                keys = pc.binary_join_element_wise(
+                    pc.cast(rows.column("parent_kind"), pa.string()), rows.column("parent_id"), ":")
+                touched.parents[company_id] |= set(pc.unique(keys).to_pylist())
+            else:
+                start, _, end = SOURCES[kind]
+                for col in (start, end):
+                    if col is None:
+                        continue
+                    vals = rows.column(col).drop_null().to_numpy().astype(np.int64)
+                    if len(vals):
+                        touched.days[company_id] |= _days_spanned(tz, vals, vals)
+        return touched
+
+    def apply(self, touched: Touched, progress: Callable[[int, int], None] | None = None) -> None:
+        """Recompute what ``touched`` names: parents first (their first joins decide 'held')."""
+        now = self.clock()
+        for company_id, parents in touched.parents.items():
+            if parents:
+                touched.days[company_id] |= self.recompute_parents(company_id, sorted(parents), now)
+        total = sum(len(d) for d in touched.days.values())
+        done = 0
+        for company_id, days in touched.days.items():
+            for run in _runs(sorted(days)):
+                self.recompute_days(company_id, run[0], run[-1], now)
+                done += len(run)
+                if progress:
+                    progress(done, total)
+
+    # --- events and calls --------------------------------------------------------------------
+    def recompute_parents(self, company_id: str, parent_keys: list[str], now: int) -> set[int]:
+        """Recompute the stats of these events/calls; returns the days whose 'held' may change."""
+        store = self.store
+        tz = self.timezone(company_id)
+        days: set[int] = set()
+        for i in range(0, len(parent_keys), PARENT_CHUNK):
+            chunk = parent_keys[i:i + PARENT_CHUNK]
+            parents = _parent_table(chunk)
+            old_first = store.parent_first_joins_of(company_id, parents)  # type: ignore[attr-defined]
+            firsts = old_first.column("first_join").to_numpy().astype(np.int64)
+            rows = store.connections_of_parents(company_id, parents)  # type: ignore[attr-defined]
+            stats = self.parent_stats(rows, tz, now)
+            firsts = np.concatenate((firsts, stats.column("first_join").to_numpy().astype(np.int64)))
+            if len(firsts):
+                days |= _days_spanned(tz, firsts, firsts)
+            store.put_parent_stats(company_id, parents, stats)  # type: ignore[attr-defined]
+        return days
+
+    def parent_stats(self, rows: pa.Table, tz: str, now: int) -> pa.Table:
+        """Per event/call: template, first join, last leave, open, connections, distinct
+        participants, peak concurrent connections and its first instant."""
+        empty = pa.table({
+            "parent_kind": pa.array([], pa.int8()), "parent_id": pa.array([], pa.string()),
+            "template": pa.array([], pa.int8()), "first_join": pa.array([], pa.int64()),
+            "last_leave": pa.array([], pa.int64()), "is_open": pa.array([], pa.bool_()),
+            "connections": pa.array([], pa.int64()), "participants": pa.array([], pa.int64()),
+            "peak": pa.array([], pa.int64()), "peak_at": pa.array([], pa.int64()),
+            "open_until": pa.array([], pa.int64())})
+        if rows.num_rows == 0:
+            return empty
+        conns, keys = to_connections(rows)
+        n = len(keys)
+        end = conns.effective_end(now, self.cap_us)
+        grid = DayGrid.covering(tz, int(conns.joined.min()), int(end.max()))
+        fig = sweep_window(conns, grid, now, self.cap_us)
+        peak = np.zeros(n, dtype=np.int64)
+        np.maximum.at(peak, fig.block_parent, fig.block_peak)
+        peak_at = np.full(n, NO_TIME, dtype=np.int64)
+        best = (fig.block_peak == peak[fig.block_parent]) & (fig.block_peak > 0)
+        # Blocks come ordered by day then parent; the first best block of a parent is its earliest.
+        order = np.lexsort((fig.block_day[best], fig.block_parent[best]))
+        bp, ba = fig.block_parent[best][order], fig.block_at[best][order]
+        first = np.r_[True, bp[1:] != bp[:-1]] if len(bp) else np.zeros(0, dtype=np.bool_)
+        peak_at[bp[first]] = ba[first]
+        first_join = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(first_join, conns.parent, conns.joined)
+        last_leave = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
+        np.maximum.at(last_leave, conns.parent, end)
+        # The template of the first connection (lowest code on ties) classifies the parent.
+        o = np.lexsort((conns.template, conns.joined, conns.parent))
+        fp = conns.parent[o]
+        head = np.r_[True, fp[1:] != fp[:-1]]
+        template = np.zeros(n, dtype=np.int64)
+        template[fp[head]] = conns.template[o][head]
+        is_open_conn = conns.left == NO_TIME
+        is_open = np.zeros(n, dtype=np.bool_)
+        is_open[conns.parent[is_open_conn]] = True
+        cap_end = np.where(is_open_conn & (conns.joined + self.cap_us > now), conns.joined + self.cap_us, NO_TIME)
+        open_until = np.full(n, NO_TIME, dtype=np.int64)
+        np.maximum.at(open_until, conns.parent, cap_end)
+        count = np.bincount(conns.parent, minlength=n)
+        pairs = np.unique(conns.parent * (int(conns.person.max()) + 1) + conns.person)
+        participants = np.bincount(pairs // (int(conns.person.max()) + 1), minlength=n)
+        kinds, ids = zip(*(k.split(":", 1) for k in keys), strict=True)
+        return pa.table({
+            "parent_kind": pa.array([int(k) for k in kinds], pa.int8()),
+            "parent_id": pa.array(ids, pa.string()),
+            "template": pa.array(template, pa.int8()),
+            "first_join": pa.array(first_join), "last_leave": pa.array(last_leave),
+            "is_open": pa.array(is_open), "connections": pa.array(count.astype(np.int64)),
+            "participants": pa.array(participants.astype(np.int64)), "peak": pa.array(peak),
+            "peak_at": pa.array(np.where(peak_at == NO_TIME, None, peak_at).tolist(), pa.int64()),
+            "open_until": pa.array(np.where(open_until == NO_TIME, None, open_until).tolist(), pa.int64()),
+        })
+
+    # --- company-days ------------------------------------------------------------------------
+    def recompute_days(self, company_id: str, first: int, last: int, now: int) -> None:
+        """Recompute every metric of the days ``first .. last`` and store them."""
+        for lo in range(first, last + 1, WINDOW_DAYS):
+            hi = min(last, lo + WINDOW_DAYS - 1)
+            rows = self.compute_days(company_id, lo, hi, now)
+            self.store.write_days(company_id, list(range(lo, hi + 1)), rows, now)  # type: ignore[attr-defined]
+
+    def compute_days(self, company_id: str, first: int, last: int, now: int) -> pa.Table:
+        store = self.store
+        tz = self.timezone(company_id)
+        grid = DayGrid(tz, first, last)
+        t0, t1 = grid.start(first), grid.end(last)
+        ndays = last - first + 1
+        out_day: list[np.ndarray] = []
+        out_metric: list[str] = []
+        out_value: list[np.ndarray] = []
+        out_at: list[np.ndarray] = []
+        days = np.arange(first, last + 1, dtype=np.int64)
+
+        def emit(metric: str, values: np.ndarray, at: np.ndarray | None = None) -> None:
+            out_day.append(days)
+            out_metric.extend([metric] * ndays)
+            out_value.append(values.astype(np.int64))
+            out_at.append(at if at is not None else np.full(ndays, NO_TIME, dtype=np.int64))
+
+        rows = store.connections_window(company_id, t0, t1, self.cap_us)  # type: ignore[attr-defined]
+        conns, _ = to_connections(rows)
+        fig = sweep_window(conns, grid, now, self.cap_us)
+        held = store.parent_first_joins(company_id, t0, t1)  # type: ignore[attr-defined]
+        held_day = grid.day_of(held.column("first_join").to_numpy().astype(np.int64)) - first
+        held_tpl = held.column("template").to_numpy().astype(np.int64)
+        for m in METRICS:
+            if m.daily in ("peak", "parent_peak"):
+                emit(m.id, fig.values[m.id], fig.at[m.id])
+            elif m.daily == "held":
+                sel = np.isin(held_tpl, list(m.scope))
+                emit(m.id, np.bincount(held_day[sel], minlength=ndays))
+            else:
+                start, value, end = SOURCES[m.source]
+                emit(m.id, self._bucket(company_id, m.source, start, value, grid, now if m.daily == "stock" else None)
+                     - (self._bucket(company_id, m.source, end, value, grid, now) if m.daily == "stock" and end else 0))
+        for day, per_client in fig.clients.items():
+            for client, n in per_client.items():
+                out_day.append(np.array([day], dtype=np.int64))
+                out_metric.append(CLIENT_PREFIX + client)
+                out_value.append(np.array([n], dtype=np.int64))
+                out_at.append(np.array([NO_TIME], dtype=np.int64))
+        at = np.concatenate(out_at)
+        return pa.table({
+            "day": pa.array(np.concatenate(out_day), pa.int32()),
+            "metric": pa.array(out_metric, pa.string()),
+            "value": pa.array(np.concatenate(out_value)),
+            "at": pa.array(np.where(at == NO_TIME, None, at).tolist(), pa.int64()),
+        })
+
+    def _bucket(self, company_id: str, kind: str, column: str, value: str | None, grid: DayGrid,
+                cutoff: int | None) -> np.ndarray:
+        """Per day of the grid: how many records (or how much ``value``) have ``column`` that day
+        (and not after ``cutoff``)."""
+        t0, t1 = grid.start(grid.first), grid.end(grid.last)
+        if cutoff is not None:
+            t1 = min(t1, cutoff + 1)
+        ndays = grid.last - grid.first + 1
+        if t1 <= t0:
+            return np.zeros(ndays, dtype=np.int64)
+        tbl = self.store.instants(kind, company_id, column, t0, t1, value)  # type: ignore[attr-defined]
+        times = tbl.column("t").to_numpy().astype(np.int64)
+        idx = grid.day_of(times) - grid.first
+        weights = tbl.column("v").to_numpy().astype(np.float64) if value else None
+        return np.bincount(idx, weights=weights, minlength=ndays).astype(np.int64)
+
+    # --- volatility and rebuild --------------------------------------------------------------
+    def refresh(self, company_id: str, first: int, last: int) -> None:
+        """Recompute the days of ``first .. last`` computed before they ended (they depend on now),
+        and the events/calls that still have open connections."""
+        now = self.clock()
+        tz = self.timezone(company_id)
+        computed = self.store.computed_days(company_id, first, last)  # type: ignore[attr-defined]
+        if not computed:
+            return
+        grid = DayGrid(tz, min(computed), max(computed))
+        stale = sorted(d for d, at in computed.items() if at < grid.end(d) and now > at)
+        if not stale:
+            return
+        open_parents = self.store.open_parents(company_id)  # type: ignore[attr-defined]
+        if open_parents.num_rows:
+            keys = [f"{k}:{p}" for k, p in zip(open_parents.column("parent_kind").to_pylist(),
+                                               open_parents.column("parent_id").to_pylist(), strict=True)]
+            self.recompute_parents(company_id, keys, now)
+        for run in _runs(stale):
+            self.recompute_days(company_id, run[0], run[-1], now)
+
+    def rebuild(self, company_id: str, progress: Callable[[int, int], None] | None = None) -> None:
+        """Recompute every rollup of a company from its raw records."""
+        store = self.store
+        now = self.clock()
+        store.clear_rollups(company_id)  # type: ignore[attr-defined]
+        parents = store.all_parents(company_id)  # type: ignore[attr-defined]
+        keys = [f"{k}:{p}" for k, p in zip(parents.column("parent_kind").to_pylist(),
+                                           parents.column("parent_id").to_pylist(), strict=True)]
+        self.recompute_parents(company_id, keys, now)
+        bounds = store.time_bounds(company_id)  # type: ignore[attr-defined]
+        if bounds is None:
+            return
+        tz = self.timezone(company_id)
+        lo = day_number(local_date(bounds[0], tz))
+        hi = day_number(local_date(max(bounds[1], bounds[0]) + self.cap_us, tz))
+        for d in range(lo, hi + 1, WINDOW_DAYS):
+            self.recompute_days(company_id, d, min(hi, d + WINDOW_DAYS - 1), now)
+            if progress:
+                progress(min(hi, d + WINDOW_DAYS - 1) - lo + 1, hi - lo + 1)
+
+
+def _days_spanned(tz: str, start: np.ndarray, end: np.ndarray) -> set[int]:
+    """Local day numbers from each start's day to each end's day (inclusive)."""
+    if len(start) == 0:
+        return set()
+    grid = DayGrid.covering(tz, int(start.min()), int(end.max()))
+    d0 = grid.day_of(start)
+    d1 = grid.day_of(end)
+    out: set[int] = set()
+    span = d1 - d0
+    out.update(d0.tolist())
+    for k in range(1, int(span.max()) + 1):
+        out.update(d0[span >= k].__add__(k).tolist())
+    return out
+
+
+def _runs(days: list[int]) -> list[list[int]]:
+    """Sorted days grouped into runs of consecutive days (small gaps bridged)."""
+    runs: list[list[int]] = []
+    for d in days:
+        if runs and d - runs[-1][-1] <= 3:
+            runs[-1].extend(range(runs[-1][-1] + 1, d + 1))
+        else:
+            runs.append([d])
+    return runs
