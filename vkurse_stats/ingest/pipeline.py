@@ -1,0 +1,150 @@
+"""The ingest pipeline: a named list of steps per record, batched writes, one rollup pass.
+
+Each record goes through :meth:`Ingestor.add`: *validate* (records.py) -> *scope* (a writer scoped
+to one company may only write that company) -> *company* (an unknown company is created when the
+writer may write any) -> *buffer*. A full buffer is written as one columnar batch per kind;
+:meth:`Ingestor.finish` writes the rest and recomputes the rollups the whole import touched, once.
+A rejected record never stops the import: the result counts it and says where and why.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..metrics.rollup import Rollups, Touched
+from ..records import Company, Record, RecordError, company_of, decode_json, kind_of
+from ..store.meta import MetaStore
+from .columns import to_table
+
+MAX_ERRORS = 1000  # errors listed in a result; the count covers all
+
+
+@dataclass(frozen=True)
+class IngestError:
+    line: int
+    field: str | None
+    error: str
+    source: str | None = None  # the file, when an import reads several
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"line": self.line, "field": self.field, "error": self.error}
+        if self.source:
+            out["file"] = self.source
+        return out
+
+    def __str__(self) -> str:
+        where = f"{self.source}:" if self.source else "line "
+        field = f" [{self.field}]" if self.field else ""
+        return f"{where}{self.line}{field}: {self.error}"
+
+
+@dataclass
+class IngestResult:
+    accepted: int = 0
+    rejected: int = 0
+    errors: list[IngestError] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"accepted": self.accepted, "rejected": self.rejected,
+                               "errors": [e.as_json() for e in self.errors]}
+        if self.rejected > len(self.errors):
+            out["errors_truncated"] = self.rejected - len(self.errors)
+        return out
+
+
+class Ingestor:
+    """Validates and stores records; call :meth:`finish` once at the end."""
+
+    def __init__(self, store: Any, meta: MetaStore, rollups: Rollups, *, company_scope: str | None = None,
+                 batch_size: int = 100_000) -> None:
+        self.store = store
+        self.meta = meta
+        self.rollups = rollups
+        self.scope = company_scope
+        self.batch_size = batch_size
+        self.result = IngestResult()
+        self.touched = Touched()
+        self._buffers: dict[str, list[Record]] = defaultdict(list)
+        self._buffered = 0
+        self._known: set[str] = set()
+        self.source: str | None = None
+
+    # --- steps -------------------------------------------------------------------------------
+    def reject(self, line: int, field_name: str | None, error: str) -> None:
+        self.result.rejected += 1
+        if len(self.result.errors) < MAX_ERRORS:
+            self.result.errors.append(IngestError(line, field_name, error, self.source))
+
+    def add_json(self, line: int, raw: bytes | str) -> None:
+        try:
+            rec = decode_json(raw)
+        except RecordError as exc:
+            self.reject(line, exc.field, exc.error)
+            return
+        self.add(line, rec)
+
+    def add(self, line: int, rec: Record) -> None:
+        company_id = company_of(rec)
+        if self.scope is not None and company_id != self.scope:
+            field_name = "id" if isinstance(rec, Company) else "company_id"
+            self.reject(line, field_name, f"this token may only write company {self.scope!r}, not {company_id!r}")
+            return
+        if isinstance(rec, Company):
+            self._put_company(rec)
+            self.result.accepted += 1
+            return
+        if company_id not in self._known:
+            if self.meta.company(company_id) is None:
+                if self.scope is not None and company_id != self.scope:
+                    self.reject(line, "company_id", f"unknown company {company_id!r}")
+                    return
+                self.meta.put_company(company_id)
+            self._known.add(company_id)
+        self._buffers[kind_of(rec)].append(rec)
+        self.result.accepted += 1
+        self._buffered += 1
+        if self._buffered >= self.batch_size:
+            self.flush()
+
+    def _put_company(self, rec: Company) -> None:
+        limits = None
+        if rec.limits is not None:
+            limits = {k: getattr(rec.limits, k) for k in rec.limits.__struct_fields__}
+        before, after = self.meta.put_company(str(rec.id), rec.name, rec.timezone, limits, replace_limits=True)
+        self._known.add(after.id)
+        if before is not None and before.timezone != after.timezone:
+            # Days are calendar days of the company's zone: every rollup of it moves.
+            self.flush()
+            self.rollups.forget_timezone(after.id)
+            self.rollups.rebuild(after.id)
+
+    def flush(self) -> None:
+        """Write what is buffered as one batch per kind and note what it touched."""
+        for kind, records in self._buffers.items():
+            if not records:
+                continue
+            first = self.store.next_seq(len(records))
+            old, new = self.store.upsert(kind, to_table(kind, records, first))
+            if kind == "connection":
+                self.store.update_span(self.rollups.cap_us)
+            self.touched.merge(self.rollups.touched_by(kind, old))
+            self.touched.merge(self.rollups.touched_by(kind, new))
+        self._buffers.clear()
+        self._buffered = 0
+
+    def finish(self, progress: Callable[[int, int], None] | None = None) -> IngestResult:
+        self.flush()
+        if self.touched:
+            self.rollups.apply(self.touched, progress)
+            self.touched = Touched()
+        return self.result
+
+    # --- sources -----------------------------------------------------------------------------
+    def add_lines(self, lines: Iterable[bytes | str], first_line: int = 1) -> None:
+        for n, raw in enumerate(lines, start=first_line):
+            if not raw.strip():
+                continue
+            self.add_json(n, raw)
