@@ -1,0 +1,228 @@
+"""A realistic demo company: ~2,000 employees and a year of working-hours activity.
+
+Weekly rhythm, Russian public holidays, every event template, webinars with hundreds of viewers,
+P2P and group calls, messages, files, registrations and logins from every client type, licence
+limits that the busiest days reach. Deterministic for a seed and an end date. The records are
+written as a JSON Lines file in the data directory and imported through the ordinary import path.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from .service import Services
+
+COMPANY = "demo"
+TZ = "Europe/Moscow"
+FIRST = ["Александр", "Мария", "Дмитрий", "Анна", "Сергей", "Елена", "Андрей", "Ольга", "Алексей",
+         "Наталья", "Иван", "Татьяна", "Михаил", "Ирина", "Николай", "Екатерина", "Павел", "Юлия"]
+LAST = ["Иванов", "Смирнов", "Кузнецов", "Попов", "Васильев", "Петров", "Соколов", "Михайлов",
+        "Новиков", "Фёдоров", "Морозов", "Волков", "Алексеев", "Лебедев", "Семёнов", "Егоров"]
+DEPARTMENTS = ["Продажи", "Разработка", "Бухгалтерия", "HR", "Маркетинг", "Поддержка", "Юристы", "Логистика"]
+TOPICS = ["Планёрка", "Статус проекта", "Ретроспектива", "Обучение", "Совет директоров", "Разбор инцидента",
+          "Встреча с клиентом", "Квартальные итоги", "Онбординг", "Демо продукта", "Собеседование"]
+WEBINARS = ["Вебинар: новые возможности платформы", "Всероссийская конференция партнёров",
+            "Обучение продавцов", "Открытый урок", "День открытых дверей"]
+CLIENTS = [("web", ["Windows 11 / Chrome", "Windows 10 / Yandex", "macOS / Safari", "Ubuntu / Firefox"], 45),
+           ("desktop", ["Windows 11", "Windows 10", "macOS 14", "Astra Linux"], 30),
+           ("ios", ["iPhone 15", "iPhone 13", "iPad Air"], 10),
+           ("android", ["Samsung Galaxy S23", "Xiaomi 13", "Honor 90"], 10),
+           ("sip", ["Yealink MeetingBar A20"], 2), ("h323", ["Polycom RealPresence Group 500", "Cisco SX80"], 2),
+           ("phone", ["ТфОП"], 1)]
+HOLIDAYS = {(1, d) for d in range(1, 9)} | {(2, 23), (3, 8), (5, 1), (5, 9), (6, 12), (11, 4), (12, 31)}
+LIMITS = {"concurrent_speakers": 150, "concurrent_events": 30, "concurrent_connections": 700,
+          "storage_bytes": 3 * 1024**4}
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    seed: int = 1
+    days: int = 365
+    employees: int = 2000
+    until: date | None = None  # last day of activity; default yesterday
+
+
+class _Gen:
+    def __init__(self, opts: DemoOptions) -> None:
+        self.o = opts
+        self.r = random.Random(opts.seed)
+        self.z = ZoneInfo(TZ)
+        self.n = 0
+        self.until = opts.until or (datetime.now(self.z).date() - timedelta(days=1))
+        self.first = self.until - timedelta(days=opts.days - 1)
+        self.users = [f"u{i:05d}" for i in range(opts.employees)]
+
+    def nid(self, prefix: str) -> str:
+        self.n += 1
+        return f"{prefix}{self.n}"
+
+    def at(self, d: date, hours: float) -> datetime:
+        return datetime.combine(d, time(0), tzinfo=self.z) + timedelta(hours=hours)
+
+    def ts(self, dt: datetime) -> str:
+        return dt.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+    def client(self) -> tuple[str, str]:
+        name, devices, _ = self.r.choices(CLIENTS, weights=[w for *_, w in CLIENTS])[0]
+        return name, self.r.choice(devices)
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        r = self.r
+        yield {"kind": "company", "id": COMPANY, "name": "ООО «Демо-Курс»", "timezone": TZ, "limits": LIMITS}
+        for i, uid in enumerate(self.users):
+            # Most staff predate the year; the rest join during it; a few leave.
+            reg = self.at(self.first - timedelta(days=r.randint(1, 900)), 10) if i < self.o.employees * 0.85 \
+                else self.at(self.first + timedelta(days=r.randint(0, self.o.days - 1)), r.uniform(9, 18))
+            u = {"kind": "user", "id": uid, "company_id": COMPANY, "registered_at": self.ts(reg),
+                 "name": f"{r.choice(FIRST)} {r.choice(LAST)}", "email": f"{uid}@demo.example",
+                 "department": r.choice(DEPARTMENTS)}
+            if r.random() < 0.04:
+                u["deleted_at"] = self.ts(reg + timedelta(days=r.randint(30, 400)))
+            yield u
+        d = self.first
+        while d <= self.until:
+            yield from self.day(d)
+            d += timedelta(days=1)
+        # Planned events in the coming weeks (some cancelled).
+        for _ in range(180):
+            start = self.at(self.until + timedelta(days=r.randint(2, 45)), r.choice([10, 11, 14, 15, 16.5]))
+            ev = {"kind": "event", "id": self.nid("p"), "company_id": COMPANY, "template": r.choice(
+                  ["meeting", "conference", "webinar", "selector"]), "title": r.choice(TOPICS),
+                  "organizer_id": r.choice(self.users[:300]), "created_at": self.ts(self.at(self.until, 12)),
+                  "scheduled_start": self.ts(start), "scheduled_end": self.ts(start + timedelta(hours=1))}
+            if r.random() < 0.1:
+                ev["cancelled_at"] = self.ts(self.at(self.until, 15))
+            yield ev
+
+    def day(self, d: date) -> Iterator[dict[str, Any]]:
+        r = self.r
+        weekend = d.weekday() >= 5
+        holiday = (d.month, d.day) in HOLIDAYS
+        load = 0.04 if weekend or holiday else [1.1, 1.15, 1.0, 1.0, 0.8][d.weekday()]
+        load *= 0.85 if d.month in (7, 8) else 1.0  # summer holidays
+        for _ in range(int(r.gauss(55, 8) * load)):
+            yield from self.meeting(d)
+        if not weekend and not holiday and r.random() < 0.35:
+            yield from self.webinar(d)
+        for _ in range(int(r.gauss(140, 20) * load)):
+            yield from self.call(d)
+        for _ in range(int(r.gauss(700, 80) * load)):
+            yield {"kind": "message", "id": self.nid("m"), "company_id": COMPANY,
+                   "sent_at": self.ts(self.at(d, r.uniform(8, 20))), "chat_id": f"chat{r.randint(1, 400)}",
+                   "sender_id": r.choice(self.users)}
+        for _ in range(int(r.gauss(500, 50) * load)):
+            client, device = self.client()
+            yield {"kind": "login", "id": self.nid("l"), "company_id": COMPANY, "user_id": r.choice(self.users),
+                   "at": self.ts(self.at(d, r.uniform(7.5, 19))), "client": client, "device": device}
+        for _ in range(int(r.gauss(40, 8) * load)):
+            up = self.at(d, r.uniform(9, 19))
+            f = {"kind": "file", "id": self.nid("f"), "company_id": COMPANY,
+                 "size_bytes": int(r.lognormvariate(15, 2.2)), "uploaded_at": self.ts(up),
+                 "owner_id": r.choice(self.users), "name": f"{r.choice(TOPICS)}.{r.choice(['pdf', 'pptx', 'mp4', 'docx'])}"}
+            if r.random() < 0.2:
+                f["deleted_at"] = self.ts(up + timedelta(days=r.randint(1, 90)))
+            yield f
+
+    def _connect(self, d: date, parent: dict[str, Any], start: float, end: float, user: str | None,
+                 transport: str, role: str) -> Iterator[dict[str, Any]]:
+        client, device = self.client()
+        c = {"kind": "connection", "id": self.nid("c"), "company_id": COMPANY, "transport": transport,
+             "joined_at": self.ts(self.at(d, start)), "role": role, "client": client, "device": device, **parent}
+        if user:
+            c["user_id"] = user
+        if self.r.random() < 0.05:  # the platform sends the open version first, then the closed one
+            yield dict(c)
+        c["left_at"] = self.ts(self.at(d, end))
+        yield c
+
+    def meeting(self, d: date) -> Iterator[dict[str, Any]]:
+        r = self.r
+        template = r.choices(["meeting", "conference", "selector", "lecture"], [50, 30, 10, 10])[0]
+        start = r.choice([r.gauss(10.5, 0.8), r.gauss(14.5, 1.0), r.uniform(9, 18)])
+        length = r.choice([0.5, 0.75, 1, 1, 1.5, 2])
+        organizer = r.choice(self.users[:600])
+        eid = self.nid("e")
+        yield {"kind": "event", "id": eid, "company_id": COMPANY, "template": template,
+               "title": f"{r.choice(TOPICS)} #{eid[1:]}", "organizer_id": organizer,
+               "created_at": self.ts(self.at(d - timedelta(days=r.randint(0, 10)), r.uniform(9, 18))),
+               "scheduled_start": self.ts(self.at(d, round(start * 4) / 4))}
+        parent = {"event_id": eid, "event_template": template}
+        size = max(2, int(r.lognormvariate(1.8, 0.6)))
+        for user in [organizer, *r.sample(self.users, min(size, 40))]:
+            s = start + r.uniform(-0.05, 0.15)
+            yield from self._connect(d, parent, s, s + length * r.uniform(0.5, 1.05), user, "webrtc",
+                                     "moderator" if user == organizer else "participant")
+
+    def webinar(self, d: date) -> Iterator[dict[str, Any]]:
+        r = self.r
+        start, length = r.choice([11, 15]) + r.uniform(0, 0.5), r.uniform(1, 2)
+        eid = self.nid("w")
+        organizer = r.choice(self.users[:50])
+        yield {"kind": "event", "id": eid, "company_id": COMPANY, "template": "webinar",
+               "title": r.choice(WEBINARS), "organizer_id": organizer,
+               "created_at": self.ts(self.at(d - timedelta(days=r.randint(3, 20)), 12)),
+               "scheduled_start": self.ts(self.at(d, round(start * 2) / 2))}
+        parent = {"event_id": eid, "event_template": "webinar"}
+        for user in [organizer, *r.sample(self.users, r.randint(1, 4))]:
+            yield from self._connect(d, parent, start - 0.1, start + length, user, "webrtc", "speaker")
+        for _ in range(r.randint(120, 650)):
+            s = start + abs(r.gauss(0, 0.15))
+            guest = r.random() < 0.3
+            yield from self._connect(d, parent, s, min(start + length, s + r.uniform(0.3, length)),
+                                     None if guest else r.choice(self.users), "webrtmp", "participant")
+
+    def call(self, d: date) -> Iterator[dict[str, Any]]:
+        r = self.r
+        group = r.random() < 0.2
+        start = r.uniform(9, 19)
+        length = r.uniform(0.03, 0.5)
+        kid = self.nid("k")
+        people = r.sample(self.users, r.randint(3, 6) if group else 2)
+        yield {"kind": "call", "id": kid, "company_id": COMPANY, "type": "group" if group else "personal",
+               "initiator_id": people[0], "started_at": self.ts(self.at(d, start)),
+               "ended_at": self.ts(self.at(d, start + length))}
+        for user in people:
+            yield from self._connect(d, {"call_id": kid}, start + r.uniform(0, 0.01), start + length, user,
+                                     "webrtc", "participant")
+
+
+def write_demo_file(opts: DemoOptions, path: Path) -> int:
+    """Write the demo records as gzipped JSON Lines; returns how many."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    n = 0
+    with gzip.open(path, "wt", encoding="utf-8", compresslevel=1) as f:
+        for rec in _Gen(opts).records():
+            f.write(json.dumps(rec, ensure_ascii=False))
+            f.write("\n")
+            n += 1
+    return n
+
+
+def create_demo(svc: Services, opts: DemoOptions, progress: Callable[[], Any] | None = None) -> Iterator[str]:
+    """Generate, import and set up logins; yields lines to print."""
+    from .ingest.readers import read_file
+
+    path = svc.settings.data_dir / "demo" / f"demo-seed{opts.seed}.jsonl.gz"
+    n = write_demo_file(opts, path)
+    yield f"generated {n} records -> {path}"
+    ing = svc.ingestor()
+    read_file(ing, str(path))
+    result = ing.finish()
+    yield f"imported: accepted {result.accepted}, rejected {result.rejected}"
+    yield from _demo_accounts(svc)
+
+
+def _demo_accounts(svc: Services) -> Iterator[str]:
+    try:
+        from .store.accounts import ensure_demo_accounts  # type: ignore[attr-defined]
+    except ImportError:
+        return
+    yield from ensure_demo_accounts(svc)
