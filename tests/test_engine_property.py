@@ -1,0 +1,136 @@
+"""The engine against the brute-force oracle (tests/oracle.py) over random records: touching and
+zero-length connections, midnight- and DST-spanning ones, open ones, replaced versions, any
+arrival order and batching, several timezones; then `rebuild` must give the same figures."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from datetime import date, timedelta
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.oracle import oracle_day, us
+from vkurse_stats.metrics.definitions import METRICS
+
+ZONES = ["Europe/Moscow", "America/New_York", "Pacific/Auckland", "Australia/Lord_Howe", "UTC"]
+BASE = "2026-03-07T00:00:00+00:00"  # around the US DST change of 2026-03-08
+FIRST, LAST = date(2026, 3, 6), date(2026, 3, 10)
+NOW = "2026-03-09T15:00:00+00:00"
+CAP_H = 24
+STEP = 45 * 60 * 1000  # 45 minutes in ms: coarse steps make ties and touching intervals common
+
+PARENTS = [("event", "e1", "meeting"), ("event", "e2", "webinar"), ("event", "e3", "lecture"),
+           ("call", "k1", None), ("call", "k2", None), ("event", "e4", "webinar")]
+
+
+@st.composite
+def connection(draw: Any, n: int) -> dict[str, Any]:
+    kind, pid, template = draw(st.sampled_from(PARENTS))
+    base_ms = us(BASE) // 1000  # type: ignore[operator]
+    joined = base_ms + draw(st.integers(-30, 90)) * STEP
+    dur = draw(st.one_of(st.none(), st.sampled_from([0, 1, 2, 3, 8, 40]).map(lambda k: k * STEP)))
+    rec: dict[str, Any] = {
+        "kind": "connection", "id": f"c{n}", "transport": draw(st.sampled_from(["webrtc", "webrtmp"])),
+        "joined_at": joined, "client": draw(st.sampled_from(["web", "ios", None])),
+        "user_id": draw(st.sampled_from(["u1", "u2", "u3", None])),
+    }
+    if kind == "call":
+        rec["call_id"] = pid
+    else:
+        rec["event_id"], rec["event_template"] = pid, template
+    if dur is not None:
+        rec["left_at"] = joined + dur
+    return {k: v for k, v in rec.items() if v is not None}
+
+
+@st.composite
+def scenario(draw: Any) -> tuple[str, list[dict[str, Any]], list[int]]:
+    tz = draw(st.sampled_from(ZONES))
+    n = draw(st.integers(1, 14))
+    recs = [draw(connection(i)) for i in range(n)]
+    # Re-sent versions: the same id again (possibly open again, or with another left_at).
+    for i in draw(st.lists(st.integers(0, n - 1), max_size=5)):
+        again = dict(draw(connection(i)))
+        if draw(st.booleans()):  # same join, new end
+            shift = recs[i]["joined_at"] - again["joined_at"]
+            again["joined_at"] += shift
+            if "left_at" in again:
+                again["left_at"] += shift
+        recs.append(again)
+    base_ms = us(BASE) // 1000  # type: ignore[operator]
+    for i in range(draw(st.integers(0, 3))):
+        up = base_ms + draw(st.integers(-30, 90)) * STEP
+        f = {"kind": "file", "id": f"f{i}", "size_bytes": draw(st.integers(0, 1000)), "uploaded_at": up}
+        if draw(st.booleans()):
+            f["deleted_at"] = up + draw(st.integers(0, 60)) * STEP
+        recs.append(f)
+    for i in range(draw(st.integers(0, 3))):
+        recs.append({"kind": "message", "id": f"m{i}", "sent_at": base_ms + draw(st.integers(-30, 90)) * STEP})
+    for i in range(draw(st.integers(0, 2))):
+        recs.append({"kind": "user", "id": f"u{i}", "registered_at": base_ms + draw(st.integers(-30, 90)) * STEP})
+    order = draw(st.permutations(range(len(recs))))
+    cuts = sorted(draw(st.lists(st.integers(1, max(1, len(recs) - 1)), max_size=3)))
+    return tz, [recs[i] for i in order], cuts
+
+
+_counter = itertools.count()
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+          HealthCheck.function_scoped_fixture])
+@given(scenario())
+def test_engine_matches_oracle(make_services: Any, case: tuple[str, list[dict[str, Any]], list[int]]) -> None:
+    tz, recs, cuts = case
+    svc = _shared(make_services)
+    company = f"co{next(_counter)}"
+    arrived = [{**r, "company_id": company} for r in recs]
+    svc.ingest_lines([json.dumps({"kind": "company", "id": company, "name": company, "timezone": tz})])
+    for a, b in itertools.pairwise([0, *cuts, len(arrived)]):
+        result = svc.ingest_lines([json.dumps(r) for r in arrived[a:b]])
+        assert result.rejected == 0, result.errors
+    _compare(svc, company, tz, arrived)
+    svc.rollups.rebuild(company)
+    _compare(svc, company, tz, arrived)
+
+
+_SHARED: dict[int, Any] = {}
+
+
+def _shared(make_services: Any) -> Any:
+    """One store for all examples of a run (each example is its own company): opening a store
+    per example would dominate the run time."""
+    key = id(make_services)
+    if key not in _SHARED:
+        _SHARED.clear()
+        _SHARED[key] = make_services(now=NOW, max_open_hours=CAP_H)
+    return _SHARED[key]
+
+
+def _compare(svc: Any, company: str, tz: str, arrived: list[dict[str, Any]]) -> None:
+    now = us(NOW)
+    cap = CAP_H * 3600 * 1_000_000
+    days = svc.query.daily(company, FIRST, LAST)
+    for day in days:
+        want = oracle_day(arrived, day.date, tz, now, cap)  # type: ignore[arg-type]
+        for m in METRICS:
+            got = day.metrics[m.id]
+            exp_value, exp_at = want[m.id]
+            assert got.value == exp_value, (day.date, m.id, got, want[m.id])
+            if m.is_peak:
+                assert got.at == exp_at, (day.date, m.id, got, want[m.id])
+        assert day.clients == want["clients"], (day.date, day.clients, want["clients"])
+    summary = svc.query.summary(company, FIRST, LAST)
+    for m in METRICS:
+        if m.is_peak:
+            best = max(days, key=lambda d: d.metrics[m.id].value)
+            first = next(d for d in days if d.metrics[m.id].value == best.metrics[m.id].value)
+            assert summary.metrics[m.id].value == first.metrics[m.id].value
+            assert summary.metrics[m.id].at == (first.metrics[m.id].at if first.metrics[m.id].value else None)
+        elif m.combine == "sum":
+            assert summary.metrics[m.id].value == sum(d.metrics[m.id].value for d in days)
+        else:
+            assert summary.metrics[m.id].value == days[-1].metrics[m.id].value
+    assert FIRST + timedelta(days=len(days) - 1) == LAST
