@@ -89,6 +89,17 @@ class WindowFigures:
     block_at: I64
 
 
+def distinct(values: I64) -> I64:
+    """Sorted distinct values (a SIMD sort and a diff: faster here than a hash table)."""
+    v = np.sort(values)
+    if len(v) == 0:
+        return v
+    keep = np.empty(len(v), dtype=np.bool_)
+    keep[0] = True
+    np.not_equal(v[1:], v[:-1], out=keep[1:])
+    return v[keep]
+
+
 def _first_per_group(positions: I64, group_of_pos: I64) -> tuple[I64, I64]:
     """For sorted candidate positions, the first one of each group: (groups, positions)."""
     if len(positions) == 0:
@@ -160,26 +171,41 @@ def sweep_window(conns: Connections, grid: DayGrid, now: int, cap_us: int) -> Wi
     key.sort()
     _sweep(key, CONNECTION_PEAKS, ndays, starts, values, at)
 
-    # Parent-level activity: endpoints grouped by (parent, day) block.
+    # Parent-level activity: endpoints grouped by (parent, day) block. A block is keyed by the
+    # parent and the day relative to the parent's first day here, which keeps the key small
+    # enough to pack beside the time, so one sort orders endpoints by block and instant.
     a_parent = conns.parent[idx][active]
     nparents = int(conns.parent.max()) + 1 if len(conns.parent) else 1
-    block_raw = a_day * nparents + a_parent
-    blocks, block_of_seg = np.unique(block_raw, return_inverse=True)
-    block_of_seg = block_of_seg.astype(np.int64)
+    first_day = np.full(nparents, ndays, dtype=np.int64)
+    np.minimum.at(first_day, a_parent, a_day)
+    rel_day = a_day - first_day[a_parent]
+    span = int(rel_day.max()) + 1 if len(rel_day) else 1
+    block_raw = a_parent * span + rel_day
+    if nparents * span >= 1 << (62 - TIME_BITS - 1):
+        block_raw = np.unique(block_raw, return_inverse=True)[1].astype(np.int64)
     pkey = np.concatenate((
-        (block_of_seg << (TIME_BITS + 1)) | (a_s << 1) | 1,
-        (block_of_seg << (TIME_BITS + 1)) | (a_t << 1),
+        (block_raw << (TIME_BITS + 1)) | (a_s << 1) | 1,
+        (block_raw << (TIME_BITS + 1)) | (a_t << 1),
     ))
-    pkey.sort()
-    p_block = pkey >> (TIME_BITS + 1)
+    porder = np.argsort(pkey)
+    pkey = pkey[porder]
+    seg_of = np.concatenate((np.arange(len(a_s)), np.arange(len(a_s))))[porder]
+    raw_block = pkey >> (TIME_BITS + 1)
+    new_block = np.empty(len(pkey), dtype=np.bool_)
+    if len(pkey):
+        new_block[0] = True
+        np.not_equal(raw_block[1:], raw_block[:-1], out=new_block[1:])
+    p_block = np.cumsum(new_block) - 1
+    heads = np.flatnonzero(new_block)
+    block_parent = a_parent[seg_of[heads]]
+    block_day = a_day[seg_of[heads]]
+    nblocks = len(heads)
     p_t = (pkey >> 1) & ((1 << TIME_BITS) - 1)
     p_start = (pkey & 1).astype(np.bool_)
     p_level = np.cumsum(np.where(p_start, 1, -1), dtype=np.int64)
     # Peak concurrent connections of each (parent, day) block, with its first instant.
-    block_day = blocks // nparents
-    block_parent = blocks % nparents
-    block_peak = np.zeros(len(blocks), dtype=np.int64)
-    block_at = np.full(len(blocks), NO_TIME, dtype=np.int64)
+    block_peak = np.zeros(nblocks, dtype=np.int64)
+    block_at = np.full(nblocks, NO_TIME, dtype=np.int64)
     if len(pkey):
         spos = np.flatnonzero(p_start)
         np.maximum.at(block_peak, p_block[spos], p_level[spos])
@@ -189,11 +215,10 @@ def sweep_window(conns: Connections, grid: DayGrid, now: int, cap_us: int) -> Wi
     # Transitions: a block's level rising 0 -> 1 starts the parent, falling to 0 ends it.
     rises = p_start & (p_level == 1)
     falls = ~p_start & (p_level == 0)
-    block_cat = np.zeros(len(blocks), dtype=np.int64)
-    if len(blocks):
-        # A parent's connections normally share one template; if they disagree, take the highest
-        # class so the result never depends on row order.
-        np.maximum.at(block_cat, block_of_seg, _CLASS_OF_TEMPLATE[conns.template[idx][active]] * 2)
+    # A parent's connections normally share one template; if they disagree, take the highest
+    # class so the result never depends on row order.
+    block_cat = np.zeros(nblocks, dtype=np.int64)
+    np.maximum.at(block_cat, p_block, _CLASS_OF_TEMPLATE[conns.template[idx][active]][seg_of] * 2)
     tr = np.flatnonzero(rises | falls)
     tb = p_block[tr]
     ekey = (block_day[tb] << DAY_SHIFT) | (p_t[tr] << (CAT_BITS + 1)) | (
@@ -202,7 +227,7 @@ def sweep_window(conns: Connections, grid: DayGrid, now: int, cap_us: int) -> Wi
     _sweep(ekey, PARENT_PEAKS, ndays, starts, values, at)
 
     # Clients: distinct people present on a day with a client (zero-length connections included).
-    present = np.unique((day << 43) | (conns.client[idx] << 33) | conns.person[idx])
+    present = distinct((day << 43) | (conns.client[idx] << 33) | conns.person[idx])
     pd, pc = present >> 43, (present >> 33) & 1023
     pairs, counts = np.unique((pd << 10) | pc, return_counts=True)
     clients: dict[int, dict[str, int]] = {}

@@ -23,7 +23,7 @@ from ..store.meta import MetaStore
 from ..store.schema import PARENT_CALL
 from ..timeutil import DayGrid, day_number, local_date
 from .definitions import CLIENT_PREFIX, METRICS
-from .engine import NO_TIME, Connections, sweep_window
+from .engine import NO_TIME, Connections, distinct, sweep_window
 
 WINDOW_DAYS = 31  # days recomputed per fetch: bounds memory on a full rebuild
 PARENT_CHUNK = 100_000
@@ -36,8 +36,8 @@ SOURCES = {
 PARENT_SCHEMA = pa.schema([("parent_kind", pa.int8()), ("parent_id", pa.string())])
 
 
-def to_connections(table: pa.Table) -> tuple[Connections, list[str]]:
-    """Engine columns from a store's connection rows; also the parent keys by dense index."""
+def to_connections(table: pa.Table) -> tuple[Connections, pa.Table]:
+    """Engine columns from a store's connection rows; also (parent_kind, parent_id) by dense index."""
     parent = pc.dictionary_encode(table.column("parent")).combine_chunks()
     person = pc.dictionary_encode(table.column("person")).combine_chunks()
     client = pc.dictionary_encode(table.column("client")).combine_chunks()
@@ -51,7 +51,10 @@ def to_connections(table: pa.Table) -> tuple[Connections, list[str]]:
         client=client.indices.to_numpy(zero_copy_only=False).astype(np.int64),
         client_names=client.dictionary.to_pylist(),
     )
-    return conns, parent.dictionary.to_pylist()
+    first = np.zeros(len(parent.dictionary), dtype=np.int64)
+    rows = np.arange(len(conns.parent) - 1, -1, -1)
+    first[conns.parent[rows]] = rows  # the last write per parent is its first row
+    return conns, table.select(["parent_kind", "parent_id"]).take(pa.array(first))
 
 
 def _parent_table(keys: Iterable[str]) -> pa.Table:
@@ -134,7 +137,7 @@ class Rollups:
         now = self.clock()
         for company_id, parents in touched.parents.items():
             if parents:
-                touched.days[company_id] |= self.recompute_parents(company_id, sorted(parents), now)
+                touched.days[company_id] |= self.recompute_parents(company_id, _parent_table(sorted(parents)), now)
         total = sum(len(d) for d in touched.days.values())
         done = 0
         for company_id, days in touched.days.items():
@@ -145,14 +148,14 @@ class Rollups:
                     progress(done, total)
 
     # --- events and calls --------------------------------------------------------------------
-    def recompute_parents(self, company_id: str, parent_keys: list[str], now: int) -> set[int]:
-        """Recompute the stats of these events/calls; returns the days whose 'held' may change."""
+    def recompute_parents(self, company_id: str, all_parents: pa.Table, now: int) -> set[int]:
+        """Recompute the stats of these events/calls (parent_kind, parent_id); returns the days
+        whose 'held' counts may change."""
         store = self.store
         tz = self.timezone(company_id)
         days: set[int] = set()
-        for i in range(0, len(parent_keys), PARENT_CHUNK):
-            chunk = parent_keys[i:i + PARENT_CHUNK]
-            parents = _parent_table(chunk)
+        for i in range(0, all_parents.num_rows, PARENT_CHUNK):
+            parents = all_parents.slice(i, PARENT_CHUNK)
             old_first = store.parent_first_joins_of(company_id, parents)  # type: ignore[attr-defined]
             firsts = old_first.column("first_join").to_numpy().astype(np.int64)
             rows = store.connections_of_parents(company_id, parents)  # type: ignore[attr-defined]
@@ -176,7 +179,7 @@ class Rollups:
         if rows.num_rows == 0:
             return empty
         conns, keys = to_connections(rows)
-        n = len(keys)
+        n = keys.num_rows
         end = conns.effective_end(now, self.cap_us)
         grid = DayGrid.covering(tz, int(conns.joined.min()), int(end.max()))
         fig = sweep_window(conns, grid, now, self.cap_us)
@@ -206,12 +209,11 @@ class Rollups:
         open_until = np.full(n, NO_TIME, dtype=np.int64)
         np.maximum.at(open_until, conns.parent, cap_end)
         count = np.bincount(conns.parent, minlength=n)
-        pairs = np.unique(conns.parent * (int(conns.person.max()) + 1) + conns.person)
+        pairs = distinct(conns.parent * (int(conns.person.max()) + 1) + conns.person)
         participants = np.bincount(pairs // (int(conns.person.max()) + 1), minlength=n)
-        kinds, ids = zip(*(k.split(":", 1) for k in keys), strict=True)
         return pa.table({
-            "parent_kind": pa.array([int(k) for k in kinds], pa.int8()),
-            "parent_id": pa.array(ids, pa.string()),
+            "parent_kind": keys.column("parent_kind").combine_chunks(),
+            "parent_id": keys.column("parent_id").combine_chunks(),
             "template": pa.array(template, pa.int8()),
             "first_join": pa.array(first_join), "last_leave": pa.array(last_leave),
             "is_open": pa.array(is_open), "connections": pa.array(count.astype(np.int64)),
@@ -307,9 +309,7 @@ class Rollups:
             return
         open_parents = self.store.open_parents(company_id)  # type: ignore[attr-defined]
         if open_parents.num_rows:
-            keys = [f"{k}:{p}" for k, p in zip(open_parents.column("parent_kind").to_pylist(),
-                                               open_parents.column("parent_id").to_pylist(), strict=True)]
-            self.recompute_parents(company_id, keys, now)
+            self.recompute_parents(company_id, open_parents, now)
         for run in _runs(stale):
             self.recompute_days(company_id, run[0], run[-1], now)
 
@@ -318,10 +318,7 @@ class Rollups:
         store = self.store
         now = self.clock()
         store.clear_rollups(company_id)  # type: ignore[attr-defined]
-        parents = store.all_parents(company_id)  # type: ignore[attr-defined]
-        keys = [f"{k}:{p}" for k, p in zip(parents.column("parent_kind").to_pylist(),
-                                           parents.column("parent_id").to_pylist(), strict=True)]
-        self.recompute_parents(company_id, keys, now)
+        self.recompute_parents(company_id, store.all_parents(company_id), now)  # type: ignore[attr-defined]
         bounds = store.time_bounds(company_id)  # type: ignore[attr-defined]
         if bounds is None:
             return
