@@ -250,36 +250,52 @@ def to_us(value: datetime | int | None) -> int | None:
     return (value - _EPOCH) // _ONE_US
 
 
+def _after(a: datetime | int, b: datetime | int) -> bool:
+    """a > b for two validated timestamps (aware datetimes compare directly, which is fast)."""
+    if type(a) is type(b):
+        return a > b  # type: ignore[operator]
+    return to_us(a) > to_us(b)  # type: ignore[operator]
+
+
 def _order(rec: Record, first: str, second: str) -> None:
     a, b = getattr(rec, first), getattr(rec, second)
-    if a is not None and b is not None and to_us(a) > to_us(b):  # type: ignore[operator]
+    if a is not None and b is not None and _after(a, b):
         raise RecordError(second, f"{second} is before {first}")
+
+
+def _check_connection(rec: Connection) -> None:
+    if (rec.event_id is None) == (rec.call_id is None):
+        raise RecordError("event_id", "exactly one of event_id and call_id is required")
+    if rec.event_id is not None and rec.event_template is None:
+        raise RecordError("event_template", "event_template is required with event_id")
+    if rec.call_id is not None and rec.event_template is not None:
+        raise RecordError("event_template", "event_template is only for event connections, not calls")
+    if rec.left_at is not None and _after(rec.joined_at, rec.left_at):
+        raise RecordError("left_at", "joined_at is after left_at")
+
+
+def _check_company(rec: Company) -> None:
+    try:
+        zone(rec.timezone)
+    except ValueError as exc:
+        raise RecordError("timezone", str(exc)) from None
+
+
+_CHECKS: dict[type, Any] = {
+    Connection: _check_connection,
+    Company: _check_company,
+    User: lambda r: _order(r, "registered_at", "deleted_at"),
+    Event: lambda r: _order(r, "scheduled_start", "scheduled_end"),
+    Call: lambda r: _order(r, "started_at", "ended_at"),
+    File: lambda r: _order(r, "uploaded_at", "deleted_at"),
+}
 
 
 def check(rec: Record) -> None:
     """Rules across fields; raises :class:`RecordError`."""
-    if isinstance(rec, Connection):
-        if (rec.event_id is None) == (rec.call_id is None):
-            raise RecordError("event_id", "exactly one of event_id and call_id is required")
-        if rec.event_id is not None and rec.event_template is None:
-            raise RecordError("event_template", "event_template is required with event_id")
-        if rec.call_id is not None and rec.event_template is not None:
-            raise RecordError("event_template", "event_template is only for event connections, not calls")
-        if rec.left_at is not None and to_us(rec.joined_at) > to_us(rec.left_at):  # type: ignore[operator]
-            raise RecordError("left_at", "joined_at is after left_at")
-    elif isinstance(rec, Company):
-        try:
-            zone(rec.timezone)
-        except ValueError as exc:
-            raise RecordError("timezone", str(exc)) from None
-    elif isinstance(rec, User):
-        _order(rec, "registered_at", "deleted_at")
-    elif isinstance(rec, Event):
-        _order(rec, "scheduled_start", "scheduled_end")
-    elif isinstance(rec, Call):
-        _order(rec, "started_at", "ended_at")
-    elif isinstance(rec, File):
-        _order(rec, "uploaded_at", "deleted_at")
+    rule = _CHECKS.get(type(rec))
+    if rule is not None:
+        rule(rec)
 
 
 def kind_of(rec: Record) -> str:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..metrics.rollup import Rollups, Touched
-from ..records import Company, Record, RecordError, company_of, decode_json, kind_of
+from ..records import Company, Record, RecordError, decode_json
 from ..store.meta import MetaStore
 from .columns import to_table
 
@@ -87,27 +87,35 @@ class Ingestor:
         self.add(line, rec)
 
     def add(self, line: int, rec: Record) -> None:
-        company_id = company_of(rec)
-        if self.scope is not None and company_id != self.scope:
-            field_name = "id" if isinstance(rec, Company) else "company_id"
-            self.reject(line, field_name, f"this token may only write company {self.scope!r}, not {company_id!r}")
+        if type(rec) is Company:
+            self._add_company(line, rec)
             return
-        if isinstance(rec, Company):
-            self._put_company(rec)
-            self.result.accepted += 1
+        company_id = rec.company_id  # type: ignore[union-attr]
+        if company_id not in self._known and not self._admit(line, company_id):
             return
-        if company_id not in self._known:
-            if self.meta.company(company_id) is None:
-                if self.scope is not None and company_id != self.scope:
-                    self.reject(line, "company_id", f"unknown company {company_id!r}")
-                    return
-                self.meta.put_company(company_id)
-            self._known.add(company_id)
-        self._buffers[kind_of(rec)].append(rec)
+        self._buffers[rec.__struct_config__.tag].append(rec)  # type: ignore[index]
         self.result.accepted += 1
         self._buffered += 1
         if self._buffered >= self.batch_size:
             self.flush()
+
+    def _admit(self, line: int, given: str | int) -> bool:
+        """Scope and company steps, once per company of an import."""
+        company_id = str(given)
+        if self.scope is not None and company_id != self.scope:
+            self.reject(line, "company_id", f"this token may only write company {self.scope!r}, not {company_id!r}")
+            return False
+        if self.meta.company(company_id) is None:
+            self.meta.put_company(company_id)
+        self._known.update((company_id, given))
+        return True
+
+    def _add_company(self, line: int, rec: Company) -> None:
+        if self.scope is not None and str(rec.id) != self.scope:
+            self.reject(line, "id", f"this token may only write company {self.scope!r}, not {str(rec.id)!r}")
+            return
+        self._put_company(rec)
+        self.result.accepted += 1
 
     def _put_company(self, rec: Company) -> None:
         limits = None
@@ -129,7 +137,7 @@ class Ingestor:
             first = self.store.next_seq(len(records))
             old, new = self.store.upsert(kind, to_table(kind, records, first))
             if kind == "connection":
-                self.store.update_span(self.rollups.cap_us)
+                self.store.update_span(new, self.rollups.cap_us)
             self.touched.merge(self.rollups.touched_by(kind, old))
             self.touched.merge(self.rollups.touched_by(kind, new))
         self._buffers.clear()

@@ -49,6 +49,16 @@ def _hash_columns(t: KindTable) -> str:
     return f"hash(company_id, id) AS k{pk}"
 
 
+def _unique_keys(batch: pa.Table) -> bool:
+    """Whether no (company_id, id) occurs twice in the batch."""
+    import pyarrow.compute as pc
+
+    ids = batch.column("id")
+    if pc.count_distinct(batch.column("company_id")).as_py() > 1:
+        ids = pc.binary_join_element_wise(batch.column("company_id"), ids, "\x1f")
+    return bool(pc.count_distinct(ids).as_py() == batch.num_rows)
+
+
 class StoreBusyError(RuntimeError):
     """Another process holds the data directory's analytic store."""
 
@@ -134,36 +144,46 @@ class DuckDBStore:
         t = TABLES[kind]
         order = f"({t.terminal} IS NOT NULL) DESC, seq DESC" if t.terminal else "seq DESC"
         keep_old = f"(s.{t.terminal} IS NULL AND o.{t.terminal} IS NOT NULL)" if t.terminal else "false"
+        exclude = "EXCLUDE (k, pk)" if kind == "connection" else "EXCLUDE (k)"
         with self._lock:
             con = self.con
             con.register("_batch", batch)
             try:
-                con.execute(f"""CREATE OR REPLACE TEMP TABLE _s AS SELECT {_hash_columns(t)}, *
-                    FROM _batch QUALIFY row_number() OVER (PARTITION BY company_id, id ORDER BY {order}) = 1""")
+                # The common bulk case (no duplicates in the batch, no stored versions) appends
+                # straight from Arrow; anything else goes through a deduplicated staging table.
+                unique = _unique_keys(batch)
+                matches = con.execute(f"""SELECT count(*) FROM {t.table} o
+                    JOIN (SELECT hash(company_id, id) AS k, company_id, id FROM _batch) s
+                    ON o.k = s.k AND o.company_id = s.company_id AND o.id = s.id""").fetchone()[0]  # type: ignore[index]
+                if unique and not matches:
+                    con.execute(f"INSERT INTO {t.table} SELECT {_hash_columns(t)}, * FROM _batch")
+                    return pa.Table.from_batches([], schema=t.arrow_schema), batch
+                dedupe = "" if unique else (
+                    f"QUALIFY row_number() OVER (PARTITION BY company_id, id ORDER BY {order}) = 1")
+                con.execute(f"CREATE OR REPLACE TEMP TABLE _s AS SELECT {_hash_columns(t)}, * FROM _batch {dedupe}")
             finally:
                 con.unregister("_batch")
             con.execute(f"""CREATE OR REPLACE TEMP TABLE _m AS
                 SELECT o.rowid AS rid, o.company_id, o.id, {keep_old} AS keep_old
                 FROM {t.table} o JOIN _s s ON o.k = s.k AND o.company_id = s.company_id AND o.id = s.id""")
-            if con.execute("SELECT count(*) FROM _m").fetchone()[0]:  # type: ignore[index]
-                old = con.execute(f"""SELECT o.* EXCLUDE (k{', pk' if kind == 'connection' else ''})
-                    FROM {t.table} o WHERE o.rowid IN (SELECT rid FROM _m WHERE NOT keep_old)""").to_arrow_table()
-                con.execute(f"DELETE FROM {t.table} WHERE rowid IN (SELECT rid FROM _m WHERE NOT keep_old)")
-                con.execute("""DELETE FROM _s WHERE (company_id, id) IN
-                    (SELECT (company_id, id) FROM _m WHERE keep_old)""")
-            else:
-                old = pa.Table.from_batches([], schema=t.arrow_schema)
+            old = con.execute(f"""SELECT o.* {exclude} FROM {t.table} o
+                WHERE o.rowid IN (SELECT rid FROM _m WHERE NOT keep_old)""").to_arrow_table()
+            con.execute(f"DELETE FROM {t.table} WHERE rowid IN (SELECT rid FROM _m WHERE NOT keep_old)")
+            con.execute("DELETE FROM _s WHERE (company_id, id) IN (SELECT (company_id, id) FROM _m WHERE keep_old)")
             con.execute(f"INSERT INTO {t.table} SELECT * FROM _s")
-            new = con.execute(f"SELECT * EXCLUDE (k{', pk' if kind == 'connection' else ''}) FROM _s").to_arrow_table()
-            return old, new
+            return old, con.execute(f"SELECT * {exclude} FROM _s").to_arrow_table()
 
-    def update_span(self, cap_us: int) -> None:
-        """Remember the longest connection per company (the window lookback of day queries)."""
+    def update_span(self, new: pa.Table, cap_us: int) -> None:
+        """Remember the longest connection per company (the lookback of day queries)."""
         with self._lock:
-            self.con.execute(f"""INSERT OR REPLACE INTO spans
-                SELECT s.company_id, greatest(max(coalesce(s.left_at, s.joined_at + {int(cap_us)}) - s.joined_at),
-                                              coalesce(any_value(sp.max_span), 0))
-                FROM _s s LEFT JOIN spans sp USING (company_id) GROUP BY s.company_id""")
+            self.con.register("_new", new)
+            try:
+                self.con.execute(f"""INSERT OR REPLACE INTO spans
+                    SELECT n.company_id, greatest(max(coalesce(n.left_at, n.joined_at + {int(cap_us)}) - n.joined_at),
+                                                  coalesce(any_value(sp.max_span), 0))
+                    FROM _new n LEFT JOIN spans sp USING (company_id) GROUP BY n.company_id""")
+            finally:
+                self.con.unregister("_new")
 
     def max_span(self, company_id: str) -> int:
         row = self.rows("SELECT max_span FROM spans WHERE company_id = ?", [company_id])
