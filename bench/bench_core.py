@@ -1,0 +1,127 @@
+"""Core benchmarks (issue 2), not tests: `make bench N=1000000`.
+
+Generates N connections of one company over a year (files made by DuckDB from a seeded
+formula, so they are the same every run), then measures, on this machine:
+bulk import of Parquet and of JSON Lines (records/s, peak RSS of the importing process), a full
+`rebuild`, importing a 10k batch into the loaded store, and the `report` latency (p50/p95) of the
+query API for 1 day, 1 month and 1 year.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import duckdb
+
+ROOT = Path(__file__).resolve().parent.parent
+GEN = """
+SELECT 'connection' AS kind, 'c' || i AS id, 'bench' AS company_id,
+  CASE WHEN i % 10 < 8 THEN 'e' || (i // 8) END AS event_id,
+  CASE WHEN i % 10 < 8 THEN ['meeting','conference','webinar','lecture','selector'][1 + (i // 8) % 5] END AS event_template,
+  CASE WHEN i % 10 >= 8 THEN 'k' || (i // 2) END AS call_id,
+  CASE WHEN (i * 7) % 10 < 7 THEN 'webrtc' ELSE 'webrtmp' END AS transport,
+  strftime(TIMESTAMP '2025-01-01 08:00:00' + to_seconds(((i // 8) * 31536000 // $n) * 1.0)::INTERVAL
+           + to_seconds((i % 8) * 37 + (hash(i) % 600)::BIGINT)::INTERVAL, '%Y-%m-%dT%H:%M:%S+03:00') AS joined_at,
+  strftime(TIMESTAMP '2025-01-01 08:00:00' + to_seconds(((i // 8) * 31536000 // $n) * 1.0)::INTERVAL
+           + to_seconds((i % 8) * 37 + (hash(i) % 600)::BIGINT + 300 + (hash(i * 3) % 5400)::BIGINT)::INTERVAL,
+           '%Y-%m-%dT%H:%M:%S+03:00') AS left_at,
+  CASE WHEN i % 13 = 0 THEN NULL ELSE 'u' || (hash(i) % 5000)::BIGINT END AS user_id,
+  ['web','desktop','ios','android','sip'][1 + (hash(i * 5) % 5)::BIGINT] AS client
+FROM range($n) t(i)
+"""
+
+
+def generate(n: int, out: Path, offset: int = 0) -> tuple[Path, Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    pq, js = out / f"conns-{n}-{offset}.parquet", out / f"conns-{n}-{offset}.jsonl"
+    if not pq.exists():
+        con = duckdb.connect()
+        q = GEN.replace("$n", str(max(n, 1))).replace("range($n)", f"range({offset}, {offset + n})")
+        con.execute(f"COPY ({q}) TO '{pq}' (FORMAT PARQUET)")
+        con.execute(f"COPY ({q}) TO '{js}' (FORMAT JSON)")
+    return pq, js
+
+
+def run_import(data: Path, files: list[Path], kind: str | None = None) -> tuple[float, int, dict]:
+    """Import in a child process; returns (seconds, peak RSS in MiB, result)."""
+    args = [sys.executable, "-m", "vkurse_stats.cli", "--data-dir", str(data), "import", "--json", *map(str, files)]
+    if kind:
+        args += ["--kind", kind]
+    t = time.perf_counter()
+    proc = subprocess.run(["/usr/bin/time", "-f", "%M", *args], capture_output=True, text=True, check=True)
+    secs = time.perf_counter() - t
+    rss_kib = int(proc.stderr.strip().splitlines()[-1])
+    return secs, rss_kib // 1024, json.loads(proc.stdout)
+
+
+def latency(fn, repeat: int = 30) -> tuple[float, float]:
+    samples = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - t) * 1000)
+    samples.sort()
+    return statistics.median(samples), samples[int(len(samples) * 0.95) - 1]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--n", type=int, default=1_000_000, help="connections to generate")
+    ap.add_argument("--work", type=Path, default=ROOT / "bench" / "out")
+    ap.add_argument("--skip-jsonl", action="store_true")
+    a = ap.parse_args()
+    os.environ.setdefault("VKURSE_STATS_NOW", "2026-06-01T00:00:00+03:00")
+    sys.path.insert(0, str(ROOT))
+    from vkurse_stats.config import Settings
+    from vkurse_stats.service import open_services
+
+    print(f"vkurse-stats core benchmark: N={a.n:,} connections, {os.cpu_count()} cores")
+    t = time.perf_counter()
+    pq, js = generate(a.n, a.work)
+    print(f"  generated files in {time.perf_counter() - t:.1f} s ({pq.stat().st_size >> 20} MiB parquet, "
+          f"{js.stat().st_size >> 20} MiB jsonl)")
+    tmp = Path(tempfile.mkdtemp(prefix="vkbench-", dir=a.work))
+    try:
+        secs, rss, res = run_import(tmp / "pq", [pq], "connection")
+        print(f"  import parquet : {a.n / secs:>12,.0f} records/s  ({secs:.1f} s, peak RSS {rss} MiB, "
+              f"accepted {res['accepted']:,})")
+        if not a.skip_jsonl:
+            secs, rss, res = run_import(tmp / "js", [js])
+            print(f"  import jsonl   : {a.n / secs:>12,.0f} records/s  ({secs:.1f} s, peak RSS {rss} MiB, "
+                  f"accepted {res['accepted']:,})")
+        svc = open_services(Settings(data_dir=tmp / "pq"))
+        t = time.perf_counter()
+        svc.rollups.rebuild("bench")
+        secs = time.perf_counter() - t
+        print(f"  rebuild        : {a.n / secs:>12,.0f} connections/s ({secs:.1f} s)")
+        for label, d0, d1 in (("1 day", date(2025, 6, 3), date(2025, 6, 3)),
+                              ("1 month", date(2025, 6, 1), date(2025, 6, 30)),
+                              ("1 year", date(2025, 1, 1), date(2025, 12, 31))):
+            p50, p95 = latency(lambda d0=d0, d1=d1: (svc.query.summary("bench", d0, d1), svc.query.daily("bench", d0, d1)))
+            print(f"  report {label:<8}: p50 {p50:7.1f} ms  p95 {p95:7.1f} ms")
+        _, batch_js = generate(10_000, a.work, offset=a.n // 2)  # ids overlap: replaces plus new days
+        lines = batch_js.read_bytes().splitlines()
+        samples = []
+        for _ in range(3):
+            t = time.perf_counter()
+            r = svc.ingest_lines(lines)
+            samples.append(time.perf_counter() - t)
+        print(f"  10k batch into {a.n:,}: best {min(samples) * 1000:.0f} ms, median "
+              f"{statistics.median(samples) * 1000:.0f} ms (accepted {r.accepted:,})")
+        svc.close()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
