@@ -159,3 +159,45 @@ def test_csv_company_limits_use_dotted_columns(svc: Any, tmp_path: Path) -> None
     assert ing.finish().accepted == 1
     assert svc.meta.company("acme").limits["concurrent_speakers"] == 25
     assert svc.meta.company("acme").limits["storage_bytes"] is None
+
+
+def _parquet_rows() -> list[dict[str, Any]]:
+    rows = [conn(i, joined_at=f"2026-03-05T1{i % 10}:00:00+03:00", left_at=f"2026-03-05T1{i % 10}:30:00+03:00",
+                 user_id=f"u{i % 3}", client="web") for i in range(40)]
+    rows += [conn(40 + i, event_id=None, call_id=f"k{i}", event_template=None, joined_at=1772690000000 + i,
+                  left_at=None) for i in range(5)]
+    keys = sorted({k for r in rows for k in r})
+    return [{k: r.get(k) for k in keys} for r in rows]  # every column in every row
+
+
+def test_parquet_fast_path_equals_row_path(make_services: Any, tmp_path: Path) -> None:
+    rows = _parquet_rows()
+    for r in rows:  # one Parquet column holds one type: epoch ms as text would not fit beside ISO
+        r["joined_at"] = r["joined_at"] if isinstance(r["joined_at"], str) else "2026-03-05T08:00:00Z"
+    path = tmp_path / "fast.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), path)
+    fast = make_services(data_dir=tmp_path / "fast")
+    ing = fast.ingestor()
+    read_file(ing, str(path), kind="connection")
+    assert ing.finish().as_json() == {"accepted": 45, "rejected": 0, "errors": []}
+    slow = make_services(data_dir=tmp_path / "slow")
+    slow.ingest_lines(lines(*({k: v for k, v in r.items() if v is not None} for r in rows)))
+    assert _day(fast) == _day(slow)
+
+
+def test_parquet_batch_with_a_bad_row_reports_it_and_keeps_the_rest(svc: Any, tmp_path: Path) -> None:
+    rows = _parquet_rows()[:10]
+    rows[3] = {**rows[3], "joined_at": "2026-03-05T10:00:00"}  # naive
+    rows[6] = {**rows[6], "transport": "pigeon"}
+    path = tmp_path / "mixed.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), path)
+    ing = svc.ingestor()
+    read_file(ing, str(path), kind="connection")
+    result = ing.finish()
+    assert (result.accepted, result.rejected) == (8, 2)
+    assert [(e.line, e.field) for e in result.errors] == [(4, "joined_at"), (7, "transport")]
+
+
+def _day(svc: Any) -> Any:
+    d = date(2026, 3, 5)
+    return svc.query.summary("acme", d, d).as_json()["metrics"], svc.query.daily("acme", d, d)[0].clients

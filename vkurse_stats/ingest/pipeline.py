@@ -14,6 +14,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from ..metrics.rollup import Rollups, Touched
 from ..records import Company, Record, RecordError, decode_json
 from ..store.meta import MetaStore
@@ -129,19 +132,35 @@ class Ingestor:
             self.rollups.forget_timezone(after.id)
             self.rollups.rebuild(after.id)
 
+    def add_table(self, kind: str, table: pa.Table) -> bool:
+        """Store a batch that the columnar validator proved valid (ingest/fastpath.py).
+        Returns False, storing nothing, when its companies need the per-row steps."""
+        companies = pc.unique(table.column("company_id")).to_pylist()
+        if self.scope is not None and any(c != self.scope for c in companies):
+            return False
+        for company_id in companies:
+            if company_id not in self._known:
+                self._admit(0, company_id)
+        self.flush()  # earlier rows first: arrival order decides between versions
+        first = self.store.next_seq(table.num_rows)
+        self._write(kind, table.append_column("seq", pa.array(range(first, first + table.num_rows), pa.int64())))
+        self.result.accepted += table.num_rows
+        return True
+
     def flush(self) -> None:
         """Write what is buffered as one batch per kind and note what it touched."""
         for kind, records in self._buffers.items():
-            if not records:
-                continue
-            first = self.store.next_seq(len(records))
-            old, new = self.store.upsert(kind, to_table(kind, records, first))
-            if kind == "connection":
-                self.store.update_span(new, self.rollups.cap_us)
-            self.touched.merge(self.rollups.touched_by(kind, old))
-            self.touched.merge(self.rollups.touched_by(kind, new))
+            if records:
+                self._write(kind, to_table(kind, records, self.store.next_seq(len(records))))
         self._buffers.clear()
         self._buffered = 0
+
+    def _write(self, kind: str, table: pa.Table) -> None:
+        old, new = self.store.upsert(kind, table)
+        if kind == "connection":
+            self.store.update_span(new, self.rollups.cap_us)
+        self.touched.merge(self.rollups.touched_by(kind, old))
+        self.touched.merge(self.rollups.touched_by(kind, new))
 
     def finish(self, progress: Callable[[int, int], None] | None = None) -> IngestResult:
         self.flush()

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..records import RecordError, from_mapping
+from . import fastpath
 from .pipeline import Ingestor
 
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv", ".parquet": "parquet"}
@@ -138,9 +139,13 @@ def _read_parquet(ing: Ingestor, name: str, gz: bool, kind: str,
         total = max(1, pf.metadata.num_rows)
         row = 0
         for batch in pf.iter_batches(batch_size=65_536):
-            for rec in batch.to_pylist():
-                row += 1
-                _add_row(ing, row, kind, dict(_flatten(rec)))
+            table, _doubtful = fastpath.validate(kind, batch)
+            if table is None or not ing.add_table(kind, table):
+                for rec in batch.to_pylist():
+                    row += 1
+                    _add_row(ing, row, kind, dict(_flatten(rec)))
+            else:
+                row += batch.num_rows
             if on_read:
                 on_read(size * batch.num_rows // total)
 
