@@ -201,3 +201,13 @@ def test_parquet_batch_with_a_bad_row_reports_it_and_keeps_the_rest(svc: Any, tm
 def _day(svc: Any) -> Any:
     d = date(2026, 3, 5)
     return svc.query.summary("acme", d, d).as_json()["metrics"], svc.query.daily("acme", d, d)[0].clients
+
+
+def test_parquet_fast_path_accepts_clean_batches_with_nulls(tmp_path: Path) -> None:
+    from vkurse_stats.ingest import fastpath
+
+    path = tmp_path / "p.parquet"
+    pq.write_table(pa.Table.from_pylist(_parquet_rows()), path)
+    table, doubtful = fastpath.validate("connection", next(pq.ParquetFile(path).iter_batches()))
+    assert table is not None and not doubtful.any()
+    assert table.num_rows == 45 and table.column("parent_kind").to_pylist()[-1] == 1

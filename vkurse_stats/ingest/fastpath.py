@@ -61,9 +61,9 @@ class _Batch:
             self.ok[:] = False
             return pa.nulls(self.n, pa.string())
         a = a.cast(pa.string())
-        valid = pc.and_(pc.is_valid(a), pc.less_equal(pc.utf8_length(a), 256))
-        self.require(pc.and_(valid, pc.greater(pc.utf8_length(a), 0)) if required else
-                     pc.or_(pc.is_null(a), pc.and_(pc.greater(pc.utf8_length(a), 0), valid)))
+        valid = pc.and_kleene(pc.is_valid(a), pc.less_equal(pc.utf8_length(a), 256))
+        self.require(pc.and_kleene(valid, pc.greater(pc.utf8_length(a), 0)) if required else
+                     pc.or_kleene(pc.is_null(a), pc.and_kleene(pc.greater(pc.utf8_length(a), 0), valid)))
         return a
 
     def times(self, name: str, required: bool) -> pa.Array:
@@ -78,7 +78,7 @@ class _Batch:
             out = pc.multiply(a.cast(pa.int64()), 1000)
         elif pa.types.is_string(a.type) or pa.types.is_large_string(a.type):
             good = pc.match_substring_regex(a, RFC3339)
-            self.require(pc.or_(good, pc.is_null(a)))
+            self.require(pc.or_kleene(good, pc.is_null(a)))
             clean = pc.if_else(pc.fill_null(good, False), a, pa.scalar(None, a.type))
             try:
                 out = clean.cast(US).cast(pa.int64())
@@ -99,7 +99,7 @@ class _Batch:
                 self.ok[:] = False
             return pa.nulls(self.n, pa.string())
         inside = pc.is_in(a, value_set=pa.array(ENUMS[name]))
-        self.require(inside if required else pc.or_(pc.is_null(a), inside))
+        self.require(inside if required else pc.or_kleene(pc.is_null(a), inside))
         return a
 
     def text(self, name: str, required: bool, pattern: str | None = None) -> pa.Array:
@@ -113,7 +113,7 @@ class _Batch:
             return pa.nulls(self.n, pa.string())
         good = pc.match_substring_regex(a, pattern) if pattern else pc.less_equal(
             pc.utf8_length(a), TEXT_MAX.get(name, 2000))
-        self.require(pc.and_(pc.is_valid(a), good) if required else pc.or_(pc.is_null(a), good))
+        self.require(pc.and_kleene(pc.is_valid(a), good) if required else pc.or_kleene(pc.is_null(a), good))
         return a
 
 
@@ -164,7 +164,7 @@ def validate(kind: str, batch: pa.RecordBatch) -> tuple[pa.Table | None, np.ndar
         cols["template"] = pc.index_in(cols["template"], value_set=pa.array(TEMPLATES)).cast(pa.int8())
     first, second = ORDERED.get(kind, (None, None))
     if first and second:
-        b.require(pc.or_(pc.is_null(cols[second]), pc.less_equal(cols[first], cols[second])))
+        b.require(pc.or_kleene(pc.is_null(cols[second]), pc.less_equal(cols[first], cols[second])))
     if not b.ok.all():
         return None, ~b.ok
     schema = pa.schema([f for f in TABLES[kind].arrow_schema if f.name != "seq"])
