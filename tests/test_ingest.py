@@ -206,8 +206,10 @@ def _day(svc: Any) -> Any:
 def test_parquet_fast_path_accepts_clean_batches_with_nulls(tmp_path: Path) -> None:
     from vkurse_stats.ingest import fastpath
 
+    rows = [{**r, "joined_at": str(r["joined_at"]) if isinstance(r["joined_at"], str) else "2026-03-05T08:00:00Z"}
+            for r in _parquet_rows()]
     path = tmp_path / "p.parquet"
-    pq.write_table(pa.Table.from_pylist(_parquet_rows()), path)
+    pq.write_table(pa.Table.from_pylist(rows), path)
     table, doubtful = fastpath.validate("connection", next(pq.ParquetFile(path).iter_batches()))
     assert table is not None and not doubtful.any()
     assert table.num_rows == 45 and table.column("parent_kind").to_pylist()[-1] == 1
