@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 GEN = """
 SELECT 'connection' AS kind, 'c' || i AS id, 'bench' AS company_id,
   CASE WHEN i % 10 < 8 THEN 'e' || (i // 8) END AS event_id,
-  CASE WHEN i % 10 < 8 THEN ['meeting','conference','webinar','lecture','selector'][1 + (i // 8) % 5] END AS event_template,
+  CASE WHEN i % 10 < 8 THEN ['meeting','conference','webinar','lecture','selector'][1 + (i // 8) % 5] END
+    AS event_template,
   CASE WHEN i % 10 >= 8 THEN 'k' || (i // 2) END AS call_id,
   CASE WHEN (i * 7) % 10 < 7 THEN 'webrtc' ELSE 'webrtmp' END AS transport,
   strftime(TIMESTAMP '2025-01-01 08:00:00' + to_seconds(((i // 8) * 31536000 // $n) * 1.0)::INTERVAL
@@ -41,12 +42,14 @@ FROM range($n) t(i)
 """
 
 
-def generate(n: int, out: Path, offset: int = 0) -> tuple[Path, Path]:
+def generate(n: int, out: Path, offset: int = 0, of: int | None = None) -> tuple[Path, Path]:
+    """n connections; with ``offset``/``of``, rows offset..offset+n of a data set of ``of`` rows
+    (the same ids and instants as there: a re-send)."""
     out.mkdir(parents=True, exist_ok=True)
-    pq, js = out / f"conns-{n}-{offset}.parquet", out / f"conns-{n}-{offset}.jsonl"
+    pq, js = out / f"conns-{n}-{offset}-{of}.parquet", out / f"conns-{n}-{offset}-{of}.jsonl"
     if not pq.exists():
         con = duckdb.connect()
-        q = GEN.replace("$n", str(max(n, 1))).replace("range($n)", f"range({offset}, {offset + n})")
+        q = GEN.replace("range($n)", f"range({offset}, {offset + n})").replace("$n", str(of or n))
         con.execute(f"COPY ({q}) TO '{pq}' (FORMAT PARQUET)")
         con.execute(f"COPY ({q}) TO '{js}' (FORMAT JSON)")
     return pq, js
@@ -88,36 +91,49 @@ def main() -> None:
     print(f"vkurse-stats core benchmark: N={a.n:,} connections, {os.cpu_count()} cores")
     t = time.perf_counter()
     pq, js = generate(a.n, a.work)
-    print(f"  generated files in {time.perf_counter() - t:.1f} s ({pq.stat().st_size >> 20} MiB parquet, "
-          f"{js.stat().st_size >> 20} MiB jsonl)")
+    print(
+        f"  generated files in {time.perf_counter() - t:.1f} s ({pq.stat().st_size >> 20} MiB parquet, "
+        f"{js.stat().st_size >> 20} MiB jsonl)"
+    )
     tmp = Path(tempfile.mkdtemp(prefix="vkbench-", dir=a.work))
     try:
         secs, rss, res = run_import(tmp / "pq", [pq], "connection")
-        print(f"  import parquet : {a.n / secs:>12,.0f} records/s  ({secs:.1f} s, peak RSS {rss} MiB, "
-              f"accepted {res['accepted']:,})")
+        print(
+            f"  import parquet : {a.n / secs:>12,.0f} records/s  ({secs:.1f} s, peak RSS {rss} MiB, "
+            f"accepted {res['accepted']:,})"
+        )
         if not a.skip_jsonl:
             secs, rss, res = run_import(tmp / "js", [js])
-            print(f"  import jsonl   : {a.n / secs:>12,.0f} records/s  ({secs:.1f} s, peak RSS {rss} MiB, "
-                  f"accepted {res['accepted']:,})")
+            print(
+                f"  import jsonl   : {a.n / secs:>12,.0f} records/s  ({secs:.1f} s, peak RSS {rss} MiB, "
+                f"accepted {res['accepted']:,})"
+            )
         svc = open_services(Settings(data_dir=tmp / "pq"))
         t = time.perf_counter()
         svc.rollups.rebuild("bench")
         secs = time.perf_counter() - t
         print(f"  rebuild        : {a.n / secs:>12,.0f} connections/s ({secs:.1f} s)")
-        for label, d0, d1 in (("1 day", date(2025, 6, 3), date(2025, 6, 3)),
-                              ("1 month", date(2025, 6, 1), date(2025, 6, 30)),
-                              ("1 year", date(2025, 1, 1), date(2025, 12, 31))):
-            p50, p95 = latency(lambda d0=d0, d1=d1: (svc.query.summary("bench", d0, d1), svc.query.daily("bench", d0, d1)))
+        for label, d0, d1 in (
+            ("1 day", date(2025, 6, 3), date(2025, 6, 3)),
+            ("1 month", date(2025, 6, 1), date(2025, 6, 30)),
+            ("1 year", date(2025, 1, 1), date(2025, 12, 31)),
+        ):
+            p50, p95 = latency(
+                lambda d0=d0, d1=d1: (svc.query.summary("bench", d0, d1), svc.query.daily("bench", d0, d1))
+            )
             print(f"  report {label:<8}: p50 {p50:7.1f} ms  p95 {p95:7.1f} ms")
-        _, batch_js = generate(10_000, a.work, offset=a.n // 2)  # ids overlap: replaces plus new days
+        # A re-send of 10k stored connections (about a working day's worth at 10M a year).
+        _, batch_js = generate(10_000, a.work, offset=a.n // 2, of=a.n)
         lines = batch_js.read_bytes().splitlines()
         samples = []
         for _ in range(3):
             t = time.perf_counter()
             r = svc.ingest_lines(lines)
             samples.append(time.perf_counter() - t)
-        print(f"  10k batch into {a.n:,}: best {min(samples) * 1000:.0f} ms, median "
-              f"{statistics.median(samples) * 1000:.0f} ms (accepted {r.accepted:,})")
+        print(
+            f"  10k batch into {a.n:,}: best {min(samples) * 1000:.0f} ms, median "
+            f"{statistics.median(samples) * 1000:.0f} ms (accepted {r.accepted:,})"
+        )
         svc.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -22,6 +22,7 @@ except ImportError:  # the scale-out backends are optional
     def analytics_url(backend: str, tmp_path: Path, test_id: str) -> str | None:
         return None
 
+
 NOW = "2026-06-01T12:00:00+00:00"
 
 
@@ -42,8 +43,7 @@ def make_services(tmp_path: Path, backend: str, request: pytest.FixtureRequest) 
 
     def make(now: str | None = NOW, data_dir: Path | None = None, **kw: Any) -> Services:
         d = data_dir or tmp_path / "data"
-        settings = Settings(data_dir=d, fixed_now=now,
-                            analytics_url=analytics_url(backend, tmp_path, test_id), **kw)
+        settings = Settings(data_dir=d, fixed_now=now, analytics_url=analytics_url(backend, tmp_path, test_id), **kw)
         svc = open_services(settings)
         opened.append(svc)
         return svc

@@ -36,8 +36,13 @@ def local_day(t: int, tz: str) -> date:
 def final_versions(records: list[dict[str, Any]]) -> dict[tuple[str, str, str], dict[str, Any]]:
     """Apply the replace rule in arrival order: a later version replaces an earlier one, unless it
     lacks the terminal field the earlier one has."""
-    terminal = {"connection": "left_at", "file": "deleted_at", "user": "deleted_at",
-                "event": "cancelled_at", "call": "ended_at"}
+    terminal = {
+        "connection": "left_at",
+        "file": "deleted_at",
+        "user": "deleted_at",
+        "event": "cancelled_at",
+        "call": "ended_at",
+    }
     out: dict[tuple[str, str, str], dict[str, Any]] = {}
     for r in records:
         key = (r["company_id"], r["kind"], str(r["id"]))
@@ -97,14 +102,14 @@ def oracle_day(records: list[dict[str, Any]], d: date, tz: str, now: int, cap: i
         out[m.id] = (best, best_at)
     # held: parents whose first connection (any) is on this day, by the class of that connection
     first: dict[Any, tuple[int, str]] = {}
-    for j, e, cls, tr, p, c in ivals:
+    for j, _e, cls, _tr, p, _c in ivals:
         if p not in first or j < first[p][0]:
             first[p] = (j, cls)
     for m in METRICS:
         if m.daily == "held":
             out[m.id] = (sum(1 for j, cls in first.values() if ds <= j < de and in_scope(m.id, cls, None)), None)
     clients: dict[str, set[Any]] = {}
-    for j, e, cls, tr, p, c in ivals:
+    for j, e, _cls, _tr, _p, c in ivals:
         present = (j < de and e > ds) if e > j else (ds <= j < de)
         if present:
             person = ("u", c["user_id"]) if c.get("user_id") is not None else ("g", c["id"])
@@ -121,7 +126,9 @@ def oracle_day(records: list[dict[str, Any]], d: date, tz: str, now: int, cap: i
     def alive(start: int, end: int | None) -> bool:
         return start < cut and (end is None or end >= cut)
 
-    out["storage.total_bytes"] = (sum(f["size_bytes"] for f in files
-                                      if alive(us(f["uploaded_at"]), us(f.get("deleted_at")))), None)  # type: ignore[arg-type]
+    out["storage.total_bytes"] = (
+        sum(f["size_bytes"] for f in files if alive(us(f["uploaded_at"]), us(f.get("deleted_at")))),
+        None,
+    )  # type: ignore[arg-type]
     out["users.total"] = (sum(1 for u in users if alive(us(u["registered_at"]), us(u.get("deleted_at")))), None)  # type: ignore[arg-type]
     return out

@@ -17,10 +17,26 @@ from vkurse_stats.cli import cli
 
 RECORDS = [
     {"kind": "company", "id": "acme", "name": "ACME", "timezone": "Asia/Yekaterinburg"},
-    {"kind": "connection", "id": "c1", "company_id": "acme", "call_id": "k1", "transport": "webrtc",
-     "joined_at": "2026-03-05T10:00:00+05:00", "left_at": "2026-03-05T10:20:00+05:00", "client": "android"},
-    {"kind": "connection", "id": "c2", "company_id": "acme", "call_id": "k1", "transport": "webrtc",
-     "joined_at": "2026-03-05T10:05:00+05:00", "left_at": "2026-03-05T10:20:00+05:00", "user_id": "u7"},
+    {
+        "kind": "connection",
+        "id": "c1",
+        "company_id": "acme",
+        "call_id": "k1",
+        "transport": "webrtc",
+        "joined_at": "2026-03-05T10:00:00+05:00",
+        "left_at": "2026-03-05T10:20:00+05:00",
+        "client": "android",
+    },
+    {
+        "kind": "connection",
+        "id": "c2",
+        "company_id": "acme",
+        "call_id": "k1",
+        "transport": "webrtc",
+        "joined_at": "2026-03-05T10:05:00+05:00",
+        "left_at": "2026-03-05T10:20:00+05:00",
+        "user_id": "u7",
+    },
 ]
 
 
@@ -57,13 +73,21 @@ def test_import_from_stdin_and_plain_output(run: Any) -> None:
 
 
 def test_company_commands(run: Any) -> None:
-    assert run("company", "add", "beta", "--name", "Бета", "--timezone", "Asia/Tokyo",
-               "--concurrent-speakers", "10").exit_code == 0
+    assert (
+        run(
+            "company", "add", "beta", "--name", "Бета", "--timezone", "Asia/Tokyo", "--concurrent-speakers", "10"
+        ).exit_code
+        == 0
+    )
     res = run("company", "set-limits", "beta", "--concurrent-events", "4", "--clear", "concurrent_speakers")
     assert res.exit_code == 0, res.output
     [info] = json.loads(run("company", "list", "--json").output)
-    assert info["limits"] == {"concurrent_speakers": None, "concurrent_events": 4,
-                              "concurrent_connections": None, "storage_bytes": None}
+    assert info["limits"] == {
+        "concurrent_speakers": None,
+        "concurrent_events": 4,
+        "concurrent_connections": None,
+        "storage_bytes": None,
+    }
     assert run("company", "set-timezone", "beta", "Europe/Samara").exit_code == 0
     bad = run("company", "set-timezone", "beta", "Nowhere/City")
     assert bad.exit_code != 0 and "unknown timezone 'Nowhere/City'" in bad.output
@@ -79,13 +103,16 @@ def test_rebuild_gives_identical_reports(run: Any) -> None:
     assert run("report", "--company", "acme", "--from", "2026-03-01", "--to", "2026-03-31").output == before
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["report", "--company", "nope", "--from", "2026-03-01", "--to", "2026-03-02"], "unknown company 'nope'"),
-    (["report", "--company", "acme", "--from", "2026-3-1", "--to", "2026-03-02"], "expected a date YYYY-MM-DD"),
-    (["import", "missing.jsonl"], "missing.jsonl: no such file"),
-    (["import", "x.txt"], "no such file"),
-    (["import", "-", "--kind", "meeting"], "unknown kind 'meeting'"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["report", "--company", "nope", "--from", "2026-03-01", "--to", "2026-03-02"], "unknown company 'nope'"),
+        (["report", "--company", "acme", "--from", "2026-3-1", "--to", "2026-03-02"], "expected a date YYYY-MM-DD"),
+        (["import", "missing.jsonl"], "missing.jsonl: no such file"),
+        (["import", "x.txt"], "no such file"),
+        (["import", "-", "--kind", "meeting"], "unknown kind 'meeting'"),
+    ],
+)
 def test_errors_are_one_clear_line(run: Any, args: list[str], message: str) -> None:
     res = run(*args)
     assert res.exit_code != 0
@@ -106,9 +133,17 @@ def test_real_subprocess(tmp_path: Path) -> None:
     data = "\n".join(json.dumps(r) for r in RECORDS).encode()
     out = subprocess.run([*exe, "import", "-", "--json"], input=data, env=env, capture_output=True, check=True)
     assert json.loads(out.stdout)["accepted"] == 3
-    out = subprocess.run([*exe, "report", "--company", "acme", "--from", "2026-03-05", "--to", "2026-03-05"],
-                         env=env, capture_output=True, check=True)
+    out = subprocess.run(
+        [*exe, "report", "--company", "acme", "--from", "2026-03-05", "--to", "2026-03-05"],
+        env=env,
+        capture_output=True,
+        check=True,
+    )
     assert json.loads(out.stdout)["metrics"]["calls.held"] == {"value": 1}
-    bad = subprocess.run([*exe, "report", "--company", "zzz", "--from", "2026-03-05", "--to", "2026-03-05"],
-                         env=env, capture_output=True)
-    assert bad.returncode == 1 and bad.stderr.decode().strip() == "Error: unknown company 'zzz' (see 'vkurse-stats company list')"
+    bad = subprocess.run(
+        [*exe, "report", "--company", "zzz", "--from", "2026-03-05", "--to", "2026-03-05"], env=env, capture_output=True
+    )
+    assert (
+        bad.returncode == 1
+        and bad.stderr.decode().strip() == "Error: unknown company 'zzz' (see 'vkurse-stats company list')"
+    )

@@ -22,8 +22,14 @@ NOW = "2026-03-09T15:00:00+00:00"
 CAP_H = 24
 STEP = 45 * 60 * 1000  # 45 minutes in ms: coarse steps make ties and touching intervals common
 
-PARENTS = [("event", "e1", "meeting"), ("event", "e2", "webinar"), ("event", "e3", "lecture"),
-           ("call", "k1", None), ("call", "k2", None), ("event", "e4", "webinar")]
+PARENTS = [
+    ("event", "e1", "meeting"),
+    ("event", "e2", "webinar"),
+    ("event", "e3", "lecture"),
+    ("call", "k1", None),
+    ("call", "k2", None),
+    ("event", "e4", "webinar"),
+]
 
 
 @st.composite
@@ -33,8 +39,11 @@ def connection(draw: Any, n: int) -> dict[str, Any]:
     joined = base_ms + draw(st.integers(-30, 90)) * STEP
     dur = draw(st.one_of(st.none(), st.sampled_from([0, 1, 2, 3, 8, 40]).map(lambda k: k * STEP)))
     rec: dict[str, Any] = {
-        "kind": "connection", "id": f"c{n}", "transport": draw(st.sampled_from(["webrtc", "webrtmp"])),
-        "joined_at": joined, "client": draw(st.sampled_from(["web", "ios", None])),
+        "kind": "connection",
+        "id": f"c{n}",
+        "transport": draw(st.sampled_from(["webrtc", "webrtmp"])),
+        "joined_at": joined,
+        "client": draw(st.sampled_from(["web", "ios", None])),
         "user_id": draw(st.sampled_from(["u1", "u2", "u3", None])),
     }
     if kind == "call":
@@ -79,8 +88,9 @@ def scenario(draw: Any) -> tuple[str, list[dict[str, Any]], list[int]]:
 _counter = itertools.count()
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-          HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
 @given(scenario())
 def test_engine_matches_oracle(make_services: Any, case: tuple[str, list[dict[str, Any]], list[int]]) -> None:
     tz, recs, cuts = case

@@ -17,30 +17,45 @@ import pytest
 from tests.conftest import lines
 from vkurse_stats.ingest.readers import read_file
 
-CONN = {"kind": "connection", "company_id": "acme", "event_id": "e1", "event_template": "meeting",
-        "transport": "webrtc", "joined_at": "2026-03-05T10:00:00+03:00", "left_at": "2026-03-05T11:00:00+03:00"}
+CONN = {
+    "kind": "connection",
+    "company_id": "acme",
+    "event_id": "e1",
+    "event_template": "meeting",
+    "transport": "webrtc",
+    "joined_at": "2026-03-05T10:00:00+03:00",
+    "left_at": "2026-03-05T11:00:00+03:00",
+}
 
 
 def conn(i: int, **kw: Any) -> dict[str, Any]:
     return {**CONN, "id": f"c{i}", **kw}
 
 
-@pytest.mark.parametrize(("record", "field", "reason"), [
-    (conn(1, joined_at="2026-03-05T10:00:00"), "joined_at", "no UTC offset"),
-    ({"kind": "meeting", "id": "x"}, "kind", "unknown kind 'meeting'"),
-    (conn(1, transport="sip"), "transport", "expected one of: webrtc, webrtmp"),
-    (conn(1, left_at="2026-03-05T09:00:00+03:00"), "left_at", "joined_at is after left_at"),
-    ({"kind": "file", "id": "f", "company_id": "acme", "size_bytes": -5, "uploaded_at": 0}, "size_bytes", ">= 0"),
-    ({"kind": "user", "id": "u", "company_id": "acme"}, "registered_at", "required field 'registered_at' is missing"),
-    ({k: v for k, v in conn(1).items() if k != "company_id"}, "company_id", "missing"),
-    (conn(1, call_id="k1"), "event_id", "exactly one of event_id and call_id"),
-    ({k: v for k, v in conn(1).items() if k != "event_template"}, "event_template", "required with event_id"),
-    (conn(1, client="Web Browser"), "client", "matching regex"),
-    ({"kind": "company", "id": "x", "name": "X", "timezone": "Mars/Olympus"}, "timezone", "unknown timezone"),
-    (conn(1, joined_at=True), "joined_at", "Expected"),
-])
-def test_each_bad_record_is_rejected_with_line_field_and_reason(svc: Any, record: dict[str, Any], field: str,
-                                                                reason: str) -> None:
+@pytest.mark.parametrize(
+    ("record", "field", "reason"),
+    [
+        (conn(1, joined_at="2026-03-05T10:00:00"), "joined_at", "no UTC offset"),
+        ({"kind": "meeting", "id": "x"}, "kind", "unknown kind 'meeting'"),
+        (conn(1, transport="sip"), "transport", "expected one of: webrtc, webrtmp"),
+        (conn(1, left_at="2026-03-05T09:00:00+03:00"), "left_at", "joined_at is after left_at"),
+        ({"kind": "file", "id": "f", "company_id": "acme", "size_bytes": -5, "uploaded_at": 0}, "size_bytes", ">= 0"),
+        (
+            {"kind": "user", "id": "u", "company_id": "acme"},
+            "registered_at",
+            "required field 'registered_at' is missing",
+        ),
+        ({k: v for k, v in conn(1).items() if k != "company_id"}, "company_id", "missing"),
+        (conn(1, call_id="k1"), "event_id", "exactly one of event_id and call_id"),
+        ({k: v for k, v in conn(1).items() if k != "event_template"}, "event_template", "required with event_id"),
+        (conn(1, client="Web Browser"), "client", "matching regex"),
+        ({"kind": "company", "id": "x", "name": "X", "timezone": "Mars/Olympus"}, "timezone", "unknown timezone"),
+        (conn(1, joined_at=True), "joined_at", "Expected"),
+    ],
+)
+def test_each_bad_record_is_rejected_with_line_field_and_reason(
+    svc: Any, record: dict[str, Any], field: str, reason: str
+) -> None:
     good = conn(2)
     result = svc.ingest_lines(lines(good, record, conn(3)))
     assert (result.accepted, result.rejected) == (2, 1)
@@ -51,8 +66,11 @@ def test_each_bad_record_is_rejected_with_line_field_and_reason(svc: Any, record
 
 def test_a_line_that_is_not_json_is_rejected_and_the_rest_kept(svc: Any) -> None:
     result = svc.ingest_lines([json.dumps(conn(1)), "{not json", "", json.dumps(conn(2))])
-    assert result.as_json() == {"accepted": 2, "rejected": 1, "errors": [
-        {"line": 2, "field": None, "error": result.errors[0].error}]}
+    assert result.as_json() == {
+        "accepted": 2,
+        "rejected": 1,
+        "errors": [{"line": 2, "field": None, "error": result.errors[0].error}],
+    }
     assert result.errors[0].error.startswith("not valid JSON")
     assert svc.query.summary("acme", date(2026, 3, 5), date(2026, 3, 5)).metrics["total.connections"].value == 2
 
@@ -88,23 +106,39 @@ def _records(n: int) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = [{"kind": "company", "id": "acme", "name": "ACME", "timezone": "Asia/Vladivostok"}]
     for i in range(n):
         start = 1772690000000 + rng.randrange(0, 3 * 86400) * 1000
-        rec = conn(i, joined_at=start, left_at=start + rng.randrange(0, 7200) * 1000,
-                   event_id=f"e{rng.randrange(30)}", client=rng.choice(["web", "ios", "sip"]),
-                   user_id=rng.choice([None, "u1", "u2", "u3"]))
+        rec = conn(
+            i,
+            joined_at=start,
+            left_at=start + rng.randrange(0, 7200) * 1000,
+            event_id=f"e{rng.randrange(30)}",
+            client=rng.choice(["web", "ios", "sip"]),
+            user_id=rng.choice([None, "u1", "u2", "u3"]),
+        )
         if rec["user_id"] is None:
             del rec["user_id"]
         if rng.random() < 0.3:
             out.append({k: v for k, v in rec.items() if k != "left_at"})  # the open version first
         out.append(rec)
-    out += [{"kind": "file", "id": f"f{i}", "company_id": "acme", "size_bytes": 100 * i,
-             "uploaded_at": 1772690000000 + i * 3600_000} for i in range(20)]
+    out += [
+        {
+            "kind": "file",
+            "id": f"f{i}",
+            "company_id": "acme",
+            "size_bytes": 100 * i,
+            "uploaded_at": 1772690000000 + i * 3600_000,
+        }
+        for i in range(20)
+    ]
     return out
 
 
 def _figures(svc: Any) -> Any:
     d0, d1 = date(2026, 3, 4), date(2026, 3, 9)
-    return (svc.query.summary("acme", d0, d1).as_json(), [d.as_json("UTC") for d in svc.query.daily("acme", d0, d1)],
-            svc.query.events("acme", d0, d1, limit=1000).rows)
+    return (
+        svc.query.summary("acme", d0, d1).as_json(),
+        [d.as_json("UTC") for d in svc.query.daily("acme", d0, d1)],
+        svc.query.events("acme", d0, d1, limit=1000).rows,
+    )
 
 
 def test_same_figures_in_order_twice_shuffled_and_in_small_batches(make_services: Any, tmp_path: Path) -> None:
@@ -122,7 +156,7 @@ def test_same_figures_in_order_twice_shuffled_and_in_small_batches(make_services
     shuffled = recs[:1] + random.Random(3).sample(recs[1:], len(recs) - 1)
     batched = make_services(data_dir=tmp_path / "c")
     for i in range(0, len(shuffled), 7):
-        batched.ingest_lines(lines(*shuffled[i:i + 7]))
+        batched.ingest_lines(lines(*shuffled[i : i + 7]))
     assert _figures(batched) == expected
 
     for cid in ("acme",):
@@ -131,15 +165,19 @@ def test_same_figures_in_order_twice_shuffled_and_in_small_batches(make_services
 
 
 def test_csv_parquet_gzip_and_jsonl_files_give_the_same_result(svc: Any, tmp_path: Path) -> None:
-    rows = [conn(i, joined_at=f"2026-03-05T1{i}:00:00+03:00", left_at=f"2026-03-05T1{i}:30:00+03:00")
-            for i in range(3)]
+    rows = [conn(i, joined_at=f"2026-03-05T1{i}:00:00+03:00", left_at=f"2026-03-05T1{i}:30:00+03:00") for i in range(3)]
     jsonl = tmp_path / "c.jsonl.gz"
     with gzip.open(jsonl, "wt") as f:
         f.writelines(json.dumps(r) + "\n" for r in rows)
     csv_path = tmp_path / "c.csv"
     cols = ["id", "company_id", "event_id", "event_template", "transport", "joined_at", "left_at", "user_id"]
-    csv_path.write_text(";".join(cols) + "\n" + "\n".join(
-        ";".join(str(r.get(c, "")) for c in cols) for r in rows) + "\n" + "bad;acme;e1;meeting;webrtc;nope;;\n")
+    csv_path.write_text(
+        ";".join(cols)
+        + "\n"
+        + "\n".join(";".join(str(r.get(c, "")) for c in cols) for r in rows)
+        + "\n"
+        + "bad;acme;e1;meeting;webrtc;nope;;\n"
+    )
     pq.write_table(pa.Table.from_pylist([{c: r.get(c) for c in cols} for r in rows]), tmp_path / "c.parquet")
     ing = svc.ingestor()
     read_file(ing, str(jsonl))
@@ -162,10 +200,20 @@ def test_csv_company_limits_use_dotted_columns(svc: Any, tmp_path: Path) -> None
 
 
 def _parquet_rows() -> list[dict[str, Any]]:
-    rows = [conn(i, joined_at=f"2026-03-05T1{i % 10}:00:00+03:00", left_at=f"2026-03-05T1{i % 10}:30:00+03:00",
-                 user_id=f"u{i % 3}", client="web") for i in range(40)]
-    rows += [conn(40 + i, event_id=None, call_id=f"k{i}", event_template=None, joined_at=1772690000000 + i,
-                  left_at=None) for i in range(5)]
+    rows = [
+        conn(
+            i,
+            joined_at=f"2026-03-05T1{i % 10}:00:00+03:00",
+            left_at=f"2026-03-05T1{i % 10}:30:00+03:00",
+            user_id=f"u{i % 3}",
+            client="web",
+        )
+        for i in range(40)
+    ]
+    rows += [
+        conn(40 + i, event_id=None, call_id=f"k{i}", event_template=None, joined_at=1772690000000 + i, left_at=None)
+        for i in range(5)
+    ]
     keys = sorted({k for r in rows for k in r})
     return [{k: r.get(k) for k in keys} for r in rows]  # every column in every row
 
@@ -206,8 +254,10 @@ def _day(svc: Any) -> Any:
 def test_parquet_fast_path_accepts_clean_batches_with_nulls(tmp_path: Path) -> None:
     from vkurse_stats.ingest import fastpath
 
-    rows = [{**r, "joined_at": str(r["joined_at"]) if isinstance(r["joined_at"], str) else "2026-03-05T08:00:00Z"}
-            for r in _parquet_rows()]
+    rows = [
+        {**r, "joined_at": str(r["joined_at"]) if isinstance(r["joined_at"], str) else "2026-03-05T08:00:00Z"}
+        for r in _parquet_rows()
+    ]
     path = tmp_path / "p.parquet"
     pq.write_table(pa.Table.from_pylist(rows), path)
     table, doubtful = fastpath.validate("connection", next(pq.ParquetFile(path).iter_batches()))

@@ -11,8 +11,14 @@ MSK = "+03:00"
 
 
 def c(i: str, start: str, end: str | None, **kw: Any) -> dict[str, Any]:
-    rec = {"kind": "connection", "id": i, "company_id": "acme", "transport": "webrtc",
-           "joined_at": f"2026-03-{start}{MSK}", **kw}
+    rec = {
+        "kind": "connection",
+        "id": i,
+        "company_id": "acme",
+        "transport": "webrtc",
+        "joined_at": f"2026-03-{start}{MSK}",
+        **kw,
+    }
     if "call_id" not in kw and "event_id" not in kw:
         rec |= {"event_id": "e1", "event_template": "meeting"}
     if end is not None:
@@ -25,8 +31,13 @@ def summary(svc: Any, d0: date, d1: date) -> dict[str, Any]:
 
 
 def test_touching_connections_are_not_concurrent(svc: Any) -> None:
-    svc.ingest_lines(lines(c("a", "05T10:00:00", "05T11:00:00"), c("b", "05T11:00:00", "05T12:00:00"),
-                           c("z", "05T10:30:00", "05T10:30:00")))
+    svc.ingest_lines(
+        lines(
+            c("a", "05T10:00:00", "05T11:00:00"),
+            c("b", "05T11:00:00", "05T12:00:00"),
+            c("z", "05T10:30:00", "05T10:30:00"),
+        )
+    )
     m = summary(svc, date(2026, 3, 5), date(2026, 3, 5))
     assert m["total.connections"] == {"value": 1, "at": "2026-03-05T10:00:00+03:00"}
     assert m["total.events"] == {"value": 1, "at": "2026-03-05T10:00:00+03:00"}
@@ -58,12 +69,16 @@ def test_open_connection_is_capped_and_ends_at_now(make_services: Any) -> None:
 
 def test_speakers_participants_and_calls(svc: Any) -> None:
     web = {"event_id": "w", "event_template": "webinar"}
-    svc.ingest_lines(lines(
-        c("s1", "05T10:00:00", "05T12:00:00", **web), c("v1", "05T10:00:00", "05T12:00:00", transport="webrtmp", **web),
-        c("v2", "05T10:10:00", "05T11:00:00", transport="webrtmp", **web),
-        c("k1", "05T10:20:00", "05T10:30:00", call_id="call1", user_id="u1"),
-        c("k2", "05T10:20:00", "05T10:30:00", call_id="call1", user_id="u2"),
-        {"kind": "message", "id": "m1", "company_id": "acme", "sent_at": "2026-03-05T10:00:00Z"}))
+    svc.ingest_lines(
+        lines(
+            c("s1", "05T10:00:00", "05T12:00:00", **web),
+            c("v1", "05T10:00:00", "05T12:00:00", transport="webrtmp", **web),
+            c("v2", "05T10:10:00", "05T11:00:00", transport="webrtmp", **web),
+            c("k1", "05T10:20:00", "05T10:30:00", call_id="call1", user_id="u1"),
+            c("k2", "05T10:20:00", "05T10:30:00", call_id="call1", user_id="u2"),
+            {"kind": "message", "id": "m1", "company_id": "acme", "sent_at": "2026-03-05T10:00:00Z"},
+        )
+    )
     m = summary(svc, date(2026, 3, 1), date(2026, 3, 31))
     assert m["webinars.speakers"]["value"] == 1 and m["webinars.participants"]["value"] == 2
     assert m["webinars.participants"]["at"] == "2026-03-05T10:10:00+03:00"
@@ -75,24 +90,45 @@ def test_speakers_participants_and_calls(svc: Any) -> None:
 
 
 def test_days_follow_the_company_timezone_across_dst(svc: Any) -> None:
-    svc.ingest_lines(lines({"kind": "company", "id": "acme", "name": "A", "timezone": "America/New_York"},
-                           {**c("a", "08T01:00:00", None), "joined_at": "2026-03-08T01:30:00-05:00",
-                            "left_at": "2026-03-08T03:30:00-04:00"}))
+    svc.ingest_lines(
+        lines(
+            {"kind": "company", "id": "acme", "name": "A", "timezone": "America/New_York"},
+            {
+                **c("a", "08T01:00:00", None),
+                "joined_at": "2026-03-08T01:30:00-05:00",
+                "left_at": "2026-03-08T03:30:00-04:00",
+            },
+        )
+    )
     day = svc.query.daily("acme", date(2026, 3, 8), date(2026, 3, 8))[0]
     assert day.metrics["total.connections"].value == 1
     assert summary(svc, date(2026, 3, 8), date(2026, 3, 8))["total.connections"]["at"] == "2026-03-08T01:30:00-05:00"
 
 
 def test_limits_and_storage_and_users(svc: Any) -> None:
-    svc.ingest_lines(lines(
-        {"kind": "company", "id": "acme", "name": "A", "limits": {"concurrent_speakers": 2, "storage_bytes": 10}},
-        c("a", "05T10:00:00", "05T11:00:00"),
-        {"kind": "file", "id": "f1", "company_id": "acme", "size_bytes": 7, "uploaded_at": "2026-02-01T00:00:00Z"},
-        {"kind": "file", "id": "f2", "company_id": "acme", "size_bytes": 5, "uploaded_at": "2026-03-02T00:00:00Z",
-         "deleted_at": "2026-03-20T00:00:00Z"},
-        {"kind": "user", "id": "u1", "company_id": "acme", "registered_at": "2026-03-03T00:00:00Z"},
-        {"kind": "user", "id": "u2", "company_id": "acme", "registered_at": "2025-01-03T00:00:00Z",
-         "deleted_at": "2026-03-10T00:00:00Z"}))
+    svc.ingest_lines(
+        lines(
+            {"kind": "company", "id": "acme", "name": "A", "limits": {"concurrent_speakers": 2, "storage_bytes": 10}},
+            c("a", "05T10:00:00", "05T11:00:00"),
+            {"kind": "file", "id": "f1", "company_id": "acme", "size_bytes": 7, "uploaded_at": "2026-02-01T00:00:00Z"},
+            {
+                "kind": "file",
+                "id": "f2",
+                "company_id": "acme",
+                "size_bytes": 5,
+                "uploaded_at": "2026-03-02T00:00:00Z",
+                "deleted_at": "2026-03-20T00:00:00Z",
+            },
+            {"kind": "user", "id": "u1", "company_id": "acme", "registered_at": "2026-03-03T00:00:00Z"},
+            {
+                "kind": "user",
+                "id": "u2",
+                "company_id": "acme",
+                "registered_at": "2025-01-03T00:00:00Z",
+                "deleted_at": "2026-03-10T00:00:00Z",
+            },
+        )
+    )
     m = summary(svc, date(2026, 3, 1), date(2026, 3, 15))
     assert m["total.speakers"] == {"value": 1, "at": "2026-03-05T10:00:00+03:00", "limit": 2}
     assert m["storage.uploaded_bytes"] == {"value": 5}
@@ -103,22 +139,49 @@ def test_limits_and_storage_and_users(svc: Any) -> None:
 
 
 def test_tables(svc: Any) -> None:
-    svc.ingest_lines(lines(
-        {"kind": "user", "id": "u1", "company_id": "acme", "registered_at": 0, "name": "Анна"},
-        {"kind": "event", "id": "e1", "company_id": "acme", "template": "meeting", "title": "Планёрка",
-         "organizer_id": "u1", "created_at": "2026-03-01T09:00:00+03:00"},
-        {"kind": "event", "id": "p1", "company_id": "acme", "template": "webinar", "title": "Будущий",
-         "organizer_id": "u1", "created_at": "2026-03-01T09:00:00+03:00",
-         "scheduled_start": "2026-07-01T09:00:00+03:00"},
-        c("a", "05T10:00:00", "05T11:00:00", user_id="u1"), c("b", "05T10:15:00", "05T10:45:00"),
-        {"kind": "file", "id": "f1", "company_id": "acme", "size_bytes": 700, "uploaded_at": 0, "owner_id": "u1"},
-        {"kind": "login", "id": "l1", "company_id": "acme", "user_id": "u1", "at": "2026-03-05T09:00:00Z",
-         "client": "ios", "device": "iPhone 15"}))
+    svc.ingest_lines(
+        lines(
+            {"kind": "user", "id": "u1", "company_id": "acme", "registered_at": 0, "name": "Анна"},
+            {
+                "kind": "event",
+                "id": "e1",
+                "company_id": "acme",
+                "template": "meeting",
+                "title": "Планёрка",
+                "organizer_id": "u1",
+                "created_at": "2026-03-01T09:00:00+03:00",
+            },
+            {
+                "kind": "event",
+                "id": "p1",
+                "company_id": "acme",
+                "template": "webinar",
+                "title": "Будущий",
+                "organizer_id": "u1",
+                "created_at": "2026-03-01T09:00:00+03:00",
+                "scheduled_start": "2026-07-01T09:00:00+03:00",
+            },
+            c("a", "05T10:00:00", "05T11:00:00", user_id="u1"),
+            c("b", "05T10:15:00", "05T10:45:00"),
+            {"kind": "file", "id": "f1", "company_id": "acme", "size_bytes": 700, "uploaded_at": 0, "owner_id": "u1"},
+            {
+                "kind": "login",
+                "id": "l1",
+                "company_id": "acme",
+                "user_id": "u1",
+                "at": "2026-03-05T09:00:00Z",
+                "client": "ios",
+                "device": "iPhone 15",
+            },
+        )
+    )
     ev = svc.query.events("acme", date(2026, 3, 1), date(2026, 3, 31), search="план").rows
     assert [(r["id"], r["organizer_name"], r["participants"], r["peak"], r["duration_s"]) for r in ev] == [
-        ("e1", "Анна", 2, 2, 3600)]
+        ("e1", "Анна", 2, 2, 3600)
+    ]
     planned = svc.query.planned("acme").rows
     assert [(r["organizer_id"], r["planned"], r["next_title"]) for r in planned] == [("u1", 1, "Будущий")]
     assert svc.query.disk("acme").rows == [{"owner_id": "u1", "owner_name": "Анна", "bytes": 700, "files": 1}]
     assert svc.query.devices("acme", date(2026, 3, 1), date(2026, 3, 31)).rows == [
-        {"client": "ios", "device": "iPhone 15", "users": 1, "logins": 1}]
+        {"client": "ios", "device": "iPhone 15", "users": 1, "logins": 1}
+    ]

@@ -46,12 +46,24 @@ def _date(value: str, name: str) -> date:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="VKURSE_STATS_DATA_DIR",
-              default="data", show_default=True, help="Where the embedded stores live.")
-@click.option("--analytics-url", envvar="VKURSE_STATS_ANALYTICS_URL",
-              help="Analytic store: duckdb:///file (default: in the data dir), clickhouse://… or chdb:///dir.")
-@click.option("--database-url", envvar="VKURSE_STATS_DATABASE_URL",
-              help="Metadata store: sqlite:///file (default: in the data dir) or postgresql://….")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="VKURSE_STATS_DATA_DIR",
+    default="data",
+    show_default=True,
+    help="Where the embedded stores live.",
+)
+@click.option(
+    "--analytics-url",
+    envvar="VKURSE_STATS_ANALYTICS_URL",
+    help="Analytic store: duckdb:///file (default: in the data dir), clickhouse://… or chdb:///dir.",
+)
+@click.option(
+    "--database-url",
+    envvar="VKURSE_STATS_DATABASE_URL",
+    help="Metadata store: sqlite:///file (default: in the data dir) or postgresql://….",
+)
 @click.version_option(package_name="vkurse-stats")
 @click.pass_context
 def cli(ctx: click.Context, data_dir: Path, analytics_url: str | None, database_url: str | None) -> None:
@@ -64,8 +76,11 @@ def cli(ctx: click.Context, data_dir: Path, analytics_url: str | None, database_
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--demo", "with_demo", is_flag=True, help="Fill the data directory with demo data first.")
-@click.option("--proxy-headers/--no-proxy-headers", default=False,
-              help="Trust X-Forwarded-* from a reverse proxy (for HTTPS detection).")
+@click.option(
+    "--proxy-headers/--no-proxy-headers",
+    default=False,
+    help="Trust X-Forwarded-* from a reverse proxy (for HTTPS detection).",
+)
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, with_demo: bool, proxy_headers: bool) -> None:
     """Serve the dashboard and the HTTP API."""
@@ -91,8 +106,7 @@ def demo(ctx: click.Context, seed: int, days: int, until: str | None, employees:
     """Fill the data directory with a realistic demo company and demo accounts."""
     from .demo import DemoOptions, create_demo
 
-    opts = DemoOptions(seed=seed, days=days, employees=employees,
-                       until=_date(until, "--until") if until else None)
+    opts = DemoOptions(seed=seed, days=days, employees=employees, until=_date(until, "--until") if until else None)
     with services(ctx) as svc:
         for line in create_demo(svc, opts, progress=_progress_factory()):
             click.echo(line)
@@ -105,21 +119,33 @@ def _progress_factory() -> Any:
         return None
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-    return lambda: Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                            TimeRemainingColumn(), transient=True)
+    return lambda: Progress(
+        TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn(), transient=True
+    )
 
 
 @cli.command(name="import")
 @click.argument("files", nargs=-1, required=True)
 @click.option("--kind", help="Record kind of CSV/Parquet files (company, user, event, call, connection, …).")
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "parquet"]),
-              help="Override the format the file extension gives (stdin is JSON Lines).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["jsonl", "csv", "parquet"]),
+    help="Override the format the file extension gives (stdin is JSON Lines).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as the ingest API's JSON object.")
 @click.option("--company", "company_scope", help="Only accept records of this company.")
 @click.option("--batch-size", default=100_000, show_default=True, type=int, help="Records per write batch.")
 @click.pass_context
-def import_(ctx: click.Context, files: tuple[str, ...], kind: str | None, fmt: str | None, as_json: bool,
-            company_scope: str | None, batch_size: int) -> None:
+def import_(
+    ctx: click.Context,
+    files: tuple[str, ...],
+    kind: str | None,
+    fmt: str | None,
+    as_json: bool,
+    company_scope: str | None,
+    batch_size: int,
+) -> None:
     """Import records from JSON Lines, CSV or Parquet files (.gz too; '-' reads stdin)."""
     from .ingest.readers import detect_format, read_file
     from .records import KINDS
@@ -144,8 +170,12 @@ def import_(ctx: click.Context, files: tuple[str, ...], kind: str | None, fmt: s
                         size = Path(name).stat().st_size if name != "-" else None
                         task = bar.add_task(Path(name).name, total=size)
                         read_file(ing, name, kind=kind, fmt=fmt, on_read=lambda n, t=task: bar.advance(t, n))
-                    task = bar.add_task("rollups (days)", total=None)
-                    result = ing.finish(progress=lambda done, total: bar.update(task, completed=done, total=total))
+                    days = bar.add_task("rollups (days)", total=None)
+
+                    def on_days(done: int, total: int) -> None:
+                        bar.update(days, completed=done, total=total)
+
+                    result = ing.finish(progress=on_days)
             else:
                 for name in files:
                     read_file(ing, name, kind=kind, fmt=fmt)
@@ -174,8 +204,9 @@ def import_(ctx: click.Context, files: tuple[str, ...], kind: str | None, fmt: s
 @click.option("--sep", type=click.Choice([";", ","]), default=";", show_default=True, help="CSV separator.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="File to write (default stdout).")
 @click.pass_context
-def report(ctx: click.Context, company: str, date_from: str, date_to: str, fmt: str, lang: str, sep: str,
-           output: Path | None) -> None:
+def report(
+    ctx: click.Context, company: str, date_from: str, date_to: str, fmt: str, lang: str, sep: str, output: Path | None
+) -> None:
     """The figures of the dashboard for a date range, as JSON, CSV or Excel."""
     d0, d1 = _date(date_from, "--from"), _date(date_to, "--to")
     if d1 < d0:
@@ -193,8 +224,11 @@ def report(ctx: click.Context, company: str, date_from: str, date_to: str, fmt: 
         else:
             from .export import export_csv, export_xlsx
 
-            data = (export_csv(svc.query, company, d0, d1, lang=lang, sep=sep) if fmt == "csv"
-                    else export_xlsx(svc.query, company, d0, d1, lang=lang))
+            data = (
+                export_csv(svc.query, company, d0, d1, lang=lang, sep=sep)
+                if fmt == "csv"
+                else export_xlsx(svc.query, company, d0, d1, lang=lang)
+            )
     if output:
         output.write_bytes(data)
         click.echo(f"wrote {output} ({len(data)} bytes)", err=True)
@@ -211,8 +245,12 @@ def company() -> None:
 
 def _limit_options(f: Any) -> Any:
     for name in reversed(LIMIT_NAMES):
-        f = click.option(f"--{name.replace('_', '-')}", name, type=click.IntRange(min=0),
-                         help=f"Licence limit: {name.replace('_', ' ')}.")(f)
+        f = click.option(
+            f"--{name.replace('_', '-')}",
+            name,
+            type=click.IntRange(min=0),
+            help=f"Licence limit: {name.replace('_', ' ')}.",
+        )(f)
     return f
 
 
@@ -228,8 +266,9 @@ def company_add(ctx: click.Context, company_id: str, name: str | None, timezone:
         if svc.meta.company(company_id) is not None:
             raise click.ClickException(f"company {company_id!r} already exists")
         try:
-            _, info = svc.meta.put_company(company_id, name or company_id, timezone,
-                                           {k: v for k, v in limits.items() if v is not None})
+            _, info = svc.meta.put_company(
+                company_id, name or company_id, timezone, {k: v for k, v in limits.items() if v is not None}
+            )
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
         click.echo(json.dumps(info.as_json(), ensure_ascii=False))

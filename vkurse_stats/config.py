@@ -26,9 +26,7 @@ class Settings:
     data_dir: Path = field(default_factory=lambda: Path(env("DATA_DIR", "data") or "data"))
     analytics_url: str | None = field(default_factory=lambda: env("ANALYTICS_URL"))
     database_url: str | None = field(default_factory=lambda: env("DATABASE_URL"))
-    max_open_hours: int = field(
-        default_factory=lambda: int(env("MAX_OPEN_HOURS", "24") or "24")
-    )
+    max_open_hours: int = field(default_factory=lambda: int(env("MAX_OPEN_HOURS", "24") or "24"))
     # A fixed "now" (ISO 8601 with offset) for reproducible demos and tests; unset = the clock.
     fixed_now: str | None = field(default_factory=lambda: env("NOW"))
 

@@ -22,24 +22,81 @@ from .service import Services
 
 COMPANY = "demo"
 TZ = "Europe/Moscow"
-FIRST = ["Александр", "Мария", "Дмитрий", "Анна", "Сергей", "Елена", "Андрей", "Ольга", "Алексей",
-         "Наталья", "Иван", "Татьяна", "Михаил", "Ирина", "Николай", "Екатерина", "Павел", "Юлия"]
-LAST = ["Иванов", "Смирнов", "Кузнецов", "Попов", "Васильев", "Петров", "Соколов", "Михайлов",
-        "Новиков", "Фёдоров", "Морозов", "Волков", "Алексеев", "Лебедев", "Семёнов", "Егоров"]
+FIRST = [
+    "Александр",
+    "Мария",
+    "Дмитрий",
+    "Анна",
+    "Сергей",
+    "Елена",
+    "Андрей",
+    "Ольга",
+    "Алексей",
+    "Наталья",
+    "Иван",
+    "Татьяна",
+    "Михаил",
+    "Ирина",
+    "Николай",
+    "Екатерина",
+    "Павел",
+    "Юлия",
+]
+LAST = [
+    "Иванов",
+    "Смирнов",
+    "Кузнецов",
+    "Попов",
+    "Васильев",
+    "Петров",
+    "Соколов",
+    "Михайлов",
+    "Новиков",
+    "Фёдоров",
+    "Морозов",
+    "Волков",
+    "Алексеев",
+    "Лебедев",
+    "Семёнов",
+    "Егоров",
+]
 DEPARTMENTS = ["Продажи", "Разработка", "Бухгалтерия", "HR", "Маркетинг", "Поддержка", "Юристы", "Логистика"]
-TOPICS = ["Планёрка", "Статус проекта", "Ретроспектива", "Обучение", "Совет директоров", "Разбор инцидента",
-          "Встреча с клиентом", "Квартальные итоги", "Онбординг", "Демо продукта", "Собеседование"]
-WEBINARS = ["Вебинар: новые возможности платформы", "Всероссийская конференция партнёров",
-            "Обучение продавцов", "Открытый урок", "День открытых дверей"]
-CLIENTS = [("web", ["Windows 11 / Chrome", "Windows 10 / Yandex", "macOS / Safari", "Ubuntu / Firefox"], 45),
-           ("desktop", ["Windows 11", "Windows 10", "macOS 14", "Astra Linux"], 30),
-           ("ios", ["iPhone 15", "iPhone 13", "iPad Air"], 10),
-           ("android", ["Samsung Galaxy S23", "Xiaomi 13", "Honor 90"], 10),
-           ("sip", ["Yealink MeetingBar A20"], 2), ("h323", ["Polycom RealPresence Group 500", "Cisco SX80"], 2),
-           ("phone", ["ТфОП"], 1)]
+TOPICS = [
+    "Планёрка",
+    "Статус проекта",
+    "Ретроспектива",
+    "Обучение",
+    "Совет директоров",
+    "Разбор инцидента",
+    "Встреча с клиентом",
+    "Квартальные итоги",
+    "Онбординг",
+    "Демо продукта",
+    "Собеседование",
+]
+WEBINARS = [
+    "Вебинар: новые возможности платформы",
+    "Всероссийская конференция партнёров",
+    "Обучение продавцов",
+    "Открытый урок",
+    "День открытых дверей",
+]
+CLIENTS = [
+    ("web", ["Windows 11 / Chrome", "Windows 10 / Yandex", "macOS / Safari", "Ubuntu / Firefox"], 45),
+    ("desktop", ["Windows 11", "Windows 10", "macOS 14", "Astra Linux"], 30),
+    ("ios", ["iPhone 15", "iPhone 13", "iPad Air"], 10),
+    ("android", ["Samsung Galaxy S23", "Xiaomi 13", "Honor 90"], 10),
+    ("sip", ["Yealink MeetingBar A20"], 2),
+    ("h323", ["Polycom RealPresence Group 500", "Cisco SX80"], 2),
+    ("phone", ["ТфОП"], 1),
+]
 HOLIDAYS = {(1, d) for d in range(1, 9)} | {(2, 23), (3, 8), (5, 1), (5, 9), (6, 12), (11, 4), (12, 31)}
-LIMITS = {"concurrent_speakers": 150, "concurrent_events": 30, "concurrent_connections": 700,
-          "storage_bytes": 3 * 1024**4}
+LIMITS = {
+    "concurrent_speakers": 150,
+    "concurrent_events": 30,
+    "concurrent_connections": 700,
+    "storage_bytes": 3 * 1024**4,
+}
 
 
 @dataclass(frozen=True)
@@ -79,11 +136,20 @@ class _Gen:
         yield {"kind": "company", "id": COMPANY, "name": "ООО «Демо-Курс»", "timezone": TZ, "limits": LIMITS}
         for i, uid in enumerate(self.users):
             # Most staff predate the year; the rest join during it; a few leave.
-            reg = self.at(self.first - timedelta(days=r.randint(1, 900)), 10) if i < self.o.employees * 0.85 \
+            reg = (
+                self.at(self.first - timedelta(days=r.randint(1, 900)), 10)
+                if i < self.o.employees * 0.85
                 else self.at(self.first + timedelta(days=r.randint(0, self.o.days - 1)), r.uniform(9, 18))
-            u = {"kind": "user", "id": uid, "company_id": COMPANY, "registered_at": self.ts(reg),
-                 "name": f"{r.choice(FIRST)} {r.choice(LAST)}", "email": f"{uid}@demo.example",
-                 "department": r.choice(DEPARTMENTS)}
+            )
+            u = {
+                "kind": "user",
+                "id": uid,
+                "company_id": COMPANY,
+                "registered_at": self.ts(reg),
+                "name": f"{r.choice(FIRST)} {r.choice(LAST)}",
+                "email": f"{uid}@demo.example",
+                "department": r.choice(DEPARTMENTS),
+            }
             if r.random() < 0.04:
                 u["deleted_at"] = self.ts(reg + timedelta(days=r.randint(30, 400)))
             yield u
@@ -94,10 +160,17 @@ class _Gen:
         # Planned events in the coming weeks (some cancelled).
         for _ in range(180):
             start = self.at(self.until + timedelta(days=r.randint(2, 45)), r.choice([10, 11, 14, 15, 16.5]))
-            ev = {"kind": "event", "id": self.nid("p"), "company_id": COMPANY, "template": r.choice(
-                  ["meeting", "conference", "webinar", "selector"]), "title": r.choice(TOPICS),
-                  "organizer_id": r.choice(self.users[:300]), "created_at": self.ts(self.at(self.until, 12)),
-                  "scheduled_start": self.ts(start), "scheduled_end": self.ts(start + timedelta(hours=1))}
+            ev = {
+                "kind": "event",
+                "id": self.nid("p"),
+                "company_id": COMPANY,
+                "template": r.choice(["meeting", "conference", "webinar", "selector"]),
+                "title": r.choice(TOPICS),
+                "organizer_id": r.choice(self.users[:300]),
+                "created_at": self.ts(self.at(self.until, 12)),
+                "scheduled_start": self.ts(start),
+                "scheduled_end": self.ts(start + timedelta(hours=1)),
+            }
             if r.random() < 0.1:
                 ev["cancelled_at"] = self.ts(self.at(self.until, 15))
             yield ev
@@ -115,27 +188,55 @@ class _Gen:
         for _ in range(int(r.gauss(140, 20) * load)):
             yield from self.call(d)
         for _ in range(int(r.gauss(700, 80) * load)):
-            yield {"kind": "message", "id": self.nid("m"), "company_id": COMPANY,
-                   "sent_at": self.ts(self.at(d, r.uniform(8, 20))), "chat_id": f"chat{r.randint(1, 400)}",
-                   "sender_id": r.choice(self.users)}
+            yield {
+                "kind": "message",
+                "id": self.nid("m"),
+                "company_id": COMPANY,
+                "sent_at": self.ts(self.at(d, r.uniform(8, 20))),
+                "chat_id": f"chat{r.randint(1, 400)}",
+                "sender_id": r.choice(self.users),
+            }
         for _ in range(int(r.gauss(500, 50) * load)):
             client, device = self.client()
-            yield {"kind": "login", "id": self.nid("l"), "company_id": COMPANY, "user_id": r.choice(self.users),
-                   "at": self.ts(self.at(d, r.uniform(7.5, 19))), "client": client, "device": device}
+            yield {
+                "kind": "login",
+                "id": self.nid("l"),
+                "company_id": COMPANY,
+                "user_id": r.choice(self.users),
+                "at": self.ts(self.at(d, r.uniform(7.5, 19))),
+                "client": client,
+                "device": device,
+            }
         for _ in range(int(r.gauss(40, 8) * load)):
             up = self.at(d, r.uniform(9, 19))
-            f = {"kind": "file", "id": self.nid("f"), "company_id": COMPANY,
-                 "size_bytes": int(r.lognormvariate(15, 2.2)), "uploaded_at": self.ts(up),
-                 "owner_id": r.choice(self.users), "name": f"{r.choice(TOPICS)}.{r.choice(['pdf', 'pptx', 'mp4', 'docx'])}"}
+            f = {
+                "kind": "file",
+                "id": self.nid("f"),
+                "company_id": COMPANY,
+                "size_bytes": int(r.lognormvariate(15, 2.2)),
+                "uploaded_at": self.ts(up),
+                "owner_id": r.choice(self.users),
+                "name": f"{r.choice(TOPICS)}.{r.choice(['pdf', 'pptx', 'mp4', 'docx'])}",
+            }
             if r.random() < 0.2:
                 f["deleted_at"] = self.ts(up + timedelta(days=r.randint(1, 90)))
             yield f
 
-    def _connect(self, d: date, parent: dict[str, Any], start: float, end: float, user: str | None,
-                 transport: str, role: str) -> Iterator[dict[str, Any]]:
+    def _connect(
+        self, d: date, parent: dict[str, Any], start: float, end: float, user: str | None, transport: str, role: str
+    ) -> Iterator[dict[str, Any]]:
         client, device = self.client()
-        c = {"kind": "connection", "id": self.nid("c"), "company_id": COMPANY, "transport": transport,
-             "joined_at": self.ts(self.at(d, start)), "role": role, "client": client, "device": device, **parent}
+        c = {
+            "kind": "connection",
+            "id": self.nid("c"),
+            "company_id": COMPANY,
+            "transport": transport,
+            "joined_at": self.ts(self.at(d, start)),
+            "role": role,
+            "client": client,
+            "device": device,
+            **parent,
+        }
         if user:
             c["user_id"] = user
         if self.r.random() < 0.05:  # the platform sends the open version first, then the closed one
@@ -150,34 +251,60 @@ class _Gen:
         length = r.choice([0.5, 0.75, 1, 1, 1.5, 2])
         organizer = r.choice(self.users[:600])
         eid = self.nid("e")
-        yield {"kind": "event", "id": eid, "company_id": COMPANY, "template": template,
-               "title": f"{r.choice(TOPICS)} #{eid[1:]}", "organizer_id": organizer,
-               "created_at": self.ts(self.at(d - timedelta(days=r.randint(0, 10)), r.uniform(9, 18))),
-               "scheduled_start": self.ts(self.at(d, round(start * 4) / 4))}
+        yield {
+            "kind": "event",
+            "id": eid,
+            "company_id": COMPANY,
+            "template": template,
+            "title": f"{r.choice(TOPICS)} #{eid[1:]}",
+            "organizer_id": organizer,
+            "created_at": self.ts(self.at(d - timedelta(days=r.randint(0, 10)), r.uniform(9, 18))),
+            "scheduled_start": self.ts(self.at(d, round(start * 4) / 4)),
+        }
         parent = {"event_id": eid, "event_template": template}
         size = max(2, int(r.lognormvariate(1.8, 0.6)))
         for user in [organizer, *r.sample(self.users, min(size, 40))]:
             s = start + r.uniform(-0.05, 0.15)
-            yield from self._connect(d, parent, s, s + length * r.uniform(0.5, 1.05), user, "webrtc",
-                                     "moderator" if user == organizer else "participant")
+            yield from self._connect(
+                d,
+                parent,
+                s,
+                s + length * r.uniform(0.5, 1.05),
+                user,
+                "webrtc",
+                "moderator" if user == organizer else "participant",
+            )
 
     def webinar(self, d: date) -> Iterator[dict[str, Any]]:
         r = self.r
         start, length = r.choice([11, 15]) + r.uniform(0, 0.5), r.uniform(1, 2)
         eid = self.nid("w")
         organizer = r.choice(self.users[:50])
-        yield {"kind": "event", "id": eid, "company_id": COMPANY, "template": "webinar",
-               "title": r.choice(WEBINARS), "organizer_id": organizer,
-               "created_at": self.ts(self.at(d - timedelta(days=r.randint(3, 20)), 12)),
-               "scheduled_start": self.ts(self.at(d, round(start * 2) / 2))}
+        yield {
+            "kind": "event",
+            "id": eid,
+            "company_id": COMPANY,
+            "template": "webinar",
+            "title": r.choice(WEBINARS),
+            "organizer_id": organizer,
+            "created_at": self.ts(self.at(d - timedelta(days=r.randint(3, 20)), 12)),
+            "scheduled_start": self.ts(self.at(d, round(start * 2) / 2)),
+        }
         parent = {"event_id": eid, "event_template": "webinar"}
         for user in [organizer, *r.sample(self.users, r.randint(1, 4))]:
             yield from self._connect(d, parent, start - 0.1, start + length, user, "webrtc", "speaker")
         for _ in range(r.randint(120, 650)):
             s = start + abs(r.gauss(0, 0.15))
             guest = r.random() < 0.3
-            yield from self._connect(d, parent, s, min(start + length, s + r.uniform(0.3, length)),
-                                     None if guest else r.choice(self.users), "webrtmp", "participant")
+            yield from self._connect(
+                d,
+                parent,
+                s,
+                min(start + length, s + r.uniform(0.3, length)),
+                None if guest else r.choice(self.users),
+                "webrtmp",
+                "participant",
+            )
 
     def call(self, d: date) -> Iterator[dict[str, Any]]:
         r = self.r
@@ -186,12 +313,19 @@ class _Gen:
         length = r.uniform(0.03, 0.5)
         kid = self.nid("k")
         people = r.sample(self.users, r.randint(3, 6) if group else 2)
-        yield {"kind": "call", "id": kid, "company_id": COMPANY, "type": "group" if group else "personal",
-               "initiator_id": people[0], "started_at": self.ts(self.at(d, start)),
-               "ended_at": self.ts(self.at(d, start + length))}
+        yield {
+            "kind": "call",
+            "id": kid,
+            "company_id": COMPANY,
+            "type": "group" if group else "personal",
+            "initiator_id": people[0],
+            "started_at": self.ts(self.at(d, start)),
+            "ended_at": self.ts(self.at(d, start + length)),
+        }
         for user in people:
-            yield from self._connect(d, {"call_id": kid}, start + r.uniform(0, 0.01), start + length, user,
-                                     "webrtc", "participant")
+            yield from self._connect(
+                d, {"call_id": kid}, start + r.uniform(0, 0.01), start + length, user, "webrtc", "participant"
+            )
 
 
 def write_demo_file(opts: DemoOptions, path: Path) -> int:

@@ -147,8 +147,18 @@ TERMINAL_FIELD: dict[str, str | None] = {
 }
 # Fields that hold identifiers: ints are accepted and stored as their decimal text.
 ID_FIELDS = frozenset(
-    {"id", "company_id", "event_id", "call_id", "user_id", "organizer_id", "owner_id",
-     "sender_id", "chat_id", "initiator_id"}
+    {
+        "id",
+        "company_id",
+        "event_id",
+        "call_id",
+        "user_id",
+        "organizer_id",
+        "owner_id",
+        "sender_id",
+        "chat_id",
+        "initiator_id",
+    }
 )
 
 
@@ -182,7 +192,9 @@ def _explain(exc: msgspec.ValidationError | msgspec.DecodeError) -> RecordError:
     if "timezone" in msg and "datetime" in msg:
         return RecordError(field, "timestamp has no UTC offset (write e.g. 2026-03-05T10:02:00+03:00 or 'Z')")
     if field == "kind" and msg.startswith("Invalid value"):
-        return RecordError("kind", f"unknown kind {msg.removeprefix('Invalid value ')}; expected one of: " + ", ".join(KINDS))
+        return RecordError(
+            "kind", f"unknown kind {msg.removeprefix('Invalid value ')}; expected one of: " + ", ".join(KINDS)
+        )
     if msg.startswith("Object contains unknown field"):
         return RecordError(field, msg.replace("Object contains unknown field", "unknown field"))
     enum = re.match(r"Invalid enum value (.*)", msg)

@@ -41,8 +41,7 @@ class Services:
         return self.settings.now_us()
 
     def ingestor(self, *, company_scope: str | None = None, batch_size: int = 100_000) -> Ingestor:
-        return Ingestor(self.analytics, self.meta, self.rollups, company_scope=company_scope,
-                        batch_size=batch_size)
+        return Ingestor(self.analytics, self.meta, self.rollups, company_scope=company_scope, batch_size=batch_size)
 
     def ingest_lines(self, lines: Iterable[bytes | str], *, company_scope: str | None = None) -> IngestResult:
         """Validate and store JSON Lines; returns accepted/rejected and the errors."""

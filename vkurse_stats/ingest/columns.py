@@ -15,9 +15,23 @@ import pyarrow as pa
 from ..records import CALL_TEMPLATE, ID_FIELDS, TEMPLATE_CODE, TRANSPORT_CODE, Record, to_us
 from ..store.schema import PARENT_CALL, PARENT_EVENT, TABLES
 
-TIME_FIELDS = frozenset({
-    "registered_at", "deleted_at", "created_at", "scheduled_start", "scheduled_end", "cancelled_at",
-    "started_at", "ended_at", "joined_at", "left_at", "at", "sent_at", "uploaded_at"})
+TIME_FIELDS = frozenset(
+    {
+        "registered_at",
+        "deleted_at",
+        "created_at",
+        "scheduled_start",
+        "scheduled_end",
+        "cancelled_at",
+        "started_at",
+        "ended_at",
+        "joined_at",
+        "left_at",
+        "at",
+        "sent_at",
+        "uploaded_at",
+    }
+)
 _UTC_US = pa.timestamp("us", tz="UTC")
 
 

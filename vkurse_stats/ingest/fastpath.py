@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..records import CALL_TEMPLATE, ID_FIELDS, TEMPLATE_CODE, TEMPLATES, TRANSPORTS, TRANSPORT_CODE
+from ..records import CALL_TEMPLATE, ID_FIELDS, TEMPLATE_CODE, TEMPLATES, TRANSPORT_CODE, TRANSPORTS
 from ..store.schema import PARENT_CALL, PARENT_EVENT, TABLES
 from .columns import TIME_FIELDS
 
@@ -24,16 +24,29 @@ CLIENT = r"^[a-z][a-z0-9_\-]{0,31}$"
 US = pa.timestamp("us", tz="UTC")
 # Required fields per kind (besides company_id and id) and enum fields with their values.
 REQUIRED = {
-    "user": ("registered_at",), "event": ("template", "title", "organizer_id", "created_at"),
-    "call": ("started_at",), "connection": ("transport", "joined_at"), "login": ("user_id", "at"),
-    "message": ("sent_at",), "file": ("size_bytes", "uploaded_at"),
+    "user": ("registered_at",),
+    "event": ("template", "title", "organizer_id", "created_at"),
+    "call": ("started_at",),
+    "connection": ("transport", "joined_at"),
+    "login": ("user_id", "at"),
+    "message": ("sent_at",),
+    "file": ("size_bytes", "uploaded_at"),
 }
-ENUMS = {"template": TEMPLATES, "event_template": TEMPLATES, "transport": TRANSPORTS,
-         "role": ("moderator", "speaker", "participant"), "type": ("personal", "group")}
+ENUMS = {
+    "template": TEMPLATES,
+    "event_template": TEMPLATES,
+    "transport": TRANSPORTS,
+    "role": ("moderator", "speaker", "participant"),
+    "type": ("personal", "group"),
+}
 TEXT_MAX = {"title": 2000, "name": 2000, "email": 2000, "department": 2000, "device": 2000}
-ORDERED = {"user": ("registered_at", "deleted_at"), "event": ("scheduled_start", "scheduled_end"),
-           "call": ("started_at", "ended_at"), "file": ("uploaded_at", "deleted_at"),
-           "connection": ("joined_at", "left_at")}
+ORDERED = {
+    "user": ("registered_at", "deleted_at"),
+    "event": ("scheduled_start", "scheduled_end"),
+    "call": ("started_at", "ended_at"),
+    "file": ("uploaded_at", "deleted_at"),
+    "connection": ("joined_at", "left_at"),
+}
 
 
 class _Batch:
@@ -62,8 +75,11 @@ class _Batch:
             return pa.nulls(self.n, pa.string())
         a = a.cast(pa.string())
         valid = pc.and_kleene(pc.is_valid(a), pc.less_equal(pc.utf8_length(a), 256))
-        self.require(pc.and_kleene(valid, pc.greater(pc.utf8_length(a), 0)) if required else
-                     pc.or_kleene(pc.is_null(a), pc.and_kleene(pc.greater(pc.utf8_length(a), 0), valid)))
+        self.require(
+            pc.and_kleene(valid, pc.greater(pc.utf8_length(a), 0))
+            if required
+            else pc.or_kleene(pc.is_null(a), pc.and_kleene(pc.greater(pc.utf8_length(a), 0), valid))
+        )
         return a
 
     def times(self, name: str, required: bool) -> pa.Array:
@@ -111,8 +127,11 @@ class _Batch:
         if not pa.types.is_string(a.type):
             self.ok[:] = False
             return pa.nulls(self.n, pa.string())
-        good = pc.match_substring_regex(a, pattern) if pattern else pc.less_equal(
-            pc.utf8_length(a), TEXT_MAX.get(name, 2000))
+        good = (
+            pc.match_substring_regex(a, pattern)
+            if pattern
+            else pc.less_equal(pc.utf8_length(a), TEXT_MAX.get(name, 2000))
+        )
         self.require(pc.and_kleene(pc.is_valid(a), good) if required else pc.or_kleene(pc.is_null(a), good))
         return a
 
@@ -157,8 +176,9 @@ def validate(kind: str, batch: pa.RecordBatch) -> tuple[pa.Table | None, np.ndar
         transport = b.enum("transport", True)
         cols["parent_kind"] = pc.if_else(is_event, PARENT_EVENT, PARENT_CALL).cast(pa.int8())
         cols["parent_id"] = pc.coalesce(event_id, call_id)
-        cols["template"] = pc.coalesce(pc.index_in(tpl, value_set=pa.array(TEMPLATES)),
-                                       pa.scalar(CALL_TEMPLATE)).cast(pa.int8())
+        cols["template"] = pc.coalesce(pc.index_in(tpl, value_set=pa.array(TEMPLATES)), pa.scalar(CALL_TEMPLATE)).cast(
+            pa.int8()
+        )
         cols["transport"] = pc.index_in(transport, value_set=pa.array(TRANSPORTS)).cast(pa.int8())
     if kind == "event":
         cols["template"] = pc.index_in(cols["template"], value_set=pa.array(TEMPLATES)).cast(pa.int8())

@@ -51,8 +51,11 @@ class IngestResult:
     errors: list[IngestError] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"accepted": self.accepted, "rejected": self.rejected,
-                               "errors": [e.as_json() for e in self.errors]}
+        out: dict[str, Any] = {
+            "accepted": self.accepted,
+            "rejected": self.rejected,
+            "errors": [e.as_json() for e in self.errors],
+        }
         if self.rejected > len(self.errors):
             out["errors_truncated"] = self.rejected - len(self.errors)
         return out
@@ -61,8 +64,15 @@ class IngestResult:
 class Ingestor:
     """Validates and stores records; call :meth:`finish` once at the end."""
 
-    def __init__(self, store: Any, meta: MetaStore, rollups: Rollups, *, company_scope: str | None = None,
-                 batch_size: int = 100_000) -> None:
+    def __init__(
+        self,
+        store: Any,
+        meta: MetaStore,
+        rollups: Rollups,
+        *,
+        company_scope: str | None = None,
+        batch_size: int = 100_000,
+    ) -> None:
         self.store = store
         self.meta = meta
         self.rollups = rollups
@@ -71,8 +81,10 @@ class Ingestor:
         self.result = IngestResult()
         self.touched = Touched()
         self._buffers: dict[str, list[Record]] = defaultdict(list)
+        # Per kind, batches already in the store's layout with their seq, in arrival order.
+        self._tables: dict[str, list[pa.Table]] = defaultdict(list)
         self._buffered = 0
-        self._known: set[str] = set()
+        self._known: set[str | int] = set()
         self.source: str | None = None
 
     # --- steps -------------------------------------------------------------------------------
@@ -141,18 +153,31 @@ class Ingestor:
         for company_id in companies:
             if company_id not in self._known:
                 self._admit(0, company_id)
-        self.flush()  # earlier rows first: arrival order decides between versions
+        self._seal(kind)  # earlier rows first: arrival order decides between versions
         first = self.store.next_seq(table.num_rows)
-        self._write(kind, table.append_column("seq", pa.array(range(first, first + table.num_rows), pa.int64())))
+        self._tables[kind].append(
+            table.append_column("seq", pa.array(range(first, first + table.num_rows), pa.int64()))
+        )
         self.result.accepted += table.num_rows
+        self._buffered += table.num_rows
+        if self._buffered >= self.batch_size:
+            self.flush()
         return True
+
+    def _seal(self, kind: str) -> None:
+        """Turn the buffered records of a kind into a table, numbered in arrival order."""
+        records = self._buffers.pop(kind, None)
+        if records:
+            self._tables[kind].append(to_table(kind, records, self.store.next_seq(len(records))))
 
     def flush(self) -> None:
         """Write what is buffered as one batch per kind and note what it touched."""
-        for kind, records in self._buffers.items():
-            if records:
-                self._write(kind, to_table(kind, records, self.store.next_seq(len(records))))
-        self._buffers.clear()
+        for kind in list(self._buffers):
+            self._seal(kind)
+        for kind, tables in self._tables.items():
+            if tables:
+                self._write(kind, pa.concat_tables(tables) if len(tables) > 1 else tables[0])
+        self._tables.clear()
         self._buffered = 0
 
     def _write(self, kind: str, table: pa.Table) -> None:

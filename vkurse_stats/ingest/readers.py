@@ -47,8 +47,14 @@ def detect_format(name: str) -> tuple[str, bool]:
     return fmt, gz
 
 
-def read_file(ing: Ingestor, name: str, *, kind: str | None = None, fmt: str | None = None,
-              on_read: Callable[[int], None] | None = None) -> None:
+def read_file(
+    ing: Ingestor,
+    name: str,
+    *,
+    kind: str | None = None,
+    fmt: str | None = None,
+    on_read: Callable[[int], None] | None = None,
+) -> None:
     """Feed the records of one file (``-`` = standard input, JSON Lines) to the ingestor."""
     if name == "-":
         fmt, gz = fmt or "jsonl", False
@@ -120,8 +126,7 @@ def _chain(head: str, rest: io.TextIOWrapper) -> Any:
         yield tail
 
 
-def _read_parquet(ing: Ingestor, name: str, gz: bool, kind: str,
-                  on_read: Callable[[int], None] | None) -> None:
+def _read_parquet(ing: Ingestor, name: str, gz: bool, kind: str, on_read: Callable[[int], None] | None) -> None:
     """Parquet needs random access: read it by path (a gzipped one via a temporary copy)."""
     import shutil
     import tempfile
@@ -138,7 +143,7 @@ def _read_parquet(ing: Ingestor, name: str, gz: bool, kind: str,
         pf = pq.ParquetFile(path)
         total = max(1, pf.metadata.num_rows)
         row = 0
-        for batch in pf.iter_batches(batch_size=65_536):
+        for batch in pf.iter_batches(batch_size=131_072):
             table, _doubtful = fastpath.validate(kind, batch)
             if table is None or not ing.add_table(kind, table):
                 for rec in batch.to_pylist():

@@ -111,8 +111,14 @@ def _first_per_group(positions: I64, group_of_pos: I64) -> tuple[I64, I64]:
     return g[first], positions[first]
 
 
-def _sweep(key: I64, masks: tuple[tuple[str, npt.NDArray[np.bool_]], ...], ndays: int,
-           day_starts: I64, out_values: dict[str, I64], out_at: dict[str, I64]) -> None:
+def _sweep(
+    key: I64,
+    masks: tuple[tuple[str, npt.NDArray[np.bool_]], ...],
+    ndays: int,
+    day_starts: I64,
+    out_values: dict[str, I64],
+    out_at: dict[str, I64],
+) -> None:
     """Peaks per day of sorted packed endpoint keys, one result per mask."""
     cat = key & ((1 << CAT_BITS) - 1)
     is_start = ((key >> CAT_BITS) & 1).astype(np.bool_)
@@ -164,10 +170,12 @@ def sweep_window(conns: Connections, grid: DayGrid, now: int, cap_us: int) -> Wi
     # Connection-level peaks: one sort of every active segment's two endpoints.
     a_day, a_s, a_t, a_cat = day[active], s[active] - ds[active], t[active] - ds[active], cat[active]
     base = a_day << DAY_SHIFT
-    key = np.concatenate((
-        base | (a_s << (CAT_BITS + 1)) | (1 << CAT_BITS) | a_cat,
-        base | (a_t << (CAT_BITS + 1)) | a_cat,
-    ))
+    key = np.concatenate(
+        (
+            base | (a_s << (CAT_BITS + 1)) | (1 << CAT_BITS) | a_cat,
+            base | (a_t << (CAT_BITS + 1)) | a_cat,
+        )
+    )
     key.sort()
     _sweep(key, CONNECTION_PEAKS, ndays, starts, values, at)
 
@@ -183,10 +191,12 @@ def sweep_window(conns: Connections, grid: DayGrid, now: int, cap_us: int) -> Wi
     block_raw = a_parent * span + rel_day
     if nparents * span >= 1 << (62 - TIME_BITS - 1):
         block_raw = np.unique(block_raw, return_inverse=True)[1].astype(np.int64)
-    pkey = np.concatenate((
-        (block_raw << (TIME_BITS + 1)) | (a_s << 1) | 1,
-        (block_raw << (TIME_BITS + 1)) | (a_t << 1),
-    ))
+    pkey = np.concatenate(
+        (
+            (block_raw << (TIME_BITS + 1)) | (a_s << 1) | 1,
+            (block_raw << (TIME_BITS + 1)) | (a_t << 1),
+        )
+    )
     porder = np.argsort(pkey)
     pkey = pkey[porder]
     seg_of = np.concatenate((np.arange(len(a_s)), np.arange(len(a_s))))[porder]
@@ -221,8 +231,12 @@ def sweep_window(conns: Connections, grid: DayGrid, now: int, cap_us: int) -> Wi
     np.maximum.at(block_cat, p_block, _CLASS_OF_TEMPLATE[conns.template[idx][active]][seg_of] * 2)
     tr = np.flatnonzero(rises | falls)
     tb = p_block[tr]
-    ekey = (block_day[tb] << DAY_SHIFT) | (p_t[tr] << (CAT_BITS + 1)) | (
-        p_start[tr].astype(np.int64) << CAT_BITS) | block_cat[tb]
+    ekey = (
+        (block_day[tb] << DAY_SHIFT)
+        | (p_t[tr] << (CAT_BITS + 1))
+        | (p_start[tr].astype(np.int64) << CAT_BITS)
+        | block_cat[tb]
+    )
     ekey.sort()
     _sweep(ekey, PARENT_PEAKS, ndays, starts, values, at)
 
@@ -235,7 +249,12 @@ def sweep_window(conns: Connections, grid: DayGrid, now: int, cap_us: int) -> Wi
         clients.setdefault(grid.first + (pair >> 10), {})[conns.client_names[pair & 1023]] = n
 
     return WindowFigures(
-        days=np.arange(grid.first, grid.last + 1, dtype=np.int64), values=values, at=at,
-        clients=clients, block_parent=block_parent, block_day=block_day + grid.first,
-        block_peak=block_peak, block_at=block_at,
+        days=np.arange(grid.first, grid.last + 1, dtype=np.int64),
+        values=values,
+        at=at,
+        clients=clients,
+        block_parent=block_parent,
+        block_day=block_day + grid.first,
+        block_peak=block_peak,
+        block_at=block_at,
     )

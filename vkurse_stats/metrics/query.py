@@ -19,8 +19,22 @@ from .model import Day, MetricValue, Page, Summary
 from .rollup import Rollups
 
 TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
-    "events": ("id", "title", "template", "organizer_id", "organizer_name", "created_at", "scheduled_start",
-               "first_join", "last_leave", "duration_s", "participants", "connections", "peak", "peak_at"),
+    "events": (
+        "id",
+        "title",
+        "template",
+        "organizer_id",
+        "organizer_name",
+        "created_at",
+        "scheduled_start",
+        "first_join",
+        "last_leave",
+        "duration_s",
+        "participants",
+        "connections",
+        "peak",
+        "peak_at",
+    ),
     "planned": ("organizer_id", "organizer_name", "planned", "next_id", "next_title", "next_start"),
     "disk": ("owner_id", "owner_name", "bytes", "files"),
     "devices": ("client", "device", "users", "logins"),
@@ -41,7 +55,9 @@ class Query:
             raise KeyError(company_id)
         return info
 
-    def _days(self, company_id: str, date_from: date, date_to: date) -> tuple[Any, dict[int, dict[str, tuple[int, int]]]]:
+    def _days(
+        self, company_id: str, date_from: date, date_to: date
+    ) -> tuple[Any, dict[int, dict[str, tuple[int, int]]]]:
         if date_to < date_from:
             raise ValueError("'to' is before 'from'")
         info = self._company(company_id)
@@ -68,8 +84,9 @@ class Query:
                         best, best_at = v, at
                 out[m.id] = MetricValue(best, best_at, limit)
             elif m.combine == "sum":
-                out[m.id] = MetricValue(sum(by_day.get(d, {}).get(m.id, (0, 0))[0] for d in range(a, b + 1)),
-                                        None, limit)
+                out[m.id] = MetricValue(
+                    sum(by_day.get(d, {}).get(m.id, (0, 0))[0] for d in range(a, b + 1)), None, limit
+                )
             else:
                 level = stocks.get(m.id, 0) + sum(by_day.get(d, {}).get(m.id, (0, 0))[0] for d in range(a, b + 1))
                 out[m.id] = MetricValue(level, None, limit)
@@ -94,8 +111,17 @@ class Query:
         return days
 
     # --- tables ------------------------------------------------------------------------------
-    def _page(self, name: str, company_id: str, params: dict[str, Any], sort: str, order: str,
-              search: str, limit: int, offset: int) -> Page:
+    def _page(
+        self,
+        name: str,
+        company_id: str,
+        params: dict[str, Any],
+        sort: str,
+        order: str,
+        search: str,
+        limit: int,
+        offset: int,
+    ) -> Page:
         columns = TABLE_COLUMNS[name]
         if sort not in columns:
             raise ValueError(f"cannot sort by {sort!r}; sortable columns: {', '.join(columns)}")
@@ -108,31 +134,71 @@ class Query:
         return Page(rows, total, sort, order, limit, offset, columns)
 
     def _range_params(self, info: Any, date_from: date, date_to: date) -> dict[str, Any]:
-        return {"t0": day_start_us(date_from, info.timezone),
-                "t1": day_start_us(day_from_number(day_number(date_to) + 1), info.timezone)}
+        return {
+            "t0": day_start_us(date_from, info.timezone),
+            "t1": day_start_us(day_from_number(day_number(date_to) + 1), info.timezone),
+        }
 
-    def events(self, company_id: str, date_from: date, date_to: date, *, sort: str = "first_join",
-               order: str = "desc", search: str = "", limit: int = 50, offset: int = 0) -> Page:
+    def events(
+        self,
+        company_id: str,
+        date_from: date,
+        date_to: date,
+        *,
+        sort: str = "first_join",
+        order: str = "desc",
+        search: str = "",
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Page:
         info = self._company(company_id)
         self.rollups.refresh(company_id, day_number(date_from), day_number(date_to))
-        page = self._page("events", company_id, self._range_params(info, date_from, date_to),
-                          sort, order, search, limit, offset)
+        page = self._page(
+            "events", company_id, self._range_params(info, date_from, date_to), sort, order, search, limit, offset
+        )
         for row in page.rows:
             row["template"] = TEMPLATE_NAMES.get(row["template"], row["template"])
         return page
 
-    def planned(self, company_id: str, *, sort: str = "planned", order: str = "desc", search: str = "",
-                limit: int = 50, offset: int = 0) -> Page:
+    def planned(
+        self,
+        company_id: str,
+        *,
+        sort: str = "planned",
+        order: str = "desc",
+        search: str = "",
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Page:
         self._company(company_id)
         return self._page("planned", company_id, {"now": self.rollups.clock()}, sort, order, search, limit, offset)
 
-    def disk(self, company_id: str, *, sort: str = "bytes", order: str = "desc", search: str = "",
-             limit: int = 50, offset: int = 0) -> Page:
+    def disk(
+        self,
+        company_id: str,
+        *,
+        sort: str = "bytes",
+        order: str = "desc",
+        search: str = "",
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Page:
         self._company(company_id)
         return self._page("disk", company_id, {"now": self.rollups.clock()}, sort, order, search, limit, offset)
 
-    def devices(self, company_id: str, date_from: date, date_to: date, *, sort: str = "users",
-                order: str = "desc", search: str = "", limit: int = 50, offset: int = 0) -> Page:
+    def devices(
+        self,
+        company_id: str,
+        date_from: date,
+        date_to: date,
+        *,
+        sort: str = "users",
+        order: str = "desc",
+        search: str = "",
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Page:
         info = self._company(company_id)
-        return self._page("devices", company_id, self._range_params(info, date_from, date_to),
-                          sort, order, search, limit, offset)
+        return self._page(
+            "devices", company_id, self._range_params(info, date_from, date_to), sort, order, search, limit, offset
+        )

@@ -11,16 +11,14 @@ any sequence of incremental applies.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..records import CALL_TEMPLATE
 from ..store.meta import MetaStore
-from ..store.schema import PARENT_CALL
 from ..timeutil import DayGrid, day_number, local_date
 from .definitions import CLIENT_PREFIX, METRICS
 from .engine import NO_TIME, Connections, distinct, sweep_window
@@ -57,27 +55,28 @@ def to_connections(table: pa.Table) -> tuple[Connections, pa.Table]:
     return conns, table.select(["parent_kind", "parent_id"]).take(pa.array(first))
 
 
-def _parent_table(keys: Iterable[str]) -> pa.Table:
-    kinds, ids = [], []
-    for key in keys:
-        kind, _, pid = key.partition(":")
-        kinds.append(int(kind))
-        ids.append(pid)
-    return pa.table({"parent_kind": pa.array(kinds, pa.int8()), "parent_id": pa.array(ids, pa.string())})
-
-
 @dataclass
 class Touched:
     """What a batch of versions touched, per company: local day numbers and parents."""
 
     days: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
-    parents: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    parents: dict[str, list[pa.Table]] = field(default_factory=lambda: defaultdict(list))
 
     def merge(self, other: Touched) -> None:
         for c, d in other.days.items():
             self.days[c] |= d
         for c, p in other.parents.items():
-            self.parents[c] |= p
+            self.parents[c].extend(p)
+
+    def parent_table(self, company_id: str) -> pa.Table:
+        """The distinct (parent_kind, parent_id) touched in a company, sorted."""
+        tables = self.parents.get(company_id) or [PARENT_SCHEMA.empty_table()]
+        return (
+            pa.concat_tables(tables)
+            .group_by(["parent_kind", "parent_id"])
+            .aggregate([])
+            .sort_by([("parent_kind", "ascending"), ("parent_id", "ascending")])
+        )
 
     def __bool__(self) -> bool:
         return any(self.days.values()) or any(self.parents.values())
@@ -116,12 +115,13 @@ class Rollups:
             if kind == "connection":
                 joined = rows.column("joined_at").to_numpy().astype(np.int64)
                 left_col = rows.column("left_at")
-                left = pc.if_else(pc.is_null(left_col), pc.add(rows.column("joined_at"), self.cap_us),
-                                  left_col).to_numpy().astype(np.int64)
+                left = (
+                    pc.if_else(pc.is_null(left_col), pc.add(rows.column("joined_at"), self.cap_us), left_col)
+                    .to_numpy()
+                    .astype(np.int64)
+                )
                 touched.days[company_id] |= _days_spanned(tz, joined, np.maximum(left, joined))
-                keys = pc.binary_join_element_wise(
-                    pc.cast(rows.column("parent_kind"), pa.string()), rows.column("parent_id"), ":")
-                touched.parents[company_id] |= set(pc.unique(keys).to_pylist())
+                touched.parents[company_id].append(rows.select(["parent_kind", "parent_id"]))
             else:
                 start, _, end = SOURCES[kind]
                 for col in (start, end):
@@ -135,9 +135,10 @@ class Rollups:
     def apply(self, touched: Touched, progress: Callable[[int, int], None] | None = None) -> None:
         """Recompute what ``touched`` names: parents first (their first joins decide 'held')."""
         now = self.clock()
-        for company_id, parents in touched.parents.items():
-            if parents:
-                touched.days[company_id] |= self.recompute_parents(company_id, _parent_table(sorted(parents)), now)
+        for company_id in list(touched.parents):
+            parents = touched.parent_table(company_id)
+            if parents.num_rows:
+                touched.days[company_id] |= self.recompute_parents(company_id, parents, now)
         total = sum(len(d) for d in touched.days.values())
         done = 0
         for company_id, days in touched.days.items():
@@ -169,13 +170,21 @@ class Rollups:
     def parent_stats(self, rows: pa.Table, tz: str, now: int) -> pa.Table:
         """Per event/call: template, first join, last leave, open, connections, distinct
         participants, peak concurrent connections and its first instant."""
-        empty = pa.table({
-            "parent_kind": pa.array([], pa.int8()), "parent_id": pa.array([], pa.string()),
-            "template": pa.array([], pa.int8()), "first_join": pa.array([], pa.int64()),
-            "last_leave": pa.array([], pa.int64()), "is_open": pa.array([], pa.bool_()),
-            "connections": pa.array([], pa.int64()), "participants": pa.array([], pa.int64()),
-            "peak": pa.array([], pa.int64()), "peak_at": pa.array([], pa.int64()),
-            "open_until": pa.array([], pa.int64())})
+        empty = pa.table(
+            {
+                "parent_kind": pa.array([], pa.int8()),
+                "parent_id": pa.array([], pa.string()),
+                "template": pa.array([], pa.int8()),
+                "first_join": pa.array([], pa.int64()),
+                "last_leave": pa.array([], pa.int64()),
+                "is_open": pa.array([], pa.bool_()),
+                "connections": pa.array([], pa.int64()),
+                "participants": pa.array([], pa.int64()),
+                "peak": pa.array([], pa.int64()),
+                "peak_at": pa.array([], pa.int64()),
+                "open_until": pa.array([], pa.int64()),
+            }
+        )
         if rows.num_rows == 0:
             return empty
         conns, keys = to_connections(rows)
@@ -211,16 +220,21 @@ class Rollups:
         count = np.bincount(conns.parent, minlength=n)
         pairs = distinct(conns.parent * (int(conns.person.max()) + 1) + conns.person)
         participants = np.bincount(pairs // (int(conns.person.max()) + 1), minlength=n)
-        return pa.table({
-            "parent_kind": keys.column("parent_kind").combine_chunks(),
-            "parent_id": keys.column("parent_id").combine_chunks(),
-            "template": pa.array(template, pa.int8()),
-            "first_join": pa.array(first_join), "last_leave": pa.array(last_leave),
-            "is_open": pa.array(is_open), "connections": pa.array(count.astype(np.int64)),
-            "participants": pa.array(participants.astype(np.int64)), "peak": pa.array(peak),
-            "peak_at": pa.array(np.where(peak_at == NO_TIME, None, peak_at).tolist(), pa.int64()),
-            "open_until": pa.array(np.where(open_until == NO_TIME, None, open_until).tolist(), pa.int64()),
-        })
+        return pa.table(
+            {
+                "parent_kind": keys.column("parent_kind").combine_chunks(),
+                "parent_id": keys.column("parent_id").combine_chunks(),
+                "template": pa.array(template, pa.int8()),
+                "first_join": pa.array(first_join),
+                "last_leave": pa.array(last_leave),
+                "is_open": pa.array(is_open),
+                "connections": pa.array(count.astype(np.int64)),
+                "participants": pa.array(participants.astype(np.int64)),
+                "peak": pa.array(peak),
+                "peak_at": _nullable(peak_at),
+                "open_until": _nullable(open_until),
+            }
+        )
 
     # --- company-days ------------------------------------------------------------------------
     def recompute_days(self, company_id: str, first: int, last: int, now: int) -> None:
@@ -262,8 +276,11 @@ class Rollups:
                 emit(m.id, np.bincount(held_day[sel], minlength=ndays))
             else:
                 start, value, end = SOURCES[m.source]
-                emit(m.id, self._bucket(company_id, m.source, start, value, grid, now if m.daily == "stock" else None)
-                     - (self._bucket(company_id, m.source, end, value, grid, now) if m.daily == "stock" and end else 0))
+                emit(
+                    m.id,
+                    self._bucket(company_id, m.source, start, value, grid, now if m.daily == "stock" else None)
+                    - (self._bucket(company_id, m.source, end, value, grid, now) if m.daily == "stock" and end else 0),
+                )
         for day, per_client in fig.clients.items():
             for client, n in per_client.items():
                 out_day.append(np.array([day], dtype=np.int64))
@@ -271,15 +288,18 @@ class Rollups:
                 out_value.append(np.array([n], dtype=np.int64))
                 out_at.append(np.array([NO_TIME], dtype=np.int64))
         at = np.concatenate(out_at)
-        return pa.table({
-            "day": pa.array(np.concatenate(out_day), pa.int32()),
-            "metric": pa.array(out_metric, pa.string()),
-            "value": pa.array(np.concatenate(out_value)),
-            "at": pa.array(np.where(at == NO_TIME, None, at).tolist(), pa.int64()),
-        })
+        return pa.table(
+            {
+                "day": pa.array(np.concatenate(out_day), pa.int32()),
+                "metric": pa.array(out_metric, pa.string()),
+                "value": pa.array(np.concatenate(out_value)),
+                "at": _nullable(at),
+            }
+        )
 
-    def _bucket(self, company_id: str, kind: str, column: str, value: str | None, grid: DayGrid,
-                cutoff: int | None) -> np.ndarray:
+    def _bucket(
+        self, company_id: str, kind: str, column: str, value: str | None, grid: DayGrid, cutoff: int | None
+    ) -> np.ndarray:
         """Per day of the grid: how many records (or how much ``value``) have ``column`` that day
         (and not after ``cutoff``)."""
         t0, t1 = grid.start(grid.first), grid.end(grid.last)
@@ -329,6 +349,11 @@ class Rollups:
             self.recompute_days(company_id, d, min(hi, d + WINDOW_DAYS - 1), now)
             if progress:
                 progress(min(hi, d + WINDOW_DAYS - 1) - lo + 1, hi - lo + 1)
+
+
+def _nullable(values: np.ndarray) -> pa.Array:
+    """Instants as an Arrow column, NO_TIME as null."""
+    return pa.array(values.astype(np.int64), pa.int64(), mask=values == NO_TIME)
 
 
 def _days_spanned(tz: str, start: np.ndarray, end: np.ndarray) -> set[int]:

@@ -158,8 +158,9 @@ class DuckDBStore:
                 if unique and not matches:
                     con.execute(f"INSERT INTO {t.table} SELECT {_hash_columns(t)}, * FROM _batch")
                     return pa.Table.from_batches([], schema=t.arrow_schema), batch
-                dedupe = "" if unique else (
-                    f"QUALIFY row_number() OVER (PARTITION BY company_id, id ORDER BY {order}) = 1")
+                dedupe = (
+                    "" if unique else (f"QUALIFY row_number() OVER (PARTITION BY company_id, id ORDER BY {order}) = 1")
+                )
                 con.execute(f"CREATE OR REPLACE TEMP TABLE _s AS SELECT {_hash_columns(t)}, * FROM _batch {dedupe}")
             finally:
                 con.unregister("_batch")
@@ -195,36 +196,42 @@ class DuckDBStore:
             self.con.execute(f"""INSERT INTO spans SELECT company_id,
                 max(coalesce(left_at, joined_at + {int(cap_us)}) - joined_at) FROM connections GROUP BY company_id""")
 
-    _CONN_COLS = """parent_kind::VARCHAR || ':' || parent_id AS parent, parent_kind, parent_id, template, transport, joined_at, coalesce(left_at, -1) AS left_at,
-        coalesce(user_id, chr(0) || id) AS person, coalesce(client, 'unknown') AS client, id"""
+    _CONN_COLS = """parent_kind::VARCHAR || ':' || parent_id AS parent, parent_kind, parent_id, template, transport,
+        joined_at, coalesce(left_at, -1) AS left_at, coalesce(user_id, chr(0) || id) AS person,
+        coalesce(client, 'unknown') AS client, id"""
 
     def connections_window(self, company_id: str, t0: int, t1: int, cap_us: int) -> pa.Table:
         """Connections active (or joining) in ``[t0, t1)``."""
         lo = t0 - self.max_span(company_id)
-        return self.sql(f"""SELECT {self._CONN_COLS} FROM connections
+        return self.sql(
+            f"""SELECT {self._CONN_COLS} FROM connections
             WHERE company_id = ? AND joined_at >= ? AND joined_at < ?
               AND (coalesce(left_at, joined_at + ?) > ? OR joined_at >= ?)""",
-            [company_id, lo, t1, cap_us, t0, t0])
+            [company_id, lo, t1, cap_us, t0, t0],
+        )
 
     def connections_of_parents(self, company_id: str, parents: pa.Table) -> pa.Table:
         """Every connection of the given (parent_kind, parent_id) pairs."""
         with self._lock:
             self.con.register("_parents", parents)
             try:
-                return self.con.execute(f"""SELECT {self._CONN_COLS} FROM connections
+                return self.con.execute(
+                    f"""SELECT {self._CONN_COLS} FROM connections
                     WHERE company_id = ? AND pk IN (SELECT hash(?, parent_kind, parent_id) FROM _parents)
                       AND (parent_kind, parent_id) IN (SELECT (parent_kind, parent_id) FROM _parents)""",
-                    [company_id, company_id]).to_arrow_table()
+                    [company_id, company_id],
+                ).to_arrow_table()
             finally:
                 self.con.unregister("_parents")
 
-    def instants(self, kind: str, company_id: str, column: str, t0: int, t1: int,
-                 value: str | None = None) -> pa.Table:
+    def instants(self, kind: str, company_id: str, column: str, t0: int, t1: int, value: str | None = None) -> pa.Table:
         """``column`` (and ``value``) of the records of a kind whose ``column`` is in [t0, t1)."""
         t = TABLES[kind]
         cols = f'"{column}" AS t' + (f", {value} AS v" if value else "")
-        return self.sql(f"SELECT {cols} FROM {t.table} WHERE company_id = ? AND \"{column}\" >= ? AND \"{column}\" < ?",
-                        [company_id, t0, t1])
+        return self.sql(
+            f'SELECT {cols} FROM {t.table} WHERE company_id = ? AND "{column}" >= ? AND "{column}" < ?',
+            [company_id, t0, t1],
+        )
 
     def companies_with_data(self) -> list[str]:
         union = " UNION ".join(f"SELECT DISTINCT company_id FROM {t.table}" for t in TABLES.values())
@@ -236,8 +243,7 @@ class DuckDBStore:
         for t in TABLES.values():
             times = [c for c, typ in t.columns if str(typ) == "int64" and c not in ("seq", "size_bytes")]
             for c in times:
-                parts.append(f'SELECT min("{c}") lo, max("{c}") hi FROM'
-                             f" {t.table} WHERE company_id = $c")
+                parts.append(f'SELECT min("{c}") lo, max("{c}") hi FROM {t.table} WHERE company_id = $c')
         row = self.rows(f"SELECT min(lo), max(hi) FROM ({' UNION ALL '.join(parts)})", {"c": company_id})
         if not row or row[0][0] is None:
             return None
@@ -254,7 +260,9 @@ class DuckDBStore:
             try:
                 con.execute("BEGIN")
                 con.execute("DELETE FROM rollups WHERE company_id = ? AND day IN (SELECT day FROM _days)", [company_id])
-                con.execute("DELETE FROM rollup_days WHERE company_id = ? AND day IN (SELECT day FROM _days)", [company_id])
+                con.execute(
+                    "DELETE FROM rollup_days WHERE company_id = ? AND day IN (SELECT day FROM _days)", [company_id]
+                )
                 con.execute('INSERT INTO rollups SELECT ?, day, metric, value, "at" FROM _rows', [company_id])
                 con.execute("INSERT INTO rollup_days SELECT ?, day, ? FROM _days", [company_id, computed_at])
                 con.execute("COMMIT")
@@ -266,20 +274,34 @@ class DuckDBStore:
                 con.unregister("_rows")
 
     def read_days(self, company_id: str, d0: int, d1: int) -> pa.Table:
-        return self.sql("""SELECT day, metric, value, "at" FROM rollups
-            WHERE company_id = ? AND day BETWEEN ? AND ?""", [company_id, d0, d1])
+        return self.sql(
+            """SELECT day, metric, value, "at" FROM rollups
+            WHERE company_id = ? AND day BETWEEN ? AND ?""",
+            [company_id, d0, d1],
+        )
 
     def computed_days(self, company_id: str, d0: int, d1: int) -> dict[int, int]:
-        return dict(self.rows("""SELECT day, computed_at FROM rollup_days
-            WHERE company_id = ? AND day BETWEEN ? AND ?""", [company_id, d0, d1]))
+        return dict(
+            self.rows(
+                """SELECT day, computed_at FROM rollup_days
+            WHERE company_id = ? AND day BETWEEN ? AND ?""",
+                [company_id, d0, d1],
+            )
+        )
 
     def sums_before(self, company_id: str, metrics: Sequence[str], day: int) -> dict[str, int]:
         """Sum of each metric's daily rows before ``day`` (the level a stock starts a range at)."""
         if not metrics:
             return {}
-        return {m: int(v) for m, v in self.rows(f"""SELECT metric, sum(value) FROM rollups
-            WHERE company_id = ? AND day < ? AND metric IN ({', '.join('?' * len(metrics))})
-            GROUP BY metric""", [company_id, day, *metrics])}
+        return {
+            m: int(v)
+            for m, v in self.rows(
+                f"""SELECT metric, sum(value) FROM rollups
+            WHERE company_id = ? AND day < ? AND metric IN ({", ".join("?" * len(metrics))})
+            GROUP BY metric""",
+                [company_id, day, *metrics],
+            )
+        }
 
     def clear_rollups(self, company_id: str | None = None) -> None:
         with self._lock:
@@ -297,39 +319,54 @@ class DuckDBStore:
             con.register("_parents", parents)
             con.register("_stats", stats)
             try:
-                con.execute("""DELETE FROM parent_stats WHERE company_id = ?
-                    AND (parent_kind, parent_id) IN (SELECT (parent_kind, parent_id) FROM _parents)""", [company_id])
+                con.execute(
+                    """DELETE FROM parent_stats WHERE company_id = ?
+                    AND (parent_kind, parent_id) IN (SELECT (parent_kind, parent_id) FROM _parents)""",
+                    [company_id],
+                )
                 con.execute("INSERT INTO parent_stats SELECT ?, * FROM _stats", [company_id])
             finally:
                 con.unregister("_parents")
                 con.unregister("_stats")
 
     def parent_first_joins(self, company_id: str, t0: int, t1: int) -> pa.Table:
-        return self.sql("""SELECT template, first_join FROM parent_stats
-            WHERE company_id = ? AND first_join >= ? AND first_join < ?""", [company_id, t0, t1])
+        return self.sql(
+            """SELECT template, first_join FROM parent_stats
+            WHERE company_id = ? AND first_join >= ? AND first_join < ?""",
+            [company_id, t0, t1],
+        )
 
     def parent_first_joins_of(self, company_id: str, parents: pa.Table) -> pa.Table:
         with self._lock:
             self.con.register("_parents", parents)
             try:
-                return self.con.execute("""SELECT first_join FROM parent_stats WHERE company_id = ?
+                return self.con.execute(
+                    """SELECT first_join FROM parent_stats WHERE company_id = ?
                     AND (parent_kind, parent_id) IN (SELECT (parent_kind, parent_id) FROM _parents)""",
-                    [company_id]).to_arrow_table()
+                    [company_id],
+                ).to_arrow_table()
             finally:
                 self.con.unregister("_parents")
 
     def open_parents(self, company_id: str) -> pa.Table:
         """Parents whose stats still change with the clock (a connection of theirs is open)."""
-        return self.sql("""SELECT parent_kind, parent_id FROM parent_stats
-            WHERE company_id = ? AND open_until IS NOT NULL""", [company_id])
+        return self.sql(
+            """SELECT parent_kind, parent_id FROM parent_stats
+            WHERE company_id = ? AND open_until IS NOT NULL""",
+            [company_id],
+        )
 
     def all_parents(self, company_id: str) -> pa.Table:
-        return self.sql("""SELECT DISTINCT parent_kind, parent_id FROM connections
-            WHERE company_id = ? ORDER BY 1, 2""", [company_id])
+        return self.sql(
+            """SELECT DISTINCT parent_kind, parent_id FROM connections
+            WHERE company_id = ? ORDER BY 1, 2""",
+            [company_id],
+        )
 
     # --- tables of the dashboard -------------------------------------------------------------
-    def table_page(self, name: str, params: dict[str, Any], sort: str, order: str,
-                   limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+    def table_page(
+        self, name: str, params: dict[str, Any], sort: str, order: str, limit: int, offset: int
+    ) -> tuple[list[dict[str, Any]], int]:
         """One page of a dashboard table (see TABLE_SQL), sorted and searched in SQL."""
         base = TABLE_SQL[name]
         params = {k: v for k, v in params.items() if f"${k}" in base}
@@ -337,8 +374,10 @@ class DuckDBStore:
         with self._lock:
             total = self.con.execute(f"SELECT count(*) FROM ({base})", params).fetchone()[0]  # type: ignore[index]
             cur = self.con.execute(
-                f"SELECT * FROM ({base}) ORDER BY {sort} {direction} NULLS LAST, 1 LIMIT {int(limit)} OFFSET {int(offset)}",
-                params)
+                f"SELECT * FROM ({base}) ORDER BY {sort} {direction} NULLS LAST, 1 "
+                f"LIMIT {int(limit)} OFFSET {int(offset)}",
+                params,
+            )
             cols = [d[0] for d in cur.description]
             rows = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
         return rows, int(total)
@@ -368,7 +407,7 @@ TABLE_SQL: dict[str, str] = {
                coalesce(j.peak, 0) AS peak, j.peak_at
         FROM j LEFT JOIN users u ON u.company_id = $company AND u.id = j.organizer_id
         WHERE ((j.created_at >= $t0 AND j.created_at < $t1) OR (j.first_join >= $t0 AND j.first_join < $t1))
-          AND {_search('j.title', 'j.id', 'j.organizer_id', 'u.name')}""",
+          AND {_search("j.title", "j.id", "j.organizer_id", "u.name")}""",
     "planned": f"""
         SELECT e.organizer_id, any_value(u.name) AS organizer_name, count(*) AS planned,
                arg_min(e.id, (e.scheduled_start, e.id)) AS next_id,
@@ -376,18 +415,18 @@ TABLE_SQL: dict[str, str] = {
                min(e.scheduled_start) AS next_start
         FROM events e LEFT JOIN users u ON u.company_id = $company AND u.id = e.organizer_id
         WHERE e.company_id = $company AND e.scheduled_start > $now AND e.cancelled_at IS NULL
-          AND {_search('e.organizer_id', 'u.name')}
+          AND {_search("e.organizer_id", "u.name")}
         GROUP BY e.organizer_id""",
     "disk": f"""
         SELECT f.owner_id, any_value(u.name) AS owner_name, sum(f.size_bytes)::BIGINT AS bytes, count(*) AS files
         FROM files f LEFT JOIN users u ON u.company_id = $company AND u.id = f.owner_id
         WHERE f.company_id = $company AND f.uploaded_at <= $now AND (f.deleted_at IS NULL OR f.deleted_at > $now)
-          AND {_search('f.owner_id', 'u.name')}
+          AND {_search("f.owner_id", "u.name")}
         GROUP BY f.owner_id""",
     "devices": f"""
         SELECT coalesce(client, 'unknown') AS client, coalesce(device, '') AS device,
                count(DISTINCT user_id) AS users, count(*) AS logins
         FROM logins WHERE company_id = $company AND "at" >= $t0 AND "at" < $t1
-          AND {_search('client', 'device')}
+          AND {_search("client", "device")}
         GROUP BY 1, 2""",
 }

@@ -36,25 +36,52 @@ def _t(kind: str, table: str, cols: list[tuple[str, pa.DataType]], terminal: str
 TABLES: dict[str, KindTable] = {
     t.kind: t
     for t in (
-        _t("connection", "connections", [
-            ("parent_kind", I8), ("parent_id", STR), ("template", I8), ("transport", I8),
-            ("joined_at", I64), ("left_at", I64), ("user_id", STR), ("role", STR),
-            ("client", STR), ("device", STR)], "left_at"),
-        _t("event", "events", [
-            ("template", I8), ("title", STR), ("organizer_id", STR), ("created_at", I64),
-            ("scheduled_start", I64), ("scheduled_end", I64), ("cancelled_at", I64)], "cancelled_at"),
-        _t("call", "calls", [
-            ("started_at", I64), ("type", STR), ("initiator_id", STR), ("ended_at", I64)], "ended_at"),
-        _t("user", "users", [
-            ("registered_at", I64), ("name", STR), ("email", STR), ("department", STR),
-            ("deleted_at", I64)], "deleted_at"),
-        _t("login", "logins", [
-            ("user_id", STR), ("at", I64), ("client", STR), ("device", STR)], None),
-        _t("message", "messages", [
-            ("sent_at", I64), ("chat_id", STR), ("sender_id", STR)], None),
-        _t("file", "files", [
-            ("size_bytes", I64), ("uploaded_at", I64), ("owner_id", STR), ("name", STR),
-            ("deleted_at", I64)], "deleted_at"),
+        _t(
+            "connection",
+            "connections",
+            [
+                ("parent_kind", I8),
+                ("parent_id", STR),
+                ("template", I8),
+                ("transport", I8),
+                ("joined_at", I64),
+                ("left_at", I64),
+                ("user_id", STR),
+                ("role", STR),
+                ("client", STR),
+                ("device", STR),
+            ],
+            "left_at",
+        ),
+        _t(
+            "event",
+            "events",
+            [
+                ("template", I8),
+                ("title", STR),
+                ("organizer_id", STR),
+                ("created_at", I64),
+                ("scheduled_start", I64),
+                ("scheduled_end", I64),
+                ("cancelled_at", I64),
+            ],
+            "cancelled_at",
+        ),
+        _t("call", "calls", [("started_at", I64), ("type", STR), ("initiator_id", STR), ("ended_at", I64)], "ended_at"),
+        _t(
+            "user",
+            "users",
+            [("registered_at", I64), ("name", STR), ("email", STR), ("department", STR), ("deleted_at", I64)],
+            "deleted_at",
+        ),
+        _t("login", "logins", [("user_id", STR), ("at", I64), ("client", STR), ("device", STR)], None),
+        _t("message", "messages", [("sent_at", I64), ("chat_id", STR), ("sender_id", STR)], None),
+        _t(
+            "file",
+            "files",
+            [("size_bytes", I64), ("uploaded_at", I64), ("owner_id", STR), ("name", STR), ("deleted_at", I64)],
+            "deleted_at",
+        ),
     )
 }
 PARENT_EVENT, PARENT_CALL = 0, 1
