@@ -196,15 +196,18 @@ class DuckDBStore:
             self.con.execute(f"""INSERT INTO spans SELECT company_id,
                 max(coalesce(left_at, joined_at + {int(cap_us)}) - joined_at) FROM connections GROUP BY company_id""")
 
-    _CONN_COLS = """parent_kind::VARCHAR || ':' || parent_id AS parent, parent_kind, parent_id, template, transport,
-        joined_at, coalesce(left_at, -1) AS left_at, coalesce(user_id, chr(0) || id) AS person,
-        coalesce(client, 'unknown') AS client, id"""
+    @staticmethod
+    def _conn_cols(a: str = "connections") -> str:
+        """The engine's columns of connections (``a``: the table's alias in the query)."""
+        return f"""{a}.parent_kind::VARCHAR || ':' || {a}.parent_id AS parent, {a}.parent_kind, {a}.parent_id,
+            {a}.template, {a}.transport, {a}.joined_at, coalesce({a}.left_at, -1) AS left_at,
+            coalesce({a}.user_id, chr(0) || {a}.id) AS person, coalesce({a}.client, 'unknown') AS client, {a}.id"""
 
     def connections_window(self, company_id: str, t0: int, t1: int, cap_us: int) -> pa.Table:
         """Connections active (or joining) in ``[t0, t1)``."""
         lo = t0 - self.max_span(company_id)
         return self.sql(
-            f"""SELECT {self._CONN_COLS} FROM connections
+            f"""SELECT {self._conn_cols()} FROM connections
             WHERE company_id = ? AND joined_at >= ? AND joined_at < ?
               AND (coalesce(left_at, joined_at + ?) > ? OR joined_at >= ?)""",
             [company_id, lo, t1, cap_us, t0, t0],
@@ -216,10 +219,12 @@ class DuckDBStore:
             self.con.register("_parents", parents)
             try:
                 return self.con.execute(
-                    f"""SELECT {self._CONN_COLS} FROM connections
-                    WHERE company_id = ? AND pk IN (SELECT hash(?, parent_kind, parent_id) FROM _parents)
-                      AND (parent_kind, parent_id) IN (SELECT (parent_kind, parent_id) FROM _parents)""",
-                    [company_id, company_id],
+                    f"""SELECT {self._conn_cols("c")}
+                    FROM connections c JOIN _parents p
+                      ON c.pk = hash($company, p.parent_kind, p.parent_id)
+                     AND c.parent_kind = p.parent_kind AND c.parent_id = p.parent_id
+                    WHERE c.company_id = $company""",
+                    {"company": company_id},
                 ).to_arrow_table()
             finally:
                 self.con.unregister("_parents")
@@ -320,11 +325,11 @@ class DuckDBStore:
             con.register("_stats", stats)
             try:
                 con.execute(
-                    """DELETE FROM parent_stats WHERE company_id = ?
-                    AND (parent_kind, parent_id) IN (SELECT (parent_kind, parent_id) FROM _parents)""",
-                    [company_id],
+                    """DELETE FROM parent_stats ps USING _parents p WHERE ps.company_id = $company
+                    AND ps.parent_kind = p.parent_kind AND ps.parent_id = p.parent_id""",
+                    {"company": company_id},
                 )
-                con.execute("INSERT INTO parent_stats SELECT ?, * FROM _stats", [company_id])
+                con.execute("INSERT INTO parent_stats SELECT $company, * FROM _stats", {"company": company_id})
             finally:
                 con.unregister("_parents")
                 con.unregister("_stats")
@@ -341,9 +346,10 @@ class DuckDBStore:
             self.con.register("_parents", parents)
             try:
                 return self.con.execute(
-                    """SELECT first_join FROM parent_stats WHERE company_id = ?
-                    AND (parent_kind, parent_id) IN (SELECT (parent_kind, parent_id) FROM _parents)""",
-                    [company_id],
+                    """SELECT ps.first_join FROM parent_stats ps JOIN _parents p
+                    ON ps.parent_kind = p.parent_kind AND ps.parent_id = p.parent_id
+                    WHERE ps.company_id = $company""",
+                    {"company": company_id},
                 ).to_arrow_table()
             finally:
                 self.con.unregister("_parents")
