@@ -9,14 +9,15 @@ written as a JSON Lines file in the data directory and imported through the ordi
 from __future__ import annotations
 
 import gzip
-import json
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
+
+import msgspec
 
 from .service import Services
 
@@ -125,7 +126,7 @@ class _Gen:
         return datetime.combine(d, time(0), tzinfo=self.z) + timedelta(hours=hours)
 
     def ts(self, dt: datetime) -> str:
-        return dt.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        return dt.isoformat(timespec="seconds")  # local time with its offset, as the platform sends it
 
     def client(self) -> tuple[str, str]:
         name, devices, _ = self.r.choices(CLIENTS, weights=[w for *_, w in CLIENTS])[0]
@@ -332,10 +333,10 @@ def write_demo_file(opts: DemoOptions, path: Path) -> int:
     """Write the demo records as gzipped JSON Lines; returns how many."""
     path.parent.mkdir(parents=True, exist_ok=True)
     n = 0
-    with gzip.open(path, "wt", encoding="utf-8", compresslevel=1) as f:
+    encode = msgspec.json.Encoder().encode
+    with gzip.open(path, "wb", compresslevel=1) as f:
         for rec in _Gen(opts).records():
-            f.write(json.dumps(rec, ensure_ascii=False))
-            f.write("\n")
+            f.write(encode(rec) + b"\n")
             n += 1
     return n
 
