@@ -6,6 +6,7 @@ line on stderr and a non-zero exit status.
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from collections.abc import Iterator
@@ -169,7 +170,7 @@ def import_(
                     for name in files:
                         size = Path(name).stat().st_size if name != "-" else None
                         task = bar.add_task(Path(name).name, total=size)
-                        read_file(ing, name, kind=kind, fmt=fmt, on_read=lambda n, t=task: bar.advance(t, n))
+                        read_file(ing, name, kind=kind, fmt=fmt, on_read=functools.partial(bar.advance, task))
                     days = bar.add_task("rollups (days)", total=None)
 
                     def on_days(done: int, total: int) -> None:
