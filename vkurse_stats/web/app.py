@@ -1,0 +1,215 @@
+"""The application factory: routers, static files, security headers and error pages.
+
+``create_app(services)`` wires the dashboard, the support pages and the HTTP API onto one
+:class:`~vkurse_stats.service.Services`. Errors never leak a stack trace: the API answers
+``{"error": "..."}`` with a status code, pages render a short error page.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_oauth2_redirect_html
+from fastapi.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+)
+from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .. import __doc__ as package_doc
+from ..config import env
+from ..store.accounts import AccountStore
+from . import api, pages, support
+from .auth import HTTPError, LoginRequired, PasswordChangeRequired
+from .i18n import pick_lang, translate
+from .render import make_templates, render, url_with
+
+if TYPE_CHECKING:
+    from ..service import Services
+
+log = logging.getLogger(__name__)
+STATIC_DIR = Path(__file__).parent / "static"
+DEFAULT_MAX_INGEST_BYTES = 64 * 1024 * 1024
+
+# No inline script or style anywhere: chart data travels as JSON in <script type=application/json>.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+       "form-action 'self'; frame-ancestors 'none'")
+SECURITY_HEADERS = (
+    ("content-security-policy", CSP),
+    ("x-frame-options", "DENY"),
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "same-origin"),
+    ("permissions-policy", "camera=(), microphone=(), geolocation=()"),
+    ("cross-origin-opener-policy", "same-origin"),
+)
+
+
+class SecurityHeaders:
+    """Adds the security headers to every response, static files and errors included."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for key, value in SECURITY_HEADERS:
+                    if key not in headers:
+                        headers.append(key, value)
+                if scope.get("scheme") == "https":
+                    headers.append("strict-transport-security", "max-age=31536000")
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def _error(request: Request, status: int, message: str) -> Response:
+    if _is_api(request):
+        return JSONResponse({"error": message}, status_code=status)
+    lang = pick_lang(request)
+    title = {404: "error.404", 403: "error.403", 500: "error.500"}.get(status, "error.generic")
+    if message == "CSRF token missing or invalid":
+        message = translate(lang, "error.csrf")
+    elif status not in (400, 413, 429):
+        message = ""  # the title says it all; internals and ids stay out of the page
+    return render(request, "error.html", {"status": status, "title": translate(lang, title),
+                                          "message": message}, status=status)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(HTTPError)
+    async def on_http_error(request: Request, exc: HTTPError) -> Response:
+        return _error(request, exc.status, exc.message)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_starlette_error(request: Request, exc: StarletteHTTPException) -> Response:
+        messages = {404: "not found", 405: "method not allowed"}
+        response = _error(request, exc.status_code, messages.get(exc.status_code, str(exc.detail)))
+        if exc.headers:
+            response.headers.update(exc.headers)
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation_error(request: Request, exc: RequestValidationError) -> Response:
+        parts = []
+        for err in exc.errors():
+            loc = [str(x) for x in err.get("loc", ()) if x not in ("query", "body", "path")]
+            name = ".".join(loc) or "request"
+            parts.append(f"parameter {name!r}: {err.get('msg', 'invalid')}")
+        return _error(request, 400, "; ".join(parts) or "invalid request")
+
+    @app.exception_handler(LoginRequired)
+    async def on_login_required(request: Request, exc: LoginRequired) -> Response:
+        target = url_with(request)
+        return RedirectResponse("/login?" + _next_param(target), status_code=303)
+
+    @app.exception_handler(PasswordChangeRequired)
+    async def on_password_change(request: Request, exc: PasswordChangeRequired) -> Response:
+        return RedirectResponse("/password", status_code=303)
+
+    @app.exception_handler(Exception)
+    async def on_crash(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return _error(request, 500, "internal error")
+
+
+def _next_param(target: str) -> str:
+    return urlencode({"next": target})
+
+
+def _install_docs(app: FastAPI) -> None:
+    """Swagger UI from vendored files, so the docs work offline and under the strict CSP."""
+
+    @app.get("/api/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return HTMLResponse(
+            "<!doctype html><html lang=en><head><meta charset=utf-8>"
+            "<title>vkurse-stats API</title><link rel=icon href=/static/favicon.svg>"
+            "<link rel=stylesheet href=/static/vendor/swagger-ui/swagger-ui.css></head><body>"
+            "<div id=swagger-ui data-openapi-url=/api/openapi.json></div>"
+            "<script src=/static/vendor/swagger-ui/swagger-ui-bundle.js></script>"
+            "<script src=/static/swagger-init.js></script></body></html>")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> FileResponse:
+        return FileResponse(STATIC_DIR / "favicon.svg", media_type="image/svg+xml")
+
+    @app.get("/api/docs/oauth2-redirect", include_in_schema=False)
+    def oauth2_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+
+def _install_openapi_security(app: FastAPI) -> None:
+    """Declare the bearer token in the schema so the docs' "Authorize" button works."""
+    plain_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = plain_openapi()
+            schema.setdefault("components", {})["securitySchemes"] = {
+                "bearer": {"type": "http", "scheme": "bearer",
+                           "description": "An ingest token (POST /ingest) or a read token"}}
+            for path, ops in schema.get("paths", {}).items():
+                if path.startswith("/api/v1/"):
+                    for op in ops.values():
+                        op["security"] = [{"bearer": []}, {}]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def create_app(services: Services, *, accounts: AccountStore | None = None,
+               trust_proxy: bool | None = None, max_ingest_bytes: int | None = None) -> FastAPI:
+    """The web application over ``services``.
+
+    ``trust_proxy`` (default: ``VKURSE_STATS_TRUST_PROXY``) makes X-Forwarded-Proto/-For count,
+    which is only safe when a proxy that sets them is the sole way in.
+    """
+    app = FastAPI(
+        title="vkurse-stats", version="1", docs_url=None, redoc_url=None,
+        openapi_url="/api/openapi.json",
+        description=(package_doc or "") + "\n\nAuthenticate with `Authorization: Bearer <token>` "
+        "(ingest or read token) or a browser session. Dates are YYYY-MM-DD, inclusive.",
+    )
+    app.state.services = services
+    app.state.accounts = accounts or AccountStore(services.meta.engine)
+    if trust_proxy is None:
+        trust_proxy = (env("TRUST_PROXY") or "").lower() in ("1", "true", "yes")
+    app.state.trust_proxy = trust_proxy
+    if max_ingest_bytes is None:
+        max_ingest_bytes = int(env("MAX_INGEST_BYTES") or DEFAULT_MAX_INGEST_BYTES)
+    app.state.max_ingest_bytes = max_ingest_bytes
+    app.state.templates = make_templates()
+
+    app.add_middleware(SecurityHeaders)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    _install_docs(app)
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    app.include_router(support.router)
+    _install_error_handlers(app)
+    _install_openapi_security(app)
+    return app

@@ -1,0 +1,113 @@
+"""How figures read on the pages: numbers, sizes, instants, durations, date-range presets.
+
+Russian groups digits with a (no-break) space and uses a decimal comma; English uses a comma and
+a point. Instants are shown in the company's timezone, since "the peak was at 10:02" must mean
+10:02 on the company's clocks.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+from ..timeutil import US, zone
+from .i18n import translate
+
+NBSP = "\u00a0"
+
+
+def fmt_int(value: int | float | None, lang: str) -> str:
+    if value is None:
+        return "—"
+    text = f"{int(value):,}"
+    return text.replace(",", NBSP) if lang != "en" else text
+
+
+def fmt_pct(share: float | None, lang: str) -> str:
+    if share is None:
+        return ""
+    text = f"{share * 100:.0f}\u202f%" if lang != "en" else f"{share * 100:.0f}%"
+    return text
+
+
+def fmt_bytes(n: int | None, lang: str) -> str:
+    """Binary multiples, one decimal above a kilobyte (1,5 ГБ / 1.5 GB)."""
+    if n is None:
+        return "—"
+    units = ("unit.b", "unit.kb", "unit.mb", "unit.gb", "unit.tb")
+    value = float(n)
+    i = 0
+    while value >= 1024 and i < len(units) - 1:
+        value /= 1024
+        i += 1
+    num = f"{int(value)}" if i == 0 else f"{value:.1f}"
+    if lang != "en":
+        num = num.replace(".", ",")
+    return f"{num}{NBSP}{translate(lang, units[i])}"
+
+
+def exact_size(n: int) -> str:
+    """A size in the largest unit that states it exactly (for editing: "1536 GB", never a
+    rounded "1.5 TB" that would change the value when the form is saved again)."""
+    for unit, name in ((1024**4, "TB"), (1024**3, "GB"), (1024**2, "MB"), (1024, "KB")):
+        if n and n % unit == 0:
+            return f"{n // unit} {name}"
+    return str(n)
+
+
+def local_dt(us: int, tz: str) -> datetime:
+    return datetime.fromtimestamp(us // US, tz=UTC).astimezone(zone(tz))
+
+
+def fmt_dt(us: int | None, tz: str, lang: str) -> str:
+    if us is None:
+        return "—"
+    dt = local_dt(us, tz)
+    return dt.strftime("%d.%m.%Y %H:%M") if lang != "en" else dt.strftime("%Y-%m-%d %H:%M")
+
+
+def fmt_date(d: date, lang: str) -> str:
+    return d.strftime("%d.%m.%Y") if lang != "en" else d.isoformat()
+
+
+def fmt_duration(seconds: int | float | None, lang: str) -> str:
+    if seconds is None:
+        return "—"
+    s = int(seconds)
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    if h:
+        return f"{h}{NBSP}{translate(lang, 'unit.h')} {m:02d}{NBSP}{translate(lang, 'unit.min')}"
+    if m:
+        return f"{m}{NBSP}{translate(lang, 'unit.min')} {sec:02d}{NBSP}{translate(lang, 'unit.s')}"
+    return f"{sec}{NBSP}{translate(lang, 'unit.s')}"
+
+
+def fmt_epoch(seconds: float | None) -> str:
+    """A wall-clock instant stored as epoch seconds (accounts, audit), in UTC."""
+    if seconds is None:
+        return "—"
+    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def today_in(tz: str, now_us: int) -> date:
+    return local_dt(now_us, tz).date()
+
+
+def _month_end(d: date) -> date:
+    nxt = date(d.year + (d.month == 12), d.month % 12 + 1, 1)
+    return nxt - timedelta(days=1)
+
+
+def presets(today: date) -> dict[str, tuple[date, date]]:
+    """The date-range shortcuts of the dashboard (whole calendar periods containing today)."""
+    month_start = today.replace(day=1)
+    last_end = month_start - timedelta(days=1)
+    q_first_month = 3 * ((today.month - 1) // 3) + 1
+    q_start = date(today.year, q_first_month, 1)
+    q_end = _month_end(date(today.year, q_first_month + 2, 1))
+    return {
+        "this_month": (month_start, _month_end(today)),
+        "last_month": (last_end.replace(day=1), last_end),
+        "quarter": (q_start, q_end),
+        "year": (date(today.year, 1, 1), date(today.year, 12, 31)),
+    }

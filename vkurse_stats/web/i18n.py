@@ -1,0 +1,225 @@
+"""Interface texts in Russian (the default) and English, and the choice of language.
+
+Metric and section labels come from ``metrics/definitions.py``; this module holds everything
+else the pages say. Each text is a (ru, en) pair so a missing translation cannot exist.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+
+LANGS = ("ru", "en")
+DEFAULT_LANG = "ru"
+LANG_COOKIE = "vks_lang"
+
+MESSAGES: dict[str, tuple[str, str]] = {
+    "app.title": ("ВКурсе — статистика", "VKurse statistics"),
+    "app.brand": ("ВКурсе · Статистика", "VKurse · Statistics"),
+    "nav.dashboard": ("Статистика", "Statistics"),
+    "nav.companies": ("Компании", "Companies"),
+    "nav.accounts": ("Учётные записи", "Accounts"),
+    "nav.tokens": ("Токены API", "API tokens"),
+    "nav.audit": ("Журнал действий", "Audit log"),
+    "nav.api": ("API", "API"),
+    "nav.logout": ("Выйти", "Log out"),
+    "nav.password": ("Сменить пароль", "Change password"),
+    "nav.switch_company": ("Компания", "Company"),
+    "nav.open": ("Открыть", "Open"),
+    "login.title": ("Вход в статистику", "Sign in to statistics"),
+    "login.email": ("Электронная почта", "E-mail"),
+    "login.password": ("Пароль", "Password"),
+    "login.submit": ("Войти", "Sign in"),
+    "login.help": ("Доступ выдаёт служба поддержки: напишите на support@vkurse.ru, и вам пришлют "
+                   "пароль для входа.",
+                   "Access is issued by support: write to support@vkurse.ru and you will receive "
+                   "a password."),
+    "login.bad": ("Неверная электронная почта или пароль.", "Wrong e-mail or password."),
+    "login.throttled": ("Слишком много неудачных попыток входа. Повторите через {minutes} мин.",
+                        "Too many failed sign-in attempts. Try again in {minutes} min."),
+    "login.logged_out": ("Вы вышли из системы.", "You have signed out."),
+    "password.title": ("Смена пароля", "Change password"),
+    "password.forced": ("Вы вошли с временным паролем. Задайте свой пароль, чтобы продолжить.",
+                        "You signed in with a one-time password. Choose your own password to "
+                        "continue."),
+    "password.current": ("Текущий пароль", "Current password"),
+    "password.new": ("Новый пароль", "New password"),
+    "password.repeat": ("Новый пароль ещё раз", "Repeat the new password"),
+    "password.submit": ("Сохранить пароль", "Save password"),
+    "password.hint": ("Не короче {n} символов.", "At least {n} characters."),
+    "password.bad_current": ("Текущий пароль указан неверно.", "The current password is wrong."),
+    "password.mismatch": ("Новые пароли не совпадают.", "The new passwords do not match."),
+    "password.too_short": ("Пароль должен быть не короче {n} символов.",
+                           "The password must have at least {n} characters."),
+    "password.same": ("Новый пароль должен отличаться от временного.",
+                      "The new password must differ from the one-time password."),
+    "password.changed": ("Пароль изменён.", "Password changed."),
+    "range.from": ("С", "From"),
+    "range.to": ("По", "To"),
+    "range.show": ("Показать статистику", "Show statistics"),
+    "range.this_month": ("Этот месяц", "This month"),
+    "range.last_month": ("Прошлый месяц", "Last month"),
+    "range.quarter": ("Квартал", "Quarter"),
+    "range.year": ("Год", "Year"),
+    "range.bad": ("Неверный период: {error}", "Invalid range: {error}"),
+    "download.title": ("Скачать статистику", "Download statistics"),
+    "download.xlsx": ("Excel", "Excel"),
+    "download.csv": ("CSV", "CSV"),
+    "dash.period": ("Период", "Range"),
+    "dash.timezone": ("Часовой пояс компании", "Company timezone"),
+    "dash.peak_at": ("достигнуто", "reached"),
+    "dash.limit": ("лимит", "limit"),
+    "dash.of_limit": ("от лимита", "of the limit"),
+    "dash.no_limit": ("без лимита", "no limit"),
+    "dash.total_in_brackets": ("всего", "total"),
+    "dash.empty": ("За выбранный период данных нет. Выберите другой период или дождитесь, пока "
+                   "платформа передаст статистику.",
+                   "There is no data for this range. Pick another range or wait until the "
+                   "platform sends its statistics."),
+    "dash.charts": ("Графики по дням", "Daily charts"),
+    "dash.devices": ("Пользователи по типам клиентов и устройствам",
+                     "Users by client type and device"),
+    "dash.clients_daily": ("Пользователи по типам клиентов по дням",
+                           "Users by client type per day"),
+    "dash.average": ("Среднее", "Average"),
+    "dash.peak_day": ("Пик", "Peak"),
+    "dash.limit_line": ("Лимит лицензии", "Licence limit"),
+    "dash.no_devices": ("Входов за период нет.", "No logins in this range."),
+    "table.events": ("Статистика по мероприятиям", "Events"),
+    "table.planned": ("Планируемые мероприятия", "Planned events"),
+    "table.disk": ("Использование диска", "Disk usage"),
+    "table.devices": ("Устройства и клиенты", "Devices and clients"),
+    "table.search": ("Поиск", "Search"),
+    "table.find": ("Найти", "Find"),
+    "table.empty": ("Нет записей.", "No rows."),
+    "table.shown": ("Показаны {first}–{last} из {total}", "Showing {first}–{last} of {total}"),
+    "table.prev": ("← Назад", "← Previous"),
+    "table.next": ("Вперёд →", "Next →"),
+    "col.title": ("Название", "Title"),
+    "col.template": ("Шаблон", "Template"),
+    "col.organizer_name": ("Организатор", "Organizer"),
+    "col.created_at": ("Создано", "Created"),
+    "col.scheduled_start": ("Запланировано на", "Scheduled for"),
+    "col.first_join": ("Первое подключение", "First join"),
+    "col.last_leave": ("Последнее отключение", "Last leave"),
+    "col.duration_s": ("Длительность", "Duration"),
+    "col.participants": ("Участников", "Participants"),
+    "col.connections": ("Подключений", "Connections"),
+    "col.peak": ("Пик подключений", "Peak connections"),
+    "col.peak_at": ("Время пика", "Peak at"),
+    "col.planned": ("Запланировано", "Planned"),
+    "col.next_title": ("Ближайшее мероприятие", "Next event"),
+    "col.next_start": ("Начало", "Starts"),
+    "col.owner_name": ("Владелец", "Owner"),
+    "col.bytes": ("Объём", "Size"),
+    "col.files": ("Файлов", "Files"),
+    "col.client": ("Клиент", "Client"),
+    "col.device": ("Устройство", "Device"),
+    "col.users": ("Пользователей", "Users"),
+    "col.logins": ("Входов", "Logins"),
+    "tpl.meeting": ("Встреча", "Meeting"),
+    "tpl.conference": ("Конференция", "Conference"),
+    "tpl.selector": ("Селектор", "Selector"),
+    "tpl.lecture": ("Лекция", "Lecture"),
+    "tpl.webinar": ("Вебинар", "Webinar"),
+    "support.companies": ("Компании", "Companies"),
+    "support.company_new": ("Новая компания", "New company"),
+    "support.company_edit": ("Настройки компании", "Company settings"),
+    "support.id": ("Идентификатор", "ID"),
+    "support.name": ("Название", "Name"),
+    "support.timezone": ("Часовой пояс", "Timezone"),
+    "support.limits": ("Лимиты лицензии", "Licence limits"),
+    "support.limit.concurrent_speakers": ("Одновременных докладчиков", "Concurrent speakers"),
+    "support.limit.concurrent_events": ("Параллельных мероприятий", "Parallel events"),
+    "support.limit.concurrent_connections": ("Одновременных подключений",
+                                             "Concurrent connections"),
+    "support.limit.storage_bytes": ("Хранилище (например, 3 TB)", "Storage (e.g. 3 TB)"),
+    "support.limit_hint": ("Пусто — без лимита.", "Empty = no limit."),
+    "support.create": ("Создать", "Create"),
+    "support.save": ("Сохранить", "Save"),
+    "support.saved": ("Сохранено.", "Saved."),
+    "support.view_stats": ("Статистика", "Statistics"),
+    "support.edit": ("Изменить", "Edit"),
+    "support.accounts": ("Учётные записи", "Accounts"),
+    "support.account_new": ("Новая учётная запись", "New account"),
+    "support.role": ("Роль", "Role"),
+    "support.role.admin": ("Администратор компании", "Company administrator"),
+    "support.role.operator": ("Поддержка", "Support"),
+    "support.company": ("Компания", "Company"),
+    "support.state": ("Состояние", "State"),
+    "support.active": ("Активна", "Active"),
+    "support.disabled": ("Отключена", "Disabled"),
+    "support.must_change": ("ждёт смены пароля", "awaiting password change"),
+    "support.last_login": ("Последний вход", "Last sign-in"),
+    "support.reset": ("Новый пароль", "New password"),
+    "support.disable": ("Отключить", "Disable"),
+    "support.enable": ("Включить", "Enable"),
+    "support.once": ("Сохраните сейчас — больше это значение показано не будет.",
+                     "Save it now: it will not be shown again."),
+    "support.password_for": ("Одноразовый пароль для {email}", "One-time password for {email}"),
+    "support.token_created": ("Новый токен", "New token"),
+    "support.tokens": ("Токены API", "API tokens"),
+    "support.token_new": ("Новый токен", "New token"),
+    "support.scope": ("Права", "Scope"),
+    "support.scope.ingest": ("Запись (ingest)", "Write (ingest)"),
+    "support.scope.read": ("Чтение (read)", "Read"),
+    "support.platform": ("Вся платформа", "Whole platform"),
+    "support.label": ("Описание", "Label"),
+    "support.prefix": ("Начало токена", "Token prefix"),
+    "support.created": ("Создан", "Created"),
+    "support.revoke": ("Отозвать", "Revoke"),
+    "support.revoked": ("Отозван", "Revoked"),
+    "support.audit": ("Журнал действий", "Audit log"),
+    "support.at": ("Время (UTC)", "Time (UTC)"),
+    "support.actor": ("Кто", "Actor"),
+    "support.action": ("Действие", "Action"),
+    "support.detail": ("Подробности", "Details"),
+    "support.address": ("Адрес", "Address"),
+    "support.no_companies": ("Компаний пока нет. Создайте первую ниже или передайте данные "
+                             "через API.",
+                             "No companies yet. Create one below or send data via the API."),
+    "error.404": ("Страница не найдена", "Page not found"),
+    "error.403": ("Доступ запрещён", "Access denied"),
+    "error.500": ("Внутренняя ошибка сервиса. Мы уже знаем о ней.",
+                  "Internal service error. It has been logged."),
+    "error.generic": ("Ошибка", "Error"),
+    "error.back": ("На главную", "Go to the start page"),
+    "error.csrf": ("Форма устарела. Обновите страницу и повторите.",
+                   "The form has expired. Reload the page and try again."),
+    "unit.b": ("Б", "B"),
+    "unit.kb": ("КБ", "KB"),
+    "unit.mb": ("МБ", "MB"),
+    "unit.gb": ("ГБ", "GB"),
+    "unit.tb": ("ТБ", "TB"),
+    "unit.h": ("ч", "h"),
+    "unit.min": ("мин", "min"),
+    "unit.s": ("с", "s"),
+}
+
+
+def pick_lang(request: Request) -> str:
+    """``?lang=`` wins, then the language cookie, then Russian."""
+    q = request.query_params.get("lang")
+    if q in LANGS:
+        return q
+    c = request.cookies.get(LANG_COOKIE)
+    return c if c in LANGS else DEFAULT_LANG
+
+
+def translate(lang: str, key: str, **kw: Any) -> str:
+    pair = MESSAGES.get(key)
+    if pair is None:
+        return key
+    text = pair[1] if lang == "en" else pair[0]
+    return text.format(**kw) if kw else text
+
+
+class Translator:
+    """The ``t()`` of the templates, bound to one language."""
+
+    def __init__(self, lang: str) -> None:
+        self.lang = lang
+
+    def __call__(self, key: str, **kw: Any) -> str:
+        return translate(self.lang, key, **kw)
