@@ -92,7 +92,7 @@ def serve(ctx: click.Context, host: str, port: int, with_demo: bool, proxy_heade
     if with_demo:
         ctx.invoke(demo)
     with services(ctx) as svc:
-        app = create_app(svc)
+        app = create_app(svc, trust_proxy=proxy_headers or None)
         click.echo(f"vkurse-stats: serving http://{host}:{port}/ (data: {ctx.obj.data_dir})", err=True)
         uvicorn.run(app, host=host, port=port, proxy_headers=proxy_headers, log_level="info")
 

@@ -1,0 +1,195 @@
+"""Administration commands: ``vkurse-stats account …`` and ``vkurse-stats token …``.
+
+They exist so a fresh install can be bootstrapped without the web UI (``account add
+--operator``), and so support can script what the support pages do. Generated passwords and
+tokens are printed once and stored only hashed; every change is written to the audit log with
+the actor ``cli:<os user>``. The main CLI adds both groups and puts a ``Settings`` in
+``ctx.obj``.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+
+from .config import Settings
+from .store.accounts import SCOPES, AccountError, AccountStore
+
+
+@contextmanager
+def _stores(ctx: click.Context) -> Iterator[tuple[Any, AccountStore]]:
+    from .service import open_services
+
+    settings = ctx.obj if isinstance(ctx.obj, Settings) else Settings()
+    services = open_services(settings)
+    try:
+        yield services, AccountStore(services.meta.engine)
+    finally:
+        services.close()
+
+
+def _actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:  # no user name in some containers; the audit entry still matters
+        return "cli"
+
+
+def _when(epoch: float | None) -> str:
+    if epoch is None:
+        return "—"
+    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def _fail(message: str) -> None:
+    raise click.ClickException(message)
+
+
+@click.group("account")
+def account() -> None:
+    """Accounts of company administrators and support (operators)."""
+
+
+@account.command("add")
+@click.argument("email")
+@click.option("--company", "company_id", help="The company this administrator sees.")
+@click.option("--operator", is_flag=True, help="A support account that sees every company.")
+@click.pass_context
+def account_add(ctx: click.Context, email: str, company_id: str | None, operator: bool) -> None:
+    """Create an account and print its one-time password (shown only now)."""
+    if operator == bool(company_id):
+        _fail("give exactly one of --company ID and --operator")
+    with _stores(ctx) as (services, store):
+        if company_id and services.meta.company(company_id) is None:
+            _fail(f"unknown company {company_id!r} (create it first: vkurse-stats company …)")
+        try:
+            acct, password = store.create_account(
+                email, role="operator" if operator else "admin", company_id=company_id)
+        except AccountError as exc:
+            _fail(str(exc))
+        store.audit(_actor(), "account.create", acct.company_id, email=acct.email, role=acct.role)
+    click.echo(f"created {acct.role} account {acct.email}"
+               + (f" for company {acct.company_id}" if acct.company_id else ""))
+    click.echo(f"one-time password: {password}")
+    click.echo("it is shown only now; the account must choose its own password at first sign-in")
+
+
+@account.command("list")
+@click.option("--company", "company_id", help="Only the accounts of this company.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def account_list(ctx: click.Context, company_id: str | None, as_json: bool) -> None:
+    """List accounts."""
+    with _stores(ctx) as (_, store):
+        rows = store.accounts(company_id)
+    if as_json:
+        click.echo(json.dumps([a.as_json() for a in rows], ensure_ascii=False, indent=2))
+        return
+    if not rows:
+        click.echo("no accounts")
+    for a in rows:
+        state = ("disabled" if a.disabled
+                 else "must change password" if a.must_change else "active")
+        click.echo(f"{a.id:>4}  {a.email:<36} {a.role:<9} {a.company_id or '*':<20} {state:<22}"
+                   f" last login {_when(a.last_login_at)}")
+
+
+def _find(store: AccountStore, email: str) -> Any:
+    acct = store.account_by_email(email)
+    if acct is None:
+        _fail(f"no account {email!r}")
+    return acct
+
+
+@account.command("reset")
+@click.argument("email")
+@click.pass_context
+def account_reset(ctx: click.Context, email: str) -> None:
+    """Issue a new one-time password (ends the account's sessions)."""
+    with _stores(ctx) as (_, store):
+        acct = _find(store, email)
+        password = store.reset_password(acct.id)
+        store.audit(_actor(), "account.reset", acct.company_id, email=acct.email)
+    click.echo(f"one-time password for {acct.email}: {password}")
+    click.echo("it is shown only now")
+
+
+@account.command("disable")
+@click.argument("email")
+@click.option("--enable", is_flag=True, help="Enable the account again instead.")
+@click.pass_context
+def account_disable(ctx: click.Context, email: str, enable: bool) -> None:
+    """Disable an account (its sessions end at once), or enable it with --enable."""
+    with _stores(ctx) as (_, store):
+        acct = _find(store, email)
+        store.set_disabled(acct.id, not enable)
+        store.audit(_actor(), "account.enable" if enable else "account.disable",
+                    acct.company_id, email=acct.email)
+    click.echo(f"{'enabled' if enable else 'disabled'} {acct.email}")
+
+
+@click.group("token")
+def token() -> None:
+    """API tokens: ingest tokens for the platform, read tokens for reports."""
+
+
+@token.command("create")
+@click.option("--company", "company_id", help="Limit the token to this company.")
+@click.option("--platform", is_flag=True, help="A token for every company.")
+@click.option("--scope", type=click.Choice(SCOPES), required=True,
+              help="ingest: POST /api/v1/ingest; read: the GET endpoints.")
+@click.option("--label", default="", help="What the token is for.")
+@click.pass_context
+def token_create(ctx: click.Context, company_id: str | None, platform: bool, scope: str,
+                 label: str) -> None:
+    """Create a token and print it (shown only now; stored hashed)."""
+    if platform == bool(company_id):
+        _fail("give exactly one of --company ID and --platform")
+    with _stores(ctx) as (services, store):
+        if company_id and services.meta.company(company_id) is None:
+            _fail(f"unknown company {company_id!r}")
+        tok, plain = store.create_token(scope, company_id, label)
+        store.audit(_actor(), "token.create", company_id, token_id=tok.id, scope=scope,
+                    prefix=tok.prefix, label=label)
+    click.echo(f"created {scope} token #{tok.id} for "
+               + (f"company {company_id}" if company_id else "the whole platform"))
+    click.echo(plain)
+    click.echo("it is shown only now; send it as 'Authorization: Bearer <token>'", err=True)
+
+
+@token.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def token_list(ctx: click.Context, as_json: bool) -> None:
+    """List tokens (their first characters only)."""
+    with _stores(ctx) as (_, store):
+        rows = store.tokens()
+    if as_json:
+        click.echo(json.dumps([t.as_json() for t in rows], ensure_ascii=False, indent=2))
+        return
+    if not rows:
+        click.echo("no tokens")
+    for t in rows:
+        state = f"revoked {_when(t.revoked_at)}" if t.revoked_at else "active"
+        click.echo(f"{t.id:>4}  {t.prefix}…  {t.scope:<7} {t.company_id or '*':<20} {state:<24}"
+                   f" {t.label}")
+
+
+@token.command("revoke")
+@click.argument("token_id", type=int)
+@click.pass_context
+def token_revoke(ctx: click.Context, token_id: int) -> None:
+    """Revoke a token by its number (see `token list`)."""
+    with _stores(ctx) as (_, store):
+        try:
+            tok = store.revoke_token(token_id)
+        except AccountError as exc:
+            _fail(str(exc))
+        store.audit(_actor(), "token.revoke", tok.company_id, token_id=tok.id, prefix=tok.prefix)
+    click.echo(f"revoked token #{tok.id} ({tok.prefix}…)")
