@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,14 @@ import pytest
 
 from vkurse_stats.config import Settings
 from vkurse_stats.service import Services, open_services
+
+with warnings.catch_warnings():
+    # Starlette now prefers the httpx2 package for its test client; httpx (locked) still works.
+    # Imported once here, before any test module, so the warning is muted for this import only.
+    from starlette.exceptions import StarletteDeprecationWarning
+
+    warnings.simplefilter("ignore", StarletteDeprecationWarning)
+    import starlette.testclient  # noqa: F401
 
 try:
     from tests.backends import ANALYTICS_BACKENDS, analytics_url

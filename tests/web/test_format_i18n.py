@@ -1,0 +1,99 @@
+"""Formatting of figures, date-range presets and the completeness of the translations."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from vkurse_stats.metrics.definitions import METRICS
+from vkurse_stats.records import TEMPLATES
+from vkurse_stats.store.accounts import SCOPES
+from vkurse_stats.store.meta import LIMIT_NAMES
+from vkurse_stats.web import dashboard
+from vkurse_stats.web import format as fmt
+from vkurse_stats.web.i18n import MESSAGES, translate
+
+TEMPLATES_DIR = Path(fmt.__file__).parent / "templates"
+
+
+@pytest.mark.parametrize("n,ru,en", [
+    (0, "0\u00a0Б", "0\u00a0B"),
+    (1023, "1023\u00a0Б", "1023\u00a0B"),
+    (1536, "1,5\u00a0КБ", "1.5\u00a0KB"),
+    (400_000, "390,6\u00a0КБ", "390.6\u00a0KB"),
+    (3 * 1024**4, "3,0\u00a0ТБ", "3.0\u00a0TB"),
+])
+def test_fmt_bytes(n: int, ru: str, en: str) -> None:
+    assert fmt.fmt_bytes(n, "ru") == ru
+    assert fmt.fmt_bytes(n, "en") == en
+
+
+def test_exact_size_round_trips() -> None:
+    assert fmt.exact_size(3 * 1024**4) == "3 TB"
+    assert fmt.exact_size(1536 * 1024**3) == "1536 GB"
+    assert fmt.exact_size(1_000_000_000) == "1000000000"
+    assert fmt.exact_size(0) == "0"
+
+
+def test_numbers_durations_and_instants() -> None:
+    assert fmt.fmt_int(1284, "ru") == "1\u00a0284" and fmt.fmt_int(1284, "en") == "1,284"
+    assert fmt.fmt_duration(3900, "ru") == "1\u00a0ч 05\u00a0мин"
+    assert fmt.fmt_duration(75, "en") == "1\u00a0min 15\u00a0s"
+    us = 1_772_694_600_000_000  # 2026-03-05T07:10:00Z
+    assert fmt.fmt_dt(us, "Europe/Moscow", "ru") == "05.03.2026 10:10"
+    assert fmt.fmt_dt(us, "Asia/Yekaterinburg", "en") == "2026-03-05 12:10"
+    assert fmt.fmt_pct(1.2549, "ru") == "125\u202f%"
+
+
+def test_presets_cross_year_boundaries() -> None:
+    p = fmt.presets(date(2026, 1, 15))
+    assert p["this_month"] == (date(2026, 1, 1), date(2026, 1, 31))
+    assert p["last_month"] == (date(2025, 12, 1), date(2025, 12, 31))
+    assert p["quarter"] == (date(2026, 1, 1), date(2026, 3, 31))
+    assert p["year"] == (date(2026, 1, 1), date(2026, 12, 31))
+    p = fmt.presets(date(2026, 12, 31))
+    assert p["this_month"] == (date(2026, 12, 1), date(2026, 12, 31))
+    assert p["quarter"] == (date(2026, 10, 1), date(2026, 12, 31))
+    assert fmt.presets(date(2028, 3, 1))["last_month"] == (date(2028, 2, 1), date(2028, 2, 29))
+
+
+def test_warning_levels() -> None:
+    assert dashboard.level_of(None) == "none"
+    assert dashboard.level_of(0.899) == "ok"
+    assert dashboard.level_of(0.9) == "warn"
+    assert dashboard.level_of(1.0) == "warn"
+    assert dashboard.level_of(1.001) == "over"
+
+
+def test_every_text_used_by_templates_is_translated() -> None:
+    used = set()
+    for path in TEMPLATES_DIR.glob("*.html"):
+        used |= set(re.findall(r"""\bt\(\s*["']([a-z0-9_.]+)["']""", path.read_text()))
+    dynamic = ({f"support.limit.{n}" for n in LIMIT_NAMES} | {f"tpl.{t}" for t in TEMPLATES}
+               | {f"support.scope.{s}" for s in SCOPES}
+               | {f"support.role.{r}" for r in ("admin", "operator")}
+               | {f"col.{c}" for cols in dashboard.TABLE_COLUMNS.values() for c in cols}
+               | {f"table.{name}" for name in dashboard.TABLE_COLUMNS}
+               | {f"range.{k}" for k in fmt.presets(date(2026, 1, 1))})
+    used = {k for k in used if not k.endswith(".")}  # prefixes of the dynamic keys
+    missing = sorted(k for k in used | dynamic if k not in MESSAGES)
+    assert missing == []
+    for key, (ru, en) in MESSAGES.items():
+        assert ru.strip() and en.strip(), key
+        assert set(re.findall(r"\{(\w+)\}", ru)) == set(re.findall(r"\{(\w+)\}", en)), key
+    assert translate("en", "range.show") == "Show statistics"
+    assert translate("ru", "range.show") == "Показать статистику"
+
+
+def test_every_metric_reaches_the_dashboard(admin: Any) -> None:
+    """A metric defined in metrics/definitions.py shows without edits to the web layer."""
+    html = admin.get("/dashboard", params={"from": "2026-03-01", "to": "2026-03-31"}).text
+    for m in METRICS:
+        if m.section in dashboard.PEAK_SECTIONS:
+            assert f'data-metric="{m.id}"' in html, m.id
+        else:
+            assert m.label("ru") in html or m.label("ru").lower() in html, m.id
