@@ -6,9 +6,12 @@ refreshed first. Nothing here knows which backend it runs on.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import date
 from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..records import TEMPLATES
 from ..store.meta import MetaStore
@@ -43,6 +46,39 @@ MAX_PAGE = 100_000
 TEMPLATE_NAMES: dict[int, str] = dict(enumerate(TEMPLATES))
 
 
+class _Grid:
+    """Rollup rows (day, metric, value, at) of days ``first .. last`` pivoted to metric x day."""
+
+    def __init__(self, table: pa.Table, first: int, last: int) -> None:
+        self.first = first
+        self.days = last - first + 1
+        metric = pc.dictionary_encode(table.column("metric")).combine_chunks()
+        self.index = {name: i for i, name in enumerate(metric.dictionary.to_pylist())}
+        rows = metric.indices.to_numpy(zero_copy_only=False)
+        days = table.column("day").to_numpy().astype(np.int64) - first
+        self._values = np.zeros((len(self.index), self.days), dtype=np.int64)
+        self._at = np.full((len(self.index), self.days), NO_TIME, dtype=np.int64)
+        self._values[rows, days] = table.column("value").to_numpy()
+        self._at[rows, days] = pc.fill_null(table.column("at"), NO_TIME).to_numpy()
+
+    def values(self, metric: str) -> np.ndarray:
+        i = self.index.get(metric)
+        return np.zeros(self.days, dtype=np.int64) if i is None else self._values[i]
+
+    def at(self, metric: str) -> np.ndarray:
+        i = self.index.get(metric)
+        return np.full(self.days, NO_TIME, dtype=np.int64) if i is None else self._at[i]
+
+    def clients(self) -> dict[int, dict[str, int]]:
+        out: dict[int, dict[str, int]] = {}
+        for name, i in self.index.items():
+            if name.startswith(CLIENT_PREFIX):
+                row = self._values[i]
+                for d in np.flatnonzero(row).tolist():
+                    out.setdefault(self.first + d, {})[name.removeprefix(CLIENT_PREFIX)] = int(row[d])
+        return out
+
+
 class Query:
     def __init__(self, store: Any, meta: MetaStore, rollups: Rollups) -> None:
         self.store = store
@@ -55,60 +91,56 @@ class Query:
             raise KeyError(company_id)
         return info
 
-    def _days(
-        self, company_id: str, date_from: date, date_to: date
-    ) -> tuple[Any, dict[int, dict[str, tuple[int, int]]]]:
+    def _grid(self, company_id: str, date_from: date, date_to: date) -> tuple[Any, _Grid]:
+        """The company and its rollups of the range as a metric x day matrix."""
         if date_to < date_from:
             raise ValueError("'to' is before 'from'")
         info = self._company(company_id)
         a, b = day_number(date_from), day_number(date_to)
         self.rollups.refresh(company_id, a, b)
-        table = self.store.read_days(company_id, a, b)
-        by_day: dict[int, dict[str, tuple[int, int]]] = defaultdict(dict)
-        for d, m, v, at in zip(*(table.column(c).to_pylist() for c in ("day", "metric", "value", "at")), strict=True):
-            by_day[d][m] = (v, NO_TIME if at is None else at)
-        return info, by_day
+        return info, _Grid(self.store.read_days(company_id, a, b), a, b)
+
+    def _stocks(self, company_id: str, grid: _Grid) -> dict[str, int]:
+        return self.store.sums_before(company_id, [m.id for m in METRICS if m.combine == "last"], grid.first)
 
     def summary(self, company_id: str, date_from: date, date_to: date) -> Summary:
-        info, by_day = self._days(company_id, date_from, date_to)
-        a, b = day_number(date_from), day_number(date_to)
-        stocks = self.store.sums_before(company_id, [m.id for m in METRICS if m.combine == "last"], a)
+        info, grid = self._grid(company_id, date_from, date_to)
+        stocks = self._stocks(company_id, grid)
         out: dict[str, MetricValue] = {}
         for m in METRICS:
             limit = info.limits.get(m.limit) if m.limit else None
+            values = grid.values(m.id)
             if m.combine == "max":
-                best, best_at = 0, None
-                for d in range(a, b + 1):
-                    v, at = by_day.get(d, {}).get(m.id, (0, NO_TIME))
-                    if v > best:
-                        best, best_at = v, at
-                out[m.id] = MetricValue(best, best_at, limit)
+                best = int(values.argmax())  # the first day with the greatest peak
+                peak = int(values[best])
+                out[m.id] = MetricValue(peak, int(grid.at(m.id)[best]) if peak > 0 else None, limit)
             elif m.combine == "sum":
-                out[m.id] = MetricValue(
-                    sum(by_day.get(d, {}).get(m.id, (0, 0))[0] for d in range(a, b + 1)), None, limit
-                )
+                out[m.id] = MetricValue(int(values.sum()), None, limit)
             else:
-                level = stocks.get(m.id, 0) + sum(by_day.get(d, {}).get(m.id, (0, 0))[0] for d in range(a, b + 1))
-                out[m.id] = MetricValue(level, None, limit)
+                out[m.id] = MetricValue(stocks.get(m.id, 0) + int(values.sum()), None, limit)
         return Summary(info, date_from, date_to, out)
 
     def daily(self, company_id: str, date_from: date, date_to: date) -> list[Day]:
-        info, by_day = self._days(company_id, date_from, date_to)
-        a, b = day_number(date_from), day_number(date_to)
-        level = dict(self.store.sums_before(company_id, [m.id for m in METRICS if m.combine == "last"], a))
-        days = []
-        for d in range(a, b + 1):
-            row = by_day.get(d, {})
-            metrics: dict[str, MetricValue] = {}
-            for m in METRICS:
-                v, at = row.get(m.id, (0, NO_TIME))
-                if m.combine == "last":
-                    level[m.id] = level.get(m.id, 0) + v
-                    v = level[m.id]
-                metrics[m.id] = MetricValue(v, at if (m.is_peak and v > 0) else None)
-            clients = {k.removeprefix(CLIENT_PREFIX): v for k, (v, _) in row.items() if k.startswith(CLIENT_PREFIX)}
-            days.append(Day(day_from_number(d), metrics, clients))
-        return days
+        _info, grid = self._grid(company_id, date_from, date_to)
+        stocks = self._stocks(company_id, grid)
+        columns: list[tuple[str, list[int], list[int | None]]] = []
+        for m in METRICS:
+            values = grid.values(m.id)
+            if m.combine == "last":
+                values = stocks.get(m.id, 0) + np.cumsum(values)
+            ats: list[int | None] = [None] * len(values)
+            if m.is_peak:
+                ats = [t if v > 0 else None for v, t in zip(values.tolist(), grid.at(m.id).tolist(), strict=True)]
+            columns.append((m.id, values.tolist(), ats))
+        clients = grid.clients()
+        return [
+            Day(
+                day_from_number(grid.first + i),
+                {mid: MetricValue(vals[i], ats[i]) for mid, vals, ats in columns},
+                clients.get(grid.first + i, {}),
+            )
+            for i in range(grid.days)
+        ]
 
     # --- tables ------------------------------------------------------------------------------
     def _page(
