@@ -3,6 +3,8 @@ analytic store chosen by URL, rollups, the query API and the ingest entry point.
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +16,7 @@ from .metrics.rollup import Rollups
 from .store.meta import MetaStore
 
 HOUR_US = 3_600_000_000
+log = logging.getLogger("vkurse_stats")
 
 
 def open_analytics(url: str) -> Any:
@@ -36,6 +39,7 @@ class Services:
     analytics: Any
     rollups: Rollups
     query: Query
+    _worker: tuple[threading.Thread, threading.Event] | None = None
 
     def now_us(self) -> int:
         return self.settings.now_us()
@@ -43,13 +47,43 @@ class Services:
     def ingestor(self, *, company_scope: str | None = None, batch_size: int = 100_000) -> Ingestor:
         return Ingestor(self.analytics, self.meta, self.rollups, company_scope=company_scope, batch_size=batch_size)
 
-    def ingest_lines(self, lines: Iterable[bytes | str], *, company_scope: str | None = None) -> IngestResult:
-        """Validate and store JSON Lines; returns accepted/rejected and the errors."""
+    def ingest_lines(
+        self, lines: Iterable[bytes | str], *, company_scope: str | None = None, defer_rollups: bool = False
+    ) -> IngestResult:
+        """Validate and store JSON Lines; returns accepted/rejected and the errors.
+
+        With ``defer_rollups`` (many small batches, e.g. over HTTP) the rollups are recomputed by
+        the background worker or the next read instead of before returning."""
         ing = self.ingestor(company_scope=company_scope)
         ing.add_lines(lines)
-        return ing.finish()
+        return ing.finish(defer=defer_rollups)
+
+    def start_rollup_worker(self, interval: float = 1.0) -> None:
+        """Apply deferred rollups every ``interval`` seconds in a daemon thread."""
+        if self._worker is not None:
+            return
+        stop = threading.Event()
+
+        def run() -> None:
+            while not stop.wait(interval):
+                try:
+                    self.rollups.catch_up()
+                except Exception:  # noqa: BLE001 - keep the worker alive; the next read retries
+                    log.exception("deferred rollups failed; the next read retries them")
+
+        self._worker = (threading.Thread(target=run, name="rollups", daemon=True), stop)
+        self._worker[0].start()
+
+    def stop_rollup_worker(self) -> None:
+        if self._worker is not None:
+            thread, stop = self._worker
+            stop.set()
+            thread.join()
+            self._worker = None
+        self.rollups.catch_up()
 
     def close(self) -> None:
+        self.stop_rollup_worker()
         self.analytics.close()
         self.meta.close()
 

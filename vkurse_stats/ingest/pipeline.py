@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -171,14 +172,20 @@ class Ingestor:
             self._tables[kind].append(to_table(kind, records, self.store.next_seq(len(records))))
 
     def flush(self) -> None:
-        """Write what is buffered as one batch per kind and note what it touched."""
-        for kind in list(self._buffers):
-            self._seal(kind)
-        for kind, tables in self._tables.items():
-            if tables:
-                self._write(kind, pa.concat_tables(tables) if len(tables) > 1 else tables[0])
+        """Write what is buffered as one batch per kind, in one transaction, and note what it
+        touched."""
+        with self._transaction():
+            for kind in list(self._buffers):
+                self._seal(kind)
+            for kind, tables in self._tables.items():
+                if tables:
+                    self._write(kind, pa.concat_tables(tables) if len(tables) > 1 else tables[0])
         self._tables.clear()
         self._buffered = 0
+
+    def _transaction(self) -> AbstractContextManager[Any]:
+        begin = getattr(self.store, "transaction", None)
+        return begin() if begin else nullcontext()
 
     def _write(self, kind: str, table: pa.Table) -> None:
         old, new = self.store.upsert(kind, table)
@@ -187,10 +194,14 @@ class Ingestor:
         self.touched.merge(self.rollups.touched_by(kind, old))
         self.touched.merge(self.rollups.touched_by(kind, new))
 
-    def finish(self, progress: Callable[[int, int], None] | None = None) -> IngestResult:
+    def finish(self, progress: Callable[[int, int], None] | None = None, *, defer: bool = False) -> IngestResult:
+        """Write the rest and recompute what the import touched (or queue it, with ``defer``)."""
         self.flush()
         if self.touched:
-            self.rollups.apply(self.touched, progress)
+            if defer:
+                self.rollups.defer(self.touched)
+            else:
+                self.rollups.apply(self.touched, progress)
             self.touched = Touched()
         return self.result
 

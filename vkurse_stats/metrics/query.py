@@ -97,6 +97,7 @@ class Query:
             raise ValueError("'to' is before 'from'")
         info = self._company(company_id)
         a, b = day_number(date_from), day_number(date_to)
+        self.rollups.catch_up()
         self.rollups.refresh(company_id, a, b)
         return info, _Grid(self.store.read_days(company_id, a, b), a, b)
 
@@ -184,6 +185,7 @@ class Query:
         offset: int = 0,
     ) -> Page:
         info = self._company(company_id)
+        self.rollups.catch_up()
         self.rollups.refresh(company_id, day_number(date_from), day_number(date_to))
         page = self._page(
             "events", company_id, self._range_params(info, date_from, date_to), sort, order, search, limit, offset

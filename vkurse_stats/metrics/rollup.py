@@ -10,6 +10,7 @@ any sequence of incremental applies.
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -91,6 +92,10 @@ class Rollups:
         self.cap_us = cap_us
         self.clock = clock
         self._tz: dict[str, str] = {}
+        # Deferred work (small HTTP batches): queued here, applied by a worker or by the next read.
+        self._pending = Touched()
+        self._pending_lock = threading.Lock()
+        self._apply_lock = threading.RLock()
 
     def timezone(self, company_id: str) -> str:
         tz = self._tz.get(company_id)
@@ -132,8 +137,25 @@ class Rollups:
                         touched.days[company_id] |= _days_spanned(tz, vals, vals)
         return touched
 
+    def defer(self, touched: Touched) -> None:
+        """Queue recomputation; :meth:`catch_up` (a worker, or any read) applies it."""
+        with self._pending_lock:
+            self._pending.merge(touched)
+
+    def catch_up(self) -> None:
+        """Apply every queued recomputation; a read calls this first, so it never sees stale days."""
+        with self._apply_lock:
+            with self._pending_lock:
+                touched, self._pending = self._pending, Touched()
+            if touched:
+                self.apply(touched)
+
     def apply(self, touched: Touched, progress: Callable[[int, int], None] | None = None) -> None:
         """Recompute what ``touched`` names: parents first (their first joins decide 'held')."""
+        with self._apply_lock:
+            self._apply(touched, progress)
+
+    def _apply(self, touched: Touched, progress: Callable[[int, int], None] | None) -> None:
         now = self.clock()
         for company_id in list(touched.parents):
             parents = touched.parent_table(company_id)

@@ -82,8 +82,13 @@ class DuckDBStore:
                 ) from None
             raise
         self._lock = threading.RLock()
+        self._depth = 0  # nesting of transaction(): only the outermost one commits
         if not read_only:
             self._migrate()
+        # The arrival counter continues after the newest stored version (one process writes).
+        seqs = " UNION ALL ".join(f"SELECT max(seq) AS s FROM {t.table}" for t in TABLES.values())
+        self._seq = int(self.rows(f"SELECT coalesce(max(s) + 1, 0) FROM ({seqs})")[0][0])
+        self._spans: dict[str, int] = dict(self.rows("SELECT company_id, max_span FROM spans"))
 
     # --- plumbing ----------------------------------------------------------------------------
     @contextmanager
@@ -127,11 +132,31 @@ class DuckDBStore:
         with self._lock:
             self.con.execute("INSERT OR REPLACE INTO store_meta VALUES (?, ?)", [key, value])
 
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One commit for everything inside (a commit costs milliseconds; batches are many)."""
+        with self._lock:
+            outer = self._depth == 0
+            if outer:
+                self.con.execute("BEGIN")
+            self._depth += 1
+            try:
+                yield
+            except BaseException:
+                self._depth -= 1
+                if outer:
+                    self.con.execute("ROLLBACK")
+                    self._spans = dict(self.rows("SELECT company_id, max_span FROM spans"))
+                raise
+            self._depth -= 1
+            if outer:
+                self.con.execute("COMMIT")
+
     def next_seq(self, n: int) -> int:
         """Reserve ``n`` arrival sequence numbers; returns the first."""
         with self._lock:
-            first = int(self.meta_get("seq") or "0")
-            self.meta_set("seq", str(first + n))
+            first = self._seq
+            self._seq += n
             return first
 
     # --- raw records -------------------------------------------------------------------------
@@ -176,25 +201,30 @@ class DuckDBStore:
 
     def update_span(self, new: pa.Table, cap_us: int) -> None:
         """Remember the longest connection per company (the lookback of day queries)."""
+        import pyarrow.compute as pc
+
+        joined = new.column("joined_at")
+        span = pc.subtract(pc.coalesce(new.column("left_at"), pc.add(joined, cap_us)), joined)
+        longest = pa.table({"c": new.column("company_id"), "s": span}).group_by("c").aggregate([("s", "max")])
         with self._lock:
-            self.con.register("_new", new)
-            try:
-                self.con.execute(f"""INSERT OR REPLACE INTO spans
-                    SELECT n.company_id, greatest(max(coalesce(n.left_at, n.joined_at + {int(cap_us)}) - n.joined_at),
-                                                  coalesce(any_value(sp.max_span), 0))
-                    FROM _new n LEFT JOIN spans sp USING (company_id) GROUP BY n.company_id""")
-            finally:
-                self.con.unregister("_new")
+            for company_id, value in zip(
+                longest.column("c").to_pylist(), longest.column("s_max").to_pylist(), strict=True
+            ):
+                if value is not None and value > self._spans.get(company_id, -1):
+                    self._spans[company_id] = value
+                    self.con.execute("DELETE FROM spans WHERE company_id = ?", [company_id])
+                    self.con.execute("INSERT INTO spans VALUES (?, ?)", [company_id, value])
 
     def max_span(self, company_id: str) -> int:
-        row = self.rows("SELECT max_span FROM spans WHERE company_id = ?", [company_id])
-        return int(row[0][0]) if row else 0
+        return self._spans.get(company_id, 0)
 
     def reset_spans(self, cap_us: int) -> None:
         with self._lock:
+            self._spans.clear()
             self.con.execute("DELETE FROM spans")
             self.con.execute(f"""INSERT INTO spans SELECT company_id,
                 max(coalesce(left_at, joined_at + {int(cap_us)}) - joined_at) FROM connections GROUP BY company_id""")
+            self._spans = dict(self.rows("SELECT company_id, max_span FROM spans"))
 
     @staticmethod
     def _conn_cols(a: str = "connections") -> str:
@@ -258,22 +288,17 @@ class DuckDBStore:
     def write_days(self, company_id: str, days: Sequence[int], rows: pa.Table, computed_at: int) -> None:
         """Replace the rollups of ``days`` with ``rows`` (day, metric, value, at)."""
         day_table = pa.table({"day": pa.array(days, pa.int32())})
-        with self._lock:
+        with self.transaction():
             con = self.con
             con.register("_days", day_table)
             con.register("_rows", rows)
             try:
-                con.execute("BEGIN")
-                con.execute("DELETE FROM rollups WHERE company_id = ? AND day IN (SELECT day FROM _days)", [company_id])
-                con.execute(
-                    "DELETE FROM rollup_days WHERE company_id = ? AND day IN (SELECT day FROM _days)", [company_id]
-                )
+                for table in ("rollups", "rollup_days"):
+                    con.execute(
+                        f"DELETE FROM {table} WHERE company_id = ? AND day IN (SELECT day FROM _days)", [company_id]
+                    )
                 con.execute('INSERT INTO rollups SELECT ?, day, metric, value, "at" FROM _rows', [company_id])
                 con.execute("INSERT INTO rollup_days SELECT ?, day, ? FROM _days", [company_id, computed_at])
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
             finally:
                 con.unregister("_days")
                 con.unregister("_rows")

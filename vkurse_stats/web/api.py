@@ -107,8 +107,10 @@ async def ingest(request: Request) -> JSONResponse:
     if lines and lines[-1] == b"":
         lines.pop()
     scope = principal.token.company_id if principal.token else None
+    # Rollups are recomputed by the worker (or the next read), not per request: small batches
+    # from a live platform coalesce into one recomputation.
     result = await run_in_threadpool(services_of(request).ingest_lines, lines,
-                                     company_scope=scope)
+                                     company_scope=scope, defer_rollups=True)
     return JSONResponse(result.as_json())
 
 

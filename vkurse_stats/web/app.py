@@ -7,7 +7,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -188,8 +190,16 @@ def create_app(services: Services, *, accounts: AccountStore | None = None,
     ``trust_proxy`` (default: ``VKURSE_STATS_TRUST_PROXY``) makes X-Forwarded-Proto/-For count,
     which is only safe when a proxy that sets them is the sole way in.
     """
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        services.start_rollup_worker()
+        try:
+            yield
+        finally:
+            services.stop_rollup_worker()
+
     app = FastAPI(
-        title="vkurse-stats", version="1", docs_url=None, redoc_url=None,
+        title="vkurse-stats", version="1", docs_url=None, redoc_url=None, lifespan=lifespan,
         openapi_url="/api/openapi.json",
         description=(package_doc or "") + "\n\nAuthenticate with `Authorization: Bearer <token>` "
         "(ingest or read token) or a browser session. Dates are YYYY-MM-DD, inclusive.",
