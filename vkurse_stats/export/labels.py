@@ -1,0 +1,268 @@
+"""What the exports show, in both languages: the daily table's columns, sheet and column names.
+
+CSV and XLSX render the same daily table (one row per day: the date, every metric of
+:data:`~vkurse_stats.metrics.definitions.METRICS`, the moment of each total peak, then one column
+per client type seen), so its column plan is built once here, from the metric definitions: a new
+metric appears in both files without an edit in this package. Everything else is wording.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Literal, Protocol
+
+from ..metrics.definitions import METRICS, PEAK_IDS, SECTIONS, MetricDef
+from ..metrics.model import Day, Page, Summary
+from ..records import TEMPLATES
+from ..timeutil import US, zone
+
+Lang = Literal["ru", "en"]
+LANGS: tuple[str, ...] = ("ru", "en")
+
+
+class ExportQuery(Protocol):
+    """The part of :class:`vkurse_stats.metrics.query.Query` the exports read (nothing else)."""
+
+    def summary(self, company_id: str, date_from: date, date_to: date) -> Summary: ...
+
+    def daily(self, company_id: str, date_from: date, date_to: date) -> list[Day]: ...
+
+    def events(
+        self, company_id: str, date_from: date, date_to: date, *, sort: str = ...,
+        order: str = ..., search: str = ..., limit: int = ..., offset: int = ...,
+    ) -> Page: ...
+
+    def planned(
+        self, company_id: str, *, sort: str = ..., order: str = ..., search: str = ...,
+        limit: int = ..., offset: int = ...,
+    ) -> Page: ...
+
+    def disk(
+        self, company_id: str, *, sort: str = ..., order: str = ..., search: str = ...,
+        limit: int = ..., offset: int = ...,
+    ) -> Page: ...
+
+    def devices(
+        self, company_id: str, date_from: date, date_to: date, *, sort: str = ...,
+        order: str = ..., search: str = ..., limit: int = ..., offset: int = ...,
+    ) -> Page: ...
+
+
+def check_lang(lang: str) -> Lang:
+    """``lang`` itself when it is a language the exports speak, else ``ValueError``."""
+    if lang == "ru":
+        return "ru"
+    if lang == "en":
+        return "en"
+    raise ValueError(f"unknown language {lang!r}; expected one of: {', '.join(LANGS)}")
+
+
+# Section names short enough for a column header ("ВСЕГО: Одновременных подключений"); a section
+# missing here falls back to its full name from SECTIONS, so a new section still reads right.
+SECTION_SHORT: dict[str, tuple[str, str]] = {
+    "total": ("ВСЕГО", "Total"),
+    "meetings": ("Совещания/ВКС", "Meetings"),
+    "webinars": ("Вебинары", "Webinars"),
+    "calls": ("Звонки", "Calls"),
+    "storage": ("Хранилище", "Storage"),
+    "users": ("Пользователи", "Users"),
+}
+_SECTION_FULL = {sid: (ru, en) for sid, ru, en in SECTIONS}
+
+
+def _pick(pair: tuple[str, str], lang: Lang) -> str:
+    return pair[1] if lang == "en" else pair[0]
+
+
+def section_label(section: str, lang: Lang, *, short: bool = True) -> str:
+    pair = (SECTION_SHORT if short else _SECTION_FULL).get(section) or _SECTION_FULL.get(section)
+    return _pick(pair, lang) if pair else section
+
+
+def is_bytes(metric: MetricDef) -> bool:
+    """Whether the metric is a size in bytes (shown with a size format, and "bytes" in CSV)."""
+    return metric.id.endswith("_bytes")
+
+
+def metric_header(metric: MetricDef, lang: Lang) -> str:
+    """An unambiguous column header: section, label, and the unit where it is not a count."""
+    text = f"{section_label(metric.section, lang)}: {metric.label(lang)}"
+    if is_bytes(metric):
+        text += ", bytes" if lang == "en" else ", байт"
+    return text
+
+
+def peak_at_header(metric: MetricDef, lang: Lang, tz: str) -> str:
+    what = "peak time" if lang == "en" else "время пика"
+    return f"{section_label(metric.section, lang)}: {metric.label(lang)} — {what} ({tz})"
+
+
+def client_header(client: str, lang: Lang) -> str:
+    return f"{'Clients' if lang == 'en' else 'Клиенты'}: {client}"
+
+
+def limit_header(metric: MetricDef, lang: Lang) -> str:
+    return f"{'Licence limit' if lang == 'en' else 'Лимит лицензии'}: {metric.label(lang)}"
+
+
+# --- the daily table -----------------------------------------------------------------------------
+ColumnKind = Literal["date", "value", "at", "client"]
+
+
+@dataclass(frozen=True)
+class DayColumn:
+    """One column of the daily table: what it holds and its header."""
+
+    kind: ColumnKind
+    key: str  # metric id for value/at, client name for client, "date" for the date
+    header: str
+    metric: MetricDef | None = None
+
+
+def clients_seen(days: Iterable[Day]) -> list[str]:
+    """Client types with a figure on any day of the range, sorted by name."""
+    seen: set[str] = set()
+    for day in days:
+        seen.update(day.clients)
+    return sorted(seen)
+
+
+def day_columns(lang: Lang, tz: str, clients: Sequence[str]) -> list[DayColumn]:
+    """The columns of the daily table, in order (shared by the CSV and the «По дням» sheet)."""
+    cols = [DayColumn("date", "date", "Date" if lang == "en" else "Дата")]
+    for m in METRICS:
+        cols.append(DayColumn("value", m.id, metric_header(m, lang), m))
+        if m.id in PEAK_IDS:
+            cols.append(DayColumn("at", m.id, peak_at_header(m, lang, tz), m))
+    cols.extend(DayColumn("client", c, client_header(c, lang)) for c in clients)
+    return cols
+
+
+def local_datetime(us: int, tz: str) -> datetime:
+    """Epoch microseconds as a naive wall-clock datetime in zone ``tz`` (what a sheet shows)."""
+    utc = datetime.fromtimestamp(us // US, tz=UTC).replace(microsecond=us % US)
+    return utc.astimezone(zone(tz)).replace(tzinfo=None)
+
+
+# --- sheets and tables ---------------------------------------------------------------------------
+SHEETS: dict[str, tuple[str, str]] = {
+    "summary": ("Сводка", "Summary"),
+    "days": ("По дням", "Daily"),
+    "clients": ("Клиенты", "Clients"),
+    "events": ("Мероприятия", "Events"),
+    "planned": ("Планируемые", "Planned"),
+    "disk": ("Диск", "Disk"),
+    "devices": ("Устройства", "Devices"),
+}
+
+
+def sheet_name(key: str, lang: Lang) -> str:
+    return _pick(SHEETS[key], lang)
+
+
+# Sheet titles: what the sheet is; the company, range and timezone are added by the writer.
+TITLES: dict[str, tuple[str, str]] = {
+    "summary": ("Статистика использования лицензии", "Licence usage statistics"),
+    "days": ("Показатели по дням", "Daily figures"),
+    "clients": ("Люди по типам клиентов, по дням", "People by client type, per day"),
+    "events": ("Мероприятия периода (созданные или проведённые)",
+               "Events of the range (created or held)"),
+    "planned": ("Планируемые мероприятия по организаторам (начало позже текущего момента)",
+                "Planned events per organizer (starting after now)"),
+    "disk": ("Использование диска по владельцам (неудалённые файлы)",
+             "Disk usage per owner (files not deleted)"),
+    "devices": ("Пользователи по типам клиентов и устройствам (по входам)",
+                "Users by client type and device (from logins)"),
+}
+
+
+def title(key: str, lang: Lang, company_name: str, company_id: str, date_from: date,
+          date_to: date, tz: str) -> str:
+    """«What — company — range — timezone», the first row of every sheet."""
+    if lang == "en":
+        span = f"{date_from.isoformat()} – {date_to.isoformat()}"
+        return (f"{_pick(TITLES[key], lang)} — {company_name} ({company_id}) — {span} — "
+                f"timezone {tz}")
+    span = f"{date_from:%d.%m.%Y} – {date_to:%d.%m.%Y}"
+    return (f"{_pick(TITLES[key], lang)} — {company_name} ({company_id}) — {span} — "
+            f"часовой пояс {tz}")
+
+
+# Column headers of the tables, keyed by the query API's row field.
+COLUMNS: dict[str, tuple[str, str]] = {
+    # summary
+    "section": ("Раздел", "Section"),
+    "metric": ("Показатель", "Metric"),
+    "value": ("Значение", "Value"),
+    "at": ("Момент пика", "Peak at"),
+    "limit": ("Лимит лицензии", "Licence limit"),
+    "share": ("Использовано лимита", "Share of limit used"),
+    "metric_id": ("Код показателя", "Metric id"),
+    # events
+    "id": ("ID мероприятия", "Event id"),
+    "title": ("Название", "Title"),
+    "template": ("Тип", "Type"),
+    "organizer_name": ("Организатор", "Organizer"),
+    "organizer_id": ("ID организатора", "Organizer id"),
+    "created_at": ("Создано", "Created"),
+    "scheduled_start": ("Запланировано на", "Scheduled start"),
+    "first_join": ("Первое подключение", "First join"),
+    "last_leave": ("Последнее отключение", "Last leave"),
+    "duration_s": ("Длительность", "Duration"),
+    "participants": ("Участников", "Participants"),
+    "connections": ("Подключений", "Connections"),
+    "peak": ("Пик одновременных подключений", "Peak concurrent connections"),
+    "peak_at": ("Момент пика", "Peak at"),
+    # planned
+    "planned": ("Запланировано мероприятий", "Planned events"),
+    "next_title": ("Ближайшее мероприятие", "Next event"),
+    "next_start": ("Начало ближайшего", "Next start"),
+    "next_id": ("ID ближайшего", "Next event id"),
+    # disk
+    "owner_name": ("Владелец", "Owner"),
+    "owner_id": ("ID владельца", "Owner id"),
+    "bytes": ("Занято", "Used"),
+    "files": ("Файлов", "Files"),
+    # devices
+    "client": ("Тип клиента", "Client type"),
+    "device": ("Устройство", "Device"),
+    "users": ("Пользователей", "Users"),
+    "logins": ("Входов", "Logins"),
+}
+
+
+def column(key: str, lang: Lang) -> str:
+    return _pick(COLUMNS[key], lang)
+
+
+def rows_left_out(shown: int, total: int, lang: Lang) -> str:
+    """The last row of a table cut at the size of a sheet."""
+    if lang == "en":
+        return (f"Showing {shown:,} of {total:,} rows: a sheet holds no more. "
+                f"Export a shorter range for the rest.")
+    shown_ru, total_ru = (f"{n:_}".replace("_", "\u00a0") for n in (shown, total))
+    return (f"Показаны {shown_ru} из {total_ru} строк: больше на лист не помещается. "
+            f"Остальные — в выгрузке за более короткий период.")
+
+
+TEMPLATE_LABELS: dict[str, tuple[str, str]] = {
+    "meeting": ("Встреча", "Meeting"),
+    "conference": ("Конференция", "Conference"),
+    "selector": ("Селектор", "Selector"),
+    "lecture": ("Лекция", "Lecture"),
+    "webinar": ("Вебинар", "Webinar"),
+}
+
+
+def template_label(template: str | int | None, lang: Lang) -> str:
+    """The event type as the UI names it; the store's integer template code is accepted too."""
+    if template is None:
+        return ""
+    if isinstance(template, int):
+        if not 0 <= template < len(TEMPLATES):
+            return str(template)
+        template = TEMPLATES[template]
+    pair = TEMPLATE_LABELS.get(template)
+    return _pick(pair, lang) if pair else template
