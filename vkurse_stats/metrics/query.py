@@ -85,6 +85,10 @@ class Query:
         self.meta = meta
         self.rollups = rollups
 
+    def company(self, company_id: str) -> Any:
+        """The company's settings (CompanyInfo); KeyError if unknown."""
+        return self._company(company_id)
+
     def _company(self, company_id: str) -> Any:
         info = self.meta.company(company_id)
         if info is None:
