@@ -147,3 +147,17 @@ def test_real_subprocess(tmp_path: Path) -> None:
         bad.returncode == 1
         and bad.stderr.decode().strip() == "Error: unknown company 'zzz' (see 'vkurse-stats company list')"
     )
+
+
+def test_report_csv_and_xlsx_files(run: Any, tmp_path: Path) -> None:
+    import openpyxl
+
+    run("import", "-", input="\n".join(json.dumps(r) for r in RECORDS))
+    csv_path, xlsx_path = tmp_path / "r.csv", tmp_path / "r.xlsx"
+    args = ["report", "--company", "acme", "--from", "2026-03-04", "--to", "2026-03-06"]
+    assert run(*args, "--format", "csv", "-o", str(csv_path)).exit_code == 0
+    text = csv_path.read_bytes().decode("utf-8-sig").splitlines()
+    assert len(text) == 4 and text[2].startswith("2026-03-05;")
+    res = run(*args, "--format", "xlsx", "--lang", "en", "-o", str(xlsx_path))
+    assert res.exit_code == 0, res.output
+    assert "Summary" in openpyxl.load_workbook(xlsx_path, read_only=True).sheetnames
