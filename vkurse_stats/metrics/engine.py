@@ -241,12 +241,18 @@ def sweep_window(conns: Connections, grid: DayGrid, now: int, cap_us: int) -> Wi
     _sweep(ekey, PARENT_PEAKS, ndays, starts, values, at)
 
     # Clients: distinct people present on a day with a client (zero-length connections included).
-    present = distinct((day << 43) | (conns.client[idx] << 33) | conns.person[idx])
-    pd, pc = present >> 43, (present >> 33) & 1023
-    pairs, counts = np.unique((pd << 10) | pc, return_counts=True)
+    c_day, c_client, c_person = day, conns.client[idx], conns.person[idx]
+    if len(conns.client_names) < 1 << 10 and (len(c_person) == 0 or int(c_person.max()) < 1 << 33):
+        present = distinct((c_day << 43) | (c_client << 33) | c_person)
+        pd, pc = present >> 43, (present >> 33) & 1023
+    else:  # too many distinct values to pack: an exact row-wise unique instead
+        rows = np.unique(np.stack((c_day, c_client, c_person)), axis=1)
+        pd, pc = rows[0], rows[1]
+    pairs, counts = np.unique(pd * len(conns.client_names) + pc, return_counts=True)
     clients: dict[int, dict[str, int]] = {}
+    width = max(1, len(conns.client_names))
     for pair, n in zip(pairs.tolist(), counts.tolist(), strict=True):
-        clients.setdefault(grid.first + (pair >> 10), {})[conns.client_names[pair & 1023]] = n
+        clients.setdefault(grid.first + pair // width, {})[conns.client_names[pair % width]] = n
 
     return WindowFigures(
         days=np.arange(grid.first, grid.last + 1, dtype=np.int64),

@@ -191,6 +191,7 @@ class Query:
         info = self._company(company_id)
         self.rollups.catch_up()
         self.rollups.refresh(company_id, day_number(date_from), day_number(date_to))
+        self.rollups.refresh_open_parents(company_id)
         page = self._page(
             "events", company_id, self._range_params(info, date_from, date_to), sort, order, search, limit, offset
         )

@@ -349,11 +349,16 @@ class Rollups:
         stale = sorted(d for d, at in computed.items() if at < grid.end(d) and now > at)
         if not stale:
             return
-        open_parents = self.store.open_parents(company_id)  # type: ignore[attr-defined]
-        if open_parents.num_rows:
-            self.recompute_parents(company_id, open_parents, now)
+        self.refresh_open_parents(company_id, now)
         for run in _runs(stale):
             self.recompute_days(company_id, run[0], run[-1], now)
+
+    def refresh_open_parents(self, company_id: str, now: int | None = None) -> None:
+        """Recompute the events/calls that still have an open connection (their last leave,
+        duration and peak move with the clock)."""
+        open_parents = self.store.open_parents(company_id)  # type: ignore[attr-defined]
+        if open_parents.num_rows:
+            self.recompute_parents(company_id, open_parents, self.clock() if now is None else now)
 
     def rebuild(self, company_id: str, progress: Callable[[int, int], None] | None = None) -> None:
         """Recompute every rollup of a company from its raw records."""
