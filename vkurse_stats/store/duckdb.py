@@ -13,6 +13,7 @@ Alongside the raw tables sit the rollups the dashboard reads: per company-day me
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -73,7 +74,10 @@ class DuckDBStore:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
-            self.con = duckdb.connect(self.path, read_only=read_only)
+            # DuckDB caches up to 80 % of RAM by default; a bounded cache keeps an import's memory
+            # bounded too (it spills to disk past it). VKURSE_STATS_DUCKDB_MEMORY changes it.
+            config = {"memory_limit": os.environ.get("VKURSE_STATS_DUCKDB_MEMORY", "2GB")}
+            self.con = duckdb.connect(self.path, read_only=read_only, config=config)
         except duckdb.IOException as exc:
             if "lock" in str(exc).lower():
                 raise StoreBusyError(
