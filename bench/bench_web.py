@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import socket
-import statistics
 import sys
 import tempfile
 import threading
@@ -33,16 +32,6 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def timed(fn, repeat: int) -> tuple[float, float]:
-    samples = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - t) * 1000)
-    samples.sort()
-    return statistics.median(samples), samples[max(0, int(len(samples) * 0.95) - 1)]
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--n", type=int, default=1_000_000)
@@ -51,8 +40,8 @@ def main() -> None:
     a = ap.parse_args()
     os.environ.setdefault("VKURSE_STATS_NOW", "2026-06-01T00:00:00+03:00")
     import uvicorn
+    from bench_core import generate, latency, run_import
 
-    from bench_core import generate, run_import
     from vkurse_stats.config import Settings
     from vkurse_stats.service import open_services
     from vkurse_stats.store.accounts import AccountStore
@@ -70,8 +59,9 @@ def main() -> None:
         _, read = accounts.create_token("read", None, label="bench")
         _, ingest = accounts.create_token("ingest", "bench", label="bench")
         port = free_port()
-        server = uvicorn.Server(uvicorn.Config(create_app(svc, accounts=accounts), host="127.0.0.1", port=port,
-                                               log_level="warning"))
+        server = uvicorn.Server(
+            uvicorn.Config(create_app(svc, accounts=accounts), host="127.0.0.1", port=port, log_level="warning")
+        )
         threading.Thread(target=server.run, daemon=True).start()
         while not server.started:
             time.sleep(0.05)
@@ -81,19 +71,28 @@ def main() -> None:
         with httpx.Client(base_url=base, timeout=60) as c:
             api = {"Authorization": f"Bearer {read}"}
             assert c.get("/api/v1/summary", params=year, headers=api).status_code == 200
-            p50, p95 = timed(lambda: c.get("/api/v1/summary", params=year, headers=api).raise_for_status(), 30)
+            p50, p95 = latency(lambda: c.get("/api/v1/summary", params=year, headers=api).raise_for_status(), 30)
             print(f"  /api/v1/summary, 1 year : p50 {p50:6.1f} ms  p95 {p95:6.1f} ms")
             c.cookies.set("vks_session", sid)
             page = c.get("/dashboard", params=year)
             assert page.status_code == 200 and "bench" in page.text, page.status_code
-            p50, p95 = timed(lambda: c.get("/dashboard", params=year).raise_for_status(), 20)
+            p50, p95 = latency(lambda: c.get("/dashboard", params=year).raise_for_status(), 20)
             print(f"  dashboard page, 1 year  : p50 {p50:6.1f} ms  p95 {p95:6.1f} ms")
             c.cookies.clear()
             bodies = []
             for b in range(a.batches):
-                rows = [{"kind": "connection", "id": f"live-{b}-{i}", "company_id": "bench", "call_id": f"lk{b}-{i // 2}",
-                         "transport": "webrtc", "joined_at": 1748700000000 + b * 60000 + i,
-                         "left_at": 1748700000000 + b * 60000 + i + 300000} for i in range(1000)]
+                rows = [
+                    {
+                        "kind": "connection",
+                        "id": f"live-{b}-{i}",
+                        "company_id": "bench",
+                        "call_id": f"lk{b}-{i // 2}",
+                        "transport": "webrtc",
+                        "joined_at": 1748700000000 + b * 60000 + i,
+                        "left_at": 1748700000000 + b * 60000 + i + 300000,
+                    }
+                    for i in range(1000)
+                ]
                 bodies.append("\n".join(json.dumps(r) for r in rows).encode())
             t = time.perf_counter()
             for body in bodies:
