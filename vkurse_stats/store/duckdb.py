@@ -181,9 +181,11 @@ class DuckDBStore:
                 # The common bulk case (no duplicates in the batch, no stored versions) appends
                 # straight from Arrow; anything else goes through a deduplicated staging table.
                 unique = _unique_keys(batch)
-                matches = con.execute(f"""SELECT count(*) FROM {t.table} o
-                    JOIN (SELECT hash(company_id, id) AS k, company_id, id FROM _batch) s
-                    ON o.k = s.k AND o.company_id = s.company_id AND o.id = s.id""").fetchone()[0]  # type: ignore[index]
+                # Probe on the integer hash only (one column), then confirm the full key on the few
+                # candidates: a join on every key column would read every stored id string.
+                matches = con.execute(f"""SELECT count(*) FROM (SELECT company_id, id FROM {t.table}
+                    WHERE k IN (SELECT hash(company_id, id) FROM _batch)) o
+                    JOIN _batch s ON o.company_id = s.company_id AND o.id = s.id""").fetchone()[0]  # type: ignore[index]
                 if unique and not matches:
                     con.execute(f"INSERT INTO {t.table} SELECT {_hash_columns(t)}, * FROM _batch")
                     return pa.Table.from_batches([], schema=t.arrow_schema), batch
@@ -194,8 +196,9 @@ class DuckDBStore:
             finally:
                 con.unregister("_batch")
             con.execute(f"""CREATE OR REPLACE TEMP TABLE _m AS
-                SELECT o.rowid AS rid, o.company_id, o.id, {keep_old} AS keep_old
-                FROM {t.table} o JOIN _s s ON o.k = s.k AND o.company_id = s.company_id AND o.id = s.id""")
+                SELECT o.rid, o.company_id, o.id, {keep_old} AS keep_old
+                FROM (SELECT rowid AS rid, * FROM {t.table} WHERE k IN (SELECT k FROM _s)) o
+                JOIN _s s ON o.company_id = s.company_id AND o.id = s.id""")
             old = con.execute(f"""SELECT o.* {exclude} FROM {t.table} o
                 WHERE o.rowid IN (SELECT rid FROM _m WHERE NOT keep_old)""").to_arrow_table()
             con.execute(f"DELETE FROM {t.table} WHERE rowid IN (SELECT rid FROM _m WHERE NOT keep_old)")
@@ -254,10 +257,9 @@ class DuckDBStore:
             try:
                 return self.con.execute(
                     f"""SELECT {self._conn_cols("c")}
-                    FROM connections c JOIN _parents p
-                      ON c.pk = hash($company, p.parent_kind, p.parent_id)
-                     AND c.parent_kind = p.parent_kind AND c.parent_id = p.parent_id
-                    WHERE c.company_id = $company""",
+                    FROM (SELECT * FROM connections WHERE company_id = $company
+                          AND pk IN (SELECT hash($company, parent_kind, parent_id) FROM _parents)) c
+                    JOIN _parents p ON c.parent_kind = p.parent_kind AND c.parent_id = p.parent_id""",
                     {"company": company_id},
                 ).to_arrow_table()
             finally:
@@ -409,7 +411,7 @@ class DuckDBStore:
         with self._lock:
             total = self.con.execute(f"SELECT count(*) FROM ({base})", params).fetchone()[0]  # type: ignore[index]
             cur = self.con.execute(
-                f"SELECT * FROM ({base}) ORDER BY {sort} {direction} NULLS LAST, 1 "
+                f"SELECT * FROM ({base}) ORDER BY {sort} {direction} NULLS LAST, 1, 2 "
                 f"LIMIT {int(limit)} OFFSET {int(offset)}",
                 params,
             )
