@@ -263,3 +263,19 @@ def test_parquet_fast_path_accepts_clean_batches_with_nulls(tmp_path: Path) -> N
     table, doubtful = fastpath.validate("connection", next(pq.ParquetFile(path).iter_batches()))
     assert table is not None and not doubtful.any()
     assert table.num_rows == 45 and table.column("parent_kind").to_pylist()[-1] == 1
+
+
+def test_an_unchanged_resend_touches_nothing_and_a_changed_one_recomputes(svc: Any) -> None:
+    from vkurse_stats.ingest.pipeline import _drop_unchanged
+
+    svc.ingest_lines(lines(conn(1), conn(2)))
+    ing = svc.ingestor()
+    ing.add_lines(lines(conn(1), conn(2, left_at="2026-03-05T10:15:00+03:00")))
+    ing.flush()
+    # conn 1 is identical: only conn 2 counts as touched
+    assert ing.touched.parent_table("acme").num_rows == 1
+    ing.finish()
+    events = svc.query.events("acme", date(2026, 3, 5), date(2026, 3, 5)).rows
+    assert events[0]["duration_s"] == 3600 and events[0]["peak"] == 2
+    old = svc.analytics.sql("SELECT * EXCLUDE (k, pk) FROM connections ORDER BY id")
+    assert _drop_unchanged(old, old)[1].num_rows == 0

@@ -188,7 +188,7 @@ class Ingestor:
         return begin() if begin else nullcontext()
 
     def _write(self, kind: str, table: pa.Table) -> None:
-        old, new = self.store.upsert(kind, table)
+        old, new = _drop_unchanged(*self.store.upsert(kind, table))
         if kind == "connection":
             self.store.update_span(new, self.rollups.cap_us)
         self.touched.merge(self.rollups.touched_by(kind, old))
@@ -211,3 +211,28 @@ class Ingestor:
             if not raw.strip():
                 continue
             self.add_json(n, raw)
+
+
+def _drop_unchanged(old: pa.Table, new: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """Leave out versions that only re-send what was stored (a retried batch): they change no
+    figure, so they touch no day and no event."""
+    if old.num_rows == 0:
+        return old, new
+    keys = ["company_id", "id"]
+    cols = [c for c in new.column_names if c not in (*keys, "seq")]
+    joined = new.select([*keys, *cols]).join(old.select([*keys, *cols]), keys=keys, right_suffix="_old")
+    same = pa.array([True] * joined.num_rows)
+    for c in cols:
+        a, b = joined.column(c), joined.column(c + "_old")
+        equal = pc.or_kleene(pc.and_kleene(pc.is_null(a), pc.is_null(b)), pc.fill_null(pc.equal(a, b), False))
+        same = pc.and_(same, equal)
+    unchanged = joined.filter(same).select(keys)
+    if unchanged.num_rows == 0:
+        return old, new
+    marker = unchanged.append_column("_same", pa.array([True] * unchanged.num_rows))
+
+    def keep(t: pa.Table) -> pa.Table:
+        flagged = t.join(marker, keys=keys, join_type="left outer")
+        return flagged.filter(pc.is_null(flagged.column("_same"))).drop_columns(["_same"])
+
+    return keep(old), keep(new)
