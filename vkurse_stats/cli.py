@@ -162,7 +162,7 @@ def import_(
             except ValueError as exc:
                 raise click.ClickException(str(exc)) from None
     make_bar = _progress_factory()
-    with services(ctx) as svc, svc.transaction():  # one commit per import: atomic, and faster
+    with services(ctx) as svc:
         ing = svc.ingestor(company_scope=company_scope, batch_size=batch_size)
         try:
             if make_bar:

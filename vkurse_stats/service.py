@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,11 +57,6 @@ class Services:
         ing = self.ingestor(company_scope=company_scope)
         ing.add_lines(lines)
         return ing.finish(defer=defer_rollups)
-
-    def transaction(self) -> AbstractContextManager[Any]:
-        """One analytic-store transaction around a whole import (where the backend has them)."""
-        begin = getattr(self.analytics, "transaction", None)
-        return begin() if begin else nullcontext()
 
     def start_rollup_worker(self, interval: float = 1.0) -> None:
         """Apply deferred rollups every ``interval`` seconds in a daemon thread."""

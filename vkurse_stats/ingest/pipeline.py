@@ -24,6 +24,9 @@ from ..store.meta import MetaStore
 from .columns import to_table
 
 MAX_ERRORS = 1000  # errors listed in a result; the count covers all
+# A long import recomputes what it touched every this many written records, so what it holds
+# in memory stays bounded (a time-ordered file touches each day in one stretch anyway).
+APPLY_EVERY = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,8 @@ class Ingestor:
         self._tables: dict[str, list[pa.Table]] = defaultdict(list)
         self._buffered = 0
         self._known: set[str | int] = set()
+        self._written = 0  # records written since the rollups were last applied
+        self._defer = False
         self.source: str | None = None
 
     # --- steps -------------------------------------------------------------------------------
@@ -182,12 +187,17 @@ class Ingestor:
                     self._write(kind, pa.concat_tables(tables) if len(tables) > 1 else tables[0])
         self._tables.clear()
         self._buffered = 0
+        if self._written >= APPLY_EVERY and not self._defer:
+            self.rollups.apply(self.touched)
+            self.touched = Touched()
+            self._written = 0
 
     def _transaction(self) -> AbstractContextManager[Any]:
         begin = getattr(self.store, "transaction", None)
         return begin() if begin else nullcontext()
 
     def _write(self, kind: str, table: pa.Table) -> None:
+        self._written += table.num_rows
         old, new = _drop_unchanged(*self.store.upsert(kind, table))
         if kind == "connection":
             self.store.update_span(new, self.rollups.cap_us)
@@ -196,6 +206,7 @@ class Ingestor:
 
     def finish(self, progress: Callable[[int, int], None] | None = None, *, defer: bool = False) -> IngestResult:
         """Write the rest and recompute what the import touched (or queue it, with ``defer``)."""
+        self._defer = defer
         self.flush()
         if self.touched:
             if defer:

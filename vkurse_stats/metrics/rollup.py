@@ -62,10 +62,14 @@ class Touched:
 
     days: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
     parents: dict[str, list[pa.Table]] = field(default_factory=lambda: defaultdict(list))
+    joined: dict[str, tuple[int, int]] = field(default_factory=dict)  # joined_at range of the versions
 
     def merge(self, other: Touched) -> None:
         for c, d in other.days.items():
             self.days[c] |= d
+        for c, (lo, hi) in other.joined.items():
+            old = self.joined.get(c, (lo, hi))
+            self.joined[c] = (min(lo, old[0]), max(hi, old[1]))
         for c, p in other.parents.items():
             self.parents[c].extend(p)
 
@@ -126,6 +130,7 @@ class Rollups:
                     .astype(np.int64)
                 )
                 touched.days[company_id] |= _days_spanned(tz, joined, np.maximum(left, joined))
+                touched.joined[company_id] = (int(joined.min()), int(joined.max()))
                 touched.parents[company_id].append(rows.select(["parent_kind", "parent_id"]))
             else:
                 start, _, end = SOURCES[kind]
@@ -160,7 +165,9 @@ class Rollups:
         for company_id in list(touched.parents):
             parents = touched.parent_table(company_id)
             if parents.num_rows:
-                touched.days[company_id] |= self.recompute_parents(company_id, parents, now)
+                touched.days[company_id] |= self.recompute_parents(
+                    company_id, parents, now, touched.joined.get(company_id)
+                )
         total = sum(len(d) for d in touched.days.values())
         done = 0
         for company_id, days in touched.days.items():
@@ -171,17 +178,27 @@ class Rollups:
                     progress(done, total)
 
     # --- events and calls --------------------------------------------------------------------
-    def recompute_parents(self, company_id: str, all_parents: pa.Table, now: int) -> set[int]:
+    def recompute_parents(
+        self, company_id: str, all_parents: pa.Table, now: int, joined: tuple[int, int] | None = None
+    ) -> set[int]:
         """Recompute the stats of these events/calls (parent_kind, parent_id); returns the days
-        whose 'held' counts may change."""
+        whose 'held' counts may change.
+
+        ``joined``: the joined_at range of every version written since these stats were last
+        right. The stored connections of a parent then all joined within its old
+        [first_join, last_leave] or within that range, which bounds the lookup in time."""
         store = self.store
         tz = self.timezone(company_id)
         days: set[int] = set()
         for i in range(0, all_parents.num_rows, PARENT_CHUNK):
             parents = all_parents.slice(i, PARENT_CHUNK)
-            old_first = store.parent_first_joins_of(company_id, parents)  # type: ignore[attr-defined]
-            firsts = old_first.column("first_join").to_numpy().astype(np.int64)
-            rows = store.connections_of_parents(company_id, parents)  # type: ignore[attr-defined]
+            old = store.parent_first_joins_of(company_id, parents)  # type: ignore[attr-defined]
+            firsts = old.column("first_join").to_numpy().astype(np.int64)
+            lo = hi = None
+            if joined is not None:
+                lo = min(joined[0], int(firsts.min()) if len(firsts) else joined[0])
+                hi = max(joined[1], pc.max(old.column("last_leave")).as_py() or joined[1])
+            rows = store.connections_of_parents(company_id, parents, lo, hi)  # type: ignore[attr-defined]
             stats = self.parent_stats(rows, tz, now)
             firsts = np.concatenate((firsts, stats.column("first_join").to_numpy().astype(np.int64)))
             if len(firsts):

@@ -500,14 +500,18 @@ class ClickHouseStore:
             _CONN_SCHEMA,
         )
 
-    def connections_of_parents(self, company_id: str, parents: pa.Table) -> pa.Table:
-        """Every connection of the given (parent_kind, parent_id) pairs."""
+    def connections_of_parents(
+        self, company_id: str, parents: pa.Table, lo: int | None = None, hi: int | None = None
+    ) -> pa.Table:
+        """Every connection of the given (parent_kind, parent_id) pairs (all of them joined in
+        ``[lo, hi]`` when the caller knows such bounds)."""
+        window = "" if lo is None or hi is None else "AND joined_at >= {lo:Int64} AND joined_at <= {hi:Int64}"
         with self._lock, self.staged(parents.select(_PARENTS_SCHEMA.names).cast(_PARENTS_SCHEMA)) as stage:
             return self.sql(
                 f"""SELECT {self._CONN_COLS} FROM (SELECT * FROM connections FINAL
-                WHERE company_id = {{c:String}}
+                WHERE company_id = {{c:String}} {window}
                   AND (parent_kind, parent_id) GLOBAL IN (SELECT parent_kind, parent_id FROM {stage}))""",
-                {"c": company_id},
+                {"c": company_id, "lo": lo, "hi": hi},
                 _CONN_SCHEMA,
             )
 
@@ -680,10 +684,10 @@ class ClickHouseStore:
     def parent_first_joins_of(self, company_id: str, parents: pa.Table) -> pa.Table:
         with self._lock, self.staged(parents.select(_PARENTS_SCHEMA.names).cast(_PARENTS_SCHEMA)) as stage:
             return self.sql(
-                f"""SELECT first_join FROM parent_stats FINAL WHERE company_id = {{c:String}}
+                f"""SELECT first_join, last_leave FROM parent_stats FINAL WHERE company_id = {{c:String}}
                 AND (parent_kind, parent_id) GLOBAL IN (SELECT parent_kind, parent_id FROM {stage})""",
                 {"c": company_id},
-                pa.schema([("first_join", pa.int64())]),
+                pa.schema([("first_join", pa.int64()), ("last_leave", pa.int64())]),
             )
 
     def open_parents(self, company_id: str) -> pa.Table:

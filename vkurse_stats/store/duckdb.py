@@ -76,7 +76,7 @@ class DuckDBStore:
         try:
             # DuckDB caches up to 80 % of RAM by default; a bounded cache keeps an import's memory
             # bounded too (it spills to disk past it). VKURSE_STATS_DUCKDB_MEMORY changes it.
-            config = {"memory_limit": os.environ.get("VKURSE_STATS_DUCKDB_MEMORY", "2GB")}
+            config: dict[str, Any] = {"memory_limit": os.environ.get("VKURSE_STATS_DUCKDB_MEMORY", "2GB")}
             self.con = duckdb.connect(self.path, read_only=read_only, config=config)
         except duckdb.IOException as exc:
             if "lock" in str(exc).lower():
@@ -250,14 +250,18 @@ class DuckDBStore:
             [company_id, lo, t1, cap_us, t0, t0],
         )
 
-    def connections_of_parents(self, company_id: str, parents: pa.Table) -> pa.Table:
-        """Every connection of the given (parent_kind, parent_id) pairs."""
+    def connections_of_parents(
+        self, company_id: str, parents: pa.Table, lo: int | None = None, hi: int | None = None
+    ) -> pa.Table:
+        """Every connection of the given (parent_kind, parent_id) pairs (all of them joined in
+        ``[lo, hi]`` when the caller knows such bounds: then zone maps skip the rest)."""
+        window = "" if lo is None or hi is None else f"AND joined_at BETWEEN {int(lo)} AND {int(hi)}"
         with self._lock:
             self.con.register("_parents", parents)
             try:
                 return self.con.execute(
                     f"""SELECT {self._conn_cols("c")}
-                    FROM (SELECT * FROM connections WHERE company_id = $company
+                    FROM (SELECT * FROM connections WHERE company_id = $company {window}
                           AND pk IN (SELECT hash($company, parent_kind, parent_id) FROM _parents)) c
                     JOIN _parents p ON c.parent_kind = p.parent_kind AND c.parent_id = p.parent_id""",
                     {"company": company_id},
@@ -377,7 +381,7 @@ class DuckDBStore:
             self.con.register("_parents", parents)
             try:
                 return self.con.execute(
-                    """SELECT ps.first_join FROM parent_stats ps JOIN _parents p
+                    """SELECT ps.first_join, ps.last_leave FROM parent_stats ps JOIN _parents p
                     ON ps.parent_kind = p.parent_kind AND ps.parent_id = p.parent_id
                     WHERE ps.company_id = $company""",
                     {"company": company_id},

@@ -97,7 +97,9 @@ class MetaStore:
             if have is None:
                 conn.execute(schema_info.insert().values(key="version", value=str(SCHEMA_VERSION)))
             elif int(have) > SCHEMA_VERSION:
-                raise RuntimeError(f"the metadata database has schema {have}, newer than this program ({SCHEMA_VERSION})")
+                raise RuntimeError(
+                    f"the metadata database has schema {have}, newer than this program ({SCHEMA_VERSION})"
+                )
 
     def close(self) -> None:
         self.engine.dispose()
