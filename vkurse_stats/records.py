@@ -133,18 +133,6 @@ KINDS: dict[str, type[Record]] = {
     "message": Message,
     "file": File,
 }
-# The field whose presence marks a record's final state: a version that has it is never replaced
-# by one that lacks it (a connection re-sent "open" after its "left" version arrived stays closed).
-TERMINAL_FIELD: dict[str, str | None] = {
-    "company": None,
-    "user": "deleted_at",
-    "event": "cancelled_at",
-    "call": "ended_at",
-    "connection": "left_at",
-    "login": None,
-    "message": None,
-    "file": "deleted_at",
-}
 # Fields that hold identifiers: ints are accepted and stored as their decimal text.
 ID_FIELDS = frozenset(
     {
@@ -308,11 +296,3 @@ def check(rec: Record) -> None:
     rule = _CHECKS.get(type(rec))
     if rule is not None:
         rule(rec)
-
-
-def kind_of(rec: Record) -> str:
-    return rec.__struct_config__.tag  # type: ignore[return-value]
-
-
-def company_of(rec: Record) -> str:
-    return str(rec.id) if isinstance(rec, Company) else str(rec.company_id)

@@ -78,7 +78,6 @@ class Connections:
 class WindowFigures:
     """Figures of the days ``grid.first .. grid.last``."""
 
-    days: I64
     values: dict[str, I64]  # metric id -> value per day
     at: dict[str, I64]  # metric id -> first instant of the peak per day (NO_TIME if none)
     clients: dict[int, dict[str, int]]  # day -> client -> distinct people
@@ -255,7 +254,6 @@ def sweep_window(conns: Connections, grid: DayGrid, now: int, cap_us: int) -> Wi
         clients.setdefault(grid.first + pair // width, {})[conns.client_names[pair % width]] = n
 
     return WindowFigures(
-        days=np.arange(grid.first, grid.last + 1, dtype=np.int64),
         values=values,
         at=at,
         clients=clients,

@@ -18,7 +18,9 @@ class KindTable:
     kind: str
     table: str
     columns: tuple[tuple[str, pa.DataType], ...]
-    terminal: str | None  # the column whose presence marks a final version
+    # The column whose presence marks a record's final state: a version that has it is never
+    # replaced by one that lacks it (a connection re-sent "open" after its "left" version stays closed).
+    terminal: str | None
 
     @property
     def names(self) -> tuple[str, ...]:
