@@ -355,8 +355,9 @@ class Rollups:
 
     # --- volatility and rebuild --------------------------------------------------------------
     def refresh(self, company_id: str, first: int, last: int) -> None:
-        """Recompute the days of ``first .. last`` computed before they ended (they depend on now),
-        and the events/calls that still have open connections."""
+        """Recompute the days of ``first .. last`` computed before they ended (they depend on now).
+        Daily figures never read event stats that move with the clock ('held' uses first joins),
+        so events with open connections are refreshed only by the events table."""
         now = self.clock()
         tz = self.timezone(company_id)
         computed = self.store.computed_days(company_id, first, last)  # type: ignore[attr-defined]
@@ -366,7 +367,6 @@ class Rollups:
         stale = sorted(d for d, at in computed.items() if at < grid.end(d) and now > at)
         if not stale:
             return
-        self.refresh_open_parents(company_id, now)
         for run in _runs(stale):
             self.recompute_days(company_id, run[0], run[-1], now)
 

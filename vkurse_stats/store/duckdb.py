@@ -22,6 +22,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .schema import TABLES, KindTable
 
@@ -52,8 +53,6 @@ def _hash_columns(t: KindTable) -> str:
 
 def _unique_keys(batch: pa.Table) -> bool:
     """Whether no (company_id, id) occurs twice in the batch."""
-    import pyarrow.compute as pc
-
     ids = batch.column("id")
     if pc.count_distinct(batch.column("company_id")).as_py() > 1:
         ids = pc.binary_join_element_wise(batch.column("company_id"), ids, "\x1f")
@@ -208,8 +207,6 @@ class DuckDBStore:
 
     def update_span(self, new: pa.Table, cap_us: int) -> None:
         """Remember the longest connection per company (the lookback of day queries)."""
-        import pyarrow.compute as pc
-
         joined = new.column("joined_at")
         span = pc.subtract(pc.coalesce(new.column("left_at"), pc.add(joined, cap_us)), joined)
         longest = pa.table({"c": new.column("company_id"), "s": span}).group_by("c").aggregate([("s", "max")])
@@ -413,14 +410,20 @@ class DuckDBStore:
         params = {k: v for k, v in params.items() if f"${k}" in base}
         direction = "DESC" if order == "desc" else "ASC"
         with self._lock:
-            total = self.con.execute(f"SELECT count(*) FROM ({base})", params).fetchone()[0]  # type: ignore[index]
+            # One pass: the total rides along as a window count on every row of the page.
             cur = self.con.execute(
-                f"SELECT * FROM ({base}) ORDER BY {sort} {direction} NULLS LAST, 1, 2 "
+                f"SELECT *, count(*) OVER () AS _total FROM ({base}) ORDER BY {sort} {direction} NULLS LAST, 1, 2 "
                 f"LIMIT {int(limit)} OFFSET {int(offset)}",
                 params,
             )
             cols = [d[0] for d in cur.description]
             rows = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+            if rows:
+                total = rows[0]["_total"]
+            else:  # a page past the end carries no row to tell the total
+                total = self.con.execute(f"SELECT count(*) FROM ({base})", params).fetchone()[0]  # type: ignore[index]
+        for row in rows:
+            del row["_total"]
         return rows, int(total)
 
 
