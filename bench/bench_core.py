@@ -31,9 +31,9 @@ SELECT 'connection' AS kind, 'c' || i AS id, 'bench' AS company_id,
     AS event_template,
   CASE WHEN i % 10 >= 8 THEN 'k' || (i // 2) END AS call_id,
   CASE WHEN (i * 7) % 10 < 7 THEN 'webrtc' ELSE 'webrtmp' END AS transport,
-  strftime(TIMESTAMP '2025-01-01 08:00:00' + to_seconds(((i // 8) * 31536000 // $n) * 1.0)::INTERVAL
+  strftime(TIMESTAMP '2025-01-01 08:00:00' + to_seconds(((i // 8) * 8 * 31536000 // $n) * 1.0)::INTERVAL
            + to_seconds((i % 8) * 37 + (hash(i) % 600)::BIGINT)::INTERVAL, '%Y-%m-%dT%H:%M:%S+03:00') AS joined_at,
-  strftime(TIMESTAMP '2025-01-01 08:00:00' + to_seconds(((i // 8) * 31536000 // $n) * 1.0)::INTERVAL
+  strftime(TIMESTAMP '2025-01-01 08:00:00' + to_seconds(((i // 8) * 8 * 31536000 // $n) * 1.0)::INTERVAL
            + to_seconds((i % 8) * 37 + (hash(i) % 600)::BIGINT + 300 + (hash(i * 3) % 5400)::BIGINT)::INTERVAL,
            '%Y-%m-%dT%H:%M:%S+03:00') AS left_at,
   CASE WHEN i % 13 = 0 THEN NULL ELSE 'u' || (hash(i) % 5000)::BIGINT END AS user_id,
@@ -46,7 +46,7 @@ def generate(n: int, out: Path, offset: int = 0, of: int | None = None) -> tuple
     """n connections; with ``offset``/``of``, rows offset..offset+n of a data set of ``of`` rows
     (the same ids and instants as there: a re-send)."""
     out.mkdir(parents=True, exist_ok=True)
-    pq, js = out / f"conns-{n}-{offset}-{of}.parquet", out / f"conns-{n}-{offset}-{of}.jsonl"
+    pq, js = out / f"conns-v2-{n}-{offset}-{of}.parquet", out / f"conns-v2-{n}-{offset}-{of}.jsonl"
     if not pq.exists():
         con = duckdb.connect()
         q = GEN.replace("range($n)", f"range({offset}, {offset + n})").replace("$n", str(of or n))
