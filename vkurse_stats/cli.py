@@ -218,9 +218,9 @@ def report(
         if svc.meta.company(company) is None:
             raise click.ClickException(f"unknown company {company!r} (see 'vkurse-stats company list')")
         if fmt == "json":
-            body = svc.query.summary(company, d0, d1).as_json()
-            tz = body["timezone"]
-            body["days"] = [d.as_json(tz) for d in svc.query.daily(company, d0, d1)]
+            summary, days = svc.query.report(company, d0, d1)
+            body = summary.as_json()
+            body["days"] = [d.as_json(body["timezone"]) for d in days]
             data = (json.dumps(body, ensure_ascii=False, indent=2) + "\n").encode()
         else:
             from .export import export_csv, export_xlsx

@@ -54,6 +54,12 @@ def local_date(us: int, tz: str) -> date:
     return datetime.fromtimestamp(us / US, tz=UTC).astimezone(zone(tz)).date()
 
 
+@lru_cache(maxsize=1 << 16)
+def _day_start_of_number(n: int, tz: str) -> int:
+    """:func:`day_start_us` of day number ``n`` (grids ask for the same days again and again)."""
+    return day_start_us(day_from_number(n), tz)
+
+
 class DayGrid:
     """Day boundaries of ``tz`` for day numbers ``first .. last`` (inclusive)."""
 
@@ -61,9 +67,8 @@ class DayGrid:
         self.tz = tz
         self.first = first
         self.last = last
-        days = range(first, last + 2)
         self.starts: npt.NDArray[np.int64] = np.array(
-            [day_start_us(day_from_number(n), tz) for n in days], dtype=np.int64
+            [_day_start_of_number(n, tz) for n in range(first, last + 2)], dtype=np.int64
         )
 
     @classmethod

@@ -293,6 +293,7 @@ def test_errors_never_show_a_stack_trace(app: Any, seeded: Any, monkeypatch: Any
     c = TestClient(app, raise_server_exceptions=False)
     assert login(c, "admin@acme.ru").status_code == 303
     monkeypatch.setattr(seeded.query, "summary", boom)
+    monkeypatch.setattr(seeded.query, "report", boom)
     r = c.get("/api/v1/summary", params=MARCH)
     assert r.status_code == 500 and r.json() == {"error": "internal error"}
     r = c.get("/dashboard", params=MARCH)

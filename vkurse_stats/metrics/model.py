@@ -6,13 +6,17 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+import msgspec
+
 from ..store.meta import CompanyInfo
 from ..timeutil import to_iso
 from .definitions import METRICS
 
 
-@dataclass(frozen=True)
-class MetricValue:
+class MetricValue(msgspec.Struct, frozen=True):
+    """A figure: its value, the first instant of a peak, and the licence limit it is held to.
+    (A msgspec struct: a year's daily series holds thousands of them, built per request.)"""
+
     value: int
     at: int | None = None  # first instant of a peak, epoch microseconds
     limit: int | None = None

@@ -110,7 +110,20 @@ class Query:
 
     def summary(self, company_id: str, date_from: date, date_to: date) -> Summary:
         info, grid = self._grid(company_id, date_from, date_to)
+        return self._summary(info, grid, self._stocks(company_id, grid), date_from, date_to)
+
+    def daily(self, company_id: str, date_from: date, date_to: date) -> list[Day]:
+        _info, grid = self._grid(company_id, date_from, date_to)
+        return self._daily(grid, self._stocks(company_id, grid))
+
+    def report(self, company_id: str, date_from: date, date_to: date) -> tuple[Summary, list[Day]]:
+        """:meth:`summary` and :meth:`daily` of one range, reading its rollups once."""
+        info, grid = self._grid(company_id, date_from, date_to)
         stocks = self._stocks(company_id, grid)
+        return self._summary(info, grid, stocks, date_from, date_to), self._daily(grid, stocks)
+
+    @staticmethod
+    def _summary(info: Any, grid: _Grid, stocks: dict[str, int], date_from: date, date_to: date) -> Summary:
         out: dict[str, MetricValue] = {}
         for m in METRICS:
             limit = info.limits.get(m.limit) if m.limit else None
@@ -125,9 +138,8 @@ class Query:
                 out[m.id] = MetricValue(stocks.get(m.id, 0) + int(values.sum()), None, limit)
         return Summary(info, date_from, date_to, out)
 
-    def daily(self, company_id: str, date_from: date, date_to: date) -> list[Day]:
-        _info, grid = self._grid(company_id, date_from, date_to)
-        stocks = self._stocks(company_id, grid)
+    @staticmethod
+    def _daily(grid: _Grid, stocks: dict[str, int]) -> list[Day]:
         columns: list[tuple[str, list[int], list[int | None]]] = []
         for m in METRICS:
             values = grid.values(m.id)

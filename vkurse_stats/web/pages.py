@@ -171,8 +171,7 @@ def dashboard(request: Request) -> Response:
             d1, d2 = presets["this_month"]
     else:
         d1, d2 = presets["this_month"]
-    summary = services.query.summary(company.id, d1, d2)
-    days = services.query.daily(company.id, d1, d2)
+    summary, days = services.query.report(company.id, d1, d2)
     devices = services.query.devices(company.id, d1, d2, limit=15)
     base = {"company": company.id} if principal.is_operator else {}
     range_q = {**base, "from": d1.isoformat(), "to": d2.isoformat()}
