@@ -185,3 +185,40 @@ def test_tables(svc: Any) -> None:
     assert svc.query.devices("acme", date(2026, 3, 1), date(2026, 3, 31)).rows == [
         {"client": "ios", "device": "iPhone 15", "users": 1, "logins": 1}
     ]
+
+
+def test_a_shared_parent_hash_never_merges_two_events(tmp_path: Any, monkeypatch: Any) -> None:
+    """DuckDB groups a day's connections by a 64-bit hash of their event/call. Where two events
+    share it (here every event does: the store runs with a hash of the company alone) they must
+    still count as two: the collision is found when their stats are stored, and from then on the
+    company's days group by ids. Figures equal those of a store with the real hash."""
+    from tests.conftest import NOW
+    from vkurse_stats.config import Settings
+    from vkurse_stats.service import open_services
+    from vkurse_stats.store import duckdb as duckdb_store
+
+    recs = lines(
+        c("a", "05T10:00:00", "05T11:00:00"),
+        c("b", "05T10:30:00", "05T11:30:00", event_id="e2", event_template="meeting"),
+        c("x", "05T10:40:00", "05T10:50:00", event_id="e2", event_template="meeting"),
+    )
+    ref = open_services(Settings(data_dir=tmp_path / "ref", fixed_now=NOW))
+    ref.ingest_lines(recs)
+    monkeypatch.setattr(duckdb_store, "PARENT_HASH", "hash({company})")
+    svc = open_services(Settings(data_dir=tmp_path / "data", fixed_now=NOW))
+    try:
+        svc.ingest_lines(recs[:1])
+        assert "acme" not in svc.analytics._exact
+        svc.ingest_lines(recs[1:])  # e2's stats meet e1's under the same hash
+        assert "acme" in svc.analytics._exact and svc.analytics.meta_get("exact_parents:acme") == "1"
+        march5 = date(2026, 3, 5), date(2026, 3, 5)
+        for _ in range(2):  # as imported, then rebuilt
+            got = summary(svc, *march5)
+            assert got["meetings.events"] == {"value": 2, "at": "2026-03-05T10:30:00+03:00"}
+            assert got == summary(ref, *march5)
+            events = svc.query.events("acme", date(2026, 3, 1), date(2026, 3, 31)).rows
+            assert sorted((e["id"], e["connections"], e["peak"]) for e in events) == [("e1", 1, 1), ("e2", 2, 2)]
+            svc.rollups.rebuild("acme")
+    finally:
+        svc.close()
+        ref.close()

@@ -35,25 +35,35 @@ SOURCES = {
 PARENT_SCHEMA = pa.schema([("parent_kind", pa.int8()), ("parent_id", pa.string())])
 
 
-def to_connections(table: pa.Table) -> tuple[Connections, pa.Table]:
-    """Engine columns from a store's connection rows; also (parent_kind, parent_id) by dense index."""
-    parent = pc.dictionary_encode(table.column("parent")).combine_chunks()
-    person = pc.dictionary_encode(table.column("person")).combine_chunks()
-    client = pc.dictionary_encode(table.column("client")).combine_chunks()
-    conns = Connections(
-        parent=parent.indices.to_numpy(zero_copy_only=False).astype(np.int64),
+def _dense(column: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
+    """Dense int64 codes of a column (null -> -1) and the distinct values they index."""
+    encoded = pc.dictionary_encode(column).combine_chunks()
+    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return codes, encoded.dictionary
+
+
+def to_connections(table: pa.Table, nparents: int | None = None) -> Connections:
+    """Engine columns from a store's connection rows. ``parent`` identifies a row's event/call
+    (any type: it is encoded densely), unless ``nparents`` says it already is a row number. A
+    null ``person`` is a guest: each such connection is a person of its own."""
+    if nparents is None:
+        parent, _ = _dense(table.column("parent"))
+    else:
+        parent = table.column("parent").to_numpy().astype(np.int64)
+    person, people = _dense(table.column("person"))
+    guests = person < 0
+    person[guests] = len(people) + np.arange(int(guests.sum()), dtype=np.int64)
+    client, client_names = _dense(table.column("client"))
+    return Connections(
+        parent=parent,
         template=table.column("template").to_numpy().astype(np.int64),
         transport=table.column("transport").to_numpy().astype(np.int64),
         joined=table.column("joined_at").to_numpy().astype(np.int64),
         left=table.column("left_at").to_numpy().astype(np.int64),
-        person=person.indices.to_numpy(zero_copy_only=False).astype(np.int64),
-        client=client.indices.to_numpy(zero_copy_only=False).astype(np.int64),
-        client_names=client.dictionary.to_pylist(),
+        person=person,
+        client=client,
+        client_names=client_names.to_pylist(),
     )
-    first = np.zeros(len(parent.dictionary), dtype=np.int64)
-    rows = np.arange(len(conns.parent) - 1, -1, -1)
-    first[conns.parent[rows]] = rows  # the last write per parent is its first row
-    return conns, table.select(["parent_kind", "parent_id"]).take(pa.array(first))
 
 
 @dataclass
@@ -186,28 +196,35 @@ class Rollups:
 
         ``joined``: the joined_at range of every version written since these stats were last
         right. The stored connections of a parent then all joined within its old
-        [first_join, last_leave] or within that range, which bounds the lookup in time."""
+        [first_join, last_leave] or within that range, which bounds the lookup in time. Parents
+        listed with ``lo``/``hi`` (the joined_at range of all their connections, in order of
+        ``lo``: a rebuild) bound each chunk's lookup by those."""
         store = self.store
         tz = self.timezone(company_id)
         days: set[int] = set()
+        bounded = "lo" in all_parents.column_names
         for i in range(0, all_parents.num_rows, PARENT_CHUNK):
-            parents = all_parents.slice(i, PARENT_CHUNK)
+            chunk = all_parents.slice(i, PARENT_CHUNK)
+            parents = chunk.select(["parent_kind", "parent_id"])
             old = store.parent_first_joins_of(company_id, parents)  # type: ignore[attr-defined]
             firsts = old.column("first_join").to_numpy().astype(np.int64)
             lo = hi = None
-            if joined is not None:
+            if bounded:
+                lo, hi = pc.min(chunk.column("lo")).as_py(), pc.max(chunk.column("hi")).as_py()
+            elif joined is not None:
                 lo = min(joined[0], int(firsts.min()) if len(firsts) else joined[0])
                 hi = max(joined[1], pc.max(old.column("last_leave")).as_py() or joined[1])
             rows = store.connections_of_parents(company_id, parents, lo, hi)  # type: ignore[attr-defined]
-            stats = self.parent_stats(rows, tz, now)
+            stats = self.parent_stats(parents, rows, tz, now)
             firsts = np.concatenate((firsts, stats.column("first_join").to_numpy().astype(np.int64)))
             if len(firsts):
                 days |= _days_spanned(tz, firsts, firsts)
             store.put_parent_stats(company_id, parents, stats)  # type: ignore[attr-defined]
         return days
 
-    def parent_stats(self, rows: pa.Table, tz: str, now: int) -> pa.Table:
-        """Per event/call: template, first join, last leave, open, connections, distinct
+    def parent_stats(self, parents: pa.Table, rows: pa.Table, tz: str, now: int) -> pa.Table:
+        """Per event/call of ``parents`` that has connections (``rows``, whose ``parent`` is a row
+        number of ``parents``): template, first join, last leave, open, connections, distinct
         participants, peak concurrent connections and its first instant."""
         empty = pa.table(
             {
@@ -226,8 +243,8 @@ class Rollups:
         )
         if rows.num_rows == 0:
             return empty
-        conns, keys = to_connections(rows)
-        n = keys.num_rows
+        n = parents.num_rows
+        conns = to_connections(rows, n)
         end = conns.effective_end(now, self.cap_us)
         grid = DayGrid.covering(tz, int(conns.joined.min()), int(end.max()))
         fig = sweep_window(conns, grid, now, self.cap_us)
@@ -259,19 +276,21 @@ class Rollups:
         count = np.bincount(conns.parent, minlength=n)
         pairs = distinct(conns.parent * (int(conns.person.max()) + 1) + conns.person)
         participants = np.bincount(pairs // (int(conns.person.max()) + 1), minlength=n)
+        has = count > 0
+        keys = parents.filter(pa.array(has))
         return pa.table(
             {
                 "parent_kind": keys.column("parent_kind").combine_chunks(),
                 "parent_id": keys.column("parent_id").combine_chunks(),
-                "template": pa.array(template, pa.int8()),
-                "first_join": pa.array(first_join),
-                "last_leave": pa.array(last_leave),
-                "is_open": pa.array(is_open),
-                "connections": pa.array(count.astype(np.int64)),
-                "participants": pa.array(participants.astype(np.int64)),
-                "peak": pa.array(peak),
-                "peak_at": _nullable(peak_at),
-                "open_until": _nullable(open_until),
+                "template": pa.array(template[has], pa.int8()),
+                "first_join": pa.array(first_join[has]),
+                "last_leave": pa.array(last_leave[has]),
+                "is_open": pa.array(is_open[has]),
+                "connections": pa.array(count[has].astype(np.int64)),
+                "participants": pa.array(participants[has].astype(np.int64)),
+                "peak": pa.array(peak[has]),
+                "peak_at": _nullable(peak_at[has]),
+                "open_until": _nullable(open_until[has]),
             }
         )
 
@@ -302,7 +321,7 @@ class Rollups:
             out_at.append(at if at is not None else np.full(ndays, NO_TIME, dtype=np.int64))
 
         rows = store.connections_window(company_id, t0, t1, self.cap_us)  # type: ignore[attr-defined]
-        conns, _ = to_connections(rows)
+        conns = to_connections(rows)
         fig = sweep_window(conns, grid, now, self.cap_us)
         held = store.parent_first_joins(company_id, t0, t1)  # type: ignore[attr-defined]
         held_day = grid.day_of(held.column("first_join").to_numpy().astype(np.int64)) - first

@@ -503,17 +503,22 @@ class ClickHouseStore:
     def connections_of_parents(
         self, company_id: str, parents: pa.Table, lo: int | None = None, hi: int | None = None
     ) -> pa.Table:
-        """Every connection of the given (parent_kind, parent_id) pairs (all of them joined in
-        ``[lo, hi]`` when the caller knows such bounds)."""
+        """Every connection of the given (parent_kind, parent_id) pairs, its ``parent`` being the
+        pair's row number in ``parents`` (all of them joined in ``[lo, hi]`` when the caller knows
+        such bounds)."""
         window = "" if lo is None or hi is None else "AND joined_at >= {lo:Int64} AND joined_at <= {hi:Int64}"
-        with self._lock, self.staged(parents.select(_PARENTS_SCHEMA.names).cast(_PARENTS_SCHEMA)) as stage:
-            return self.sql(
+        keys = parents.select(_PARENTS_SCHEMA.names).cast(_PARENTS_SCHEMA)
+        with self._lock, self.staged(keys) as stage:
+            rows = self.sql(
                 f"""SELECT {self._CONN_COLS} FROM (SELECT * FROM connections FINAL
                 WHERE company_id = {{c:String}} {window}
                   AND (parent_kind, parent_id) GLOBAL IN (SELECT parent_kind, parent_id FROM {stage}))""",
                 {"c": company_id, "lo": lo, "hi": hi},
                 _CONN_SCHEMA,
             )
+        numbered = keys.append_column("pos", pa.array(range(keys.num_rows), pa.int64()))
+        rows = rows.join(numbered, ["parent_kind", "parent_id"])
+        return rows.set_column(rows.column_names.index("parent"), "parent", rows.column("pos")).drop_columns(["pos"])
 
     def instants(self, kind: str, company_id: str, column: str, t0: int, t1: int, value: str | None = None) -> pa.Table:
         """``column`` (and ``value``) of the records of a kind whose ``column`` is in [t0, t1)."""
@@ -700,11 +705,13 @@ class ClickHouseStore:
         )
 
     def all_parents(self, company_id: str) -> pa.Table:
+        """Every event/call with connections, with the first and last joined_at of them
+        (``lo``, ``hi``), in order of ``lo``: chunks of it are bounded in time."""
         return self.sql(
-            """SELECT DISTINCT parent_kind, parent_id FROM connections FINAL
-            WHERE company_id = {c:String} ORDER BY parent_kind, parent_id""",
+            """SELECT parent_kind, parent_id, min(joined_at) AS lo, max(joined_at) AS hi FROM connections FINAL
+            WHERE company_id = {c:String} GROUP BY parent_kind, parent_id ORDER BY lo, parent_kind, parent_id""",
             {"c": company_id},
-            _PARENTS_SCHEMA,
+            pa.schema([*_PARENTS_SCHEMA, ("lo", pa.int64()), ("hi", pa.int64())]),
         )
 
     # --- tables of the dashboard -------------------------------------------------------------

@@ -26,18 +26,32 @@ import pyarrow.compute as pc
 
 from .schema import TABLES, KindTable
 
+PARENT_STATS_COLUMNS = (
+    "company_id", "parent_kind", "parent_id", "template", "first_join", "last_leave", "is_open", "connections",
+    "participants", "peak", "peak_at", "open_until",
+)
 ROLLUPS_DDL = """
 CREATE TABLE IF NOT EXISTS rollups (company_id VARCHAR, day INTEGER, metric VARCHAR, value BIGINT, "at" BIGINT);
 CREATE TABLE IF NOT EXISTS rollup_days (company_id VARCHAR, day INTEGER, computed_at BIGINT);
 CREATE TABLE IF NOT EXISTS parent_stats (
     company_id VARCHAR, parent_kind TINYINT, parent_id VARCHAR, template TINYINT,
     first_join BIGINT, last_leave BIGINT, is_open BOOLEAN, connections BIGINT,
-    participants BIGINT, peak BIGINT, peak_at BIGINT, open_until BIGINT);
+    participants BIGINT, peak BIGINT, peak_at BIGINT, open_until BIGINT, pk UBIGINT);
+ALTER TABLE parent_stats ADD COLUMN IF NOT EXISTS pk UBIGINT;
+UPDATE parent_stats SET pk = {parent_hash} WHERE pk IS NULL;
 CREATE TABLE IF NOT EXISTS spans (company_id VARCHAR PRIMARY KEY, max_span BIGINT);
 CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value VARCHAR);
 """
 _DUCK_TYPES = {"string": "VARCHAR", "int64": "BIGINT", "int8": "TINYINT"}
 CANARY = "SELECT hash('vkurse', 'canary')::VARCHAR"
+# The parent hash ``pk`` of an event/call: (company, kind, id) -> UBIGINT. It identifies the
+# parent in day windows; put_parent_stats proves it distinct per company (tests weaken it).
+PARENT_HASH = "hash({company}, {kind}, {id})"
+
+
+def parent_hash(company: str = "company_id", kind: str = "parent_kind", pid: str = "parent_id") -> str:
+    return PARENT_HASH.format(company=company, kind=kind, id=pid)
+EXACT_PARENTS = "exact_parents:"
 
 
 def _ddl(t: KindTable) -> str:
@@ -47,7 +61,7 @@ def _ddl(t: KindTable) -> str:
 
 
 def _hash_columns(t: KindTable) -> str:
-    pk = ", hash(company_id, parent_kind, parent_id) AS pk" if t.kind == "connection" else ""
+    pk = f", {parent_hash()} AS pk" if t.kind == "connection" else ""
     return f"hash(company_id, id) AS k{pk}"
 
 
@@ -92,6 +106,10 @@ class DuckDBStore:
         seqs = " UNION ALL ".join(f"SELECT max(seq) AS s FROM {t.table}" for t in TABLES.values())
         self._seq = int(self.rows(f"SELECT coalesce(max(s) + 1, 0) FROM ({seqs})")[0][0])
         self._spans: dict[str, int] = dict(self.rows("SELECT company_id, max_span FROM spans"))
+        # Companies where two events/calls share a parent hash: their windows group by the ids.
+        self._exact: set[str] = {
+            r[0][len(EXACT_PARENTS) :] for r in self.rows("SELECT key FROM store_meta WHERE key LIKE 'exact_parents:%'")
+        }
 
     # --- plumbing ----------------------------------------------------------------------------
     @contextmanager
@@ -115,7 +133,7 @@ class DuckDBStore:
         with self._lock:
             for t in TABLES.values():
                 self.con.execute(_ddl(t))
-            self.con.execute(ROLLUPS_DDL)
+            self.con.execute(ROLLUPS_DDL.format(parent_hash=parent_hash()))
             canary = self.con.execute(CANARY).fetchone()[0]  # type: ignore[index]
             stored = self.con.execute("SELECT value FROM store_meta WHERE key = 'hash'").fetchone()
             if stored is None:
@@ -124,7 +142,8 @@ class DuckDBStore:
                 # DuckDB changed its hash function: recompute every key so joins still find them.
                 for t in TABLES.values():
                     self.con.execute(f"UPDATE {t.table} SET k = hash(company_id, id)")
-                self.con.execute("UPDATE connections SET pk = hash(company_id, parent_kind, parent_id)")
+                for table in ("connections", "parent_stats"):
+                    self.con.execute(f"UPDATE {table} SET pk = {parent_hash()}")
                 self.con.execute("UPDATE store_meta SET value = ? WHERE key = 'hash'", [canary])
 
     def meta_get(self, key: str) -> str | None:
@@ -231,17 +250,20 @@ class DuckDBStore:
             self._spans = dict(self.rows("SELECT company_id, max_span FROM spans"))
 
     @staticmethod
-    def _conn_cols(a: str = "connections") -> str:
-        """The engine's columns of connections (``a``: the table's alias in the query)."""
-        return f"""{a}.parent_kind::VARCHAR || ':' || {a}.parent_id AS parent, {a}.parent_kind, {a}.parent_id,
-            {a}.template, {a}.transport, {a}.joined_at, coalesce({a}.left_at, -1) AS left_at,
-            coalesce({a}.user_id, chr(0) || {a}.id) AS person, coalesce({a}.client, 'unknown') AS client, {a}.id"""
+    def _conn_cols(a: str, parent: str) -> str:
+        """The engine's columns of connections (``a``: the table's alias; ``parent``: what
+        identifies a row's event/call). A guest's ``person`` is null: each guest connection is
+        one person of its own."""
+        return f"""{parent} AS parent, {a}.template, {a}.transport, {a}.joined_at,
+            coalesce({a}.left_at, -1) AS left_at, {a}.user_id AS person, coalesce({a}.client, 'unknown') AS client"""
 
     def connections_window(self, company_id: str, t0: int, t1: int, cap_us: int) -> pa.Table:
-        """Connections active (or joining) in ``[t0, t1)``."""
+        """Connections active (or joining) in ``[t0, t1)``. Their ``parent`` is the parent hash,
+        which :meth:`put_parent_stats` proves distinct per company (else the ids themselves)."""
         lo = t0 - self.max_span(company_id)
+        parent = "parent_kind::VARCHAR || ':' || parent_id" if company_id in self._exact else "pk"
         return self.sql(
-            f"""SELECT {self._conn_cols()} FROM connections
+            f"""SELECT {self._conn_cols("connections", parent)} FROM connections
             WHERE company_id = ? AND joined_at >= ? AND joined_at < ?
               AND (coalesce(left_at, joined_at + ?) > ? OR joined_at >= ?)""",
             [company_id, lo, t1, cap_us, t0, t0],
@@ -250,21 +272,31 @@ class DuckDBStore:
     def connections_of_parents(
         self, company_id: str, parents: pa.Table, lo: int | None = None, hi: int | None = None
     ) -> pa.Table:
-        """Every connection of the given (parent_kind, parent_id) pairs (all of them joined in
-        ``[lo, hi]`` when the caller knows such bounds: then zone maps skip the rest)."""
+        """Every connection of the given (parent_kind, parent_id) pairs, its ``parent`` being the
+        pair's row number in ``parents`` (all of them joined in ``[lo, hi]`` when the caller
+        knows such bounds: then zone maps skip the rest). Probed on the parent hash, confirmed
+        on the ids."""
         window = "" if lo is None or hi is None else f"AND joined_at BETWEEN {int(lo)} AND {int(hi)}"
+        numbered = parents.select(["parent_kind", "parent_id"]).append_column(
+            "pos", pa.array(range(parents.num_rows), pa.int64())
+        )
         with self._lock:
-            self.con.register("_parents", parents)
+            self.con.register("_parents", numbered)
             try:
-                return self.con.execute(
-                    f"""SELECT {self._conn_cols("c")}
-                    FROM (SELECT * FROM connections WHERE company_id = $company {window}
-                          AND pk IN (SELECT hash($company, parent_kind, parent_id) FROM _parents)) c
-                    JOIN _parents p ON c.parent_kind = p.parent_kind AND c.parent_id = p.parent_id""",
+                self.con.execute(
+                    f"""CREATE OR REPLACE TEMP TABLE _tp AS
+                    SELECT {parent_hash("$company")} AS pk, parent_kind, parent_id, pos FROM _parents""",
                     {"company": company_id},
-                ).to_arrow_table()
+                )
             finally:
                 self.con.unregister("_parents")
+            return self.con.execute(
+                f"""SELECT {self._conn_cols("c", "p.pos")}
+                FROM (SELECT * FROM connections WHERE company_id = $company {window}
+                      AND pk IN (SELECT pk FROM _tp)) c
+                JOIN _tp p ON c.pk = p.pk AND c.parent_kind = p.parent_kind AND c.parent_id = p.parent_id""",
+                {"company": company_id},
+            ).to_arrow_table()
 
     def instants(self, kind: str, company_id: str, column: str, t0: int, t1: int, value: str | None = None) -> pa.Table:
         """``column`` (and ``value``) of the records of a kind whose ``column`` is in [t0, t1)."""
@@ -349,21 +381,51 @@ class DuckDBStore:
                     self.con.execute(f"DELETE FROM {table} WHERE company_id = ?", [company_id])
 
     # --- parent stats ------------------------------------------------------------------------
+    def _stage_parents(self, company_id: str, parents: pa.Table) -> None:
+        """``parents`` (parent_kind, parent_id) as the temp table ``_tp``, with their hash."""
+        self.con.register("_parents", parents)
+        try:
+            self.con.execute(
+                f"""CREATE OR REPLACE TEMP TABLE _tp AS
+                SELECT {parent_hash("$company")} AS pk, parent_kind, parent_id FROM _parents""",
+                {"company": company_id},
+            )
+        finally:
+            self.con.unregister("_parents")
+
+    _STORED_OF_TP = """SELECT ps.rowid AS rid, ps.first_join, ps.last_leave FROM parent_stats ps
+        JOIN _tp p ON ps.pk = p.pk AND ps.parent_kind = p.parent_kind AND ps.parent_id = p.parent_id
+        WHERE ps.company_id = $company"""
+
     def put_parent_stats(self, company_id: str, parents: pa.Table, stats: pa.Table) -> None:
-        """Replace the stats of ``parents`` (parent_kind, parent_id) with ``stats`` rows."""
-        with self._lock:
+        """Replace the stats of ``parents`` (parent_kind, parent_id) with ``stats`` rows.
+
+        Every event/call with connections has a row here, so this is also where two parents of a
+        company sharing a hash would first meet: the company's day windows then group by ids."""
+        with self.transaction():
             con = self.con
-            con.register("_parents", parents)
+            self._stage_parents(company_id, parents)
+            if company_id not in self._exact and con.execute(
+                """SELECT (SELECT count(DISTINCT pk) FROM _tp) < (SELECT count(*) FROM _tp) OR EXISTS (
+                    SELECT 1 FROM parent_stats ps JOIN _tp p ON ps.pk = p.pk WHERE ps.company_id = $company
+                    AND (ps.parent_kind <> p.parent_kind OR ps.parent_id <> p.parent_id))""",
+                {"company": company_id},
+            ).fetchone()[0]:  # type: ignore[index]
+                con.execute("INSERT OR REPLACE INTO store_meta VALUES (?, '1')", [EXACT_PARENTS + company_id])
+                self._exact.add(company_id)
+            con.execute(
+                f"DELETE FROM parent_stats WHERE rowid IN (SELECT rid FROM ({self._STORED_OF_TP}))",
+                {"company": company_id},
+            )
             con.register("_stats", stats)
             try:
                 con.execute(
-                    """DELETE FROM parent_stats ps USING _parents p WHERE ps.company_id = $company
-                    AND ps.parent_kind = p.parent_kind AND ps.parent_id = p.parent_id""",
+                    f"""INSERT INTO parent_stats ({", ".join(PARENT_STATS_COLUMNS)}, pk)
+                    SELECT $company, {", ".join(PARENT_STATS_COLUMNS[1:])}, {parent_hash("$company")}
+                    FROM _stats""",
                     {"company": company_id},
                 )
-                con.execute("INSERT INTO parent_stats SELECT $company, * FROM _stats", {"company": company_id})
             finally:
-                con.unregister("_parents")
                 con.unregister("_stats")
 
     def parent_first_joins(self, company_id: str, t0: int, t1: int) -> pa.Table:
@@ -375,16 +437,10 @@ class DuckDBStore:
 
     def parent_first_joins_of(self, company_id: str, parents: pa.Table) -> pa.Table:
         with self._lock:
-            self.con.register("_parents", parents)
-            try:
-                return self.con.execute(
-                    """SELECT ps.first_join, ps.last_leave FROM parent_stats ps JOIN _parents p
-                    ON ps.parent_kind = p.parent_kind AND ps.parent_id = p.parent_id
-                    WHERE ps.company_id = $company""",
-                    {"company": company_id},
-                ).to_arrow_table()
-            finally:
-                self.con.unregister("_parents")
+            self._stage_parents(company_id, parents)
+            return self.con.execute(
+                f"SELECT first_join, last_leave FROM ({self._STORED_OF_TP})", {"company": company_id}
+            ).to_arrow_table()
 
     def open_parents(self, company_id: str) -> pa.Table:
         """Parents whose stats still change with the clock (a connection of theirs is open)."""
@@ -395,9 +451,11 @@ class DuckDBStore:
         )
 
     def all_parents(self, company_id: str) -> pa.Table:
+        """Every event/call with connections, with the first and last joined_at of them
+        (``lo``, ``hi``), in order of ``lo``: chunks of it are bounded in time."""
         return self.sql(
-            """SELECT DISTINCT parent_kind, parent_id FROM connections
-            WHERE company_id = ? ORDER BY 1, 2""",
+            """SELECT parent_kind, parent_id, min(joined_at) AS lo, max(joined_at) AS hi FROM connections
+            WHERE company_id = ? GROUP BY 1, 2 ORDER BY 3, 1, 2""",
             [company_id],
         )
 
