@@ -192,19 +192,20 @@ class DuckDBStore:
         order = f"({t.terminal} IS NOT NULL) DESC, seq DESC" if t.terminal else "seq DESC"
         keep_old = f"(s.{t.terminal} IS NULL AND o.{t.terminal} IS NOT NULL)" if t.terminal else "false"
         exclude = "EXCLUDE (k, pk)" if kind == "connection" else "EXCLUDE (k)"
+        term = f", {t.terminal}" if t.terminal else ""
         with self._lock:
             con = self.con
             con.register("_batch", batch)
             try:
-                # The common bulk case (no duplicates in the batch, no stored versions) appends
-                # straight from Arrow; anything else goes through a deduplicated staging table.
+                # Stored versions of the batch's records: a probe of the integer hash alone (one
+                # column), confirmed on the full key in Arrow. The common bulk case (no duplicate
+                # in the batch, nothing stored) then appends straight from Arrow.
+                cand = con.execute(f"""SELECT rowid AS rid, company_id, id{term} FROM {t.table}
+                    WHERE k IN (SELECT hash(company_id, id) FROM _batch)""").to_arrow_table()
+                if cand.num_rows:
+                    cand = cand.join(batch.select(["company_id", "id"]), ["company_id", "id"], join_type="left semi")
                 unique = _unique_keys(batch)
-                # Probe on the integer hash only (one column), then confirm the full key on the few
-                # candidates: a join on every key column would read every stored id string.
-                matches = con.execute(f"""SELECT count(*) FROM (SELECT company_id, id FROM {t.table}
-                    WHERE k IN (SELECT hash(company_id, id) FROM _batch)) o
-                    JOIN _batch s ON o.company_id = s.company_id AND o.id = s.id""").fetchone()[0]  # type: ignore[index]
-                if unique and not matches:
+                if unique and not cand.num_rows:
                     con.execute(f"INSERT INTO {t.table} SELECT {_hash_columns(t)}, * FROM _batch")
                     return pa.Table.from_batches([], schema=t.arrow_schema), batch
                 dedupe = (
@@ -213,10 +214,13 @@ class DuckDBStore:
                 con.execute(f"CREATE OR REPLACE TEMP TABLE _s AS SELECT {_hash_columns(t)}, * FROM _batch {dedupe}")
             finally:
                 con.unregister("_batch")
-            con.execute(f"""CREATE OR REPLACE TEMP TABLE _m AS
-                SELECT o.rid, o.company_id, o.id, {keep_old} AS keep_old
-                FROM (SELECT rowid AS rid, * FROM {t.table} WHERE k IN (SELECT k FROM _s)) o
-                JOIN _s s ON o.company_id = s.company_id AND o.id = s.id""")
+            con.register("_cand", cand)
+            try:
+                con.execute(f"""CREATE OR REPLACE TEMP TABLE _m AS
+                    SELECT o.rid, o.company_id, o.id, {keep_old} AS keep_old
+                    FROM _cand o JOIN _s s ON o.company_id = s.company_id AND o.id = s.id""")
+            finally:
+                con.unregister("_cand")
             old = con.execute(f"""SELECT o.* {exclude} FROM {t.table} o
                 WHERE o.rowid IN (SELECT rid FROM _m WHERE NOT keep_old)""").to_arrow_table()
             con.execute(f"DELETE FROM {t.table} WHERE rowid IN (SELECT rid FROM _m WHERE NOT keep_old)")
