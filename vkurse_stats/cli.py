@@ -136,7 +136,7 @@ def _progress_factory() -> Any:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as the ingest API's JSON object.")
 @click.option("--company", "company_scope", help="Only accept records of this company.")
-@click.option("--batch-size", default=100_000, show_default=True, type=int, help="Records per write batch.")
+@click.option("--batch-size", default=500_000, show_default=True, type=int, help="Records per write batch.")
 @click.pass_context
 def import_(
     ctx: click.Context,
