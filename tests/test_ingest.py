@@ -284,3 +284,103 @@ def test_an_unchanged_resend_touches_nothing_and_a_changed_one_recomputes(svc: A
     again = to_table("connection", [decode_json(x) for x in lines(conn(1), conn(2, client="ios"))], 10)
     old, new = _drop_unchanged(stored, again)
     assert new.column("id").to_pylist() == ["c2"] and old.column("id").to_pylist() == ["c2"]
+
+
+def _mixed_iso_records() -> list[dict[str, Any]]:
+    """Valid records of every kind with ISO timestamps (what the columnar JSON path takes)."""
+    rng = random.Random(11)
+    day = "2026-03-05T{:02d}:{:02d}:00+03:00"
+    out: list[dict[str, Any]] = [{"kind": "company", "id": "acme", "name": "ACME", "timezone": "Asia/Yekaterinburg"}]
+    out += [
+        {"kind": "user", "id": f"u{i}", "company_id": "acme", "registered_at": day.format(1, i), "name": f"User {i}"}
+        for i in range(5)
+    ]
+    out += [
+        {
+            "kind": "event",
+            "id": f"e{i}",
+            "company_id": "acme",
+            "template": "webinar" if i % 2 else "meeting",
+            "title": f"=cmd() {i}",
+            "organizer_id": "u1",
+            "created_at": day.format(2, i),
+            "scheduled_start": f"2026-07-0{i + 1}T10:00:00Z",
+        }
+        for i in range(4)
+    ]
+    out.append({"kind": "call", "id": "k1", "company_id": "acme", "started_at": day.format(9, 0), "type": "group"})
+    for i in range(200):
+        h, m = 8 + rng.randrange(10), rng.randrange(60)
+        rec = conn(
+            i,
+            joined_at=day.format(h, m),
+            left_at=day.format(h + 1, m),
+            event_id=f"e{rng.randrange(4)}",
+            event_template="meeting",
+            transport=rng.choice(["webrtc", "webrtmp"]),
+            client=rng.choice(["web", "ios"]),
+        )
+        if i % 10 == 0:
+            rec = {k: v for k, v in rec.items() if k not in ("event_id", "event_template")} | {"call_id": "k1"}
+        if i % 3:
+            rec["user_id"] = f"u{rng.randrange(5)}"
+        if i % 4 == 0:
+            out.append({k: v for k, v in rec.items() if k != "left_at"})  # open first, closed later
+        out.append(rec)
+    out += [
+        {
+            "kind": "login",
+            "id": f"l{i}",
+            "company_id": "acme",
+            "user_id": "u2",
+            "at": day.format(7, i),
+            "client": "desktop",
+            "device": "Windows 11",
+        }
+        for i in range(3)
+    ]
+    out += [{"kind": "message", "id": f"m{i}", "company_id": "acme", "sent_at": day.format(12, i)} for i in range(7)]
+    out += [
+        {
+            "kind": "file",
+            "id": f"f{i}",
+            "company_id": "acme",
+            "size_bytes": 1000 * i,
+            "owner_id": "u3",
+            "uploaded_at": day.format(13, i),
+        }
+        for i in range(6)
+    ]
+    return out
+
+
+def test_json_lines_columnar_path_equals_line_path(make_services: Any, tmp_path: Path) -> None:
+    """Clean JSON lines are parsed and validated per column; the figures and tables must be
+    exactly those of the line-by-line path."""
+    from vkurse_stats.ingest.pipeline import jsonl_tables
+
+    recs = _mixed_iso_records()
+    body = lines(*recs)
+    tables = jsonl_tables(body)
+    assert tables is not None and tables[0] == [0]
+    assert sorted(tables[1]) == ["call", "connection", "event", "file", "login", "message", "user"]
+    assert jsonl_tables([*body, b'{"kind": "message", "id": "m", "company_id": "acme", "sent_at": 5}']) is None
+
+    fast = make_services(data_dir=tmp_path / "fast")
+    assert fast.ingest_lines(body).as_json() == {"accepted": len(recs), "rejected": 0, "errors": []}
+    slow = make_services(data_dir=tmp_path / "slow")
+    ing = slow.ingestor()
+    for n, raw in enumerate(body, start=1):
+        ing.add_json(n, raw)  # the per-line path
+    assert ing.finish().accepted == len(recs)
+    march = date(2026, 3, 1), date(2026, 3, 31)
+    assert fast.query.company("acme").timezone == "Asia/Yekaterinburg"
+    for q in (fast.query, slow.query):
+        assert q.summary("acme", *march).as_json()["metrics"]["total.held"]["value"] == 5
+    assert fast.query.summary("acme", *march).as_json() == slow.query.summary("acme", *march).as_json()
+    assert [d.as_json("UTC") for d in fast.query.daily("acme", *march)] == [
+        d.as_json("UTC") for d in slow.query.daily("acme", *march)
+    ]
+    for table, args in (("events", march), ("devices", march), ("planned", ()), ("disk", ())):
+        rows = getattr(fast.query, table)("acme", *args).rows
+        assert rows and rows == getattr(slow.query, table)("acme", *args).rows

@@ -9,24 +9,37 @@ A rejected record never stops the import: the result counts it and says where an
 
 from __future__ import annotations
 
+import io
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.json as pajson
 
 from ..metrics.rollup import Rollups, Touched
-from ..records import Company, Record, RecordError, decode_json
+from ..records import KINDS, Company, Record, RecordError, decode_json
 from ..store.meta import MetaStore
+from . import fastpath
 from .columns import to_table
 
 MAX_ERRORS = 1000  # errors listed in a result; the count covers all
 # A long import recomputes what it touched every this many written records, so what it holds
 # in memory stays bounded (a time-ordered file touches each day in one stretch anyway).
 APPLY_EVERY = 2_000_000
+JSON_BLOCK = 50_000  # JSON lines parsed as one columnar block
+# Every field of every record kind but company, as JSON gives it (the column validator decides).
+_JSON_SCHEMA = pa.schema(
+    [("kind", pa.string())]
+    + [
+        (name, pa.int64() if name == "size_bytes" else pa.string())
+        for name in sorted({f for k, cls in KINDS.items() if k != "company" for f in cls.__struct_fields__})
+    ]
+)
 
 
 @dataclass(frozen=True)
@@ -218,10 +231,37 @@ class Ingestor:
 
     # --- sources -----------------------------------------------------------------------------
     def add_lines(self, lines: Iterable[bytes | str], first_line: int = 1) -> None:
-        for n, raw in enumerate(lines, start=first_line):
-            if not raw.strip():
-                continue
-            self.add_json(n, raw)
+        """JSON Lines, in blocks: a block is parsed and validated column by column when it can
+        be (see :func:`jsonl_tables`), else line by line with the usual errors."""
+        block: list[bytes | str] = []
+        for raw in lines:
+            block.append(raw)
+            if len(block) == JSON_BLOCK:
+                self._add_block(block, first_line)
+                first_line += len(block)
+                block = []
+        if block:
+            self._add_block(block, first_line)
+
+    def _add_block(self, block: list[bytes | str], first_line: int) -> None:
+        tables = jsonl_tables(block)
+        if tables is not None and self._fits_scope(tables):
+            companies, per_kind = tables
+            for i in companies:  # company records first: the rest may name them
+                self.add_json(first_line + i, block[i])
+            for kind, table in per_kind.items():
+                self.add_table(kind, table)
+            return
+        for n, raw in enumerate(block, start=first_line):
+            if raw.strip():
+                self.add_json(n, raw)
+
+    def _fits_scope(self, tables: tuple[list[int], dict[str, pa.Table]]) -> bool:
+        if self.scope is None:
+            return True
+        return not tables[0] and all(
+            pc.all(pc.equal(t.column("company_id"), self.scope)).as_py() for t in tables[1].values()
+        )
 
 
 def _drop_unchanged(old: pa.Table, new: pa.Table) -> tuple[pa.Table, pa.Table]:
@@ -247,3 +287,41 @@ def _drop_unchanged(old: pa.Table, new: pa.Table) -> tuple[pa.Table, pa.Table]:
         return flagged.filter(pc.is_null(flagged.column("_same"))).drop_columns(["_same"])
 
     return keep(old), keep(new)
+
+
+def jsonl_tables(block: list[bytes | str]) -> tuple[list[int], dict[str, pa.Table]] | None:
+    """A block of JSON lines as (the positions of its company records, one store-layout table
+    per other kind in line order), when Arrow parses it and the column validator proves every
+    record valid; None when any line needs the per-line path (which then explains it).
+
+    Accepting only what the per-line path accepts holds by construction: the parser is strict
+    about types (a number where text is expected fails the block), and fastpath.validate only
+    passes rows the record types accept."""
+    data = b"\n".join(raw if isinstance(raw, bytes) else raw.encode() for raw in block)
+    try:
+        table = pajson.read_json(
+            io.BytesIO(data),
+            read_options=pajson.ReadOptions(block_size=1 << 20),
+            parse_options=pajson.ParseOptions(explicit_schema=_JSON_SCHEMA, unexpected_field_behavior="ignore"),
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    if table.num_rows != sum(1 for raw in block if raw.strip()):
+        return None  # a line Arrow read differently (e.g. two objects on one line)
+    kinds = table.column("kind")
+    companies: list[int] = []
+    per_kind: dict[str, pa.Table] = {}
+    for kind in pc.unique(kinds).to_pylist():
+        if kind == "company":
+            if table.num_rows != len(block):
+                return None  # blank lines: positions would not be line numbers
+            companies = np.flatnonzero(pc.equal(kinds, "company").to_numpy(zero_copy_only=False)).tolist()
+            continue
+        if kind not in KINDS:
+            return None
+        rows = table.filter(pc.equal(kinds, kind)).combine_chunks()
+        valid, _doubtful = fastpath.validate(kind, rows.to_batches()[0])
+        if valid is None:
+            return None
+        per_kind[kind] = valid
+    return companies, per_kind
