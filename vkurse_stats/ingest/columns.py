@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from operator import attrgetter
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from ..records import CALL_TEMPLATE, ID_FIELDS, TEMPLATE_CODE, TRANSPORT_CODE, Record, to_us
@@ -75,5 +76,5 @@ def to_table(kind: str, records: Sequence[Record], first_seq: int) -> pa.Table:
     t = TABLES[kind]
     get = _connection_column if kind == "connection" else _column
     arrays = {name: get(records, name) for name in t.names if name != "seq"}
-    arrays["seq"] = pa.array(range(first_seq, first_seq + len(records)), pa.int64())
+    arrays["seq"] = pa.array(np.arange(first_seq, first_seq + len(records), dtype=np.int64))
     return pa.Table.from_pydict(arrays, schema=t.arrow_schema)

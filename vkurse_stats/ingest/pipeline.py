@@ -175,7 +175,7 @@ class Ingestor:
         self._seal(kind)  # earlier rows first: arrival order decides between versions
         first = self.store.next_seq(table.num_rows)
         self._tables[kind].append(
-            table.append_column("seq", pa.array(range(first, first + table.num_rows), pa.int64()))
+            table.append_column("seq", pa.array(np.arange(first, first + table.num_rows, dtype=np.int64)))
         )
         self.result.accepted += table.num_rows
         self._buffered += table.num_rows

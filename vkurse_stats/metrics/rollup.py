@@ -13,7 +13,9 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -167,8 +169,13 @@ class Rollups:
 
     def apply(self, touched: Touched, progress: Callable[[int, int], None] | None = None) -> None:
         """Recompute what ``touched`` names: parents first (their first joins decide 'held')."""
-        with self._apply_lock:
+        with self._apply_lock, self._transaction():
             self._apply(touched, progress)
+
+    def _transaction(self) -> AbstractContextManager[Any]:
+        """One store transaction around a whole recomputation (a commit costs milliseconds)."""
+        begin = getattr(self.store, "transaction", None)
+        return begin() if begin else nullcontext()
 
     def _apply(self, touched: Touched, progress: Callable[[int, int], None] | None) -> None:
         now = self.clock()
@@ -398,6 +405,10 @@ class Rollups:
 
     def rebuild(self, company_id: str, progress: Callable[[int, int], None] | None = None) -> None:
         """Recompute every rollup of a company from its raw records."""
+        with self._apply_lock, self._transaction():
+            self._rebuild(company_id, progress)
+
+    def _rebuild(self, company_id: str, progress: Callable[[int, int], None] | None) -> None:
         store = self.store
         now = self.clock()
         store.clear_rollups(company_id)  # type: ignore[attr-defined]

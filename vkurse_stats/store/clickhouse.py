@@ -516,7 +516,7 @@ class ClickHouseStore:
                 {"c": company_id, "lo": lo, "hi": hi},
                 _CONN_SCHEMA,
             )
-        numbered = keys.append_column("pos", pa.array(range(keys.num_rows), pa.int64()))
+        numbered = keys.append_column("pos", pa.array(np.arange(keys.num_rows, dtype=np.int64)))
         rows = rows.join(numbered, ["parent_kind", "parent_id"])
         return rows.set_column(rows.column_names.index("parent"), "parent", rows.column("pos")).drop_columns(["pos"])
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -282,7 +283,7 @@ class DuckDBStore:
         on the ids."""
         window = "" if lo is None or hi is None else f"AND joined_at BETWEEN {int(lo)} AND {int(hi)}"
         numbered = parents.select(["parent_kind", "parent_id"]).append_column(
-            "pos", pa.array(range(parents.num_rows), pa.int64())
+            "pos", pa.array(np.arange(parents.num_rows, dtype=np.int64))
         )
         with self._lock:
             self.con.register("_parents", numbered)
