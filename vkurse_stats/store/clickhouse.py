@@ -40,19 +40,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .schema import TABLES, KindTable
+from .schema import TABLES, TIME_COLUMN, KindTable
 
 TERMINAL_BIT = 1 << 62
-# The instant that orders and partitions each raw table (required in every record of the kind).
-TIME_COLUMN = {
-    "connection": "joined_at",
-    "event": "created_at",
-    "call": "started_at",
-    "user": "registered_at",
-    "login": "at",
-    "message": "sent_at",
-    "file": "uploaded_at",
-}
 _LOW_CARDINALITY = {"client", "device", "role", "type"}
 _CH_TYPES = {"string": "String", "int64": "Int64", "int8": "Int8"}
 SCHEMA_VERSION = 1

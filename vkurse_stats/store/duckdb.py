@@ -25,11 +25,22 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .schema import TABLES, KindTable
+from .keyindex import KeyIndex
+from .schema import TABLES, TIME_COLUMN, KindTable
 
 PARENT_STATS_COLUMNS = (
-    "company_id", "parent_kind", "parent_id", "template", "first_join", "last_leave", "is_open", "connections",
-    "participants", "peak", "peak_at", "open_until",
+    "company_id",
+    "parent_kind",
+    "parent_id",
+    "template",
+    "first_join",
+    "last_leave",
+    "is_open",
+    "connections",
+    "participants",
+    "peak",
+    "peak_at",
+    "open_until",
 )
 ROLLUPS_DDL = """
 CREATE TABLE IF NOT EXISTS rollups (company_id VARCHAR, day INTEGER, metric VARCHAR, value BIGINT, "at" BIGINT);
@@ -52,6 +63,8 @@ PARENT_HASH = "hash({company}, {kind}, {id})"
 
 def parent_hash(company: str = "company_id", kind: str = "parent_kind", pid: str = "parent_id") -> str:
     return PARENT_HASH.format(company=company, kind=kind, id=pid)
+
+
 EXACT_PARENTS = "exact_parents:"
 
 
@@ -107,6 +120,8 @@ class DuckDBStore:
         seqs = " UNION ALL ".join(f"SELECT max(seq) AS s FROM {t.table}" for t in TABLES.values())
         self._seq = int(self.rows(f"SELECT coalesce(max(s) + 1, 0) FROM ({seqs})")[0][0])
         self._spans: dict[str, int] = dict(self.rows("SELECT company_id, max_span FROM spans"))
+        self._keys: dict[str, KeyIndex] = {}  # per kind, built at the second write of this process
+        self._probed: set[str] = set()
         # Companies where two events/calls share a parent hash: their windows group by the ids.
         self._exact: set[str] = {
             r[0][len(EXACT_PARENTS) :] for r in self.rows("SELECT key FROM store_meta WHERE key LIKE 'exact_parents:%'")
@@ -193,21 +208,23 @@ class DuckDBStore:
         order = f"({t.terminal} IS NOT NULL) DESC, seq DESC" if t.terminal else "seq DESC"
         keep_old = f"(s.{t.terminal} IS NULL AND o.{t.terminal} IS NOT NULL)" if t.terminal else "false"
         exclude = "EXCLUDE (k, pk)" if kind == "connection" else "EXCLUDE (k)"
-        term = f", {t.terminal}" if t.terminal else ""
+        when = TIME_COLUMN[kind]
         with self._lock:
             con = self.con
             con.register("_batch", batch)
             try:
-                # Stored versions of the batch's records: a probe of the integer hash alone (one
-                # column), confirmed on the full key in Arrow. The common bulk case (no duplicate
-                # in the batch, nothing stored) then appends straight from Arrow.
-                cand = con.execute(f"""SELECT rowid AS rid, company_id, id{term} FROM {t.table}
-                    WHERE k IN (SELECT hash(company_id, id) FROM _batch)""").to_arrow_table()
+                # Stored versions of the batch's records: the keys the index may hold, read within
+                # their instants (zone maps skip the rest), confirmed on the full key in Arrow.
+                # The common bulk case (no duplicate in the batch, nothing stored) then appends
+                # straight from Arrow.
+                keys = con.execute("SELECT hash(company_id, id) AS k FROM _batch").fetchnumpy()["k"]
+                cand = self._stored_versions(kind, keys)
                 if cand.num_rows:
                     cand = cand.join(batch.select(["company_id", "id"]), ["company_id", "id"], join_type="left semi")
                 unique = _unique_keys(batch)
                 if unique and not cand.num_rows:
                     con.execute(f"INSERT INTO {t.table} SELECT {_hash_columns(t)}, * FROM _batch")
+                    self._index_written(kind, keys, batch.column(when).to_numpy())
                     return pa.Table.from_batches([], schema=t.arrow_schema), batch
                 dedupe = (
                     "" if unique else (f"QUALIFY row_number() OVER (PARTITION BY company_id, id ORDER BY {order}) = 1")
@@ -227,7 +244,40 @@ class DuckDBStore:
             con.execute(f"DELETE FROM {t.table} WHERE rowid IN (SELECT rid FROM _m WHERE NOT keep_old)")
             con.execute("DELETE FROM _s WHERE (company_id, id) IN (SELECT (company_id, id) FROM _m WHERE keep_old)")
             con.execute(f"INSERT INTO {t.table} SELECT * FROM _s")
+            added = con.execute(f'SELECT k, "{when}" AS t FROM _s').fetchnumpy()
+            self._index_written(kind, added["k"], added["t"])
             return old, con.execute(f"SELECT * {exclude} FROM _s").to_arrow_table()
+
+    def _stored_versions(self, kind: str, keys: np.ndarray) -> pa.Table:
+        """(rid, company_id, id, terminal) of the stored rows whose key is among ``keys`` (the
+        batch's, registered as ``_batch``), found through the key index once a process writes a
+        kind a second time; the first write (a one-off import) probes the key column instead."""
+        t = TABLES[kind]
+        cols = f"rowid AS rid, company_id, id{f', {t.terminal}' if t.terminal else ''}"
+        index = self._keys.get(kind)
+        if index is None and kind not in self._probed:
+            self._probed.add(kind)
+            return self.con.execute(
+                f"SELECT {cols} FROM {t.table} WHERE k IN (SELECT hash(company_id, id) FROM _batch)"
+            ).to_arrow_table()
+        if index is None:
+            when = TIME_COLUMN[kind]
+            stored = self.con.execute(f'SELECT k, "{when}" AS t FROM {t.table}').to_arrow_table()
+            index = self._keys[kind] = KeyIndex(stored.column("k").to_numpy(), stored.column("t").to_numpy())
+        hit, lo, hi = index.lookup(keys)
+        self.con.register("_hits", pa.table({"k": keys[hit]}))
+        try:
+            return self.con.execute(
+                f"""SELECT {cols} FROM {t.table}
+                WHERE "{TIME_COLUMN[kind]}" BETWEEN {lo} AND {hi} AND k IN (SELECT k FROM _hits)"""
+            ).to_arrow_table()
+        finally:
+            self.con.unregister("_hits")
+
+    def _index_written(self, kind: str, keys: np.ndarray, instants: np.ndarray) -> None:
+        index = self._keys.get(kind)
+        if index is not None:
+            index.add(keys, instants)
 
     def update_span(self, new: pa.Table, cap_us: int) -> None:
         """Remember the longest connection per company (the lookback of day queries)."""
@@ -387,7 +437,9 @@ class DuckDBStore:
 
     # --- parent stats ------------------------------------------------------------------------
     def _stage_parents(self, company_id: str, parents: pa.Table) -> None:
-        """``parents`` (parent_kind, parent_id) as the temp table ``_tp``, with their hash."""
+        """``parents`` (parent_kind, parent_id) as the temp table ``_tp``, with their hash, and
+        the stored stats rows sharing one of those hashes as ``_old`` (one scan of ``pk``; the
+        company is compared on those few rows, where it costs nothing)."""
         self.con.register("_parents", parents)
         try:
             self.con.execute(
@@ -397,10 +449,16 @@ class DuckDBStore:
             )
         finally:
             self.con.unregister("_parents")
+        self.con.execute(
+            # Two steps: a semi-join reads every projected column, so find rowids on pk alone.
+            """CREATE OR REPLACE TEMP TABLE _old AS
+            SELECT rowid AS rid, company_id, pk, parent_kind, parent_id, first_join, last_leave FROM parent_stats
+            WHERE rowid IN (SELECT rowid FROM parent_stats WHERE pk IN (SELECT pk FROM _tp))"""
+        )
 
-    _STORED_OF_TP = """SELECT ps.rowid AS rid, ps.first_join, ps.last_leave FROM parent_stats ps
-        JOIN _tp p ON ps.pk = p.pk AND ps.parent_kind = p.parent_kind AND ps.parent_id = p.parent_id
-        WHERE ps.company_id = $company"""
+    _STORED_OF_TP = """SELECT o.rid, o.first_join, o.last_leave FROM _old o
+        JOIN _tp p ON o.pk = p.pk AND o.parent_kind = p.parent_kind AND o.parent_id = p.parent_id
+        WHERE o.company_id = $company"""
 
     def put_parent_stats(self, company_id: str, parents: pa.Table, stats: pa.Table) -> None:
         """Replace the stats of ``parents`` (parent_kind, parent_id) with ``stats`` rows.
@@ -410,12 +468,16 @@ class DuckDBStore:
         with self.transaction():
             con = self.con
             self._stage_parents(company_id, parents)
-            if company_id not in self._exact and con.execute(
-                """SELECT (SELECT count(DISTINCT pk) FROM _tp) < (SELECT count(*) FROM _tp) OR EXISTS (
-                    SELECT 1 FROM parent_stats ps JOIN _tp p ON ps.pk = p.pk WHERE ps.company_id = $company
-                    AND (ps.parent_kind <> p.parent_kind OR ps.parent_id <> p.parent_id))""",
-                {"company": company_id},
-            ).fetchone()[0]:  # type: ignore[index]
+            shared = (
+                company_id not in self._exact
+                and con.execute(
+                    """SELECT (SELECT count(DISTINCT pk) FROM _tp) < (SELECT count(*) FROM _tp) OR EXISTS (
+                SELECT 1 FROM _old o JOIN _tp p ON o.pk = p.pk WHERE o.company_id = $company
+                AND (o.parent_kind <> p.parent_kind OR o.parent_id <> p.parent_id))""",
+                    {"company": company_id},
+                ).fetchall()[0][0]
+            )
+            if shared:
                 con.execute("INSERT OR REPLACE INTO store_meta VALUES (?, '1')", [EXACT_PARENTS + company_id])
                 self._exact.add(company_id)
             con.execute(

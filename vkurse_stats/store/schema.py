@@ -87,3 +87,14 @@ TABLES: dict[str, KindTable] = {
     )
 }
 PARENT_EVENT, PARENT_CALL = 0, 1
+# The required instant of each kind: rows arrive roughly in its order, so stores order, partition
+# and bound key lookups by it.
+TIME_COLUMN = {
+    "connection": "joined_at",
+    "event": "created_at",
+    "call": "started_at",
+    "user": "registered_at",
+    "login": "at",
+    "message": "sent_at",
+    "file": "uploaded_at",
+}
