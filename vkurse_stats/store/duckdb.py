@@ -66,6 +66,7 @@ def parent_hash(company: str = "company_id", kind: str = "parent_kind", pid: str
 
 
 EXACT_PARENTS = "exact_parents:"
+SMALL_BATCH_RATIO = 50  # a batch this many times smaller than its table uses the key index
 
 
 def _ddl(t: KindTable) -> str:
@@ -121,7 +122,8 @@ class DuckDBStore:
         self._seq = int(self.rows(f"SELECT coalesce(max(s) + 1, 0) FROM ({seqs})")[0][0])
         self._spans: dict[str, int] = dict(self.rows("SELECT company_id, max_span FROM spans"))
         self._keys: dict[str, KeyIndex] = {}  # per kind, built at the second write of this process
-        self._probed: set[str] = set()
+        self._probed: set[str] = set()  # kinds a small batch has probed the key column of
+        self._rows: dict[str, int] = {}  # rows per kind (counted once, then added to)
         # Companies where two events/calls share a parent hash: their windows group by the ids.
         self._exact: set[str] = {
             r[0][len(EXACT_PARENTS) :] for r in self.rows("SELECT key FROM store_meta WHERE key LIKE 'exact_parents:%'")
@@ -250,13 +252,21 @@ class DuckDBStore:
 
     def _stored_versions(self, kind: str, keys: np.ndarray) -> pa.Table:
         """(rid, company_id, id, terminal) of the stored rows whose key is among ``keys`` (the
-        batch's, registered as ``_batch``), found through the key index once a process writes a
-        kind a second time; the first write (a one-off import) probes the key column instead."""
+        batch's, registered as ``_batch``).
+
+        A probe of the key column reads every row: fine for a batch that is large beside the
+        table (a bulk import). Small batches into a large table go through the key index, built
+        at the second such write of a process (a one-off import of one small file keeps the probe)."""
         t = TABLES[kind]
         cols = f"rowid AS rid, company_id, id{f', {t.terminal}' if t.terminal else ''}"
         index = self._keys.get(kind)
-        if index is None and kind not in self._probed:
-            self._probed.add(kind)
+        if kind not in self._rows:
+            self._rows[kind] = int(self.rows(f"SELECT count(*) FROM {t.table}")[0][0])
+        small = len(keys) * SMALL_BATCH_RATIO < self._rows[kind]
+        self._rows[kind] += len(keys)
+        if index is None and (not small or kind not in self._probed):
+            if small:
+                self._probed.add(kind)
             return self.con.execute(
                 f"SELECT {cols} FROM {t.table} WHERE k IN (SELECT hash(company_id, id) FROM _batch)"
             ).to_arrow_table()

@@ -10,10 +10,10 @@ the rows of the keys it holds, within those days.
 
 An entry is one sortable integer: the key's top 40 bits, then the day (24 bits). A shared
 40-bit prefix only widens a lookup, never narrows it. The index is built from the table at a
-process's second write of a kind (the single writer: DuckDB allows one; a one-off import keeps
-the plain probe) and told of every row written after. Entries are never removed: a stale entry
-(a replaced version, a rolled-back write) only widens a lookup, and a key absent from the index
-is absent from the table, which is what makes the index safe to trust.
+process's second small write of a kind (the single writer: DuckDB allows one; bulk batches and
+a one-off small import keep the plain probe) and told of every row written after. Entries are
+never removed: a stale entry (a replaced version, a rolled-back write) only widens a lookup, and
+a key absent from the index is absent from the table, which is what makes the index safe.
 """
 
 from __future__ import annotations
