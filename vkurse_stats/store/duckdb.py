@@ -122,6 +122,7 @@ class DuckDBStore:
         self._seq = int(self.rows(f"SELECT coalesce(max(s) + 1, 0) FROM ({seqs})")[0][0])
         self._spans: dict[str, int] = dict(self.rows("SELECT company_id, max_span FROM spans"))
         self._keys: dict[str, KeyIndex] = {}  # per kind, built at the second write of this process
+        self._staged: tuple[str, pa.Table] | None = None  # see _stage_parents
         self._probed: set[str] = set()  # kinds a small batch has probed the key column of
         self._rows: dict[str, int] = {}  # rows per kind (counted once, then added to)
         # Companies where two events/calls share a parent hash: their windows group by the ids.
@@ -186,6 +187,7 @@ class DuckDBStore:
                 self._depth -= 1
                 if outer:
                     self.con.execute("ROLLBACK")
+                    self._staged = None
                     self._spans = dict(self.rows("SELECT company_id, max_span FROM spans"))
                 raise
             self._depth -= 1
@@ -342,19 +344,8 @@ class DuckDBStore:
         knows such bounds: then zone maps skip the rest). Probed on the parent hash, confirmed
         on the ids."""
         window = "" if lo is None or hi is None else f"AND joined_at BETWEEN {int(lo)} AND {int(hi)}"
-        numbered = parents.select(["parent_kind", "parent_id"]).append_column(
-            "pos", pa.array(np.arange(parents.num_rows, dtype=np.int64))
-        )
         with self._lock:
-            self.con.register("_parents", numbered)
-            try:
-                self.con.execute(
-                    f"""CREATE OR REPLACE TEMP TABLE _tp AS
-                    SELECT {parent_hash("$company")} AS pk, parent_kind, parent_id, pos FROM _parents""",
-                    {"company": company_id},
-                )
-            finally:
-                self.con.unregister("_parents")
+            self._stage_parents(company_id, parents)
             return self.con.execute(
                 f"""SELECT {self._conn_cols("c", "p.pos")}
                 FROM (SELECT * FROM connections WHERE company_id = $company {window}
@@ -439,6 +430,7 @@ class DuckDBStore:
 
     def clear_rollups(self, company_id: str | None = None) -> None:
         with self._lock:
+            self._staged = None
             for table in ("rollups", "rollup_days", "parent_stats"):
                 if company_id is None:
                     self.con.execute(f"DELETE FROM {table}")
@@ -447,14 +439,20 @@ class DuckDBStore:
 
     # --- parent stats ------------------------------------------------------------------------
     def _stage_parents(self, company_id: str, parents: pa.Table) -> None:
-        """``parents`` (parent_kind, parent_id) as the temp table ``_tp``, with their hash, and
-        the stored stats rows sharing one of those hashes as ``_old`` (one scan of ``pk``; the
-        company is compared on those few rows, where it costs nothing)."""
-        self.con.register("_parents", parents)
+        """``parents`` (parent_kind, parent_id) as the temp table ``_tp``, with their hash and
+        row number, and the stored stats rows sharing one of those hashes as ``_old`` (one scan
+        of ``pk``; the company is compared on those few rows, where it costs nothing). Staged
+        once for the lookups, the fetch and the write of one chunk of parents."""
+        if self._staged is not None and self._staged[0] == company_id and self._staged[1] is parents:
+            return
+        numbered = parents.select(["parent_kind", "parent_id"]).append_column(
+            "pos", pa.array(np.arange(parents.num_rows, dtype=np.int64))
+        )
+        self.con.register("_parents", numbered)
         try:
             self.con.execute(
                 f"""CREATE OR REPLACE TEMP TABLE _tp AS
-                SELECT {parent_hash("$company")} AS pk, parent_kind, parent_id FROM _parents""",
+                SELECT {parent_hash("$company")} AS pk, parent_kind, parent_id, pos FROM _parents""",
                 {"company": company_id},
             )
         finally:
@@ -465,6 +463,7 @@ class DuckDBStore:
             SELECT rowid AS rid, company_id, pk, parent_kind, parent_id, first_join, last_leave FROM parent_stats
             WHERE rowid IN (SELECT rowid FROM parent_stats WHERE pk IN (SELECT pk FROM _tp))"""
         )
+        self._staged = (company_id, parents)
 
     _STORED_OF_TP = """SELECT o.rid, o.first_join, o.last_leave FROM _old o
         JOIN _tp p ON o.pk = p.pk AND o.parent_kind = p.parent_kind AND o.parent_id = p.parent_id
@@ -494,6 +493,7 @@ class DuckDBStore:
                 f"DELETE FROM parent_stats WHERE rowid IN (SELECT rid FROM ({self._STORED_OF_TP}))",
                 {"company": company_id},
             )
+            self._staged = None  # parent_stats changes: _old is stale from here
             con.register("_stats", stats)
             try:
                 con.execute(
