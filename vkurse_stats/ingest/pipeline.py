@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pajson
 
-from ..metrics.rollup import Rollups, Touched
+from ..metrics.rollup import Rollups, Touched, store_transaction
 from ..records import KINDS, Company, Record, RecordError, decode_json
 from ..store.meta import MetaStore
 from . import fastpath
@@ -166,10 +165,9 @@ class Ingestor:
     def add_table(self, kind: str, table: pa.Table) -> bool:
         """Store a batch that the columnar validator proved valid (ingest/fastpath.py).
         Returns False, storing nothing, when its companies need the per-row steps."""
-        companies = pc.unique(table.column("company_id")).to_pylist()
-        if self.scope is not None and any(c != self.scope for c in companies):
+        if not self._in_scope(table):
             return False
-        for company_id in companies:
+        for company_id in pc.unique(table.column("company_id")).to_pylist():
             if company_id not in self._known:
                 self._admit(0, company_id)
         self._seal(kind)  # earlier rows first: arrival order decides between versions
@@ -192,7 +190,7 @@ class Ingestor:
     def flush(self) -> None:
         """Write what is buffered as one batch per kind, in one transaction, and note what it
         touched."""
-        with self._transaction():
+        with store_transaction(self.store):
             for kind in list(self._buffers):
                 self._seal(kind)
             for kind, tables in self._tables.items():
@@ -204,10 +202,6 @@ class Ingestor:
             self.rollups.apply(self.touched)
             self.touched = Touched()
             self._written = 0
-
-    def _transaction(self) -> AbstractContextManager[Any]:
-        begin = getattr(self.store, "transaction", None)
-        return begin() if begin else nullcontext()
 
     def _write(self, kind: str, table: pa.Table) -> None:
         self._written += table.num_rows
@@ -257,11 +251,13 @@ class Ingestor:
                 self.add_json(n, raw)
 
     def _fits_scope(self, tables: tuple[list[int], dict[str, pa.Table]]) -> bool:
-        if self.scope is None:
-            return True
-        return not tables[0] and all(
-            pc.all(pc.equal(t.column("company_id"), self.scope)).as_py() for t in tables[1].values()
-        )
+        """Whether a parsed block may take the columnar path whole (a scoped writer's company
+        records need the per-line scope step)."""
+        return self.scope is None or (not tables[0] and all(map(self._in_scope, tables[1].values())))
+
+    def _in_scope(self, table: pa.Table) -> bool:
+        """Whether every record of a table is of a company this writer may write."""
+        return self.scope is None or bool(pc.all(pc.equal(table.column("company_id"), self.scope)).as_py())
 
 
 def _drop_unchanged(old: pa.Table, new: pa.Table) -> tuple[pa.Table, pa.Table]:

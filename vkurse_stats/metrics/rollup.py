@@ -37,6 +37,13 @@ SOURCES = {
 PARENT_SCHEMA = pa.schema([("parent_kind", pa.int8()), ("parent_id", pa.string())])
 
 
+def store_transaction(store: object) -> AbstractContextManager[Any]:
+    """One transaction of the store around a whole write or recomputation (a DuckDB commit costs
+    milliseconds); a store without transactions (ClickHouse) gets none."""
+    begin = getattr(store, "transaction", None)
+    return begin() if begin else nullcontext()
+
+
 def _dense(column: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
     """Dense int64 codes of a column (null -> -1) and the distinct values they index."""
     encoded = pc.dictionary_encode(column).combine_chunks()
@@ -169,13 +176,8 @@ class Rollups:
 
     def apply(self, touched: Touched, progress: Callable[[int, int], None] | None = None) -> None:
         """Recompute what ``touched`` names: parents first (their first joins decide 'held')."""
-        with self._apply_lock, self._transaction():
+        with self._apply_lock, store_transaction(self.store):
             self._apply(touched, progress)
-
-    def _transaction(self) -> AbstractContextManager[Any]:
-        """One store transaction around a whole recomputation (a commit costs milliseconds)."""
-        begin = getattr(self.store, "transaction", None)
-        return begin() if begin else nullcontext()
 
     def _apply(self, touched: Touched, progress: Callable[[int, int], None] | None) -> None:
         now = self.clock()
@@ -405,7 +407,7 @@ class Rollups:
 
     def rebuild(self, company_id: str, progress: Callable[[int, int], None] | None = None) -> None:
         """Recompute every rollup of a company from its raw records."""
-        with self._apply_lock, self._transaction():
+        with self._apply_lock, store_transaction(self.store):
             self._rebuild(company_id, progress)
 
     def _rebuild(self, company_id: str, progress: Callable[[int, int], None] | None) -> None:

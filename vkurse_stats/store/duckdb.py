@@ -127,7 +127,8 @@ class DuckDBStore:
         self._rows: dict[str, int] = {}  # rows per kind (counted once, then added to)
         # Companies where two events/calls share a parent hash: their windows group by the ids.
         self._exact: set[str] = {
-            r[0][len(EXACT_PARENTS) :] for r in self.rows("SELECT key FROM store_meta WHERE key LIKE 'exact_parents:%'")
+            r[0][len(EXACT_PARENTS) :]
+            for r in self.rows("SELECT key FROM store_meta WHERE starts_with(key, ?)", [EXACT_PARENTS])
         }
 
     # --- plumbing ----------------------------------------------------------------------------
@@ -211,7 +212,7 @@ class DuckDBStore:
         t = TABLES[kind]
         order = f"({t.terminal} IS NOT NULL) DESC, seq DESC" if t.terminal else "seq DESC"
         keep_old = f"(s.{t.terminal} IS NULL AND o.{t.terminal} IS NOT NULL)" if t.terminal else "false"
-        exclude = "EXCLUDE (k, pk)" if kind == "connection" else "EXCLUDE (k)"
+        hashes = ["k", "pk"] if kind == "connection" else ["k"]  # the store's own columns
         when = TIME_COLUMN[kind]
         with self._lock:
             con = self.con
@@ -243,14 +244,14 @@ class DuckDBStore:
                     FROM _cand o JOIN _s s ON o.company_id = s.company_id AND o.id = s.id""")
             finally:
                 con.unregister("_cand")
-            old = con.execute(f"""SELECT o.* {exclude} FROM {t.table} o
+            old = con.execute(f"""SELECT o.* EXCLUDE ({", ".join(hashes)}) FROM {t.table} o
                 WHERE o.rowid IN (SELECT rid FROM _m WHERE NOT keep_old)""").to_arrow_table()
             con.execute(f"DELETE FROM {t.table} WHERE rowid IN (SELECT rid FROM _m WHERE NOT keep_old)")
             con.execute("DELETE FROM _s WHERE (company_id, id) IN (SELECT (company_id, id) FROM _m WHERE keep_old)")
             con.execute(f"INSERT INTO {t.table} SELECT * FROM _s")
-            added = con.execute(f'SELECT k, "{when}" AS t FROM _s').fetchnumpy()
-            self._index_written(kind, added["k"], added["t"])
-            return old, con.execute(f"SELECT * {exclude} FROM _s").to_arrow_table()
+            inserted = con.execute("SELECT * FROM _s").to_arrow_table()
+            self._index_written(kind, inserted.column("k").to_numpy(), inserted.column(when).to_numpy())
+            return old, inserted.drop_columns(hashes)
 
     def _stored_versions(self, kind: str, keys: np.ndarray) -> pa.Table:
         """(rid, company_id, id, terminal) of the stored rows whose key is among ``keys`` (the
@@ -272,8 +273,8 @@ class DuckDBStore:
             return self.con.execute(
                 f"SELECT {cols} FROM {t.table} WHERE k IN (SELECT hash(company_id, id) FROM _batch)"
             ).to_arrow_table()
+        when = TIME_COLUMN[kind]
         if index is None:
-            when = TIME_COLUMN[kind]
             stored = self.con.execute(f'SELECT k, "{when}" AS t FROM {t.table}').to_arrow_table()
             index = self._keys[kind] = KeyIndex(stored.column("k").to_numpy(), stored.column("t").to_numpy())
         hit, lo, hi = index.lookup(keys)
@@ -281,7 +282,7 @@ class DuckDBStore:
         try:
             return self.con.execute(
                 f"""SELECT {cols} FROM {t.table}
-                WHERE "{TIME_COLUMN[kind]}" BETWEEN {lo} AND {hi} AND k IN (SELECT k FROM _hits)"""
+                WHERE "{when}" BETWEEN {lo} AND {hi} AND k IN (SELECT k FROM _hits)"""
             ).to_arrow_table()
         finally:
             self.con.unregister("_hits")
