@@ -4,12 +4,13 @@ Connections are cut into per-day segments (a day is a calendar day of the compan
 then every segment endpoint becomes one packed int64 key ``day | time-in-day | type | category``
 with ends before starts at the same instant, so that the half-open intervals ``[joined, left)``
 never overlap at a shared instant. One sort of those keys serves every connection-level peak: a
-metric is a mask over the category bits and its level is a cumulative sum read only at starts
+metric is a mask over the category bits and its level is a running count read only at starts
 (reading at ends or across midnight would leak transient levels). Events and calls are active
-while any of their connections is: a second pass sorts endpoints by (parent, day) block, turns the
-0->1 and 1->0 transitions of each block into parent-level endpoints, and sweeps those the same way.
+while any of their connections is: a second sort orders endpoints by (parent, day) block, whose
+0->1 and 1->0 transitions become parent-level endpoints, swept the same way.
 
-Everything here is pure NumPy over arrays a store fetched; every backend shares it.
+Cutting and packing is NumPy; the passes over sorted keys are compiled loops (kernels.py). It
+works on arrays a store fetched, so every backend shares it.
 """
 
 from __future__ import annotations
@@ -21,13 +22,11 @@ import numpy.typing as npt
 
 from ..records import CALL_TEMPLATE, TEMPLATE_CODE
 from ..timeutil import DayGrid
+from . import kernels
 from .definitions import METRICS, MetricDef
+from .kernels import CAT_BITS, DAY_SHIFT, NO_TIME
 
 I64 = npt.NDArray[np.int64]
-TIME_BITS = 37  # microseconds within a (25-hour at most) day
-CAT_BITS = 3
-DAY_SHIFT = TIME_BITS + 1 + CAT_BITS
-NO_TIME = -1
 
 # Category of a connection: class (0 meetings-type, 1 webinar, 2 call) * 2 + transport.
 _CLASS_OF_TEMPLATE = np.zeros(CALL_TEMPLATE + 1, dtype=np.int64)
@@ -46,8 +45,14 @@ def _category_mask(m: MetricDef, *, parent_level: bool) -> npt.NDArray[np.bool_]
     return mask
 
 
-CONNECTION_PEAKS = tuple((m.id, _category_mask(m, parent_level=False)) for m in METRICS if m.daily == "peak")
-PARENT_PEAKS = tuple((m.id, _category_mask(m, parent_level=True)) for m in METRICS if m.daily == "parent_peak")
+def _masks(daily: str, *, parent_level: bool) -> tuple[tuple[str, ...], npt.NDArray[np.bool_]]:
+    """The ids of the metrics of one daily kind and their category masks, one row each."""
+    chosen = [m for m in METRICS if m.daily == daily]
+    return tuple(m.id for m in chosen), np.array([_category_mask(m, parent_level=parent_level) for m in chosen])
+
+
+CONNECTION_PEAKS = _masks("peak", parent_level=False)
+PARENT_PEAKS = _masks("parent_peak", parent_level=True)
 
 
 @dataclass
@@ -99,51 +104,23 @@ def distinct(values: I64) -> I64:
     return v[keep]
 
 
-def _first_per_group(positions: I64, group_of_pos: I64) -> tuple[I64, I64]:
-    """For sorted candidate positions, the first one of each group: (groups, positions)."""
-    if len(positions) == 0:
-        return positions, positions
-    g = group_of_pos[positions]
-    first = np.empty(len(g), dtype=np.bool_)
-    first[0] = True
-    np.not_equal(g[1:], g[:-1], out=first[1:])
-    return g[first], positions[first]
 
 
-def _sweep(
-    key: I64,
-    masks: tuple[tuple[str, npt.NDArray[np.bool_]], ...],
-    ndays: int,
-    day_starts: I64,
-    out_values: dict[str, I64],
-    out_at: dict[str, I64],
+def _peaks(
+    key: I64, metrics: tuple[tuple[str, ...], npt.NDArray[np.bool_]], starts: I64, out: WindowFigures
 ) -> None:
-    """Peaks per day of sorted packed endpoint keys, one result per mask."""
-    cat = key & ((1 << CAT_BITS) - 1)
-    is_start = ((key >> CAT_BITS) & 1).astype(np.bool_)
-    day = key >> DAY_SHIFT
-    t_rel = (key >> (CAT_BITS + 1)) & ((1 << TIME_BITS) - 1)
-    delta = np.where(is_start, 1, -1).astype(np.int32)
-    for metric_id, mask in masks:
-        in_scope = mask[cat]
-        level = np.cumsum(np.where(in_scope, delta, 0), dtype=np.int64)
-        values = np.zeros(ndays, dtype=np.int64)
-        at = np.full(ndays, NO_TIME, dtype=np.int64)
-        readable = in_scope & is_start
-        if readable.any():
-            pos = np.flatnonzero(readable)
-            lv = level[pos]
-            dd = day[pos]
-            np.maximum.at(values, dd, lv)
-            best = pos[lv == values[dd]]
-            d_first, p_first = _first_per_group(best, day)
-            at[d_first] = day_starts[d_first] + t_rel[p_first]
-        out_values[metric_id] = values
-        out_at[metric_id] = at
+    """Sort packed endpoint keys and put the daily peak of each metric into ``out``."""
+    key.sort()
+    ids, masks = metrics
+    values, at = kernels.peaks(key, masks, starts, len(starts) - 1)
+    for i, metric_id in enumerate(ids):
+        out.values[metric_id] = values[i]
+        out.at[metric_id] = at[i]
 
 
-def sweep_window(conns: Connections, grid: DayGrid, now: int, cap_us: int) -> WindowFigures:
-    """Exact daily figures for the days of ``grid`` from the connections overlapping them."""
+def sweep_window(conns: Connections, grid: DayGrid, now: int, cap_us: int, *, days: bool = True) -> WindowFigures:
+    """Exact daily figures for the days of ``grid`` from the connections overlapping them.
+    With ``days=False`` only the (parent, day) blocks, which is what event stats need."""
     ndays = grid.last - grid.first + 1
     starts = grid.starts  # ndays + 1 boundaries
     j = conns.joined
@@ -161,83 +138,54 @@ def sweep_window(conns: Connections, grid: DayGrid, now: int, cap_us: int) -> Wi
     s = np.maximum(j[idx], ds)
     t = np.minimum(e[idx], starts[day + 1])
     active = t > s
+    out = WindowFigures({}, {}, {}, *(np.zeros(0, dtype=np.int64),) * 4)
 
-    cat = _CLASS_OF_TEMPLATE[conns.template[idx]] * 2 + conns.transport[idx]
-    values: dict[str, I64] = {}
-    at: dict[str, I64] = {}
+    a_idx, a_day = idx[active], day[active]
+    a_s, a_t = s[active] - ds[active], t[active] - ds[active]
+    a_cls = _CLASS_OF_TEMPLATE[conns.template[a_idx]]
+    if days:
+        # Connection-level peaks: one sort of every active segment's two endpoints.
+        base = a_day << DAY_SHIFT
+        a_cat = a_cls * 2 + conns.transport[a_idx]
+        start_key = base | (a_s << (CAT_BITS + 1)) | (1 << CAT_BITS) | a_cat
+        _peaks(np.concatenate((start_key, base | (a_t << (CAT_BITS + 1)) | a_cat)), CONNECTION_PEAKS, starts, out)
 
-    # Connection-level peaks: one sort of every active segment's two endpoints.
-    a_day, a_s, a_t, a_cat = day[active], s[active] - ds[active], t[active] - ds[active], cat[active]
-    base = a_day << DAY_SHIFT
-    key = np.concatenate(
-        (
-            base | (a_s << (CAT_BITS + 1)) | (1 << CAT_BITS) | a_cat,
-            base | (a_t << (CAT_BITS + 1)) | a_cat,
-        )
-    )
-    key.sort()
-    _sweep(key, CONNECTION_PEAKS, ndays, starts, values, at)
-
-    # Parent-level activity: endpoints grouped by (parent, day) block. A block is keyed by the
-    # parent and the day relative to the parent's first day here, which keeps the key small
-    # enough to pack beside the time, so one sort orders endpoints by block and instant.
-    a_parent = conns.parent[idx][active]
+    # Parent-level activity: endpoints grouped by (parent, day) block. A block is numbered by
+    # the parent and the day relative to the parent's first day here, which keeps the number
+    # small enough to pack beside the time, so one sort orders endpoints by block and instant.
+    a_parent = conns.parent[a_idx]
     nparents = int(conns.parent.max()) + 1 if len(conns.parent) else 1
     first_day = np.full(nparents, ndays, dtype=np.int64)
     np.minimum.at(first_day, a_parent, a_day)
     rel_day = a_day - first_day[a_parent]
     span = int(rel_day.max()) + 1 if len(rel_day) else 1
     block_raw = a_parent * span + rel_day
-    if nparents * span >= 1 << (62 - TIME_BITS - 1):
-        block_raw = np.unique(block_raw, return_inverse=True)[1].astype(np.int64)
-    pkey = np.concatenate(
-        (
-            (block_raw << (TIME_BITS + 1)) | (a_s << 1) | 1,
-            (block_raw << (TIME_BITS + 1)) | (a_t << 1),
-        )
-    )
-    porder = np.argsort(pkey)
-    pkey = pkey[porder]
-    seg_of = np.concatenate((np.arange(len(a_s)), np.arange(len(a_s))))[porder]
-    raw_block = pkey >> (TIME_BITS + 1)
-    new_block = np.empty(len(pkey), dtype=np.bool_)
-    if len(pkey):
-        new_block[0] = True
-        np.not_equal(raw_block[1:], raw_block[:-1], out=new_block[1:])
-    p_block = np.cumsum(new_block) - 1
-    heads = np.flatnonzero(new_block)
-    block_parent = a_parent[seg_of[heads]]
-    block_day = a_day[seg_of[heads]]
-    nblocks = len(heads)
-    p_t = (pkey >> 1) & ((1 << TIME_BITS) - 1)
-    p_start = (pkey & 1).astype(np.bool_)
-    p_level = np.cumsum(np.where(p_start, 1, -1), dtype=np.int64)
-    # Peak concurrent connections of each (parent, day) block, with its first instant.
-    block_peak = np.zeros(nblocks, dtype=np.int64)
-    block_at = np.full(nblocks, NO_TIME, dtype=np.int64)
-    if len(pkey):
-        spos = np.flatnonzero(p_start)
-        np.maximum.at(block_peak, p_block[spos], p_level[spos])
-        best = spos[p_level[spos] == block_peak[p_block[spos]]]
-        b_first, pos_first = _first_per_group(best, p_block)
-        block_at[b_first] = starts[block_day[b_first]] + p_t[pos_first]
-    # Transitions: a block's level rising 0 -> 1 starts the parent, falling to 0 ends it.
-    rises = p_start & (p_level == 1)
-    falls = ~p_start & (p_level == 0)
-    # A parent's connections normally share one template; if they disagree, take the highest
-    # class so the result never depends on row order.
-    block_cat = np.zeros(nblocks, dtype=np.int64)
-    np.maximum.at(block_cat, p_block, _CLASS_OF_TEMPLATE[conns.template[idx][active]][seg_of] * 2)
-    tr = np.flatnonzero(rises | falls)
-    tb = p_block[tr]
+    numbers = None
+    if nparents * span >= 1 << (63 - kernels.BLOCK_SHIFT):
+        numbers, block_raw = np.unique(block_raw, return_inverse=True)
+        block_raw = block_raw.astype(np.int64)
+    high = block_raw << kernels.BLOCK_SHIFT
+    pkey = np.concatenate((high | (a_s << 3) | 4 | a_cls, high | (a_t << 3) | a_cls))
+    pkey.sort()
+    number, block_peak, peak_t, block_cls, tr_block, tr_t, tr_rise = kernels.blocks(pkey)
+    if numbers is not None:
+        number = numbers[number]
+    out.block_parent = number // span
+    block_day = first_day[out.block_parent] + number % span
+    out.block_day = block_day + grid.first
+    out.block_peak = block_peak
+    out.block_at = np.where(peak_t == NO_TIME, NO_TIME, starts[block_day] + peak_t)
+    if not days:
+        return out
+    # A parent is active from its block's level rising 0 -> 1 until it falls back to 0. Its
+    # connections normally share one template; if they disagree, the highest class counts.
     ekey = (
-        (block_day[tb] << DAY_SHIFT)
-        | (p_t[tr] << (CAT_BITS + 1))
-        | (p_start[tr].astype(np.int64) << CAT_BITS)
-        | block_cat[tb]
+        (block_day[tr_block] << DAY_SHIFT)
+        | (tr_t << (CAT_BITS + 1))
+        | (tr_rise.astype(np.int64) << CAT_BITS)
+        | (block_cls[tr_block] * 2)
     )
-    ekey.sort()
-    _sweep(ekey, PARENT_PEAKS, ndays, starts, values, at)
+    _peaks(ekey, PARENT_PEAKS, starts, out)
 
     # Clients: distinct people present on a day with a client (zero-length connections included).
     c_day, c_client, c_person = day, conns.client[idx], conns.person[idx]
@@ -248,17 +196,7 @@ def sweep_window(conns: Connections, grid: DayGrid, now: int, cap_us: int) -> Wi
         rows = np.unique(np.stack((c_day, c_client, c_person)), axis=1)
         pd, pc = rows[0], rows[1]
     pairs, counts = np.unique(pd * len(conns.client_names) + pc, return_counts=True)
-    clients: dict[int, dict[str, int]] = {}
     width = max(1, len(conns.client_names))
     for pair, n in zip(pairs.tolist(), counts.tolist(), strict=True):
-        clients.setdefault(grid.first + pair // width, {})[conns.client_names[pair % width]] = n
-
-    return WindowFigures(
-        values=values,
-        at=at,
-        clients=clients,
-        block_parent=block_parent,
-        block_day=block_day + grid.first,
-        block_peak=block_peak,
-        block_at=block_at,
-    )
+        out.clients.setdefault(grid.first + pair // width, {})[conns.client_names[pair % width]] = n
+    return out

@@ -256,7 +256,7 @@ class Rollups:
         conns = to_connections(rows, n)
         end = conns.effective_end(now, self.cap_us)
         grid = DayGrid.covering(tz, int(conns.joined.min()), int(end.max()))
-        fig = sweep_window(conns, grid, now, self.cap_us)
+        fig = sweep_window(conns, grid, now, self.cap_us, days=False)
         peak = np.zeros(n, dtype=np.int64)
         np.maximum.at(peak, fig.block_parent, fig.block_peak)
         peak_at = np.full(n, NO_TIME, dtype=np.int64)
