@@ -42,10 +42,10 @@ def test_instants_outside_the_day_range_make_the_lookup_unbounded() -> None:
     assert hit.tolist() == [True, False] and (lo, hi) == UNBOUNDED
 
 
-def test_recent_runs_are_merged_as_they_grow() -> None:
+def test_recent_entries_are_merged_as_they_grow() -> None:
     index = KeyIndex(np.arange(10, dtype=np.uint64) << 40, np.zeros(10, np.int64))
     for i in range(30):
         index.add((np.arange(10_000, dtype=np.uint64) + 10 * i) << 40, np.full(10_000, i * DAY_US, np.int64))
-    assert len(index._recent) < 10 and len(index) == 300_010
+    assert len(index._recent) < 100_000 and len(index) == 300_010
     hit, lo, hi = index.lookup(np.array([5 << 40, 295 << 40, 10**6 << 40], np.uint64))
     assert hit.tolist() == [True, True, False] and (lo, hi) == (0, 30 * DAY_US - 1)

@@ -67,6 +67,7 @@ def parent_hash(company: str = "company_id", kind: str = "parent_kind", pid: str
 
 EXACT_PARENTS = "exact_parents:"
 SMALL_BATCH_RATIO = 50  # a batch this many times smaller than its table uses the key index
+STATS_INDEX = "parent_stats"  # the key index of parent_stats (pk, first_join)
 
 
 def _ddl(t: KindTable) -> str:
@@ -121,10 +122,10 @@ class DuckDBStore:
         seqs = " UNION ALL ".join(f"SELECT max(seq) AS s FROM {t.table}" for t in TABLES.values())
         self._seq = int(self.rows(f"SELECT coalesce(max(s) + 1, 0) FROM ({seqs})")[0][0])
         self._spans: dict[str, int] = dict(self.rows("SELECT company_id, max_span FROM spans"))
-        self._keys: dict[str, KeyIndex] = {}  # per kind, built at the second write of this process
+        self._keys: dict[str, KeyIndex] = {}  # per kind (and STATS_INDEX): see _key_index
         self._staged: tuple[str, pa.Table] | None = None  # see _stage_parents
-        self._probed: set[str] = set()  # kinds a small batch has probed the key column of
-        self._rows: dict[str, int] = {}  # rows per kind (counted once, then added to)
+        self._probed: set[str] = set()  # indexes a small lookup has done without
+        self._rows: dict[str, int] = {}  # rows per index (counted once, then added to)
         # Companies where two events/calls share a parent hash: their windows group by the ids.
         self._exact: set[str] = {
             r[0][len(EXACT_PARENTS) :]
@@ -189,6 +190,9 @@ class DuckDBStore:
                 if outer:
                     self.con.execute("ROLLBACK")
                     self._staged = None
+                    # Rows deleted before an index was built come back: build them again.
+                    self._keys.clear()
+                    self._rows.clear()
                     self._spans = dict(self.rows("SELECT company_id, max_span FROM spans"))
                 raise
             self._depth -= 1
@@ -210,10 +214,9 @@ class DuckDBStore:
         the terminal field the other has (then the other stays). Returns (the stored versions
         that were replaced, the versions inserted)."""
         t = TABLES[kind]
-        order = f"({t.terminal} IS NOT NULL) DESC, seq DESC" if t.terminal else "seq DESC"
-        keep_old = f"(s.{t.terminal} IS NULL AND o.{t.terminal} IS NOT NULL)" if t.terminal else "false"
         hashes = ["k", "pk"] if kind == "connection" else ["k"]  # the store's own columns
         when = TIME_COLUMN[kind]
+        keys_of = ["company_id", "id"]
         with self._lock:
             con = self.con
             con.register("_batch", batch)
@@ -225,67 +228,85 @@ class DuckDBStore:
                 keys = con.execute("SELECT hash(company_id, id) AS k FROM _batch").fetchnumpy()["k"]
                 cand = self._stored_versions(kind, keys)
                 if cand.num_rows:
-                    cand = cand.join(batch.select(["company_id", "id"]), ["company_id", "id"], join_type="left semi")
+                    cand = cand.join(batch.select(keys_of), keys_of, join_type="left semi")
                 unique = _unique_keys(batch)
                 if unique and not cand.num_rows:
                     con.execute(f"INSERT INTO {t.table} SELECT {_hash_columns(t)}, * FROM _batch")
                     self._index_written(kind, keys, batch.column(when).to_numpy())
                     return pa.Table.from_batches([], schema=t.arrow_schema), batch
-                dedupe = (
-                    "" if unique else (f"QUALIFY row_number() OVER (PARTITION BY company_id, id ORDER BY {order}) = 1")
-                )
-                con.execute(f"CREATE OR REPLACE TEMP TABLE _s AS SELECT {_hash_columns(t)}, * FROM _batch {dedupe}")
+                # The batch in the table's layout, one version per record (the one that wins).
+                order = f"({t.terminal} IS NOT NULL) DESC, seq DESC" if t.terminal else "seq DESC"
+                dedupe = f"QUALIFY row_number() OVER (PARTITION BY company_id, id ORDER BY {order}) = 1"
+                if unique:
+                    dedupe = ""
+                new = con.execute(f"SELECT {_hash_columns(t)}, * FROM _batch {dedupe}").to_arrow_table()
             finally:
                 con.unregister("_batch")
-            con.register("_cand", cand)
+            # A stored version stays when it has the terminal field and the new one has not.
+            if t.terminal and cand.num_rows:
+                stays = (
+                    cand.filter(pc.is_valid(cand.column(t.terminal)))
+                    .select(keys_of)
+                    .join(new.filter(pc.is_null(new.column(t.terminal))).select(keys_of), keys_of, join_type="inner")
+                )
+                if stays.num_rows:
+                    cand = cand.join(stays, keys_of, join_type="left anti")
+                    new = new.join(stays, keys_of, join_type="left anti")
+            if cand.num_rows:
+                con.register("_rids", cand.select(["rid"]))
+                try:
+                    con.execute(f"DELETE FROM {t.table} WHERE rowid IN (SELECT rid FROM _rids)")
+                finally:
+                    con.unregister("_rids")
+            con.register("_new", new)
             try:
-                con.execute(f"""CREATE OR REPLACE TEMP TABLE _m AS
-                    SELECT o.rid, o.company_id, o.id, {keep_old} AS keep_old
-                    FROM _cand o JOIN _s s ON o.company_id = s.company_id AND o.id = s.id""")
+                con.execute(f"INSERT INTO {t.table} SELECT * FROM _new")
             finally:
-                con.unregister("_cand")
-            old = con.execute(f"""SELECT o.* EXCLUDE ({", ".join(hashes)}) FROM {t.table} o
-                WHERE o.rowid IN (SELECT rid FROM _m WHERE NOT keep_old)""").to_arrow_table()
-            con.execute(f"DELETE FROM {t.table} WHERE rowid IN (SELECT rid FROM _m WHERE NOT keep_old)")
-            con.execute("DELETE FROM _s WHERE (company_id, id) IN (SELECT (company_id, id) FROM _m WHERE keep_old)")
-            con.execute(f"INSERT INTO {t.table} SELECT * FROM _s")
-            inserted = con.execute("SELECT * FROM _s").to_arrow_table()
-            self._index_written(kind, inserted.column("k").to_numpy(), inserted.column(when).to_numpy())
-            return old, inserted.drop_columns(hashes)
+                con.unregister("_new")
+            self._index_written(kind, new.column("k").to_numpy(), new.column(when).to_numpy())
+            old = cand.drop_columns(["rid", *hashes]).cast(t.arrow_schema)
+            return old, new.drop_columns(hashes).cast(t.arrow_schema)
 
     def _stored_versions(self, kind: str, keys: np.ndarray) -> pa.Table:
-        """(rid, company_id, id, terminal) of the stored rows whose key is among ``keys`` (the
-        batch's, registered as ``_batch``).
+        """The stored rows (with their ``rid``) whose key is among ``keys`` (the batch's,
+        registered as ``_batch``).
 
         A probe of the key column reads every row: fine for a batch that is large beside the
         table (a bulk import). Small batches into a large table go through the key index, built
         at the second such write of a process (a one-off import of one small file keeps the probe)."""
         t = TABLES[kind]
-        cols = f"rowid AS rid, company_id, id{f', {t.terminal}' if t.terminal else ''}"
-        index = self._keys.get(kind)
-        if kind not in self._rows:
-            self._rows[kind] = int(self.rows(f"SELECT count(*) FROM {t.table}")[0][0])
-        small = len(keys) * SMALL_BATCH_RATIO < self._rows[kind]
-        self._rows[kind] += len(keys)
-        if index is None and (not small or kind not in self._probed):
-            if small:
-                self._probed.add(kind)
-            return self.con.execute(
-                f"SELECT {cols} FROM {t.table} WHERE k IN (SELECT hash(company_id, id) FROM _batch)"
-            ).to_arrow_table()
         when = TIME_COLUMN[kind]
+        index = self._key_index(kind, len(keys), t.table, "k", when)
         if index is None:
-            stored = self.con.execute(f'SELECT k, "{when}" AS t FROM {t.table}').to_arrow_table()
-            index = self._keys[kind] = KeyIndex(stored.column("k").to_numpy(), stored.column("t").to_numpy())
+            return self.con.execute(
+                f"SELECT rowid AS rid, * FROM {t.table} WHERE k IN (SELECT hash(company_id, id) FROM _batch)"
+            ).to_arrow_table()
         hit, lo, hi = index.lookup(keys)
         self.con.register("_hits", pa.table({"k": keys[hit]}))
         try:
             return self.con.execute(
-                f"""SELECT {cols} FROM {t.table}
+                f"""SELECT rowid AS rid, * FROM {t.table}
                 WHERE "{when}" BETWEEN {lo} AND {hi} AND k IN (SELECT k FROM _hits)"""
             ).to_arrow_table()
         finally:
             self.con.unregister("_hits")
+
+    def _key_index(self, name: str, nkeys: int, table: str, key: str, when: str) -> KeyIndex | None:
+        """The key index of ``table`` (its ``key`` and ``when`` columns) for a lookup of ``nkeys``
+        keys, or None: then probe the key column. An index is built at the second lookup of a
+        process that is small beside the table and used from then on."""
+        index = self._keys.get(name)
+        if name not in self._rows:
+            self._rows[name] = int(self.rows(f"SELECT count(*) FROM {table}")[0][0])
+        small = nkeys * SMALL_BATCH_RATIO < self._rows[name]
+        self._rows[name] += nkeys
+        if index is None and small:
+            if name not in self._probed:
+                self._probed.add(name)
+                return None
+            stored = self.con.execute(f'SELECT {key} AS k, "{when}" AS t FROM {table}').to_arrow_table()
+            index = self._keys[name] = KeyIndex(stored.column("k").to_numpy(), stored.column("t").to_numpy())
+        return index
 
     def _index_written(self, kind: str, keys: np.ndarray, instants: np.ndarray) -> None:
         index = self._keys.get(kind)
@@ -432,6 +453,8 @@ class DuckDBStore:
     def clear_rollups(self, company_id: str | None = None) -> None:
         with self._lock:
             self._staged = None
+            self._keys.pop(STATS_INDEX, None)  # an index may hold stale entries, not miss rows
+            self._rows.pop(STATS_INDEX, None)
             for table in ("rollups", "rollup_days", "parent_stats"):
                 if company_id is None:
                     self.con.execute(f"DELETE FROM {table}")
@@ -458,11 +481,18 @@ class DuckDBStore:
             )
         finally:
             self.con.unregister("_parents")
+        # The stats rows of these hashes lie within the first joins the key index gives them.
+        pks = self.con.execute("SELECT pk FROM _tp").fetchnumpy()["pk"]
+        index = self._key_index(STATS_INDEX, len(pks), "parent_stats", "pk", "first_join")
+        within = ""
+        if index is not None:
+            hit, lo, hi = index.lookup(pks)
+            within = f"first_join BETWEEN {lo} AND {hi} AND" if hit.any() else "false AND"
         self.con.execute(
             # Two steps: a semi-join reads every projected column, so find rowids on pk alone.
-            """CREATE OR REPLACE TEMP TABLE _old AS
+            f"""CREATE OR REPLACE TEMP TABLE _old AS
             SELECT rowid AS rid, company_id, pk, parent_kind, parent_id, first_join, last_leave FROM parent_stats
-            WHERE rowid IN (SELECT rowid FROM parent_stats WHERE pk IN (SELECT pk FROM _tp))"""
+            WHERE rowid IN (SELECT rowid FROM parent_stats WHERE {within} pk IN (SELECT pk FROM _tp))"""
         )
         self._staged = (company_id, parents)
 
@@ -497,12 +527,13 @@ class DuckDBStore:
             self._staged = None  # parent_stats changes: _old is stale from here
             con.register("_stats", stats)
             try:
-                con.execute(
+                written = con.execute(
                     f"""INSERT INTO parent_stats ({", ".join(PARENT_STATS_COLUMNS)}, pk)
                     SELECT $company, {", ".join(PARENT_STATS_COLUMNS[1:])}, {parent_hash("$company")}
-                    FROM _stats""",
+                    FROM _stats RETURNING pk, first_join""",
                     {"company": company_id},
-                )
+                ).fetchnumpy()
+                self._index_written(STATS_INDEX, written["pk"], written["first_join"])
             finally:
                 con.unregister("_stats")
 

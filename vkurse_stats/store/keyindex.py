@@ -37,44 +37,55 @@ def _entries(keys: U64, instants: I64) -> U64:
     return (keys.astype(np.uint64, copy=False) >> np.uint64(DAY_BITS) << np.uint64(DAY_BITS)) | code
 
 
+def _insert_sorted(into: U64, entries: U64) -> U64:
+    """``into`` with ``entries`` added, both sorted (a memory move, not a sort of ``into``)."""
+    entries = np.sort(entries)
+    return np.insert(into, np.searchsorted(into, entries), entries)
+
+
+def _probe(entries: U64, prefix: U64) -> tuple[npt.NDArray[np.bool_], U64]:
+    """For sorted entries: which key prefixes occur, and the entries that carry them."""
+    order = np.argsort(prefix)  # sorted needles: each search starts where the last one ended
+    needles = prefix[order]
+    lo = np.searchsorted(entries, needles, side="left")
+    hi = np.searchsorted(entries, needles | DAY_MASK, side="right")
+    found = hi > lo
+    hit = np.empty(len(prefix), dtype=np.bool_)
+    hit[order] = found
+    counts = (hi - lo)[found]
+    starts = np.repeat(lo[found], counts)
+    return hit, entries[starts + np.arange(len(starts)) - np.repeat(np.cumsum(counts) - counts, counts)]
+
+
 class KeyIndex:
-    """Sorted packed entries plus a few unsorted recent runs, merged as they grow."""
+    """Sorted packed entries: a large part, and a small part that takes each write and is merged
+    into the large one as it grows."""
 
     def __init__(self, keys: U64, instants: I64) -> None:
         self._sorted = np.sort(_entries(keys, instants))
-        self._recent: list[U64] = []
-        self._recent_rows = 0
+        self._recent: U64 = np.zeros(0, dtype=np.uint64)
 
     def __len__(self) -> int:
-        return len(self._sorted) + self._recent_rows
+        return len(self._sorted) + len(self._recent)
 
     def add(self, keys: U64, instants: I64) -> None:
         if len(keys) == 0:
             return
-        self._recent.append(_entries(keys, instants))
-        self._recent_rows += len(keys)
-        # Merge when the recent runs outgrow a fraction of the sorted part: amortised O(log n)
-        # work per key, and lookups scan few unsorted entries.
-        if self._recent_rows > max(100_000, len(self._sorted) // 8):
-            self._sorted = np.sort(np.concatenate([self._sorted, *self._recent]))
-            self._recent, self._recent_rows = [], 0
+        self._recent = _insert_sorted(self._recent, _entries(keys, instants))
+        # Merge when the small part outgrows a fraction of the large one: each write moves the
+        # small part in memory, each merge the large one.
+        if len(self._recent) > max(100_000, len(self._sorted) // 8):
+            self._sorted = _insert_sorted(self._sorted, self._recent)
+            self._recent = np.zeros(0, dtype=np.uint64)
 
     def lookup(self, keys: U64) -> tuple[npt.NDArray[np.bool_], int, int]:
         """Which ``keys`` may be stored, and a range of instants holding every stored row of
         them (meaningful only when any may be)."""
         prefix = keys.astype(np.uint64, copy=False) >> np.uint64(DAY_BITS) << np.uint64(DAY_BITS)
-        lo = np.searchsorted(self._sorted, prefix, side="left")
-        hi = np.searchsorted(self._sorted, prefix | DAY_MASK, side="right")
-        hit = hi > lo
-        counts = (hi - lo)[hit]
-        starts = np.repeat(lo[hit], counts)
-        found = [self._sorted[starts + np.arange(len(starts)) - np.repeat(np.cumsum(counts) - counts, counts)]]
-        for run in self._recent:
-            in_batch = np.isin(run >> np.uint64(DAY_BITS), prefix >> np.uint64(DAY_BITS))
-            if in_batch.any():
-                found.append(run[in_batch])
-                hit |= np.isin(prefix, run[in_batch] & ~DAY_MASK)
-        codes = np.concatenate(found) & DAY_MASK
+        hit, found = _probe(self._sorted, prefix)
+        recent_hit, recent_found = _probe(self._recent, prefix)
+        hit |= recent_hit
+        codes = np.concatenate((found, recent_found)) & DAY_MASK
         if len(codes) == 0:
             return hit, 0, -1
         first, last = int(codes.min()), int(codes.max())
