@@ -10,11 +10,13 @@ A rejected record never stops the import: the result counts it and says where an
 from __future__ import annotations
 
 import io
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -39,6 +41,17 @@ _JSON_SCHEMA = pa.schema(
         for name in sorted({f for k, cls in KINDS.items() if k != "company" for f in cls.__struct_fields__})
     ]
 )
+# The fields of one kind: parsing fewer columns is faster, and a block is usually of one kind.
+_KIND_SCHEMAS = {
+    kind: pa.schema([f for f in _JSON_SCHEMA if f.name == "kind" or f.name in cls.__struct_fields__])
+    for kind, cls in KINDS.items()
+    if kind != "company"
+}
+_BLANK_LINE = re.compile(rb"\n[ \t\r\x0b\x0c]*(?:\n|$)")  # after the first line
+
+
+class _Kind(msgspec.Struct):
+    kind: str = ""
 
 
 @dataclass(frozen=True)
@@ -293,16 +306,19 @@ def jsonl_tables(block: list[bytes | str]) -> tuple[list[int], dict[str, pa.Tabl
     Accepting only what the per-line path accepts holds by construction: the parser is strict
     about types (a number where text is expected fails the block), and fastpath.validate only
     passes rows the record types accept."""
-    data = b"\n".join(raw if isinstance(raw, bytes) else raw.encode() for raw in block)
-    try:
-        table = pajson.read_json(
-            io.BytesIO(data),
-            read_options=pajson.ReadOptions(block_size=1 << 20),
-            parse_options=pajson.ParseOptions(explicit_schema=_JSON_SCHEMA, unexpected_field_behavior="ignore"),
-        )
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+    data = _joined(block)
+    table = _read_json(data, _KIND_SCHEMAS.get(_first_kind(block[0])))
+    kinds = table.column("kind") if table is not None else None
+    if kinds is not None and len(kinds) and pc.any(pc.not_equal(kinds, kinds[0])).as_py():
+        table = None  # more than one kind: every kind's fields are needed
+    if table is None:
+        table = _read_json(data, _JSON_SCHEMA)
+    if table is None:
         return None
-    if table.num_rows != sum(1 for raw in block if raw.strip()):
+    end = len(data) - 1 if data.endswith(b"\n") else len(data)
+    blank = not block[0].strip() or _BLANK_LINE.search(data, 0, end)
+    lines = len(block) - (sum(1 for raw in block if not raw.strip()) if blank else 0)
+    if table.num_rows != lines:
         return None  # a line Arrow read differently (e.g. two objects on one line)
     kinds = table.column("kind")
     companies: list[int] = []
@@ -321,3 +337,38 @@ def jsonl_tables(block: list[bytes | str]) -> tuple[list[int], dict[str, pa.Tabl
             return None
         per_kind[kind] = valid
     return companies, per_kind
+
+
+def _joined(block: list[bytes | str]) -> bytes:
+    """The lines of a block as one text, one line per line (lines read from a file keep their
+    newline: then they are joined as they were)."""
+    try:
+        if block[0][-1:] == b"\n":
+            data = b"".join(block)  # type: ignore[arg-type]
+            if data.count(b"\n") >= len(block) - 1 and data.count(b"\n") <= len(block):
+                return data
+        return b"\n".join(block)  # type: ignore[arg-type]
+    except TypeError:
+        return b"\n".join(raw if isinstance(raw, bytes) else raw.encode() for raw in block)
+
+
+def _first_kind(line: bytes | str) -> str:
+    try:
+        return msgspec.json.decode(line, type=_Kind).kind
+    except msgspec.DecodeError:
+        return ""
+
+
+def _read_json(data: bytes, schema: pa.Schema | None) -> pa.Table | None:
+    """JSON lines as a table of ``schema``'s fields (others ignored); None when Arrow cannot
+    read them so (then the per-line path explains why)."""
+    if schema is None:
+        return None
+    try:
+        return pajson.read_json(
+            io.BytesIO(data),
+            read_options=pajson.ReadOptions(block_size=1 << 20),
+            parse_options=pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore"),
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
