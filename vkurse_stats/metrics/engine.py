@@ -22,9 +22,8 @@ import numpy.typing as npt
 
 from ..records import CALL_TEMPLATE, TEMPLATE_CODE
 from ..timeutil import DayGrid
-from . import kernels
 from .definitions import METRICS, MetricDef
-from .kernels import CAT_BITS, DAY_SHIFT, NO_TIME
+from .keys import BLOCK_SHIFT, CAT_BITS, DAY_SHIFT, NO_TIME
 
 I64 = npt.NDArray[np.int64]
 
@@ -93,6 +92,17 @@ class WindowFigures:
     block_at: I64
 
 
+def warm_up() -> None:
+    """Load the compiled passes (about a second, once per process) ahead of the first sweep."""
+    from . import kernels
+
+    none = np.zeros(0, dtype=np.int64)
+    kernels.peaks(none, CONNECTION_PEAKS[1], np.zeros(2, dtype=np.int64), 1)
+    kernels.blocks(none)
+    kernels.parent_rows(none, none, none, none, np.zeros(0, dtype=np.bool_), none, 0)
+    kernels.parent_peaks(none, none, none, none, 0)
+
+
 def distinct(values: I64) -> I64:
     """Sorted distinct values (a SIMD sort and a diff: faster here than a hash table)."""
     v = np.sort(values)
@@ -110,6 +120,8 @@ def _peaks(
     key: I64, metrics: tuple[tuple[str, ...], npt.NDArray[np.bool_]], starts: I64, out: WindowFigures
 ) -> None:
     """Sort packed endpoint keys and put the daily peak of each metric into ``out``."""
+    from . import kernels  # numba loads on the first sweep of a process
+
     key.sort()
     ids, masks = metrics
     values, at = kernels.peaks(key, masks, starts, len(starts) - 1)
@@ -161,12 +173,14 @@ def sweep_window(conns: Connections, grid: DayGrid, now: int, cap_us: int, *, da
     span = int(rel_day.max()) + 1 if len(rel_day) else 1
     block_raw = a_parent * span + rel_day
     numbers = None
-    if nparents * span >= 1 << (63 - kernels.BLOCK_SHIFT):
+    if nparents * span >= 1 << (63 - BLOCK_SHIFT):
         numbers, block_raw = np.unique(block_raw, return_inverse=True)
         block_raw = block_raw.astype(np.int64)
-    high = block_raw << kernels.BLOCK_SHIFT
+    high = block_raw << BLOCK_SHIFT
     pkey = np.concatenate((high | (a_s << 3) | 4 | a_cls, high | (a_t << 3) | a_cls))
     pkey.sort()
+    from . import kernels
+
     number, block_peak, peak_t, block_cls, tr_block, tr_t, tr_rise = kernels.blocks(pkey)
     if numbers is not None:
         number = numbers[number]

@@ -1,8 +1,9 @@
 """The engine's two linear passes over sorted endpoint keys, compiled by numba.
 
 Each is a single loop where NumPy needed a cumulative sum, a scatter-max and a first-per-group
-pass per metric. The key layouts are engine.py's; the compiled code is cached beside this file
-(or in numba's per-user cache), so only a fresh installation pays the compilation once.
+pass per metric. The key layouts are engine.py's. The compiled code is cached beside this file
+(or in numba's per-user cache), so only a fresh installation compiles; a process still pays about
+a second to import numba and load it, so engine.py imports this module on its first sweep only.
 """
 
 from __future__ import annotations
@@ -10,10 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-TIME_BITS = 37  # microseconds within a (25-hour at most) day
-CAT_BITS = 3
-DAY_SHIFT = TIME_BITS + 1 + CAT_BITS
-NO_TIME = -1
+from .keys import BLOCK_SHIFT, CAT_BITS, DAY_SHIFT, NO_TIME, TIME_BITS
 
 
 @njit(cache=True, nogil=True)
@@ -41,9 +39,6 @@ def peaks(key: np.ndarray, masks: np.ndarray, day_starts: np.ndarray, ndays: int
                 if masks[m, cat]:
                     level[m] -= 1
     return values, at
-
-
-BLOCK_SHIFT = TIME_BITS + 3  # block keys: block | time | is_start | class (2 bits)
 
 
 @njit(cache=True, nogil=True)
@@ -97,3 +92,52 @@ def blocks(
                 nt += 1
     nb += 1
     return block[:nb], peak[:nb], peak_t[:nb], cls[:nb], tr_block[:nt], tr_t[:nt], tr_rise[:nt]
+
+
+@njit(cache=True, nogil=True)
+def parent_rows(
+    parent: np.ndarray, joined: np.ndarray, end: np.ndarray, template: np.ndarray, is_open: np.ndarray,
+    cap_end: np.ndarray, n: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per parent (0 .. n-1) of its connections: the first join, the last end, the template of the
+    first connection (the lowest code among those joining first), whether one is open, the
+    latest ``cap_end`` (NO_TIME if none) and how many there are."""
+    first_join = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
+    last_leave = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
+    first_template = np.zeros(n, dtype=np.int64)
+    any_open = np.zeros(n, dtype=np.bool_)
+    open_until = np.full(n, NO_TIME, dtype=np.int64)
+    count = np.zeros(n, dtype=np.int64)
+    for i in range(parent.shape[0]):
+        p = parent[i]
+        j = joined[i]
+        if j < first_join[p] or (j == first_join[p] and template[i] < first_template[p]):
+            first_join[p] = j
+            first_template[p] = template[i]
+        if end[i] > last_leave[p]:
+            last_leave[p] = end[i]
+        if is_open[i]:
+            any_open[p] = True
+        if cap_end[i] > open_until[p]:
+            open_until[p] = cap_end[i]
+        count[p] += 1
+    return first_join, last_leave, first_template, any_open, open_until, count
+
+
+@njit(cache=True, nogil=True)
+def parent_peaks(
+    block_parent: np.ndarray, block_day: np.ndarray, block_peak: np.ndarray, block_at: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per parent (0 .. n-1): the greatest peak of its (parent, day) blocks and the first instant
+    of it (that of its earliest best block; NO_TIME when it never had a connection active)."""
+    peak = np.zeros(n, dtype=np.int64)
+    peak_day = np.zeros(n, dtype=np.int64)
+    peak_at = np.full(n, NO_TIME, dtype=np.int64)
+    for i in range(block_parent.shape[0]):
+        p = block_parent[i]
+        v = block_peak[i]
+        if v > 0 and (v > peak[p] or (v == peak[p] and block_day[i] < peak_day[p])):
+            peak[p] = v
+            peak_day[p] = block_day[i]
+            peak_at[p] = block_at[i]
+    return peak, peak_at

@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 from ..store.meta import MetaStore
 from ..timeutil import DayGrid, day_number, local_date
 from .definitions import CLIENT_PREFIX, METRICS
-from .engine import NO_TIME, Connections, distinct, sweep_window
+from .engine import NO_TIME, Connections, WindowFigures, distinct, sweep_window
 
 WINDOW_DAYS = 31  # days recomputed per fetch: bounds memory on a full rebuild
 PARENT_CHUNK = 100_000
@@ -35,6 +35,20 @@ SOURCES = {
     "user": ("registered_at", None, "deleted_at"),
 }
 PARENT_SCHEMA = pa.schema([("parent_kind", pa.int8()), ("parent_id", pa.string())])
+PARENT_STATS_SCHEMA = pa.schema(
+    [
+        *PARENT_SCHEMA,
+        ("template", pa.int8()),
+        ("first_join", pa.int64()),
+        ("last_leave", pa.int64()),
+        ("is_open", pa.bool_()),
+        ("connections", pa.int64()),
+        ("participants", pa.int64()),
+        ("peak", pa.int64()),
+        ("peak_at", pa.int64()),
+        ("open_until", pa.int64()),
+    ]
+)
 
 
 def store_transaction(store: object) -> AbstractContextManager[Any]:
@@ -132,12 +146,19 @@ class Rollups:
         self._tz.pop(company_id, None)
 
     # --- what a batch touched ----------------------------------------------------------------
-    def touched_by(self, kind: str, versions: pa.Table) -> Touched:
-        """Days and parents a set of record versions (old or new) affects."""
+    def computed_any(self, company_id: str) -> bool:
+        """Whether any day of the company has rollups (else a rebuild computes it best)."""
+        return bool(self.store.computed_days(company_id, -(2**31), 2**31 - 1))  # type: ignore[attr-defined]
+
+    def touched_by(self, kind: str, versions: pa.Table, skip: set[str] | frozenset[str] = frozenset()) -> Touched:
+        """Days and parents a set of record versions (old or new) affects (in companies not in
+        ``skip``)."""
         touched = Touched()
         if versions.num_rows == 0 or kind not in ("connection", *SOURCES):
             return touched
         for company_id in pc.unique(versions.column("company_id")).to_pylist():
+            if company_id in skip:
+                continue
             rows = versions.filter(pc.equal(versions.column("company_id"), company_id))
             tz = self.timezone(company_id)
             if kind == "connection":
@@ -235,54 +256,26 @@ class Rollups:
         """Per event/call of ``parents`` that has connections (``rows``, whose ``parent`` is a row
         number of ``parents``): template, first join, last leave, open, connections, distinct
         participants, peak concurrent connections and its first instant."""
-        empty = pa.table(
-            {
-                "parent_kind": pa.array([], pa.int8()),
-                "parent_id": pa.array([], pa.string()),
-                "template": pa.array([], pa.int8()),
-                "first_join": pa.array([], pa.int64()),
-                "last_leave": pa.array([], pa.int64()),
-                "is_open": pa.array([], pa.bool_()),
-                "connections": pa.array([], pa.int64()),
-                "participants": pa.array([], pa.int64()),
-                "peak": pa.array([], pa.int64()),
-                "peak_at": pa.array([], pa.int64()),
-                "open_until": pa.array([], pa.int64()),
-            }
-        )
         if rows.num_rows == 0:
-            return empty
-        n = parents.num_rows
-        conns = to_connections(rows, n)
+            return PARENT_STATS_SCHEMA.empty_table()
+        conns = to_connections(rows, parents.num_rows)
         end = conns.effective_end(now, self.cap_us)
         grid = DayGrid.covering(tz, int(conns.joined.min()), int(end.max()))
-        fig = sweep_window(conns, grid, now, self.cap_us, days=False)
-        peak = np.zeros(n, dtype=np.int64)
-        np.maximum.at(peak, fig.block_parent, fig.block_peak)
-        peak_at = np.full(n, NO_TIME, dtype=np.int64)
-        best = (fig.block_peak == peak[fig.block_parent]) & (fig.block_peak > 0)
-        # Blocks come ordered by day then parent; the first best block of a parent is its earliest.
-        order = np.lexsort((fig.block_day[best], fig.block_parent[best]))
-        bp, ba = fig.block_parent[best][order], fig.block_at[best][order]
-        first = np.r_[True, bp[1:] != bp[:-1]] if len(bp) else np.zeros(0, dtype=np.bool_)
-        peak_at[bp[first]] = ba[first]
-        first_join = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
-        np.minimum.at(first_join, conns.parent, conns.joined)
-        last_leave = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
-        np.maximum.at(last_leave, conns.parent, end)
-        # The template of the first connection (lowest code on ties) classifies the parent.
-        o = np.lexsort((conns.template, conns.joined, conns.parent))
-        fp = conns.parent[o]
-        head = np.r_[True, fp[1:] != fp[:-1]]
-        template = np.zeros(n, dtype=np.int64)
-        template[fp[head]] = conns.template[o][head]
+        return self._stats_table(parents, conns, sweep_window(conns, grid, now, self.cap_us, days=False), now)
+
+    def _stats_table(self, parents: pa.Table, conns: Connections, fig: WindowFigures, now: int) -> pa.Table:
+        """Stats rows of the ``parents`` that have connections: ``conns`` are all of theirs (their
+        ``parent`` a row number of ``parents``), ``fig`` their (parent, day) blocks."""
+        from . import kernels
+
+        n = parents.num_rows
+        peak, peak_at = kernels.parent_peaks(fig.block_parent, fig.block_day, fig.block_peak, fig.block_at, n)
         is_open_conn = conns.left == NO_TIME
-        is_open = np.zeros(n, dtype=np.bool_)
-        is_open[conns.parent[is_open_conn]] = True
         cap_end = np.where(is_open_conn & (conns.joined + self.cap_us > now), conns.joined + self.cap_us, NO_TIME)
-        open_until = np.full(n, NO_TIME, dtype=np.int64)
-        np.maximum.at(open_until, conns.parent, cap_end)
-        count = np.bincount(conns.parent, minlength=n)
+        # The template of the first connection (lowest code on ties) classifies the parent.
+        first_join, last_leave, template, is_open, open_until, count = kernels.parent_rows(
+            conns.parent, conns.joined, conns.effective_end(now, self.cap_us), conns.template, is_open_conn, cap_end, n
+        )
         pairs = distinct(conns.parent * (int(conns.person.max()) + 1) + conns.person)
         participants = np.bincount(pairs // (int(conns.person.max()) + 1), minlength=n)
         has = count > 0
@@ -304,14 +297,38 @@ class Rollups:
         )
 
     # --- company-days ------------------------------------------------------------------------
-    def recompute_days(self, company_id: str, first: int, last: int, now: int) -> None:
-        """Recompute every metric of the days ``first .. last`` and store them."""
+    def recompute_days(
+        self,
+        company_id: str,
+        first: int,
+        last: int,
+        now: int,
+        parents: pa.Table | None = None,
+        *,
+        replace: bool = True,
+    ) -> None:
+        """Recompute every metric of the days ``first .. last`` and store them (and the stats of
+        ``parents``: see :meth:`compute_days`). ``replace=False``: nothing of them is stored yet."""
         for lo in range(first, last + 1, WINDOW_DAYS):
             hi = min(last, lo + WINDOW_DAYS - 1)
-            rows = self.compute_days(company_id, lo, hi, now)
-            self.store.write_days(company_id, list(range(lo, hi + 1)), rows, now)  # type: ignore[attr-defined]
+            rows = self.compute_days(company_id, lo, hi, now, parents if lo == first else None, replace=replace)
+            self.store.write_days(  # type: ignore[attr-defined]
+                company_id, list(range(lo, hi + 1)), rows, now, replace=replace
+            )
 
-    def compute_days(self, company_id: str, first: int, last: int, now: int) -> pa.Table:
+    def compute_days(
+        self,
+        company_id: str,
+        first: int,
+        last: int,
+        now: int,
+        parents: pa.Table | None = None,
+        *,
+        replace: bool = True,
+    ) -> pa.Table:
+        """The rollup rows of the days ``first .. last``. With ``parents`` (all_parents rows whose
+        connections all lie within these days), their stats are computed from the same fetch and
+        sweep and stored first: 'held' reads them."""
         store = self.store
         tz = self.timezone(company_id)
         grid = DayGrid(tz, first, last)
@@ -332,6 +349,11 @@ class Rollups:
         rows = store.connections_window(company_id, t0, t1, self.cap_us)  # type: ignore[attr-defined]
         conns = to_connections(rows)
         fig = sweep_window(conns, grid, now, self.cap_us)
+        if parents is not None and parents.num_rows:
+            stats = self._window_stats(parents, rows.column("parent"), conns, fig, now)
+            store.put_parent_stats(  # type: ignore[attr-defined]
+                company_id, parents.select(["parent_kind", "parent_id"]), stats, replace=replace
+            )
         held = store.parent_first_joins(company_id, t0, t1)  # type: ignore[attr-defined]
         held_day = grid.day_of(held.column("first_join").to_numpy().astype(np.int64)) - first
         held_tpl = held.column("template").to_numpy().astype(np.int64)
@@ -363,6 +385,36 @@ class Rollups:
                 "at": _nullable(at),
             }
         )
+
+    def _window_stats(
+        self, parents: pa.Table, row_parent: pa.ChunkedArray, conns: Connections, fig: WindowFigures, now: int
+    ) -> pa.Table:
+        """The stats of ``parents`` from a window's connections (``row_parent``: what identifies
+        each one's parent) and blocks; the window holds every connection of theirs."""
+        pos = pc.fill_null(pc.index_in(row_parent, value_set=parents.column("parent")), -1)
+        pos = pos.to_numpy(zero_copy_only=False).astype(np.int64)
+        mine = pos >= 0
+        if not mine.any():
+            return PARENT_STATS_SCHEMA.empty_table()
+        # Window parent codes -> rows of ``parents``; blocks of other parents are left out.
+        row_of_code = np.full(int(conns.parent.max()) + 1, -1, dtype=np.int64)
+        row_of_code[conns.parent[mine]] = pos[mine]
+        block_row = row_of_code[fig.block_parent]
+        kept = block_row >= 0
+        theirs = Connections(
+            parent=pos[mine],
+            template=conns.template[mine],
+            transport=conns.transport[mine],
+            joined=conns.joined[mine],
+            left=conns.left[mine],
+            person=conns.person[mine],
+            client=conns.client[mine],
+            client_names=conns.client_names,
+        )
+        blocks = WindowFigures(
+            {}, {}, {}, block_row[kept], fig.block_day[kept], fig.block_peak[kept], fig.block_at[kept]
+        )
+        return self._stats_table(parents.select(["parent_kind", "parent_id"]), theirs, blocks, now)
 
     def _bucket(
         self, company_id: str, kind: str, column: str, value: str | None, grid: DayGrid, cutoff: int | None
@@ -414,15 +466,26 @@ class Rollups:
         store = self.store
         now = self.clock()
         store.clear_rollups(company_id)  # type: ignore[attr-defined]
-        self.recompute_parents(company_id, store.all_parents(company_id), now)  # type: ignore[attr-defined]
         bounds = store.time_bounds(company_id)  # type: ignore[attr-defined]
         if bounds is None:
             return
         tz = self.timezone(company_id)
         lo = day_number(local_date(bounds[0], tz))
         hi = day_number(local_date(max(bounds[1], bounds[0]) + self.cap_us, tz))
+        # An event/call whose connections all lie within one window of days gets its stats from
+        # that window's fetch and sweep; the others (few: they cross a window's edge) first, alone.
+        parents = store.all_parents(company_id, self.cap_us)  # type: ignore[attr-defined]
+        window = np.full(parents.num_rows, -1, dtype=np.int64)
+        if parents.num_rows and pc.count_distinct(parents.column("parent")).as_py() == parents.num_rows:
+            first = parents.column("lo").to_numpy().astype(np.int64)
+            grid = DayGrid(tz, lo, hi + 1)
+            window = (grid.day_of(first) - lo) // WINDOW_DAYS
+            window_end = grid.starts[np.minimum((window + 1) * WINDOW_DAYS, hi + 1 - lo)]
+            window[parents.column("end").to_numpy().astype(np.int64) > window_end] = -1
+        self.recompute_parents(company_id, parents.filter(pa.array(window < 0)), now)
         for d in range(lo, hi + 1, WINDOW_DAYS):
-            self.recompute_days(company_id, d, min(hi, d + WINDOW_DAYS - 1), now)
+            within = parents.filter(pa.array(window == (d - lo) // WINDOW_DAYS))
+            self.recompute_days(company_id, d, min(hi, d + WINDOW_DAYS - 1), now, within, replace=False)
             if progress:
                 progress(min(hi, d + WINDOW_DAYS - 1) - lo + 1, hi - lo + 1)
 

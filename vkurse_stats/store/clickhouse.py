@@ -543,8 +543,11 @@ class ClickHouseStore:
         return int(row[0][0]), int(row[0][1])
 
     # --- rollups -----------------------------------------------------------------------------
-    def write_days(self, company_id: str, days: Sequence[int], rows: pa.Table, computed_at: int) -> None:
-        """Replace the rollups of ``days`` with ``rows`` (day, metric, value, at)."""
+    def write_days(
+        self, company_id: str, days: Sequence[int], rows: pa.Table, computed_at: int, *, replace: bool = True
+    ) -> None:
+        """Replace the rollups of ``days`` with ``rows`` (day, metric, value, at). Rows are
+        versioned, so ``replace=False`` (none stored) changes nothing here."""
         gen = self.next_gen()
         n = rows.num_rows
         # Rows first, then the day markers that make them current: readers switch atomically.
@@ -623,8 +626,9 @@ class ClickHouseStore:
                     )
 
     # --- parent stats ------------------------------------------------------------------------
-    def put_parent_stats(self, company_id: str, parents: pa.Table, stats: pa.Table) -> None:
-        """Replace the stats of ``parents`` (parent_kind, parent_id) with ``stats`` rows."""
+    def put_parent_stats(self, company_id: str, parents: pa.Table, stats: pa.Table, *, replace: bool = True) -> None:
+        """Replace the stats of ``parents`` (parent_kind, parent_id) with ``stats`` rows. Rows are
+        versioned, so ``replace=False`` (none stored) changes nothing here."""
         gen = self.next_gen()
         names = [n for n, _ in _PARENT_STATS_COLUMNS]
         keys = pa.table(
@@ -694,14 +698,20 @@ class ClickHouseStore:
             _PARENTS_SCHEMA,
         )
 
-    def all_parents(self, company_id: str) -> pa.Table:
-        """Every event/call with connections, with the first and last joined_at of them
-        (``lo``, ``hi``), in order of ``lo``: chunks of it are bounded in time."""
+    def all_parents(self, company_id: str, cap_us: int) -> pa.Table:
+        """Every event/call with connections, in order of ``lo``: the first and last joined_at of
+        its connections (``lo``, ``hi``: chunks of the list are bounded in time), the latest
+        instant one may end (``end``), and its ``parent`` as :meth:`connections_window` gives it."""
         return self.sql(
-            """SELECT parent_kind, parent_id, min(joined_at) AS lo, max(joined_at) AS hi FROM connections FINAL
+            """SELECT parent_kind, parent_id, min(joined_at) AS lo, max(joined_at) AS hi,
+                max(coalesce(left_at, joined_at + {cap:Int64})) AS end,
+                concat(toString(parent_kind), ':', parent_id) AS parent
+            FROM connections FINAL
             WHERE company_id = {c:String} GROUP BY parent_kind, parent_id ORDER BY lo, parent_kind, parent_id""",
-            {"c": company_id},
-            pa.schema([*_PARENTS_SCHEMA, ("lo", pa.int64()), ("hi", pa.int64())]),
+            {"c": company_id, "cap": cap_us},
+            pa.schema(
+                [*_PARENTS_SCHEMA, ("lo", pa.int64()), ("hi", pa.int64()), ("end", pa.int64()), ("parent", pa.string())]
+            ),
         )
 
     # --- tables of the dashboard -------------------------------------------------------------

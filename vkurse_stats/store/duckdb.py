@@ -346,11 +346,16 @@ class DuckDBStore:
         return f"""{parent} AS parent, {a}.template, {a}.transport, {a}.joined_at,
             coalesce({a}.left_at, -1) AS left_at, {a}.user_id AS person, coalesce({a}.client, 'unknown') AS client"""
 
+    def _window_parent(self, company_id: str) -> str:
+        """What identifies a connection's event/call in day windows: the parent hash, which
+        :meth:`put_parent_stats` proves distinct per company (else the ids themselves)."""
+        return "parent_kind::VARCHAR || ':' || parent_id" if company_id in self._exact else "pk"
+
     def connections_window(self, company_id: str, t0: int, t1: int, cap_us: int) -> pa.Table:
-        """Connections active (or joining) in ``[t0, t1)``. Their ``parent`` is the parent hash,
-        which :meth:`put_parent_stats` proves distinct per company (else the ids themselves)."""
+        """Connections active (or joining) in ``[t0, t1)``, their ``parent`` as
+        :meth:`_window_parent` says."""
         lo = t0 - self.max_span(company_id)
-        parent = "parent_kind::VARCHAR || ':' || parent_id" if company_id in self._exact else "pk"
+        parent = self._window_parent(company_id)
         return self.sql(
             f"""SELECT {self._conn_cols("connections", parent)} FROM connections
             WHERE company_id = ? AND joined_at >= ? AND joined_at < ?
@@ -402,15 +407,18 @@ class DuckDBStore:
         return int(row[0][0]), int(row[0][1])
 
     # --- rollups -----------------------------------------------------------------------------
-    def write_days(self, company_id: str, days: Sequence[int], rows: pa.Table, computed_at: int) -> None:
-        """Replace the rollups of ``days`` with ``rows`` (day, metric, value, at)."""
+    def write_days(
+        self, company_id: str, days: Sequence[int], rows: pa.Table, computed_at: int, *, replace: bool = True
+    ) -> None:
+        """Replace the rollups of ``days`` with ``rows`` (day, metric, value, at); with
+        ``replace=False`` the caller knows none of those days is stored (a rebuild)."""
         day_table = pa.table({"day": pa.array(days, pa.int32())})
         with self.transaction():
             con = self.con
             con.register("_days", day_table)
             con.register("_rows", rows)
             try:
-                for table in ("rollups", "rollup_days"):
+                for table in ("rollups", "rollup_days") if replace else ():
                     con.execute(
                         f"DELETE FROM {table} WHERE company_id = ? AND day IN (SELECT day FROM _days)", [company_id]
                     )
@@ -500,31 +508,18 @@ class DuckDBStore:
         JOIN _tp p ON o.pk = p.pk AND o.parent_kind = p.parent_kind AND o.parent_id = p.parent_id
         WHERE o.company_id = $company"""
 
-    def put_parent_stats(self, company_id: str, parents: pa.Table, stats: pa.Table) -> None:
+    def put_parent_stats(self, company_id: str, parents: pa.Table, stats: pa.Table, *, replace: bool = True) -> None:
         """Replace the stats of ``parents`` (parent_kind, parent_id) with ``stats`` rows.
 
         Every event/call with connections has a row here, so this is also where two parents of a
-        company sharing a hash would first meet: the company's day windows then group by ids."""
+        company sharing a hash would first meet: the company's day windows then group by ids.
+        With ``replace=False`` the caller knows that no stats of these parents are stored and
+        that their hashes differ from every other parent's of the company (a rebuild that
+        checked its list of all parents): the rows are only added."""
         with self.transaction():
+            if replace:
+                self._replace_parent_stats(company_id, parents)
             con = self.con
-            self._stage_parents(company_id, parents)
-            shared = (
-                company_id not in self._exact
-                and con.execute(
-                    """SELECT (SELECT count(DISTINCT pk) FROM _tp) < (SELECT count(*) FROM _tp) OR EXISTS (
-                SELECT 1 FROM _old o JOIN _tp p ON o.pk = p.pk WHERE o.company_id = $company
-                AND (o.parent_kind <> p.parent_kind OR o.parent_id <> p.parent_id))""",
-                    {"company": company_id},
-                ).fetchall()[0][0]
-            )
-            if shared:
-                con.execute("INSERT OR REPLACE INTO store_meta VALUES (?, '1')", [EXACT_PARENTS + company_id])
-                self._exact.add(company_id)
-            con.execute(
-                f"DELETE FROM parent_stats WHERE rowid IN (SELECT rid FROM ({self._STORED_OF_TP}))",
-                {"company": company_id},
-            )
-            self._staged = None  # parent_stats changes: _old is stale from here
             con.register("_stats", stats)
             try:
                 written = con.execute(
@@ -536,6 +531,30 @@ class DuckDBStore:
                 self._index_written(STATS_INDEX, written["pk"], written["first_join"])
             finally:
                 con.unregister("_stats")
+            self._staged = None  # parent_stats changed: a staged _old is stale
+
+    def _replace_parent_stats(self, company_id: str, parents: pa.Table) -> None:
+        """Delete the stored stats of ``parents``, noting first whether two parents of the
+        company share a hash."""
+        con = self.con
+        self._stage_parents(company_id, parents)
+        shared = (
+            company_id not in self._exact
+            and con.execute(
+                """SELECT (SELECT count(DISTINCT pk) FROM _tp) < (SELECT count(*) FROM _tp) OR EXISTS (
+                SELECT 1 FROM _old o JOIN _tp p ON o.pk = p.pk WHERE o.company_id = $company
+                AND (o.parent_kind <> p.parent_kind OR o.parent_id <> p.parent_id))""",
+                {"company": company_id},
+            ).fetchall()[0][0]
+        )
+        if shared:
+            con.execute("INSERT OR REPLACE INTO store_meta VALUES (?, '1')", [EXACT_PARENTS + company_id])
+            self._exact.add(company_id)
+        con.execute(
+            f"DELETE FROM parent_stats WHERE rowid IN (SELECT rid FROM ({self._STORED_OF_TP}))",
+            {"company": company_id},
+        )
+        self._staged = None  # parent_stats changes: _old is stale from here
 
     def parent_first_joins(self, company_id: str, t0: int, t1: int) -> pa.Table:
         return self.sql(
@@ -559,13 +578,16 @@ class DuckDBStore:
             [company_id],
         )
 
-    def all_parents(self, company_id: str) -> pa.Table:
-        """Every event/call with connections, with the first and last joined_at of them
-        (``lo``, ``hi``), in order of ``lo``: chunks of it are bounded in time."""
+    def all_parents(self, company_id: str, cap_us: int) -> pa.Table:
+        """Every event/call with connections, in order of ``lo``: the first and last joined_at of
+        its connections (``lo``, ``hi``: chunks of the list are bounded in time), the latest
+        instant one may end (``end``), and its ``parent`` as :meth:`connections_window` gives it."""
+        parent = self._window_parent(company_id)
         return self.sql(
-            """SELECT parent_kind, parent_id, min(joined_at) AS lo, max(joined_at) AS hi FROM connections
-            WHERE company_id = ? GROUP BY 1, 2 ORDER BY 3, 1, 2""",
-            [company_id],
+            f"""SELECT parent_kind, parent_id, min(joined_at) AS lo, max(joined_at) AS hi,
+                max(coalesce(left_at, joined_at + ?)) AS "end", any_value({parent}) AS parent
+            FROM connections WHERE company_id = ? GROUP BY 1, 2 ORDER BY 3, 1, 2""",
+            [cap_us, company_id],
         )
 
     # --- tables of the dashboard -------------------------------------------------------------
