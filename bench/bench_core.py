@@ -128,6 +128,7 @@ def main() -> None:
     os.environ.setdefault("VKURSE_STATS_NOW", "2026-06-01T00:00:00+03:00")
     sys.path.insert(0, str(ROOT))
     from vkurse_stats.config import Settings
+    from vkurse_stats.metrics.engine import warm_up
     from vkurse_stats.service import open_services
 
     print(f"vkurse-stats core benchmark: N={a.n:,} connections, {os.cpu_count()} cores")
@@ -152,6 +153,9 @@ def main() -> None:
                 f"accepted {res['accepted']:,})"
             )
         svc = open_services(Settings(data_dir=tmp / "pq"))
+        t = time.perf_counter()
+        warm_up()
+        print(f"  engine load    : {time.perf_counter() - t:.2f} s once per process (numba; a server does it at start)")
         t = time.perf_counter()
         svc.rollups.rebuild("bench")
         secs = time.perf_counter() - t

@@ -11,6 +11,7 @@ from typing import Any
 
 from .config import Settings
 from .ingest import Ingestor, IngestResult
+from .metrics.engine import warm_up
 from .metrics.query import Query
 from .metrics.rollup import Rollups
 from .store.meta import MetaStore
@@ -65,6 +66,10 @@ class Services:
         stop = threading.Event()
 
         def run() -> None:
+            try:
+                warm_up()  # the first batch of a server then does not wait for the engine to load
+            except Exception:  # noqa: BLE001 - the first sweep loads it instead
+                log.exception("could not load the metric engine ahead of time")
             while not stop.wait(interval):
                 try:
                     self.rollups.catch_up()

@@ -9,6 +9,7 @@ A rejected record never stops the import: the result counts it and says where an
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 from collections import defaultdict
@@ -26,7 +27,7 @@ from ..metrics.rollup import Rollups, Touched, store_transaction
 from ..records import KINDS, Company, Record, RecordError, decode_json
 from ..store.meta import MetaStore
 from . import fastpath
-from .columns import to_table
+from .columns import TIME_FIELDS, to_table
 
 MAX_ERRORS = 1000  # errors listed in a result; the count covers all
 # A long import recomputes what it touched every this many written records, so what it holds
@@ -48,10 +49,6 @@ _KIND_SCHEMAS = {
     if kind != "company"
 }
 _BLANK_LINE = re.compile(rb"\n[ \t\r\x0b\x0c]*(?:\n|$)")  # after the first line
-
-
-class _Kind(msgspec.Struct):
-    kind: str = ""
 
 
 @dataclass(frozen=True)
@@ -114,6 +111,9 @@ class Ingestor:
         self._tables: dict[str, list[pa.Table]] = defaultdict(list)
         self._buffered = 0
         self._known: set[str | int] = set()
+        # Companies with no rollups when this import first saw them: rebuilt once at the end (one
+        # pass over all their records costs less than tracking and recomputing what was touched).
+        self._rebuild: set[str] = set()
         self._written = 0  # records written since the rollups were last applied
         self._defer = False
         self.source: str | None = None
@@ -154,7 +154,12 @@ class Ingestor:
         if self.meta.company(company_id) is None:
             self.meta.put_company(company_id)
         self._known.update((company_id, given))
+        self._note_fresh(company_id)
         return True
+
+    def _note_fresh(self, company_id: str) -> None:
+        if not self.rollups.computed_any(company_id):
+            self._rebuild.add(company_id)
 
     def _add_company(self, line: int, rec: Company) -> None:
         if self.scope is not None and str(rec.id) != self.scope:
@@ -168,7 +173,9 @@ class Ingestor:
         if rec.limits is not None:
             limits = {k: getattr(rec.limits, k) for k in rec.limits.__struct_fields__}
         before, after = self.meta.put_company(str(rec.id), rec.name, rec.timezone, limits, replace_limits=True)
-        self._known.add(after.id)
+        if after.id not in self._known:
+            self._known.add(after.id)
+            self._note_fresh(after.id)
         if before is not None and before.timezone != after.timezone:
             # Days are calendar days of the company's zone: every rollup of it moves.
             self.flush()
@@ -221,13 +228,16 @@ class Ingestor:
         old, new = _drop_unchanged(*self.store.upsert(kind, table))
         if kind == "connection":
             self.store.update_span(new, self.rollups.cap_us)
-        self.touched.merge(self.rollups.touched_by(kind, old))
-        self.touched.merge(self.rollups.touched_by(kind, new))
+        self.touched.merge(self.rollups.touched_by(kind, old, self._rebuild))
+        self.touched.merge(self.rollups.touched_by(kind, new, self._rebuild))
 
     def finish(self, progress: Callable[[int, int], None] | None = None, *, defer: bool = False) -> IngestResult:
         """Write the rest and recompute what the import touched (or queue it, with ``defer``)."""
         self._defer = defer
         self.flush()
+        for company_id in sorted(self._rebuild):
+            self.rollups.rebuild(company_id, progress)
+        self._rebuild.clear()
         if self.touched:
             if defer:
                 self.rollups.defer(self.touched)
@@ -307,7 +317,7 @@ def jsonl_tables(block: list[bytes | str]) -> tuple[list[int], dict[str, pa.Tabl
     about types (a number where text is expected fails the block), and fastpath.validate only
     passes rows the record types accept."""
     data = _joined(block)
-    table = _read_json(data, _KIND_SCHEMAS.get(_first_kind(block[0])))
+    table = _read_json(data, _schema_like(block[0]))
     kinds = table.column("kind") if table is not None else None
     if kinds is not None and len(kinds) and pc.any(pc.not_equal(kinds, kinds[0])).as_py():
         table = None  # more than one kind: every kind's fields are needed
@@ -352,11 +362,25 @@ def _joined(block: list[bytes | str]) -> bytes:
         return b"\n".join(raw if isinstance(raw, bytes) else raw.encode() for raw in block)
 
 
-def _first_kind(line: bytes | str) -> str:
+def _schema_like(line: bytes | str) -> pa.Schema | None:
+    """The fields of the first line's kind, its instants typed as that line gives them (text or
+    epoch milliseconds); a block that does not fit it is read again with every kind's fields."""
     try:
-        return msgspec.json.decode(line, type=_Kind).kind
+        first = msgspec.json.decode(line)
     except msgspec.DecodeError:
-        return ""
+        return None
+    if not isinstance(first, dict) or first.get("kind") not in _KIND_SCHEMAS:
+        return None
+    epoch_ms = frozenset(k for k, v in first.items() if k in TIME_FIELDS and type(v) is int)
+    return _kind_schema(first["kind"], epoch_ms)
+
+
+@functools.cache
+def _kind_schema(kind: str, epoch_ms: frozenset[str]) -> pa.Schema:
+    schema = _KIND_SCHEMAS[kind]
+    for name in epoch_ms:
+        schema = schema.set(schema.get_field_index(name), pa.field(name, pa.int64()))
+    return schema
 
 
 def _read_json(data: bytes, schema: pa.Schema | None) -> pa.Table | None:
