@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import io
+import itertools
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -250,15 +251,10 @@ class Ingestor:
     def add_lines(self, lines: Iterable[bytes | str], first_line: int = 1) -> None:
         """JSON Lines, in blocks: a block is parsed and validated column by column when it can
         be (see :func:`jsonl_tables`), else line by line with the usual errors."""
-        block: list[bytes | str] = []
-        for raw in lines:
-            block.append(raw)
-            if len(block) == JSON_BLOCK:
-                self._add_block(block, first_line)
-                first_line += len(block)
-                block = []
-        if block:
+        it = iter(lines)
+        while block := list(itertools.islice(it, JSON_BLOCK)):
             self._add_block(block, first_line)
+            first_line += len(block)
 
     def _add_block(self, block: list[bytes | str], first_line: int) -> None:
         tables = jsonl_tables(block)
@@ -318,8 +314,7 @@ def jsonl_tables(block: list[bytes | str]) -> tuple[list[int], dict[str, pa.Tabl
     passes rows the record types accept."""
     data = _joined(block)
     table = _read_json(data, _schema_like(block[0]))
-    kinds = table.column("kind") if table is not None else None
-    if kinds is not None and len(kinds) and pc.any(pc.not_equal(kinds, kinds[0])).as_py():
+    if table is not None and pc.count_distinct(table.column("kind"), mode="all").as_py() > 1:
         table = None  # more than one kind: every kind's fields are needed
     if table is None:
         table = _read_json(data, _JSON_SCHEMA)
@@ -333,7 +328,8 @@ def jsonl_tables(block: list[bytes | str]) -> tuple[list[int], dict[str, pa.Tabl
     kinds = table.column("kind")
     companies: list[int] = []
     per_kind: dict[str, pa.Table] = {}
-    for kind in pc.unique(kinds).to_pylist():
+    kinds_seen = pc.unique(kinds).to_pylist()
+    for kind in kinds_seen:
         if kind == "company":
             if table.num_rows != len(block):
                 return None  # blank lines: positions would not be line numbers
@@ -341,7 +337,7 @@ def jsonl_tables(block: list[bytes | str]) -> tuple[list[int], dict[str, pa.Tabl
             continue
         if kind not in KINDS:
             return None
-        rows = table.filter(pc.equal(kinds, kind)).combine_chunks()
+        rows = (table if len(kinds_seen) == 1 else table.filter(pc.equal(kinds, kind))).combine_chunks()
         valid, _doubtful = fastpath.validate(kind, rows.to_batches()[0])
         if valid is None:
             return None
@@ -355,7 +351,7 @@ def _joined(block: list[bytes | str]) -> bytes:
     try:
         if block[0][-1:] == b"\n":
             data = b"".join(block)  # type: ignore[arg-type]
-            if data.count(b"\n") >= len(block) - 1 and data.count(b"\n") <= len(block):
+            if len(block) - 1 <= data.count(b"\n") <= len(block):
                 return data
         return b"\n".join(block)  # type: ignore[arg-type]
     except TypeError:

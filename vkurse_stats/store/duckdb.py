@@ -81,8 +81,12 @@ def _hash_columns(t: KindTable) -> str:
     return f"hash(company_id, id) AS k{pk}"
 
 
-def _unique_keys(batch: pa.Table) -> bool:
-    """Whether no (company_id, id) occurs twice in the batch."""
+def _unique_keys(batch: pa.Table, keys: np.ndarray) -> bool:
+    """Whether no (company_id, id) occurs twice in the batch (``keys``: their hashes, which
+    answer at once when they are distinct)."""
+    ordered = np.sort(keys)
+    if not (ordered[1:] == ordered[:-1]).any():
+        return True
     ids = batch.column("id")
     if pc.count_distinct(batch.column("company_id")).as_py() > 1:
         ids = pc.binary_join_element_wise(batch.column("company_id"), ids, "\x1f")
@@ -229,7 +233,7 @@ class DuckDBStore:
                 cand = self._stored_versions(kind, keys)
                 if cand.num_rows:
                     cand = cand.join(batch.select(keys_of), keys_of, join_type="left semi")
-                unique = _unique_keys(batch)
+                unique = _unique_keys(batch, keys)
                 if unique and not cand.num_rows:
                     con.execute(f"INSERT INTO {t.table} SELECT {_hash_columns(t)}, * FROM _batch")
                     self._index_written(kind, keys, batch.column(when).to_numpy())
