@@ -526,13 +526,17 @@ class DuckDBStore:
             con = self.con
             con.register("_stats", stats)
             try:
-                written = con.execute(
+                # The key index, when there is one, is told of the rows written.
+                indexed = STATS_INDEX in self._keys
+                cur = con.execute(
                     f"""INSERT INTO parent_stats ({", ".join(PARENT_STATS_COLUMNS)}, pk)
                     SELECT $company, {", ".join(PARENT_STATS_COLUMNS[1:])}, {parent_hash("$company")}
-                    FROM _stats RETURNING pk, first_join""",
+                    FROM _stats {"RETURNING pk, first_join" if indexed else ""}""",
                     {"company": company_id},
-                ).fetchnumpy()
-                self._index_written(STATS_INDEX, written["pk"], written["first_join"])
+                )
+                if indexed:
+                    written = cur.fetchnumpy()
+                    self._index_written(STATS_INDEX, written["pk"], written["first_join"])
             finally:
                 con.unregister("_stats")
             self._staged = None  # parent_stats changed: a staged _old is stale
