@@ -222,3 +222,52 @@ def test_a_shared_parent_hash_never_merges_two_events(tmp_path: Any, monkeypatch
     finally:
         svc.close()
         ref.close()
+
+
+def test_rebuild_windows_agree_with_incremental_for_events_crossing_their_edges(make_services: Any) -> None:
+    """A rebuild takes the stats of events lying within one 31-day window from that window's
+    sweep, and fetches the others by event: an event across a window's edge (by a connection
+    spanning it, by an open connection's cap, or a meeting room used for months) must get the
+    same stats and days as when imported piece by piece (company "beta": its first batch is
+    rebuilt, the others are applied incrementally)."""
+
+    def conn(i: str, event: str, start: str, end: str | None, **kw: Any) -> dict[str, Any]:
+        rec = {"kind": "connection", "id": i, "company_id": "acme", "transport": "webrtc",
+               "event_id": event, "event_template": "meeting", "joined_at": f"2026-{start}{MSK}", **kw}
+        return rec | ({"left_at": f"2026-{end}{MSK}"} if end else {})
+
+    # The first record is on Jan 1, so a rebuild's windows start Jan 1, Feb 1, Mar 4 and Apr 4.
+    recs = [
+        conn("a1", "edge", "01-31T23:00:00", "02-01T01:00:00"),
+        conn("a2", "edge", "02-01T00:30:00", "02-01T00:45:00", transport="webrtmp"),
+        conn("r1", "room", "01-01T10:00:00", "01-01T11:00:00"),
+        conn("r2", "room", "03-10T10:00:00", "03-10T12:00:00", user_id="u1"),
+        conn("r3", "room", "04-20T10:00:00", "04-20T10:30:00", user_id="u1"),
+        conn("o1", "open", "03-03T23:30:00", None),
+        conn("k1", "", "02-01T00:10:00", "02-01T00:20:00", call_id="k", event_id=None, event_template=None),
+        *(conn(f"w{i}", f"w{i % 4}", f"0{1 + i % 4}-1{i % 9}T09:00:00", f"0{1 + i % 4}-1{i % 9}T10:00:00")
+          for i in range(24)),
+    ]
+    recs = [{k: v for k, v in r.items() if v is not None} for r in recs]
+    svc = make_services(now="2026-05-01T00:00:00+03:00")
+    svc.ingest_lines(lines(*recs))
+    beta = [r | {"company_id": "beta"} for r in recs[::-1]]
+    for i in range(0, len(beta), 3):
+        svc.ingest_lines(lines(*beta[i : i + 3]))
+    year = date(2026, 1, 1), date(2026, 4, 30)
+
+    def figures(company: str) -> tuple[Any, ...]:
+        events = sorted(svc.query.events(company, *year).rows, key=lambda e: e["id"])
+        return (
+            svc.query.summary(company, *year).as_json()["metrics"],
+            [d.as_json("UTC") for d in svc.query.daily(company, *year)],
+            events,
+        )
+
+    expected = figures("beta")
+    by_id = {e["id"]: e for e in expected[2]}
+    assert (by_id["room"]["connections"], by_id["room"]["participants"]) == (3, 2)
+    assert (by_id["edge"]["connections"], by_id["edge"]["peak"]) == (2, 2)
+    assert figures("acme") == expected
+    svc.rollups.rebuild("beta")
+    assert figures("beta") == expected
