@@ -153,8 +153,8 @@ def chart_data(summary: Summary, days: list[Day], devices: Page, lang: str) -> d
             # The tooltip lists every figure of the section for the hovered day.
             "tooltip": [{"name": m.label(lang),
                          "values": [d.metrics[m.id].value for d in days],
-                         "at": [fmt.fmt_dt(d.metrics[m.id].at, tz, lang)[-5:]
-                                if m.is_peak and d.metrics[m.id].at else None for d in days]}
+                         "at": [fmt.fmt_hhmm(at, tz) if m.is_peak and (at := d.metrics[m.id].at) else None
+                                for d in days]}
                         for m in own],
         })
     client_names = sorted({c for d in days for c in d.clients})

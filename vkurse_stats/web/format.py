@@ -65,6 +65,12 @@ def fmt_dt(us: int | None, tz: str, lang: str) -> str:
     return dt.strftime("%d.%m.%Y %H:%M") if lang != "en" else dt.strftime("%Y-%m-%d %H:%M")
 
 
+def fmt_hhmm(us: int, tz: str) -> str:
+    """The local clock time of an instant (charts show thousands: no strftime)."""
+    dt = local_dt(us, tz)
+    return f"{dt.hour:02d}:{dt.minute:02d}"
+
+
 def fmt_date(d: date, lang: str) -> str:
     return d.strftime("%d.%m.%Y") if lang != "en" else d.isoformat()
 
