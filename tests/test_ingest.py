@@ -51,6 +51,7 @@ def conn(i: int, **kw: Any) -> dict[str, Any]:
         (conn(1, client="Web Browser"), "client", "matching regex"),
         ({"kind": "company", "id": "x", "name": "X", "timezone": "Mars/Olympus"}, "timezone", "unknown timezone"),
         (conn(1, joined_at=True), "joined_at", "Expected"),
+        (conn(1, joined_at=10**17), "joined_at", "<= 253402300799999"),  # epoch ms past the year 9999
     ],
 )
 def test_each_bad_record_is_rejected_with_line_field_and_reason(
@@ -73,6 +74,15 @@ def test_a_line_that_is_not_json_is_rejected_and_the_rest_kept(svc: Any) -> None
     }
     assert result.errors[0].error.startswith("not valid JSON")
     assert svc.query.summary("acme", date(2026, 3, 5), date(2026, 3, 5)).metrics["total.connections"].value == 2
+
+
+def test_two_objects_on_one_line_are_rejected_also_beside_a_blank_last_line(svc: Any) -> None:
+    """A block whose line count Arrow cannot confirm goes line by line (here the blank last line
+    could hide the extra object from a count of rows against lines)."""
+    one, two, three = (json.dumps(conn(i)).encode() for i in (1, 2, 3))
+    result = svc.ingest_lines([one, two + three, b""])
+    assert (result.accepted, result.rejected) == (1, 1)
+    assert result.errors[0].line == 2
 
 
 def test_unknown_company_is_created_with_defaults(svc: Any) -> None:

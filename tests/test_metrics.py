@@ -227,7 +227,8 @@ def test_a_shared_parent_hash_never_merges_two_events(tmp_path: Any, monkeypatch
 def test_rebuild_windows_agree_with_incremental_for_events_crossing_their_edges(make_services: Any) -> None:
     """A rebuild takes the stats of events lying within one 31-day window from that window's
     sweep, and fetches the others by event: an event across a window's edge (by a connection
-    spanning it, by an open connection's cap, or a meeting room used for months) must get the
+    spanning it, by an open connection's cap, by a zero-length connection joined at the edge, or
+    a meeting room used for months) must get the
     same stats and days as when imported piece by piece (company "beta": its first batch is
     rebuilt, the others are applied incrementally)."""
 
@@ -244,6 +245,8 @@ def test_rebuild_windows_agree_with_incremental_for_events_crossing_their_edges(
         conn("r2", "room", "03-10T10:00:00", "03-10T12:00:00", user_id="u1"),
         conn("r3", "room", "04-20T10:00:00", "04-20T10:30:00", user_id="u1"),
         conn("o1", "open", "03-03T23:30:00", None),
+        conn("z1", "zero", "01-31T10:00:00", "01-31T11:00:00", user_id="u1"),
+        conn("z2", "zero", "02-01T00:00:00", "02-01T00:00:00", user_id="u2"),  # joined at the edge
         conn("k1", "", "02-01T00:10:00", "02-01T00:20:00", call_id="k", event_id=None, event_template=None),
         *(conn(f"w{i}", f"w{i % 4}", f"0{1 + i % 4}-1{i % 9}T09:00:00", f"0{1 + i % 4}-1{i % 9}T10:00:00")
           for i in range(24)),
@@ -268,6 +271,7 @@ def test_rebuild_windows_agree_with_incremental_for_events_crossing_their_edges(
     by_id = {e["id"]: e for e in expected[2]}
     assert (by_id["room"]["connections"], by_id["room"]["participants"]) == (3, 2)
     assert (by_id["edge"]["connections"], by_id["edge"]["peak"]) == (2, 2)
+    assert (by_id["zero"]["connections"], by_id["zero"]["participants"]) == (2, 2)
     assert figures("acme") == expected
     svc.rollups.rebuild("beta")
     assert figures("beta") == expected

@@ -18,7 +18,9 @@ from msgspec import Meta, Struct
 from .timeutil import zone
 
 Id = Annotated[str, Meta(min_length=1, max_length=256)] | int
-Timestamp = Annotated[datetime, Meta(tz=True)] | int
+# Epoch milliseconds of the years 1..9999, the range of an ISO 8601 timestamp.
+EPOCH_MS_MIN, EPOCH_MS_MAX = -62_135_596_800_000, 253_402_300_799_999
+Timestamp = Annotated[datetime, Meta(tz=True)] | Annotated[int, Meta(ge=EPOCH_MS_MIN, le=EPOCH_MS_MAX)]
 Text = Annotated[str, Meta(max_length=2000)]
 Bytes = Annotated[int, Meta(ge=0)]
 Limit = Annotated[int, Meta(ge=0)]

@@ -15,7 +15,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..records import CALL_TEMPLATE, ID_FIELDS, TEMPLATE_CODE, TEMPLATES, TRANSPORT_CODE, TRANSPORTS
+from ..records import (
+    CALL_TEMPLATE,
+    EPOCH_MS_MAX,
+    EPOCH_MS_MIN,
+    ID_FIELDS,
+    TEMPLATE_CODE,
+    TEMPLATES,
+    TRANSPORT_CODE,
+    TRANSPORTS,
+)
 from ..store.schema import PARENT_CALL, PARENT_EVENT, TABLES
 from .columns import TIME_FIELDS
 
@@ -91,7 +100,11 @@ class _Batch:
         if pa.types.is_timestamp(a.type) and a.type.tz is not None:
             out = a.cast(US).cast(pa.int64())
         elif pa.types.is_integer(a.type):
-            out = pc.multiply(a.cast(pa.int64()), 1000)
+            ms = a.cast(pa.int64())
+            # Milliseconds out of the years 1..9999: the row path explains.
+            fits = pc.and_(pc.greater_equal(ms, EPOCH_MS_MIN), pc.less_equal(ms, EPOCH_MS_MAX))
+            self.require(pc.or_kleene(fits, pc.is_null(ms)))
+            out = pc.multiply(pc.if_else(pc.fill_null(fits, False), ms, pa.scalar(None, pa.int64())), 1000)
         elif pa.types.is_string(a.type) or pa.types.is_large_string(a.type):
             good = pc.match_substring_regex(a, RFC3339)
             self.require(pc.or_kleene(good, pc.is_null(a)))

@@ -233,7 +233,8 @@ class Ingestor:
         self.touched.merge(self.rollups.touched_by(kind, new, self._rebuild))
 
     def finish(self, progress: Callable[[int, int], None] | None = None, *, defer: bool = False) -> IngestResult:
-        """Write the rest and recompute what the import touched (or queue it, with ``defer``)."""
+        """Write the rest and recompute what the import touched (or queue it, with ``defer``); a
+        company that had no rollups is rebuilt here in either case."""
         self._defer = defer
         self.flush()
         for company_id in sorted(self._rebuild):
@@ -312,7 +313,7 @@ def jsonl_tables(block: list[bytes | str]) -> tuple[list[int], dict[str, pa.Tabl
     Accepting only what the per-line path accepts holds by construction: the parser is strict
     about types (a number where text is expected fails the block), and fastpath.validate only
     passes rows the record types accept."""
-    data = _joined(block)
+    data, terminated = _joined(block)
     table = _read_json(data, _schema_like(block[0]))
     if table is not None and pc.count_distinct(table.column("kind"), mode="all").as_py() > 1:
         table = None  # more than one kind: every kind's fields are needed
@@ -320,7 +321,9 @@ def jsonl_tables(block: list[bytes | str]) -> tuple[list[int], dict[str, pa.Tabl
         table = _read_json(data, _JSON_SCHEMA)
     if table is None:
         return None
-    end = len(data) - 1 if data.endswith(b"\n") else len(data)
+    # A blank line is an empty (or whitespace) line after a newline; the newline that ends the
+    # last line read from a file starts none.
+    end = len(data) - 1 if terminated and data.endswith(b"\n") else len(data)
     blank = not block[0].strip() or _BLANK_LINE.search(data, 0, end)
     lines = len(block) - (sum(1 for raw in block if not raw.strip()) if blank else 0)
     if table.num_rows != lines:
@@ -345,17 +348,17 @@ def jsonl_tables(block: list[bytes | str]) -> tuple[list[int], dict[str, pa.Tabl
     return companies, per_kind
 
 
-def _joined(block: list[bytes | str]) -> bytes:
-    """The lines of a block as one text, one line per line (lines read from a file keep their
-    newline: then they are joined as they were)."""
+def _joined(block: list[bytes | str]) -> tuple[bytes, bool]:
+    """The lines of a block as one text, one line per line, and whether each line ends with its
+    own newline (lines read from a file keep theirs: then they are joined as they were)."""
     try:
         if block[0][-1:] == b"\n":
             data = b"".join(block)  # type: ignore[arg-type]
             if len(block) - 1 <= data.count(b"\n") <= len(block):
-                return data
-        return b"\n".join(block)  # type: ignore[arg-type]
+                return data, True
+        return b"\n".join(block), False  # type: ignore[arg-type]
     except TypeError:
-        return b"\n".join(raw if isinstance(raw, bytes) else raw.encode() for raw in block)
+        return b"\n".join(raw if isinstance(raw, bytes) else raw.encode() for raw in block), False
 
 
 def _schema_like(line: bytes | str) -> pa.Schema | None:

@@ -71,6 +71,19 @@ class Connections:
     def __len__(self) -> int:
         return len(self.joined)
 
+    def take(self, rows: npt.NDArray[np.bool_], *, parent: I64) -> Connections:
+        """The chosen rows, their parents renumbered as ``parent`` says."""
+        return Connections(
+            parent=parent,
+            template=self.template[rows],
+            transport=self.transport[rows],
+            joined=self.joined[rows],
+            left=self.left[rows],
+            person=self.person[rows],
+            client=self.client[rows],
+            client_names=self.client_names,
+        )
+
     def effective_end(self, now: int, cap_us: int) -> I64:
         """``left_at``, or for an open connection ``min(now, joined + cap)``; never before joined."""
         is_open = self.left == NO_TIME
@@ -112,8 +125,6 @@ def distinct(values: I64) -> I64:
     keep[0] = True
     np.not_equal(v[1:], v[:-1], out=keep[1:])
     return v[keep]
-
-
 
 
 def _peaks(
@@ -176,6 +187,8 @@ def sweep_window(conns: Connections, grid: DayGrid, now: int, cap_us: int, *, da
     if nparents * span >= 1 << (63 - BLOCK_SHIFT):
         numbers, block_raw = np.unique(block_raw, return_inverse=True)
         block_raw = block_raw.astype(np.int64)
+        if len(numbers) >= 1 << (63 - BLOCK_SHIFT):  # would not pack: never a wrong figure
+            raise ValueError(f"{len(numbers):,} (event, day) blocks in one window of days: too many to sweep at once")
     high = block_raw << BLOCK_SHIFT
     pkey = np.concatenate((high | (a_s << 3) | 4 | a_cls, high | (a_t << 3) | a_cls))
     pkey.sort()

@@ -1,7 +1,7 @@
-"""The engine's two linear passes over sorted endpoint keys, compiled by numba.
+"""The engine's loops over sorted endpoint keys and per-event aggregates, compiled by numba.
 
-Each is a single loop where NumPy needed a cumulative sum, a scatter-max and a first-per-group
-pass per metric. The key layouts are engine.py's. The compiled code is cached beside this file
+Each is a single pass where NumPy needed a cumulative sum, a scatter-max and a first-per-group
+pass per metric. The key layouts are in keys.py. The compiled code is cached beside this file
 (or in numba's per-user cache), so only a fresh installation compiles; a process still pays about
 a second to import numba and load it, so engine.py imports this module on its first sweep only.
 """

@@ -297,24 +297,12 @@ class Rollups:
         )
 
     # --- company-days ------------------------------------------------------------------------
-    def recompute_days(
-        self,
-        company_id: str,
-        first: int,
-        last: int,
-        now: int,
-        parents: pa.Table | None = None,
-        *,
-        replace: bool = True,
-    ) -> None:
-        """Recompute every metric of the days ``first .. last`` and store them (and the stats of
-        ``parents``: see :meth:`compute_days`). ``replace=False``: nothing of them is stored yet."""
+    def recompute_days(self, company_id: str, first: int, last: int, now: int) -> None:
+        """Recompute every metric of the days ``first .. last`` and store them."""
         for lo in range(first, last + 1, WINDOW_DAYS):
             hi = min(last, lo + WINDOW_DAYS - 1)
-            rows = self.compute_days(company_id, lo, hi, now, parents if lo == first else None, replace=replace)
-            self.store.write_days(  # type: ignore[attr-defined]
-                company_id, list(range(lo, hi + 1)), rows, now, replace=replace
-            )
+            rows = self.compute_days(company_id, lo, hi, now)
+            self.store.write_days(company_id, list(range(lo, hi + 1)), rows, now)  # type: ignore[attr-defined]
 
     def compute_days(
         self,
@@ -326,9 +314,11 @@ class Rollups:
         *,
         replace: bool = True,
     ) -> pa.Table:
-        """The rollup rows of the days ``first .. last``. With ``parents`` (all_parents rows whose
-        connections all lie within these days), their stats are computed from the same fetch and
-        sweep and stored first: 'held' reads them."""
+        """The rollup rows of the days ``first .. last`` (at most WINDOW_DAYS of them: one fetch).
+
+        With ``parents`` (all_parents rows whose connections all lie within these days: a
+        rebuild), their stats are computed from the same fetch and sweep and stored first, since
+        'held' reads them; ``replace=False`` when none of them is stored yet."""
         store = self.store
         tz = self.timezone(company_id)
         grid = DayGrid(tz, first, last)
@@ -401,16 +391,7 @@ class Rollups:
         row_of_code[conns.parent[mine]] = pos[mine]
         block_row = row_of_code[fig.block_parent]
         kept = block_row >= 0
-        theirs = Connections(
-            parent=pos[mine],
-            template=conns.template[mine],
-            transport=conns.transport[mine],
-            joined=conns.joined[mine],
-            left=conns.left[mine],
-            person=conns.person[mine],
-            client=conns.client[mine],
-            client_names=conns.client_names,
-        )
+        theirs = conns.take(mine, parent=pos[mine])
         blocks = WindowFigures(
             {}, {}, {}, block_row[kept], fig.block_day[kept], fig.block_peak[kept], fig.block_at[kept]
         )
@@ -481,13 +462,17 @@ class Rollups:
             grid = DayGrid(tz, lo, hi + 1)
             window = (grid.day_of(first) - lo) // WINDOW_DAYS
             window_end = grid.starts[np.minimum((window + 1) * WINDOW_DAYS, hi + 1 - lo)]
-            window[parents.column("end").to_numpy().astype(np.int64) > window_end] = -1
+            # A window fetches connections joined before its end: one joined at it (zero-length)
+            # belongs to the next, so such an event is fetched alone too.
+            window[parents.column("end").to_numpy().astype(np.int64) >= window_end] = -1
         self.recompute_parents(company_id, parents.filter(pa.array(window < 0)), now)
         for d in range(lo, hi + 1, WINDOW_DAYS):
             within = parents.filter(pa.array(window == (d - lo) // WINDOW_DAYS))
-            self.recompute_days(company_id, d, min(hi, d + WINDOW_DAYS - 1), now, within, replace=False)
+            last = min(hi, d + WINDOW_DAYS - 1)
+            rows = self.compute_days(company_id, d, last, now, within, replace=False)
+            store.write_days(company_id, list(range(d, last + 1)), rows, now, replace=False)  # type: ignore[attr-defined]
             if progress:
-                progress(min(hi, d + WINDOW_DAYS - 1) - lo + 1, hi - lo + 1)
+                progress(last - lo + 1, hi - lo + 1)
 
 
 def _nullable(values: np.ndarray) -> pa.Array:
