@@ -14,8 +14,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import lines
+from tests.conftest import NOW, lines
+from vkurse_stats.config import Settings
 from vkurse_stats.ingest.readers import read_file
+from vkurse_stats.service import open_services
 
 CONN = {
     "kind": "connection",
@@ -431,3 +433,27 @@ def test_many_small_batches_find_the_versions_they_replace(make_services: Any, t
         d.as_json("UTC") for d in ref.query.daily("acme", *march)
     ]
     assert live.query.events("acme", *march).rows == ref.query.events("acme", *march).rows
+
+
+def test_indexes_prepared_at_a_server_start_serve_its_first_writes(tmp_path: Path) -> None:
+    """A server builds its key indexes at start; its first small writes use them and find the
+    versions and event stats they replace."""
+    base = [conn(i, event_id=f"e{i % 9}") for i in range(60)]
+    moved = [conn(i, event_id=f"e{i % 9}", left_at="2026-03-05T12:00:00+03:00") for i in range(0, 60, 7)]
+    ref = open_services(Settings(data_dir=tmp_path / "ref", fixed_now=NOW))
+    ref.ingest_lines(lines(*base, *moved))
+    svc = open_services(Settings(data_dir=tmp_path / "live", fixed_now=NOW))
+    svc.ingest_lines(lines(*base))
+    svc.close()
+    svc = open_services(Settings(data_dir=tmp_path / "live", fixed_now=NOW))
+    try:
+        svc.analytics.prepare_indexes(min_rows=1)
+        assert {"connection", "parent_stats"} <= svc.analytics._keys.keys()
+        for r in moved:
+            svc.ingest_lines(lines(r))
+        day = date(2026, 3, 5), date(2026, 3, 5)
+        assert svc.query.summary("acme", *day).as_json() == ref.query.summary("acme", *day).as_json()
+        assert svc.query.events("acme", *day).rows == ref.query.events("acme", *day).rows
+    finally:
+        svc.close()
+        ref.close()

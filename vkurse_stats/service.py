@@ -66,10 +66,13 @@ class Services:
         stop = threading.Event()
 
         def run() -> None:
+            # The first batches of a server then do not wait for the engine to load, nor read
+            # the key columns whole to find the versions they replace.
             try:
-                warm_up()  # the first batch of a server then does not wait for the engine to load
-            except Exception:  # noqa: BLE001 - the first sweep loads it instead
-                log.exception("could not load the metric engine ahead of time")
+                warm_up()
+                getattr(self.analytics, "prepare_indexes", lambda: None)()
+            except Exception:  # noqa: BLE001 - the first writes do it instead
+                log.exception("could not prepare the metric engine and key indexes ahead of time")
             while not stop.wait(interval):
                 try:
                     self.rollups.catch_up()

@@ -308,9 +308,25 @@ class DuckDBStore:
             if name not in self._probed:
                 self._probed.add(name)
                 return None
-            stored = self.con.execute(f'SELECT {key} AS k, "{when}" AS t FROM {table}').to_arrow_table()
-            index = self._keys[name] = KeyIndex(stored.column("k").to_numpy(), stored.column("t").to_numpy())
+            index = self._keys[name] = self._read_index(table, key, when)
         return index
+
+    def prepare_indexes(self, min_rows: int = 100_000) -> None:
+        """Build the key indexes of the connections and event stats now, when those tables hold
+        ``min_rows`` or more (a server at start: its first small writes then find their rows
+        without reading the key columns whole)."""
+        t = TABLES["connection"]
+        with self._lock:
+            for name, table, key, when in (
+                ("connection", t.table, "k", TIME_COLUMN["connection"]),
+                (STATS_INDEX, "parent_stats", "pk", "first_join"),
+            ):
+                if name not in self._keys and int(self.rows(f"SELECT count(*) FROM {table}")[0][0]) >= min_rows:
+                    self._keys[name] = self._read_index(table, key, when)
+
+    def _read_index(self, table: str, key: str, when: str) -> KeyIndex:
+        stored = self.con.execute(f'SELECT {key} AS k, "{when}" AS t FROM {table}').to_arrow_table()
+        return KeyIndex(stored.column("k").to_numpy(), stored.column("t").to_numpy())
 
     def _index_written(self, kind: str, keys: np.ndarray, instants: np.ndarray) -> None:
         index = self._keys.get(kind)
