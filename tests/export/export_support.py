@@ -63,6 +63,9 @@ class FakeQuery:
         self._check(company_id)
         return list(self.days_)
 
+    def report(self, company_id: str, date_from: date, date_to: date) -> tuple[Summary, list[Day]]:
+        return self.summary(company_id, date_from, date_to), self.daily(company_id, date_from, date_to)
+
     def _page(self, name: str, rows: list[dict[str, Any]], limit: int, offset: int) -> Page:
         self.calls.append((name, limit, offset))
         return Page(rows[offset:offset + limit], len(rows), "x", "desc", limit, offset)

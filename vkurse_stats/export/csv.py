@@ -75,9 +75,9 @@ def export_csv(
     language = check_lang(lang)
     if sep not in SEPARATORS:
         raise ValueError(f"unknown CSV separator {sep!r}; expected ';' or ','")
-    # The summary names the company's timezone; daily() gives the rows.
-    tz = query.summary(company_id, date_from, date_to).timezone
-    days = query.daily(company_id, date_from, date_to)
+    # The summary names the company's timezone; the days are the rows.
+    summary, days = query.report(company_id, date_from, date_to)
+    tz = summary.timezone
     columns = day_columns(language, tz, clients_seen(days))
 
     out = io.StringIO()

@@ -25,9 +25,7 @@ LANGS: tuple[str, ...] = ("ru", "en")
 class ExportQuery(Protocol):
     """The part of :class:`vkurse_stats.metrics.query.Query` the exports read (nothing else)."""
 
-    def summary(self, company_id: str, date_from: date, date_to: date) -> Summary: ...
-
-    def daily(self, company_id: str, date_from: date, date_to: date) -> list[Day]: ...
+    def report(self, company_id: str, date_from: date, date_to: date) -> tuple[Summary, list[Day]]: ...
 
     def events(
         self, company_id: str, date_from: date, date_to: date, *, sort: str = ...,

@@ -460,8 +460,7 @@ def export_xlsx(
     ``KeyError`` for an unknown company (from the query API); ``ValueError`` for a bad
     language."""
     language = L.check_lang(lang)
-    summary = query.summary(company_id, date_from, date_to)
-    days = query.daily(company_id, date_from, date_to)
+    summary, days = query.report(company_id, date_from, date_to)
     clients = L.clients_seen(days)
     tz = summary.timezone
     company = summary.company
