@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..store.meta import MetaStore
+from ..store.schema import PARENT_SCHEMA, PARENT_STATS_SCHEMA
 from ..timeutil import DayGrid, day_number, local_date
 from .definitions import CLIENT_PREFIX, METRICS
 from .engine import NO_TIME, Connections, WindowFigures, distinct, sweep_window
@@ -34,21 +35,6 @@ SOURCES = {
     "file": ("uploaded_at", "size_bytes", "deleted_at"),
     "user": ("registered_at", None, "deleted_at"),
 }
-PARENT_SCHEMA = pa.schema([("parent_kind", pa.int8()), ("parent_id", pa.string())])
-PARENT_STATS_SCHEMA = pa.schema(
-    [
-        *PARENT_SCHEMA,
-        ("template", pa.int8()),
-        ("first_join", pa.int64()),
-        ("last_leave", pa.int64()),
-        ("is_open", pa.bool_()),
-        ("connections", pa.int64()),
-        ("participants", pa.int64()),
-        ("peak", pa.int64()),
-        ("peak_at", pa.int64()),
-        ("open_until", pa.int64()),
-    ]
-)
 
 
 def store_transaction(store: object) -> AbstractContextManager[Any]:

@@ -40,11 +40,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .schema import TABLES, TIME_COLUMN, KindTable
+from .schema import NULLABLE_STATS, PARENT_SCHEMA, PARENT_STATS_SCHEMA, TABLES, TIME_COLUMN, KindTable
 
 TERMINAL_BIT = 1 << 62
 _LOW_CARDINALITY = {"client", "device", "role", "type"}
-_CH_TYPES = {"string": "String", "int64": "Int64", "int8": "Int8"}
+_CH_TYPES = {"string": "String", "int64": "Int64", "int8": "Int8", "bool": "Bool"}
 SCHEMA_VERSION = 1
 
 _CONN_SCHEMA = pa.schema(
@@ -62,19 +62,9 @@ _CONN_SCHEMA = pa.schema(
     ]
 )
 _DAYS_SCHEMA = pa.schema([("day", pa.int32()), ("metric", pa.string()), ("value", pa.int64()), ("at", pa.int64())])
-_PARENTS_SCHEMA = pa.schema([("parent_kind", pa.int8()), ("parent_id", pa.string())])
-_PARENT_STATS_COLUMNS = (
-    ("parent_kind", "Int8"),
-    ("parent_id", "String"),
-    ("template", "Int8"),
-    ("first_join", "Int64"),
-    ("last_leave", "Int64"),
-    ("is_open", "Bool"),
-    ("connections", "Int64"),
-    ("participants", "Int64"),
-    ("peak", "Int64"),
-    ("peak_at", "Nullable(Int64)"),
-    ("open_until", "Nullable(Int64)"),
+_PARENT_STATS_COLUMNS = tuple(
+    (f.name, f"Nullable({_CH_TYPES[str(f.type)]})" if f.name in NULLABLE_STATS else _CH_TYPES[str(f.type)])
+    for f in PARENT_STATS_SCHEMA
 )
 
 
@@ -497,7 +487,7 @@ class ClickHouseStore:
         pair's row number in ``parents`` (all of them joined in ``[lo, hi]`` when the caller knows
         such bounds)."""
         window = "" if lo is None or hi is None else "AND joined_at >= {lo:Int64} AND joined_at <= {hi:Int64}"
-        keys = parents.select(_PARENTS_SCHEMA.names).cast(_PARENTS_SCHEMA)
+        keys = parents.select(PARENT_SCHEMA.names).cast(PARENT_SCHEMA)
         with self._lock, self.staged(keys) as stage:
             rows = self.sql(
                 f"""SELECT {self._CONN_COLS} FROM (SELECT * FROM connections FINAL
@@ -681,7 +671,7 @@ class ClickHouseStore:
         )
 
     def parent_first_joins_of(self, company_id: str, parents: pa.Table) -> pa.Table:
-        with self._lock, self.staged(parents.select(_PARENTS_SCHEMA.names).cast(_PARENTS_SCHEMA)) as stage:
+        with self._lock, self.staged(parents.select(PARENT_SCHEMA.names).cast(PARENT_SCHEMA)) as stage:
             return self.sql(
                 f"""SELECT first_join, last_leave FROM parent_stats FINAL WHERE company_id = {{c:String}}
                 AND (parent_kind, parent_id) GLOBAL IN (SELECT parent_kind, parent_id FROM {stage})""",
@@ -695,7 +685,7 @@ class ClickHouseStore:
             """SELECT parent_kind, parent_id FROM parent_stats FINAL
             WHERE company_id = {c:String} AND open_until IS NOT NULL""",
             {"c": company_id},
-            _PARENTS_SCHEMA,
+            PARENT_SCHEMA,
         )
 
     def all_parents(self, company_id: str, cap_us: int) -> pa.Table:
@@ -710,7 +700,7 @@ class ClickHouseStore:
             WHERE company_id = {c:String} GROUP BY parent_kind, parent_id ORDER BY lo, parent_kind, parent_id""",
             {"c": company_id, "cap": cap_us},
             pa.schema(
-                [*_PARENTS_SCHEMA, ("lo", pa.int64()), ("hi", pa.int64()), ("end", pa.int64()), ("parent", pa.string())]
+                [*PARENT_SCHEMA, ("lo", pa.int64()), ("hi", pa.int64()), ("end", pa.int64()), ("parent", pa.string())]
             ),
         )
 

@@ -26,22 +26,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .keyindex import KeyIndex
-from .schema import TABLES, TIME_COLUMN, KindTable
+from .schema import PARENT_STATS_SCHEMA, TABLES, TIME_COLUMN, KindTable
 
-PARENT_STATS_COLUMNS = (
-    "company_id",
-    "parent_kind",
-    "parent_id",
-    "template",
-    "first_join",
-    "last_leave",
-    "is_open",
-    "connections",
-    "participants",
-    "peak",
-    "peak_at",
-    "open_until",
-)
+PARENT_STATS_COLUMNS = ("company_id", *PARENT_STATS_SCHEMA.names)
 ROLLUPS_DDL = """
 CREATE TABLE IF NOT EXISTS rollups (company_id VARCHAR, day INTEGER, metric VARCHAR, value BIGINT, "at" BIGINT);
 CREATE TABLE IF NOT EXISTS rollup_days (company_id VARCHAR, day INTEGER, computed_at BIGINT);

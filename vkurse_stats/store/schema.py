@@ -98,3 +98,22 @@ TIME_COLUMN = {
     "message": "sent_at",
     "file": "uploaded_at",
 }
+
+
+# An event or call (parent_kind: PARENT_EVENT or PARENT_CALL) and the stats stored per one of them.
+PARENT_SCHEMA = pa.schema([("parent_kind", I8), ("parent_id", STR)])
+PARENT_STATS_SCHEMA = pa.schema(
+    [
+        *PARENT_SCHEMA,
+        ("template", I8),
+        ("first_join", I64),
+        ("last_leave", I64),
+        ("is_open", pa.bool_()),
+        ("connections", I64),
+        ("participants", I64),
+        ("peak", I64),
+        ("peak_at", I64),
+        ("open_until", I64),
+    ]
+)
+NULLABLE_STATS = frozenset({"peak_at", "open_until"})  # the stats columns that may be null
