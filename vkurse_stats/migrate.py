@@ -66,7 +66,7 @@ def _record_batches(source: Any, kind: str, batch_size: int) -> Iterator[pa.Tabl
     t = TABLES[kind]
     cols = ", ".join(f'"{c}"' for c in t.names)
     with source.locked() as con:
-        reader = con.execute(f"SELECT {cols} FROM {t.table} ORDER BY seq").to_arrow_reader(batch_size)
+        reader = con.sql(f"SELECT {cols} FROM {t.table} ORDER BY seq").to_arrow_reader(batch_size)
         for rb in reader:
             yield pa.Table.from_batches([rb]).cast(t.arrow_schema)
 

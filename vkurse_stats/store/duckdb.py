@@ -131,7 +131,7 @@ class DuckDBStore:
 
     def sql(self, query: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pa.Table:
         with self._lock:
-            return self.con.execute(query, params).to_arrow_table()
+            return self.con.sql(query, params=params).to_arrow_table()
 
     def rows(self, query: str, params: Sequence[Any] | dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
         with self._lock:
@@ -230,7 +230,7 @@ class DuckDBStore:
                 dedupe = f"QUALIFY row_number() OVER (PARTITION BY company_id, id ORDER BY {order}) = 1"
                 if unique:
                     dedupe = ""
-                new = con.execute(f"SELECT {_hash_columns(t)}, * FROM _batch {dedupe}").to_arrow_table()
+                new = self.sql(f"SELECT {_hash_columns(t)}, * FROM _batch {dedupe}")
             finally:
                 con.unregister("_batch")
             # A stored version stays when it has the terminal field and the new one has not.
@@ -269,16 +269,16 @@ class DuckDBStore:
         when = TIME_COLUMN[kind]
         index = self._key_index(kind, len(keys), t.table, "k", when)
         if index is None:
-            return self.con.execute(
+            return self.sql(
                 f"SELECT rowid AS rid, * FROM {t.table} WHERE k IN (SELECT hash(company_id, id) FROM _batch)"
-            ).to_arrow_table()
+            )
         hit, lo, hi = index.lookup(keys)
         self.con.register("_hits", pa.table({"k": keys[hit]}))
         try:
-            return self.con.execute(
+            return self.sql(
                 f"""SELECT rowid AS rid, * FROM {t.table}
                 WHERE "{when}" BETWEEN {lo} AND {hi} AND k IN (SELECT k FROM _hits)"""
-            ).to_arrow_table()
+            )
         finally:
             self.con.unregister("_hits")
 
@@ -312,7 +312,7 @@ class DuckDBStore:
                     self._keys[name] = self._read_index(table, key, when)
 
     def _read_index(self, table: str, key: str, when: str) -> KeyIndex:
-        stored = self.con.execute(f'SELECT {key} AS k, "{when}" AS t FROM {table}').to_arrow_table()
+        stored = self.sql(f'SELECT {key} AS k, "{when}" AS t FROM {table}')
         return KeyIndex(stored.column("k").to_numpy(), stored.column("t").to_numpy())
 
     def _index_written(self, kind: str, keys: np.ndarray, instants: np.ndarray) -> None:
@@ -380,13 +380,13 @@ class DuckDBStore:
         window = "" if lo is None or hi is None else f"AND joined_at BETWEEN {int(lo)} AND {int(hi)}"
         with self._lock:
             self._stage_parents(company_id, parents)
-            return self.con.execute(
+            return self.sql(
                 f"""SELECT {self._conn_cols("c", "p.pos")}
                 FROM (SELECT * FROM connections WHERE company_id = $company {window}
                       AND pk IN (SELECT pk FROM _tp)) c
                 JOIN _tp p ON c.pk = p.pk AND c.parent_kind = p.parent_kind AND c.parent_id = p.parent_id""",
                 {"company": company_id},
-            ).to_arrow_table()
+            )
 
     def instants(self, kind: str, company_id: str, column: str, t0: int, t1: int, value: str | None = None) -> pa.Table:
         """``column`` (and ``value``) of the records of a kind whose ``column`` is in [t0, t1)."""
@@ -577,9 +577,9 @@ class DuckDBStore:
     def parent_first_joins_of(self, company_id: str, parents: pa.Table) -> pa.Table:
         with self._lock:
             self._stage_parents(company_id, parents)
-            return self.con.execute(
+            return self.sql(
                 f"SELECT first_join, last_leave FROM ({self._STORED_OF_TP})", {"company": company_id}
-            ).to_arrow_table()
+            )
 
     def open_parents(self, company_id: str) -> pa.Table:
         """Parents whose stats still change with the clock (a connection of theirs is open)."""
