@@ -7,7 +7,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vkurse_stats.store.keyindex import DAY_US, UNBOUNDED, KeyIndex
+from vkurse_stats.store.keyindex import DAY_US, UNBOUNDED, KeyIndex, _probe
 
 # Keys differ in their top bits (the index keeps 40), instants span a few years around 2026.
 KEY = st.integers(0, 60).map(lambda i: (i * 0x9E3779B97F4A7C15) % 2**64)
@@ -49,3 +49,18 @@ def test_recent_entries_are_merged_as_they_grow() -> None:
     assert len(index._recent) < 100_000 and len(index) == 300_010
     hit, lo, hi = index.lookup(np.array([5 << 40, 295 << 40, 10**6 << 40], np.uint64))
     assert hit.tolist() == [True, True, False] and (lo, hi) == (0, 30 * DAY_US - 1)
+
+
+def test_the_bucket_directory_finds_what_a_plain_search_finds() -> None:
+    rng = np.random.default_rng(7)
+    keys = rng.integers(0, 2**64 - 1, 200_000, dtype=np.uint64, endpoint=True)
+    keys[:1000] = keys[1000:2000]  # keys stored twice (other days): ranges of several entries
+    keys[-3:] = [0, 2**64 - 1, 2**63]  # the first and last buckets
+    instants = rng.integers(1_700_000_000_000_000, 1_800_000_000_000_000, len(keys))
+    index = KeyIndex(keys, instants)
+    probe = np.concatenate((keys[::7], rng.integers(0, 2**64 - 1, 5_000, dtype=np.uint64, endpoint=True)))
+    prefix = probe >> np.uint64(24) << np.uint64(24)
+    bucketed = _probe(index._sorted, prefix, index._starts)
+    plain = _probe(index._sorted, prefix)
+    assert bucketed[0].tolist() == plain[0].tolist() and bucketed[1].tolist() == plain[1].tolist()
+    assert bucketed[0][: len(keys[::7])].all()

@@ -43,12 +43,18 @@ def _insert_sorted(into: U64, entries: U64) -> U64:
     return np.insert(into, np.searchsorted(into, entries), entries)
 
 
-def _probe(entries: U64, prefix: U64) -> tuple[npt.NDArray[np.bool_], U64]:
-    """For sorted entries: which key prefixes occur, and the entries that carry them."""
+def _probe(entries: U64, prefix: U64, starts: I64 | None = None) -> tuple[npt.NDArray[np.bool_], U64]:
+    """For sorted entries: which key prefixes occur, and the entries that carry them (``starts``:
+    the entries' bucket directory, keyprobe.py, when they have one)."""
     order = np.argsort(prefix)  # sorted needles: each search starts where the last one ended
     needles = prefix[order]
-    lo = np.searchsorted(entries, needles, side="left")
-    hi = np.searchsorted(entries, needles | DAY_MASK, side="right")
+    if starts is None:
+        lo = np.searchsorted(entries, needles, side="left")
+        hi = np.searchsorted(entries, needles | DAY_MASK, side="right")
+    else:
+        from . import keyprobe
+
+        lo, hi = keyprobe.ranges(entries, starts, _bucket_bits(len(entries)), needles, needles | DAY_MASK)
     found = hi > lo
     hit = np.empty(len(prefix), dtype=np.bool_)
     hit[order] = found
@@ -57,13 +63,25 @@ def _probe(entries: U64, prefix: U64) -> tuple[npt.NDArray[np.bool_], U64]:
     return hit, entries[starts + np.arange(len(starts)) - np.repeat(np.cumsum(counts) - counts, counts)]
 
 
+def _bucket_bits(n: int) -> int:
+    """Top bits of the large part's bucket directory: about eight entries a bucket (a needle's
+    two bounds differ only in its day, the low 24 bits, so they share a bucket)."""
+    return min(max(n.bit_length() - 3, 1), 24)
+
+
 class KeyIndex:
-    """Sorted packed entries: a large part, and a small part that takes each write and is merged
-    into the large one as it grows."""
+    """Sorted packed entries: a large part (with a bucket directory), and a small part that takes
+    each write and is merged into the large one as it grows."""
 
     def __init__(self, keys: U64, instants: I64) -> None:
-        self._sorted = np.sort(_entries(keys, instants))
+        self._set_sorted(np.sort(_entries(keys, instants)))
         self._recent: U64 = np.zeros(0, dtype=np.uint64)
+
+    def _set_sorted(self, entries: U64) -> None:
+        from . import keyprobe
+
+        self._sorted = entries
+        self._starts = keyprobe.directory(entries, _bucket_bits(len(entries)))
 
     def __len__(self) -> int:
         return len(self._sorted) + len(self._recent)
@@ -75,14 +93,14 @@ class KeyIndex:
         # Merge when the small part outgrows a fraction of the large one: each write moves the
         # small part in memory, each merge the large one.
         if len(self._recent) > max(100_000, len(self._sorted) // 8):
-            self._sorted = _insert_sorted(self._sorted, self._recent)
+            self._set_sorted(_insert_sorted(self._sorted, self._recent))
             self._recent = np.zeros(0, dtype=np.uint64)
 
     def lookup(self, keys: U64) -> tuple[npt.NDArray[np.bool_], int, int]:
         """Which ``keys`` may be stored, and a range of instants holding every stored row of
         them (meaningful only when any may be)."""
         prefix = keys.astype(np.uint64, copy=False) >> np.uint64(DAY_BITS) << np.uint64(DAY_BITS)
-        hit, found = _probe(self._sorted, prefix)
+        hit, found = _probe(self._sorted, prefix, self._starts)
         recent_hit, recent_found = _probe(self._recent, prefix)
         hit |= recent_hit
         codes = np.concatenate((found, recent_found)) & DAY_MASK
