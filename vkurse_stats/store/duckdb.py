@@ -80,6 +80,43 @@ def _unique_keys(batch: pa.Table, keys: np.ndarray) -> bool:
     return bool(pc.count_distinct(ids).as_py() == batch.num_rows)
 
 
+def _stored_of(old: pa.Table, tp: pa.Table, company_id: str) -> tuple[pa.Table, bool]:
+    """The rows of ``old`` (stats rows whose ``pk`` is one of ``tp``'s) that are the stats of
+    ``tp``'s parents in the company, and whether two parents of the company share a hash (two in
+    ``tp``, or one in ``tp`` and one stored)."""
+    old = old.filter(pc.equal(old.column("company_id"), company_id))
+    pks = tp.column("pk").to_numpy()
+    order = np.argsort(pks, kind="stable")
+    ordered = pks[order]
+    if (ordered[1:] == ordered[:-1]).any():
+        keys = ["pk", "parent_kind", "parent_id"]
+        return old.join(tp.select(keys), keys, join_type="left semi"), True
+    if old.num_rows == 0:
+        return old, False
+    # Each stored row's pk is in tp: its parent there is the one row with that pk.
+    twin = tp.take(order[np.searchsorted(ordered, old.column("pk").to_numpy())])
+    same = pc.and_(
+        pc.equal(old.column("parent_kind"), twin.column("parent_kind")),
+        pc.equal(old.column("parent_id"), twin.column("parent_id")),
+    )
+    return old.filter(same), not pc.all(same).as_py()
+
+
+def _among(rows: pa.Table, batch: pa.Table) -> pa.Table:
+    """The ``rows`` whose (company_id, id) is one of the batch's."""
+    if rows.num_rows == 0:
+        return rows
+    companies = pc.unique(batch.column("company_id"))
+    if len(companies) == 1:  # the usual batch: one company, a set lookup of the ids
+        mine = pc.and_(
+            pc.equal(rows.column("company_id"), companies[0]),
+            pc.is_in(rows.column("id"), value_set=batch.column("id")),
+        )
+        return rows.filter(mine)
+    keys = ["company_id", "id"]
+    return rows.join(batch.select(keys), keys, join_type="left semi")
+
+
 class StoreBusyError(RuntimeError):
     """Another process holds the data directory's analytic store."""
 
@@ -114,7 +151,7 @@ class DuckDBStore:
         self._seq = int(self.rows(f"SELECT coalesce(max(s) + 1, 0) FROM ({seqs})")[0][0])
         self._spans: dict[str, int] = dict(self.rows("SELECT company_id, max_span FROM spans"))
         self._keys: dict[str, KeyIndex] = {}  # per kind (and STATS_INDEX): see _key_index
-        self._staged: tuple[str, pa.Table] | None = None  # see _stage_parents
+        self._staged: tuple[str, pa.Table, pa.Table, pa.Table, bool] | None = None  # see _stage_parents
         self._probed: set[str] = set()  # indexes a small lookup has done without
         self._rows: dict[str, int] = {}  # rows per index (counted once, then added to)
         # Companies where two events/calls share a parent hash: their windows group by the ids.
@@ -216,25 +253,28 @@ class DuckDBStore:
                 # their instants (zone maps skip the rest), confirmed on the full key in Arrow.
                 # The common bulk case (no duplicate in the batch, nothing stored) then appends
                 # straight from Arrow.
-                keys = con.execute("SELECT hash(company_id, id) AS k FROM _batch").fetchnumpy()["k"]
-                cand = self._stored_versions(kind, keys)
-                if cand.num_rows:
-                    cand = cand.join(batch.select(keys_of), keys_of, join_type="left semi")
+                hashed = con.execute(f"SELECT {_hash_columns(t)} FROM _batch").fetchnumpy()
+                keys = hashed["k"]
+                cand = _among(self._stored_versions(kind, keys), batch)
                 unique = _unique_keys(batch, keys)
                 if unique and not cand.num_rows:
                     con.execute(f"INSERT INTO {t.table} SELECT {_hash_columns(t)}, * FROM _batch")
                     self._index_written(kind, keys, batch.column(when).to_numpy())
                     return pa.Table.from_batches([], schema=t.arrow_schema), batch
                 # The batch in the table's layout, one version per record (the one that wins).
-                order = f"({t.terminal} IS NOT NULL) DESC, seq DESC" if t.terminal else "seq DESC"
-                dedupe = f"QUALIFY row_number() OVER (PARTITION BY company_id, id ORDER BY {order}) = 1"
                 if unique:
-                    dedupe = ""
-                new = self.sql(f"SELECT {_hash_columns(t)}, * FROM _batch {dedupe}")
+                    own = [pa.array(hashed[h], pa.uint64()) for h in hashes]
+                    new = pa.Table.from_arrays([*own, *batch.columns], [*hashes, *batch.column_names])
+                else:
+                    order = f"({t.terminal} IS NOT NULL) DESC, seq DESC" if t.terminal else "seq DESC"
+                    new = self.sql(
+                        f"""SELECT {_hash_columns(t)}, * FROM _batch
+                        QUALIFY row_number() OVER (PARTITION BY company_id, id ORDER BY {order}) = 1"""
+                    )
             finally:
                 con.unregister("_batch")
             # A stored version stays when it has the terminal field and the new one has not.
-            if t.terminal and cand.num_rows:
+            if t.terminal and cand.num_rows and new.column(t.terminal).null_count:
                 stays = (
                     cand.filter(pc.is_valid(cand.column(t.terminal)))
                     .select(keys_of)
@@ -478,42 +518,38 @@ class DuckDBStore:
 
     # --- parent stats ------------------------------------------------------------------------
     def _stage_parents(self, company_id: str, parents: pa.Table) -> None:
-        """``parents`` (parent_kind, parent_id) as the temp table ``_tp``, with their hash and
-        row number, and the stored stats rows sharing one of those hashes as ``_old`` (one scan
-        of ``pk``; the company is compared on those few rows, where it costs nothing). Staged
-        once for the lookups, the fetch and the write of one chunk of parents."""
+        """``parents`` (parent_kind, parent_id) registered as ``_tp``, with their hash and
+        row number, and their stored stats rows (found by one scan of ``pk``, confirmed on the
+        company and ids in Arrow, see _stored_of). Staged once for the lookups, the fetch and the
+        write of one chunk of parents."""
         if self._staged is not None and self._staged[0] == company_id and self._staged[1] is parents:
             return
         numbered = parents.select(["parent_kind", "parent_id"]).append_column(
             "pos", pa.array(np.arange(parents.num_rows, dtype=np.int64))
         )
+        # Staged as registered Arrow tables: a temporary table costs a catalog write each time.
         self.con.register("_parents", numbered)
         try:
-            self.con.execute(
-                f"""CREATE OR REPLACE TEMP TABLE _tp AS
-                SELECT {parent_hash("$company")} AS pk, parent_kind, parent_id, pos FROM _parents""",
-                {"company": company_id},
-            )
+            pks = self.con.execute(
+                f"SELECT {parent_hash('$company')} AS pk FROM _parents", {"company": company_id}
+            ).fetchnumpy()["pk"]
         finally:
             self.con.unregister("_parents")
+        tp = numbered.append_column("pk", pa.array(pks, pa.uint64()))
+        self.con.register("_tp", tp)
         # The stats rows of these hashes lie within the first joins the key index gives them.
-        pks = self.con.execute("SELECT pk FROM _tp").fetchnumpy()["pk"]
         index = self._key_index(STATS_INDEX, len(pks), "parent_stats", "pk", "first_join")
         within = ""
         if index is not None:
             hit, lo, hi = index.lookup(pks)
             within = f"first_join BETWEEN {lo} AND {hi} AND" if hit.any() else "false AND"
-        self.con.execute(
-            # Two steps: a semi-join reads every projected column, so find rowids on pk alone.
-            f"""CREATE OR REPLACE TEMP TABLE _old AS
-            SELECT rowid AS rid, company_id, pk, parent_kind, parent_id, first_join, last_leave FROM parent_stats
+        # Two steps: a semi-join reads every projected column, so find rowids on pk alone.
+        old = self.sql(
+            f"""SELECT rowid AS rid, company_id, pk, parent_kind, parent_id, first_join, last_leave FROM parent_stats
             WHERE rowid IN (SELECT rowid FROM parent_stats WHERE {within} pk IN (SELECT pk FROM _tp))"""
         )
-        self._staged = (company_id, parents)
-
-    _STORED_OF_TP = """SELECT o.rid, o.first_join, o.last_leave FROM _old o
-        JOIN _tp p ON o.pk = p.pk AND o.parent_kind = p.parent_kind AND o.parent_id = p.parent_id
-        WHERE o.company_id = $company"""
+        stored, shared = _stored_of(old, tp, company_id)
+        self._staged = (company_id, parents, tp, stored, shared)  # (tp stays referenced while registered)
 
     def put_parent_stats(self, company_id: str, parents: pa.Table, stats: pa.Table, *, replace: bool = True) -> None:
         """Replace the stats of ``parents`` (parent_kind, parent_id) with ``stats`` rows.
@@ -542,30 +578,25 @@ class DuckDBStore:
                     self._index_written(STATS_INDEX, written["pk"], written["first_join"])
             finally:
                 con.unregister("_stats")
-            self._staged = None  # parent_stats changed: a staged _old is stale
+            self._staged = None  # parent_stats changed: the staged rows are stale
 
     def _replace_parent_stats(self, company_id: str, parents: pa.Table) -> None:
         """Delete the stored stats of ``parents``, noting first whether two parents of the
         company share a hash."""
         con = self.con
         self._stage_parents(company_id, parents)
-        shared = (
-            company_id not in self._exact
-            and con.execute(
-                """SELECT (SELECT count(DISTINCT pk) FROM _tp) < (SELECT count(*) FROM _tp) OR EXISTS (
-                SELECT 1 FROM _old o JOIN _tp p ON o.pk = p.pk WHERE o.company_id = $company
-                AND (o.parent_kind <> p.parent_kind OR o.parent_id <> p.parent_id))""",
-                {"company": company_id},
-            ).fetchall()[0][0]
-        )
-        if shared:
+        assert self._staged is not None
+        stored, shared = self._staged[3], self._staged[4]
+        if shared and company_id not in self._exact:
             con.execute("INSERT OR REPLACE INTO store_meta VALUES (?, '1')", [EXACT_PARENTS + company_id])
             self._exact.add(company_id)
-        con.execute(
-            f"DELETE FROM parent_stats WHERE rowid IN (SELECT rid FROM ({self._STORED_OF_TP}))",
-            {"company": company_id},
-        )
-        self._staged = None  # parent_stats changes: _old is stale from here
+        if stored.num_rows:
+            con.register("_rids", stored.select(["rid"]))
+            try:
+                con.execute("DELETE FROM parent_stats WHERE rowid IN (SELECT rid FROM _rids)")
+            finally:
+                con.unregister("_rids")
+        self._staged = None  # parent_stats changes: the staged rows are stale from here
 
     def parent_first_joins(self, company_id: str, t0: int, t1: int) -> pa.Table:
         return self.sql(
@@ -577,9 +608,8 @@ class DuckDBStore:
     def parent_first_joins_of(self, company_id: str, parents: pa.Table) -> pa.Table:
         with self._lock:
             self._stage_parents(company_id, parents)
-            return self.sql(
-                f"SELECT first_join, last_leave FROM ({self._STORED_OF_TP})", {"company": company_id}
-            )
+            assert self._staged is not None
+            return self._staged[3].select(["first_join", "last_leave"])
 
     def open_parents(self, company_id: str) -> pa.Table:
         """Parents whose stats still change with the clock (a connection of theirs is open)."""
