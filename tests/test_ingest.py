@@ -457,3 +457,27 @@ def test_indexes_prepared_at_a_server_start_serve_its_first_writes(tmp_path: Pat
     finally:
         svc.close()
         ref.close()
+
+
+def test_a_batch_of_two_companies_replaces_only_each_ones_own_versions(svc: Any) -> None:
+    beta = {"company_id": "beta"}
+    svc.ingest_lines(lines(conn(1), conn(1, **beta)))
+    shorter = conn(1, **beta, left_at="2026-03-05T10:30:00+03:00")
+    svc.ingest_lines(lines(conn(1), shorter, conn(2, **beta, left_at="2026-03-05T10:20:00+03:00")))
+    day = date(2026, 3, 5)
+    assert [r["duration_s"] for r in svc.query.events("acme", day, day).rows] == [3600]
+    assert [r["duration_s"] for r in svc.query.events("beta", day, day).rows] == [1800]
+    assert svc.query.summary("beta", day, day).metrics["total.connections"].value == 2
+
+
+def test_an_unchanged_version_is_matched_on_its_company_and_id_not_on_a_joined_text() -> None:
+    from vkurse_stats.ingest.columns import to_table
+    from vkurse_stats.ingest.pipeline import _drop_unchanged
+    from vkurse_stats.records import decode_json
+
+    stored = to_table("connection", [decode_json(x) for x in lines(conn(1, id="b\x1fc", company_id="a"))], 0)
+    other = to_table("connection", [decode_json(x) for x in lines(conn(1, id="c", company_id="a\x1fb"))], 1)
+    old, new = _drop_unchanged(stored, other)
+    assert old.num_rows == 1 and new.num_rows == 1
+    old, new = _drop_unchanged(stored, stored)
+    assert old.num_rows == 0 and new.num_rows == 0

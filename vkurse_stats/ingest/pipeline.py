@@ -236,16 +236,17 @@ class Ingestor:
         """Write the rest and recompute what the import touched (or queue it, with ``defer``); a
         company that had no rollups is rebuilt here in either case."""
         self._defer = defer
-        self.flush()
-        for company_id in sorted(self._rebuild):
-            self.rollups.rebuild(company_id, progress)
-        self._rebuild.clear()
-        if self.touched:
-            if defer:
-                self.rollups.defer(self.touched)
-            else:
-                self.rollups.apply(self.touched, progress)
-            self.touched = Touched()
+        with self.rollups.transaction():  # the last write and its rollups: one commit
+            self.flush()
+            for company_id in sorted(self._rebuild):
+                self.rollups.rebuild(company_id, progress)
+            self._rebuild.clear()
+            if self.touched:
+                if defer:
+                    self.rollups.defer(self.touched)
+                else:
+                    self.rollups.apply(self.touched, progress)
+                self.touched = Touched()
         return self.result
 
     # --- sources -----------------------------------------------------------------------------
@@ -285,24 +286,25 @@ def _drop_unchanged(old: pa.Table, new: pa.Table) -> tuple[pa.Table, pa.Table]:
     figure, so they touch no day and no event."""
     if old.num_rows == 0:
         return old, new
-    keys = ["company_id", "id"]
-    cols = [c for c in new.column_names if c not in (*keys, "seq")]
-    joined = new.select([*keys, *cols]).join(old.select([*keys, *cols]), keys=keys, right_suffix="_old")
-    same = pa.array([True] * joined.num_rows)
-    for c in cols:
-        a, b = joined.column(c), joined.column(c + "_old")
-        equal = pc.or_kleene(pc.and_kleene(pc.is_null(a), pc.is_null(b)), pc.fill_null(pc.equal(a, b), False))
-        same = pc.and_(same, equal)
-    unchanged = joined.filter(same).select(keys)
-    if unchanged.num_rows == 0:
+    # Each new version's stored one, by a joined key; every column is then compared, the ids
+    # too, so a key two id pairs could join to only leaves a version in.
+    pos = pc.index_in(_record_key(new), value_set=_record_key(old))
+    same = pc.is_valid(pos)
+    stored = old.take(pc.fill_null(pos, 0))
+    for c in new.column_names:
+        if c != "seq":
+            a, b = new.column(c), stored.column(c)
+            equal = pc.or_(pc.and_(pc.is_null(a), pc.is_null(b)), pc.fill_null(pc.equal(a, b), False))
+            same = pc.and_(same, equal)
+    if not pc.any(same).as_py():
         return old, new
-    marker = unchanged.append_column("_same", pa.array([True] * unchanged.num_rows))
+    kept = np.ones(old.num_rows, dtype=np.bool_)
+    kept[pos.filter(same).to_numpy()] = False
+    return old.filter(pa.array(kept)), new.filter(pc.invert(same))
 
-    def keep(t: pa.Table) -> pa.Table:
-        flagged = t.join(marker, keys=keys, join_type="left outer")
-        return flagged.filter(pc.is_null(flagged.column("_same"))).drop_columns(["_same"])
 
-    return keep(old), keep(new)
+def _record_key(table: pa.Table) -> pa.ChunkedArray:
+    return pc.binary_join_element_wise(table.column("company_id"), table.column("id"), "\x1f")
 
 
 def jsonl_tables(block: list[bytes | str]) -> tuple[list[int], dict[str, pa.Table]] | None:

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,6 +115,7 @@ class Rollups:
         self.cap_us = cap_us
         self.clock = clock
         self._tz: dict[str, str] = {}
+        self._computed: set[str] = set()  # companies known to have rollups (computed_any)
         # Deferred work (small HTTP batches): queued here, applied by a worker or by the next read.
         self._pending = Touched()
         self._pending_lock = threading.Lock()
@@ -133,8 +134,13 @@ class Rollups:
 
     # --- what a batch touched ----------------------------------------------------------------
     def computed_any(self, company_id: str) -> bool:
-        """Whether any day of the company has rollups (else a rebuild computes it best)."""
-        return bool(self.store.computed_days(company_id, -(2**31), 2**31 - 1))  # type: ignore[attr-defined]
+        """Whether any day of the company has rollups (else a rebuild computes it best). Only the
+        choice between rebuilding and applying depends on it (both are exact), so a yes is kept."""
+        if company_id not in self._computed:
+            if not self.store.computed_days(company_id, -(2**31), 2**31 - 1):  # type: ignore[attr-defined]
+                return False
+            self._computed.add(company_id)
+        return True
 
     def touched_by(self, kind: str, versions: pa.Table, skip: set[str] | frozenset[str] = frozenset()) -> Touched:
         """Days and parents a set of record versions (old or new) affects (in companies not in
@@ -181,9 +187,16 @@ class Rollups:
             if touched:
                 self.apply(touched)
 
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """The apply lock, then one store transaction: every writer of rollups takes them in
+        this order (an import's last write and its rollups share one commit)."""
+        with self._apply_lock, store_transaction(self.store):
+            yield
+
     def apply(self, touched: Touched, progress: Callable[[int, int], None] | None = None) -> None:
         """Recompute what ``touched`` names: parents first (their first joins decide 'held')."""
-        with self._apply_lock, store_transaction(self.store):
+        with self.transaction():
             self._apply(touched, progress)
 
     def _apply(self, touched: Touched, progress: Callable[[int, int], None] | None) -> None:
@@ -333,6 +346,7 @@ class Rollups:
         held = store.parent_first_joins(company_id, t0, t1)  # type: ignore[attr-defined]
         held_day = grid.day_of(held.column("first_join").to_numpy().astype(np.int64)) - first
         held_tpl = held.column("template").to_numpy().astype(np.int64)
+        memo: dict[tuple[str, str, str | None, int], np.ndarray] = {}
         for m in METRICS:
             if m.daily in ("peak", "parent_peak"):
                 emit(m.id, fig.values[m.id], fig.at[m.id])
@@ -341,10 +355,11 @@ class Rollups:
                 emit(m.id, np.bincount(held_day[sel], minlength=ndays))
             else:
                 start, value, end = SOURCES[m.source]
+                stock = m.daily == "stock"
                 emit(
                     m.id,
-                    self._bucket(company_id, m.source, start, value, grid, now if m.daily == "stock" else None)
-                    - (self._bucket(company_id, m.source, end, value, grid, now) if m.daily == "stock" and end else 0),
+                    self._bucket(company_id, m.source, start, value, grid, now if stock else None, memo)
+                    - (self._bucket(company_id, m.source, end, value, grid, now, memo) if stock and end else 0),
                 )
         for day, per_client in fig.clients.items():
             for client, n in per_client.items():
@@ -384,21 +399,32 @@ class Rollups:
         return self._stats_table(parents.select(["parent_kind", "parent_id"]), theirs, blocks, now)
 
     def _bucket(
-        self, company_id: str, kind: str, column: str, value: str | None, grid: DayGrid, cutoff: int | None
+        self,
+        company_id: str,
+        kind: str,
+        column: str,
+        value: str | None,
+        grid: DayGrid,
+        cutoff: int | None,
+        memo: dict[tuple[str, str, str | None, int], np.ndarray],
     ) -> np.ndarray:
         """Per day of the grid: how many records (or how much ``value``) have ``column`` that day
-        (and not after ``cutoff``)."""
+        (and not after ``cutoff``). ``memo`` keeps the answers of one grid: a stock and a flow of
+        past days read the same records."""
         t0, t1 = grid.start(grid.first), grid.end(grid.last)
         if cutoff is not None:
             t1 = min(t1, cutoff + 1)
         ndays = grid.last - grid.first + 1
         if t1 <= t0:
             return np.zeros(ndays, dtype=np.int64)
-        tbl = self.store.instants(kind, company_id, column, t0, t1, value)  # type: ignore[attr-defined]
-        times = tbl.column("t").to_numpy().astype(np.int64)
-        idx = grid.day_of(times) - grid.first
-        weights = tbl.column("v").to_numpy().astype(np.float64) if value else None
-        return np.bincount(idx, weights=weights, minlength=ndays).astype(np.int64)
+        key = (kind, column, value, t1)
+        if key not in memo:
+            tbl = self.store.instants(kind, company_id, column, t0, t1, value)  # type: ignore[attr-defined]
+            times = tbl.column("t").to_numpy().astype(np.int64)
+            idx = grid.day_of(times) - grid.first
+            weights = tbl.column("v").to_numpy().astype(np.float64) if value else None
+            memo[key] = np.bincount(idx, weights=weights, minlength=ndays).astype(np.int64)
+        return memo[key]
 
     # --- volatility and rebuild --------------------------------------------------------------
     def refresh(self, company_id: str, first: int, last: int) -> None:
@@ -426,7 +452,7 @@ class Rollups:
 
     def rebuild(self, company_id: str, progress: Callable[[int, int], None] | None = None) -> None:
         """Recompute every rollup of a company from its raw records."""
-        with self._apply_lock, store_transaction(self.store):
+        with self.transaction():
             self._rebuild(company_id, progress)
 
     def _rebuild(self, company_id: str, progress: Callable[[int, int], None] | None) -> None:
