@@ -481,3 +481,30 @@ def test_an_unchanged_version_is_matched_on_its_company_and_id_not_on_a_joined_t
     assert old.num_rows == 1 and new.num_rows == 1
     old, new = _drop_unchanged(stored, stored)
     assert old.num_rows == 0 and new.num_rows == 0
+
+
+def test_a_file_of_many_blocks_is_read_ahead_with_its_line_numbers(
+    make_services: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Blocks after the first are parsed in the read-ahead thread: errors keep their line
+    numbers and the figures equal those of a one-block import."""
+    from vkurse_stats.ingest import pipeline
+
+    recs = _mixed_iso_records()
+    body = lines(*recs)
+    body.insert(9, b"not json")
+    body.insert(20, json.dumps(conn(99, transport="sip")).encode())
+    single = make_services(data_dir=tmp_path / "one")
+    one = single.ingest_lines(body).as_json()
+    monkeypatch.setattr(pipeline, "JSON_BLOCK", 4)
+    path = tmp_path / "many.jsonl"
+    path.write_bytes(b"\n".join(body) + b"\n")
+    many = make_services(data_dir=tmp_path / "many")
+    ing = many.ingestor()
+    read_file(ing, str(path))
+    result = ing.finish().as_json()
+    assert [(e["line"], e["field"]) for e in result["errors"]] == [(10, None), (21, "transport")]
+    assert [(e["line"], e["field"]) for e in one["errors"]] == [(10, None), (21, "transport")]
+    assert result["accepted"] == one["accepted"] == len(recs)
+    march = date(2026, 3, 1), date(2026, 3, 31)
+    assert many.query.summary("acme", *march).as_json() == single.query.summary("acme", *march).as_json()

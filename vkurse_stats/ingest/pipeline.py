@@ -14,7 +14,7 @@ import io
 import itertools
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +28,7 @@ from ..metrics.rollup import Rollups, Touched, store_transaction
 from ..records import KINDS, Company, Record, RecordError, decode_json
 from ..store.meta import MetaStore
 from . import fastpath
+from .ahead import ahead
 from .columns import TIME_FIELDS, to_table
 
 MAX_ERRORS = 1000  # errors listed in a result; the count covers all
@@ -254,12 +255,24 @@ class Ingestor:
         """JSON Lines, in blocks: a block is parsed and validated column by column when it can
         be (see :func:`jsonl_tables`), else line by line with the usual errors."""
         it = iter(lines)
-        while block := list(itertools.islice(it, JSON_BLOCK)):
-            self._add_block(block, first_line)
-            first_line += len(block)
+        block = list(itertools.islice(it, JSON_BLOCK))
+        if len(block) < JSON_BLOCK:  # one block (an HTTP batch): no thread to start
+            if block:
+                self._add_block(block, first_line, jsonl_tables(block))
+            return
 
-    def _add_block(self, block: list[bytes | str], first_line: int) -> None:
-        tables = jsonl_tables(block)
+        def parsed(part: list[bytes | str], first: int) -> Iterator[tuple[list[bytes | str], int, Any]]:
+            while part:  # in the read-ahead thread: blocks read and parsed while others are written
+                yield part, first, jsonl_tables(part)
+                first += len(part)
+                part = list(itertools.islice(it, JSON_BLOCK))
+
+        for part, first, tables in ahead(parsed(block, first_line)):
+            self._add_block(part, first, tables)
+
+    def _add_block(
+        self, block: list[bytes | str], first_line: int, tables: tuple[list[int], dict[str, pa.Table]] | None
+    ) -> None:
         if tables is not None and self._fits_scope(tables):
             companies, per_kind = tables
             for i in companies:  # company records first: the rest may name them

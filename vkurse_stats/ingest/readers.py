@@ -13,6 +13,7 @@ from typing import IO, Any
 
 from ..records import RecordError, from_mapping
 from . import fastpath
+from .ahead import ahead
 from .pipeline import Ingestor
 
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv", ".parquet": "parquet"}
@@ -143,8 +144,8 @@ def _read_parquet(ing: Ingestor, name: str, gz: bool, kind: str, on_read: Callab
         pf = pq.ParquetFile(path)
         total = max(1, pf.metadata.num_rows)
         row = 0
-        for batch in pf.iter_batches(batch_size=131_072):
-            table, _doubtful = fastpath.validate(kind, batch)
+        checked = ((batch, fastpath.validate(kind, batch)[0]) for batch in pf.iter_batches(batch_size=131_072))
+        for batch, table in ahead(checked):
             if table is None or not ing.add_table(kind, table):
                 for rec in batch.to_pylist():
                     row += 1
