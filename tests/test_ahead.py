@@ -1,9 +1,10 @@
-"""Reading ahead (ingest/ahead.py): the items in order, a producer's error raised to the
-consumer, and a consumer that stops early stops the producer."""
+"""Reading ahead (ingest/ahead.py): results in order, an error raised to the consumer after the
+results before it, and a consumer that stops early stops the work."""
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -11,34 +12,39 @@ import pytest
 from vkurse_stats.ingest.ahead import ahead
 
 
-def test_items_arrive_in_order() -> None:
-    assert list(ahead(range(1000), depth=3)) == list(range(1000))
-    assert list(ahead([])) == []
+def _slow_square(x: int) -> int:
+    time.sleep(0.001 * (x % 3))  # workers finish out of order
+    return x * x
 
 
-def test_an_error_of_the_producer_reaches_the_consumer_after_the_items_before_it() -> None:
-    def items() -> Iterator[int]:
-        yield 1
-        yield 2
-        raise ValueError("line 3: broken")
+def test_results_arrive_in_order() -> None:
+    assert list(ahead(_slow_square, range(200), depth=3)) == [x * x for x in range(200)]
+    assert list(ahead(_slow_square, [])) == []
+
+
+def test_an_error_reaches_the_consumer_after_the_results_before_it() -> None:
+    def parse(x: int) -> int:
+        if x == 3:
+            raise ValueError("block 3: broken")
+        return x
 
     seen = []
-    with pytest.raises(ValueError, match="line 3: broken"):
-        for x in ahead(items()):
+    with pytest.raises(ValueError, match="block 3: broken"):
+        for x in ahead(parse, range(10)):
             seen.append(x)
-    assert seen == [1, 2]
+    assert seen == [0, 1, 2]
 
 
-def test_a_consumer_that_stops_early_stops_the_producer() -> None:
-    produced = []
+def test_a_consumer_that_stops_early_stops_the_work() -> None:
+    read = []
 
     def items() -> Iterator[int]:
         for i in range(10_000):
-            produced.append(i)
+            read.append(i)
             yield i
 
-    for x in ahead(items(), depth=2):
-        if x == 5:
+    for x in ahead(_slow_square, items(), depth=2):
+        if x == 25:
             break
-    assert len(produced) < 20
-    assert not any(t.name == "vkurse-read-ahead" for t in threading.enumerate())
+    assert len(read) < 20
+    assert not any(t.name.startswith("vkurse-read-ahead") for t in threading.enumerate())

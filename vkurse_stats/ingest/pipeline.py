@@ -261,13 +261,16 @@ class Ingestor:
                 self._add_block(block, first_line, jsonl_tables(block))
             return
 
-        def parsed(part: list[bytes | str], first: int) -> Iterator[tuple[list[bytes | str], int, Any]]:
-            while part:  # in the read-ahead thread: blocks read and parsed while others are written
-                yield part, first, jsonl_tables(part)
+        def blocks(part: list[bytes | str], first: int) -> Iterator[tuple[list[bytes | str], int]]:
+            while part:
+                yield part, first
                 first += len(part)
                 part = list(itertools.islice(it, JSON_BLOCK))
 
-        for part, first, tables in ahead(parsed(block, first_line)):
+        def parse(numbered: tuple[list[bytes | str], int]) -> tuple[list[bytes | str], int, Any]:
+            return *numbered, jsonl_tables(numbered[0])  # in a read-ahead thread
+
+        for part, first, tables in ahead(parse, blocks(block, first_line)):
             self._add_block(part, first, tables)
 
     def _add_block(

@@ -144,8 +144,10 @@ def _read_parquet(ing: Ingestor, name: str, gz: bool, kind: str, on_read: Callab
         pf = pq.ParquetFile(path)
         total = max(1, pf.metadata.num_rows)
         row = 0
-        checked = ((batch, fastpath.validate(kind, batch)[0]) for batch in pf.iter_batches(batch_size=131_072))
-        for batch, table in ahead(checked):
+        def check(batch: Any) -> tuple[Any, Any]:
+            return batch, fastpath.validate(kind, batch)[0]  # in a read-ahead thread
+
+        for batch, table in ahead(check, pf.iter_batches(batch_size=131_072)):
             if table is None or not ing.add_table(kind, table):
                 for rec in batch.to_pylist():
                     row += 1
