@@ -1,5 +1,5 @@
-"""Reading ahead (ingest/ahead.py): results in order, an error raised to the consumer after the
-results before it, and a consumer that stops early stops the work."""
+"""Working ahead (vkurse_stats/ahead.py): results in order, an error raised to the consumer after
+the results before it, and a consumer that stops early stops the work."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from vkurse_stats.ingest.ahead import ahead
+from vkurse_stats.ahead import ahead
 
 
 def _slow_square(x: int) -> int:

@@ -24,11 +24,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pajson
 
+from ..ahead import ahead
 from ..metrics.rollup import Rollups, Touched, store_transaction
 from ..records import KINDS, Company, Record, RecordError, decode_json
 from ..store.meta import MetaStore
 from . import fastpath
-from .ahead import ahead
 from .columns import TIME_FIELDS, to_table
 
 MAX_ERRORS = 1000  # errors listed in a result; the count covers all
@@ -237,11 +237,13 @@ class Ingestor:
         """Write the rest and recompute what the import touched (or queue it, with ``defer``); a
         company that had no rollups is rebuilt here in either case."""
         self._defer = defer
-        with self.rollups.transaction():  # the last write and its rollups: one commit
-            self.flush()
+        if self._rebuild:
+            self.flush()  # committed first: a rebuild reads its windows on a connection of its own
             for company_id in sorted(self._rebuild):
                 self.rollups.rebuild(company_id, progress)
             self._rebuild.clear()
+        with self.rollups.transaction():  # the last write and its rollups: one commit
+            self.flush()
             if self.touched:
                 if defer:
                     self.rollups.defer(self.touched)

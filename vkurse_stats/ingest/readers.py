@@ -11,9 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from ..ahead import ahead
 from ..records import RecordError, from_mapping
 from . import fastpath
-from .ahead import ahead
 from .pipeline import Ingestor
 
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv", ".parquet": "parquet"}

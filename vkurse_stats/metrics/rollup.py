@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..ahead import ahead
 from ..store.meta import MetaStore
 from ..store.schema import PARENT_SCHEMA, PARENT_STATS_SCHEMA
 from ..timeutil import DayGrid, day_number, local_date
@@ -104,6 +105,20 @@ class Touched:
 
     def __bool__(self) -> bool:
         return any(self.days.values()) or any(self.parents.values())
+
+
+WindowFetch = Callable[[str, int, int, int], pa.Table]  # (company, t0, t1, cap_us) -> connections
+
+
+@dataclass
+class Swept:
+    """A window of days fetched and swept (Rollups.sweep_days): its grid and figures, and the
+    stats of the parents it holds whole (a rebuild), to be stored with its rollups."""
+
+    grid: DayGrid
+    fig: WindowFigures
+    parents: pa.Table | None
+    stats: pa.Table | None
 
 
 class Rollups:
@@ -303,24 +318,47 @@ class Rollups:
             rows = self.compute_days(company_id, lo, hi, now)
             self.store.write_days(company_id, list(range(lo, hi + 1)), rows, now)  # type: ignore[attr-defined]
 
-    def compute_days(
+    def sweep_days(
         self,
         company_id: str,
         first: int,
         last: int,
         now: int,
         parents: pa.Table | None = None,
+        fetch: WindowFetch | None = None,
+    ) -> Swept:
+        """Fetch the connections of the days ``first .. last`` (at most WINDOW_DAYS of them) and
+        sweep them, with the stats of ``parents`` (all_parents rows whose connections all lie
+        within these days: a rebuild). Nothing is written, so a worker thread may do this with a
+        ``fetch`` of its own (the store's window_reader)."""
+        grid = DayGrid(self.timezone(company_id), first, last)
+        fetch = fetch or self.store.connections_window  # type: ignore[attr-defined]
+        rows = fetch(company_id, grid.start(first), grid.end(last), self.cap_us)
+        conns = to_connections(rows)
+        fig = sweep_window(conns, grid, now, self.cap_us)
+        if parents is None or parents.num_rows == 0:
+            return Swept(grid, fig, None, None)
+        stats = self._window_stats(parents, rows.column("parent"), conns, fig, now)
+        return Swept(grid, fig, parents.select(["parent_kind", "parent_id"]), stats)
+
+    def compute_days(
+        self,
+        company_id: str,
+        first: int,
+        last: int,
+        now: int,
+        swept: Swept | None = None,
         *,
         replace: bool = True,
     ) -> pa.Table:
-        """The rollup rows of the days ``first .. last`` (at most WINDOW_DAYS of them: one fetch).
+        """The rollup rows of the days ``first .. last`` (at most WINDOW_DAYS of them: one fetch),
+        from their sweep (:meth:`sweep_days`, done here when not given).
 
-        With ``parents`` (all_parents rows whose connections all lie within these days: a
-        rebuild), their stats are computed from the same fetch and sweep and stored first, since
-        'held' reads them; ``replace=False`` when none of them is stored yet."""
+        Stats of parents the sweep computed are stored first, since 'held' reads them;
+        ``replace=False`` when none of them is stored yet."""
         store = self.store
-        tz = self.timezone(company_id)
-        grid = DayGrid(tz, first, last)
+        swept = swept or self.sweep_days(company_id, first, last, now)
+        grid, fig = swept.grid, swept.fig
         t0, t1 = grid.start(first), grid.end(last)
         ndays = last - first + 1
         out_day: list[np.ndarray] = []
@@ -335,14 +373,8 @@ class Rollups:
             out_value.append(values.astype(np.int64))
             out_at.append(at if at is not None else np.full(ndays, NO_TIME, dtype=np.int64))
 
-        rows = store.connections_window(company_id, t0, t1, self.cap_us)  # type: ignore[attr-defined]
-        conns = to_connections(rows)
-        fig = sweep_window(conns, grid, now, self.cap_us)
-        if parents is not None and parents.num_rows:
-            stats = self._window_stats(parents, rows.column("parent"), conns, fig, now)
-            store.put_parent_stats(  # type: ignore[attr-defined]
-                company_id, parents.select(["parent_kind", "parent_id"]), stats, replace=replace
-            )
+        if swept.parents is not None:
+            store.put_parent_stats(company_id, swept.parents, swept.stats, replace=replace)  # type: ignore[attr-defined]
         held = store.parent_first_joins(company_id, t0, t1)  # type: ignore[attr-defined]
         held_day = grid.day_of(held.column("first_join").to_numpy().astype(np.int64)) - first
         held_tpl = held.column("template").to_numpy().astype(np.int64)
@@ -451,11 +483,15 @@ class Rollups:
             self.recompute_parents(company_id, open_parents, self.clock() if now is None else now)
 
     def rebuild(self, company_id: str, progress: Callable[[int, int], None] | None = None) -> None:
-        """Recompute every rollup of a company from its raw records."""
-        with self.transaction():
-            self._rebuild(company_id, progress)
+        """Recompute every rollup of a company from its raw records. A store with a window
+        reader fetches and sweeps the next window of days in a thread while this one writes."""
+        reader = getattr(self.store, "window_reader", None)
+        with reader() if reader else nullcontext(None) as fetch, self.transaction():
+            self._rebuild(company_id, progress, fetch)
 
-    def _rebuild(self, company_id: str, progress: Callable[[int, int], None] | None) -> None:
+    def _rebuild(
+        self, company_id: str, progress: Callable[[int, int], None] | None, fetch: WindowFetch | None
+    ) -> None:
         store = self.store
         now = self.clock()
         store.clear_rollups(company_id)  # type: ignore[attr-defined]
@@ -478,10 +514,15 @@ class Rollups:
             # belongs to the next, so such an event is fetched alone too.
             window[parents.column("end").to_numpy().astype(np.int64) >= window_end] = -1
         self.recompute_parents(company_id, parents.filter(pa.array(window < 0)), now)
-        for d in range(lo, hi + 1, WINDOW_DAYS):
-            within = parents.filter(pa.array(window == (d - lo) // WINDOW_DAYS))
-            last = min(hi, d + WINDOW_DAYS - 1)
-            rows = self.compute_days(company_id, d, last, now, within, replace=False)
+        spans = [(d, min(hi, d + WINDOW_DAYS - 1)) for d in range(lo, hi + 1, WINDOW_DAYS)]
+
+        def sweep(span: tuple[int, int]) -> Swept:
+            within = parents.filter(pa.array(window == (span[0] - lo) // WINDOW_DAYS))
+            return self.sweep_days(company_id, *span, now, within, fetch)
+
+        sweeps = ahead(sweep, spans, workers=1, depth=1) if fetch else map(sweep, spans)
+        for (d, last), swept in zip(spans, sweeps, strict=True):
+            rows = self.compute_days(company_id, d, last, now, swept, replace=False)
             store.write_days(company_id, list(range(d, last + 1)), rows, now, replace=False)  # type: ignore[attr-defined]
             if progress:
                 progress(last - lo + 1, hi - lo + 1)

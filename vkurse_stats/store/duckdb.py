@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -401,14 +401,38 @@ class DuckDBStore:
     def connections_window(self, company_id: str, t0: int, t1: int, cap_us: int) -> pa.Table:
         """Connections active (or joining) in ``[t0, t1)``, their ``parent`` as
         :meth:`_window_parent` says."""
+        query, params = self._window_query(company_id, t0, t1, cap_us)
+        return self.sql(query, params)
+
+    def _window_query(self, company_id: str, t0: int, t1: int, cap_us: int) -> tuple[str, list[Any]]:
         lo = t0 - self.max_span(company_id)
         parent = self._window_parent(company_id)
-        return self.sql(
+        return (
             f"""SELECT {self._conn_cols("connections", parent)} FROM connections
             WHERE company_id = ? AND joined_at >= ? AND joined_at < ?
               AND (coalesce(left_at, joined_at + ?) > ? OR joined_at >= ?)""",
             [company_id, lo, t1, cap_us, t0, t0],
         )
+
+    @contextmanager
+    def window_reader(self) -> Iterator[Callable[[str, int, int, int], pa.Table] | None]:
+        """:meth:`connections_window` on a connection of its own, which another thread may use
+        while this one writes (a rebuild fetches its next window of days so); None inside a
+        transaction, whose writes a second connection would not see."""
+        with self._lock:
+            cursor = None if self._depth else self.con.cursor()
+        if cursor is None:
+            yield None
+            return
+
+        def fetch(company_id: str, t0: int, t1: int, cap_us: int) -> pa.Table:
+            query, params = self._window_query(company_id, t0, t1, cap_us)
+            return cursor.sql(query, params=params).to_arrow_table()
+
+        try:
+            yield fetch
+        finally:
+            cursor.close()
 
     def connections_of_parents(
         self, company_id: str, parents: pa.Table, lo: int | None = None, hi: int | None = None

@@ -1,6 +1,7 @@
-"""Reading ahead: the next blocks of a file are parsed and validated by worker threads while the
-current one is written. Arrow and DuckDB release the GIL in their work, so on two cores the
-parsing and the writing overlap; at most ``depth`` blocks wait, so memory stays bounded."""
+"""Working ahead: the next blocks of a file are parsed and validated (the next windows of days of
+a rebuild fetched and swept) by worker threads while the current one is written. Arrow, DuckDB and
+the compiled engine release the GIL in their work, so on two cores the two overlap; at most
+``depth`` results wait, so memory stays bounded."""
 
 from __future__ import annotations
 
