@@ -207,13 +207,14 @@ def main() -> None:
         # A server builds the key indexes at start (its rollup worker), so its first write uses them.
         svc = open_services(Settings(data_dir=tmp / "pq"))
         t = time.perf_counter()
+        warm_up()  # as a server's rollup worker does: the compiled engine, then the key indexes
         svc.analytics.prepare_indexes()
         prepared = time.perf_counter() - t
         t = time.perf_counter()
         svc.ingest_lines(resend(9))
         print(
-            f"  a server's start: key indexes built in {prepared * 1000:.0f} ms, then its first 10k changed "
-            f"versions in {(time.perf_counter() - t) * 1000:.0f} ms"
+            f"  a server's start: engine loaded and key indexes built in {prepared * 1000:.0f} ms, then its first "
+            f"10k changed versions in {(time.perf_counter() - t) * 1000:.0f} ms"
         )
         svc.close()
     finally:

@@ -74,6 +74,9 @@ class KeyIndex:
     each write and is merged into the large one as it grows."""
 
     def __init__(self, keys: U64, instants: I64) -> None:
+        from . import keyprobe
+
+        keyprobe.warm_up()
         self._set_sorted(np.sort(_entries(keys, instants)))
         self._recent: U64 = np.zeros(0, dtype=np.uint64)
 

@@ -46,3 +46,9 @@ def ranges(
                 z = m
         hi[i] = a
     return lo, hi
+
+
+def warm_up() -> None:
+    """Load the compiled search now (an index being built), not at the first lookup (a write)."""
+    none = np.zeros(0, dtype=np.uint64)
+    ranges(none, np.zeros(2, dtype=np.int64), 1, none, none)
