@@ -664,20 +664,16 @@ class DuckDBStore:
         params = {k: v for k, v in params.items() if f"${k}" in base}
         direction = "DESC" if order == "desc" else "ASC"
         with self._lock:
-            # One pass: the total rides along as a window count on every row of the page.
+            # Two queries: a window count beside the page would materialize every row (a year of
+            # 225k events: 49 ms), while a top-N sort and a count take 22 + 7 ms.
             cur = self.con.execute(
-                f"SELECT *, count(*) OVER () AS _total FROM ({base}) ORDER BY {sort} {direction} NULLS LAST, 1, 2 "
+                f"SELECT * FROM ({base}) ORDER BY {sort} {direction} NULLS LAST, 1, 2 "
                 f"LIMIT {int(limit)} OFFSET {int(offset)}",
                 params,
             )
             cols = [d[0] for d in cur.description]
             rows = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
-            if rows:
-                total = rows[0]["_total"]
-            else:  # a page past the end carries no row to tell the total
-                total = self.con.execute(f"SELECT count(*) FROM ({base})", params).fetchone()[0]  # type: ignore[index]
-        for row in rows:
-            del row["_total"]
+            total = self.con.execute(f"SELECT count(*) FROM ({base})", params).fetchone()[0]  # type: ignore[index]
         return rows, int(total)
 
 
