@@ -97,3 +97,17 @@ def test_every_metric_reaches_the_dashboard(admin: Any) -> None:
             assert f'data-metric="{m.id}"' in html, m.id
         else:
             assert m.label("ru") in html or m.label("ru").lower() in html, m.id
+
+
+@pytest.mark.parametrize("tz", ["Europe/Moscow", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe", "UTC"])
+def test_clock_times_of_chart_tooltips_match_the_zone_also_across_clock_changes(tz: str) -> None:
+    import random
+
+    rng = random.Random(tz)
+    start = 1_600_000_000 * 10**6  # 2020-09-13
+    # Every 7.5 minutes of two years (each clock change among them), and random instants of six.
+    instants = [start + k * 450 * 10**6 for k in range(2 * 365 * 192)]
+    instants += [rng.randrange(start, start + 6 * 365 * 86_400 * 10**6) for _ in range(3000)]
+    for us in instants:
+        dt = fmt.local_dt(us, tz)
+        assert fmt.fmt_hhmm(us, tz) == f"{dt.hour:02d}:{dt.minute:02d}", us

@@ -7,6 +7,7 @@ a point. Instants are shown in the company's timezone, since "the peak was at 10
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, date, datetime, timedelta
 
 from ..timeutil import US, zone
@@ -65,10 +66,25 @@ def fmt_dt(us: int | None, tz: str, lang: str) -> str:
     return dt.strftime("%d.%m.%Y %H:%M") if lang != "en" else dt.strftime("%Y-%m-%d %H:%M")
 
 
+HOUR_US = 3600 * US
+_HHMM = [f"{m // 60:02d}:{m % 60:02d}" for m in range(1440)]
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _hour_offset(hour: int, tz: str) -> int | None:
+    """The zone's UTC offset (µs) through the whole UTC hour ``hour``, None if it changes within."""
+    first, last = local_dt(hour * HOUR_US, tz).utcoffset(), local_dt((hour + 1) * HOUR_US - 1, tz).utcoffset()
+    return None if first != last or first is None else first // timedelta(microseconds=1)
+
+
 def fmt_hhmm(us: int, tz: str) -> str:
-    """The local clock time of an instant (charts show thousands: no strftime)."""
-    dt = local_dt(us, tz)
-    return f"{dt.hour:02d}:{dt.minute:02d}"
+    """The local clock time of an instant (charts show thousands: the zone's offset is looked up
+    once per hour, the text once per minute of the day)."""
+    offset = _hour_offset(us // HOUR_US, tz)
+    if offset is None:  # the hour of a clock change
+        dt = local_dt(us, tz)
+        return _HHMM[dt.hour * 60 + dt.minute]
+    return _HHMM[(us + offset) // (60 * US) % 1440]
 
 
 def fmt_date(d: date, lang: str) -> str:
