@@ -48,3 +48,33 @@ def test_a_consumer_that_stops_early_stops_the_work() -> None:
             break
     assert len(read) < 20
     assert not any(t.name.startswith("vkurse-read-ahead") for t in threading.enumerate())
+
+
+def test_an_error_reading_the_items_comes_after_the_results_already_read() -> None:
+    def items() -> Iterator[int]:
+        yield from range(5)
+        raise OSError("truncated file")
+
+    seen = []
+    with pytest.raises(OSError, match="truncated file"):
+        for x in ahead(_slow_square, items(), depth=3):
+            seen.append(x)
+    assert seen == [0, 1, 4, 9, 16]
+
+
+def test_closing_waits_for_the_work_started() -> None:
+    from contextlib import closing
+
+    finished = []
+
+    def slow(x: int) -> int:
+        time.sleep(0.05)
+        finished.append(x)
+        return x
+
+    with pytest.raises(RuntimeError), closing(ahead(slow, range(10), workers=2, depth=3)) as results:
+        for _ in results:
+            raise RuntimeError("the consumer fails")
+    started = len(finished)
+    time.sleep(0.2)
+    assert len(finished) == started  # nothing ran on after the close

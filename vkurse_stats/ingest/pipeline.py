@@ -15,6 +15,7 @@ import itertools
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -272,8 +273,9 @@ class Ingestor:
         def parse(numbered: tuple[list[bytes | str], int]) -> tuple[list[bytes | str], int, Any]:
             return *numbered, jsonl_tables(numbered[0])  # in a read-ahead thread
 
-        for part, first, tables in ahead(parse, blocks(block, first_line)):
-            self._add_block(part, first, tables)
+        with closing(ahead(parse, blocks(block, first_line))) as parsed:
+            for part, first, tables in parsed:
+                self._add_block(part, first, tables)
 
     def _add_block(
         self, block: list[bytes | str], first_line: int, tables: tuple[list[int], dict[str, pa.Table]] | None

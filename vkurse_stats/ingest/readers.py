@@ -8,6 +8,7 @@ import gzip
 import io
 import sys
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 from typing import IO, Any
 
@@ -147,15 +148,16 @@ def _read_parquet(ing: Ingestor, name: str, gz: bool, kind: str, on_read: Callab
         def check(batch: Any) -> tuple[Any, Any]:
             return batch, fastpath.validate(kind, batch)[0]  # in a read-ahead thread
 
-        for batch, table in ahead(check, pf.iter_batches(batch_size=131_072)):
-            if table is None or not ing.add_table(kind, table):
-                for rec in batch.to_pylist():
-                    row += 1
-                    _add_row(ing, row, kind, dict(_flatten(rec)))
-            else:
-                row += batch.num_rows
-            if on_read:
-                on_read(size * batch.num_rows // total)
+        with closing(ahead(check, pf.iter_batches(batch_size=131_072))) as checked:
+            for batch, table in checked:
+                if table is None or not ing.add_table(kind, table):
+                    for rec in batch.to_pylist():
+                        row += 1
+                        _add_row(ing, row, kind, dict(_flatten(rec)))
+                else:
+                    row += batch.num_rows
+                if on_read:
+                    on_read(size * batch.num_rows // total)
 
 
 def _flatten(rec: dict[str, Any], prefix: str = "") -> Any:
