@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, closing, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -472,15 +472,17 @@ class Rollups:
         stale = sorted(d for d, at in computed.items() if at < grid.end(d) and now > at)
         if not stale:
             return
-        for run in _runs(stale):
-            self.recompute_days(company_id, run[0], run[-1], now)
+        with self.transaction():  # as every writer of rollups: an apply cannot interleave
+            for run in _runs(stale):
+                self.recompute_days(company_id, run[0], run[-1], now)
 
     def refresh_open_parents(self, company_id: str, now: int | None = None) -> None:
         """Recompute the events/calls that still have an open connection (their last leave,
         duration and peak move with the clock)."""
         open_parents = self.store.open_parents(company_id)  # type: ignore[attr-defined]
         if open_parents.num_rows:
-            self.recompute_parents(company_id, open_parents, self.clock() if now is None else now)
+            with self.transaction():
+                self.recompute_parents(company_id, open_parents, self.clock() if now is None else now)
 
     def rebuild(self, company_id: str, progress: Callable[[int, int], None] | None = None) -> None:
         """Recompute every rollup of a company from its raw records. A store with a window
@@ -520,12 +522,13 @@ class Rollups:
             within = parents.filter(pa.array(window == (span[0] - lo) // WINDOW_DAYS))
             return self.sweep_days(company_id, *span, now, within, fetch)
 
-        sweeps = ahead(sweep, spans, workers=1, depth=1) if fetch else map(sweep, spans)
-        for (d, last), swept in zip(spans, sweeps, strict=True):
-            rows = self.compute_days(company_id, d, last, now, swept, replace=False)
-            store.write_days(company_id, list(range(d, last + 1)), rows, now, replace=False)  # type: ignore[attr-defined]
-            if progress:
-                progress(last - lo + 1, hi - lo + 1)
+        # The worker's fetch ends before the reader's connection closes, an error here or not.
+        with closing(ahead(sweep, spans, workers=1, depth=1) if fetch else (sweep(s) for s in spans)) as sweeps:
+            for (d, last), swept in zip(spans, sweeps, strict=True):
+                rows = self.compute_days(company_id, d, last, now, swept, replace=False)
+                store.write_days(company_id, list(range(d, last + 1)), rows, now, replace=False)  # type: ignore[attr-defined]
+                if progress:
+                    progress(last - lo + 1, hi - lo + 1)
 
 
 def _nullable(values: np.ndarray) -> pa.Array:
