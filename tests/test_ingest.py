@@ -398,11 +398,24 @@ def test_json_lines_columnar_path_equals_line_path(make_services: Any, tmp_path:
         assert rows and rows == getattr(slow.query, table)("acme", *args).rows
 
 
-def test_many_small_batches_find_the_versions_they_replace(make_services: Any, tmp_path: Path) -> None:
+def test_many_small_batches_find_the_versions_they_replace(
+    make_services: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """After a bulk import, single records arrive one request at a time (a live platform): re-sent
     versions, versions moved to other days, new records. The DuckDB store then finds stored
     versions and event stats through its key indexes; figures must equal one ordered import of
-    the same versions."""
+    the same versions, whether a batch's events were recomputed from its days' window (they lie
+    within it) or alone (a version moved them days away)."""
+    from vkurse_stats.metrics.rollup import Rollups
+
+    paths: list[bool] = []
+    in_one_window = Rollups._apply_in_one_window
+
+    def spy(self: Rollups, *args: Any) -> bool:
+        paths.append(in_one_window(self, *args))
+        return paths[-1]
+
+    monkeypatch.setattr(Rollups, "_apply_in_one_window", spy)
     rng = random.Random(5)
     base = [
         conn(i, joined_at=f"2026-03-0{1 + i % 5}T{8 + i % 9:02d}:00:00+03:00", left_at=None, event_id=f"e{i % 60}")
@@ -425,6 +438,7 @@ def test_many_small_batches_find_the_versions_they_replace(make_services: Any, t
         assert live.ingest_lines(lines(r)).accepted == 1
     if live.analytics.backend == "duckdb":
         assert {"connection", "parent_stats"} <= live.analytics._keys.keys()  # the index paths were taken
+    assert True in paths and False in paths  # both ways of recomputing a batch's events were taken
     ref = make_services(data_dir=tmp_path / "ref")
     ref.ingest_lines(lines(*base, *later))
     march = date(2026, 3, 1), date(2026, 3, 31)

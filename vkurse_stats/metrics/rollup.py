@@ -218,7 +218,7 @@ class Rollups:
         now = self.clock()
         for company_id in list(touched.parents):
             parents = touched.parent_table(company_id)
-            if parents.num_rows:
+            if parents.num_rows and not self._apply_in_one_window(company_id, parents, touched, now):
                 touched.days[company_id] |= self.recompute_parents(
                     company_id, parents, now, touched.joined.get(company_id)
                 )
@@ -230,6 +230,38 @@ class Rollups:
                 done += len(run)
                 if progress:
                     progress(done, total)
+
+    def _apply_in_one_window(self, company_id: str, parents: pa.Table, touched: Touched, now: int) -> bool:
+        """Recompute the touched parents and days of a company from one fetch and sweep, as a
+        rebuild's window does, when every connection of those parents lies within a few days
+        that hold the touched ones (a live batch); then those days are done. False when not.
+
+        The stored connections of a touched parent all joined within its stored [first_join,
+        last_leave] or within the joined_at range of the versions written since (see
+        :meth:`recompute_parents`), so a window from the first of those days to the last holds
+        all of them, and every day whose 'held' count they change."""
+        store = self.store
+        days, joined = touched.days.get(company_id), touched.joined.get(company_id)
+        if not days or joined is None:
+            return False
+        old = store.parent_first_joins_of(company_id, parents)  # type: ignore[attr-defined]
+        lo, hi = joined
+        if old.num_rows:
+            lo = min(lo, pc.min(old.column("first_join")).as_py())
+            hi = max(hi, pc.max(old.column("last_leave")).as_py())
+        grid = DayGrid.covering(self.timezone(company_id), lo, hi)
+        first, last = min(min(days), grid.first), max(max(days), grid.last)
+        if last - first + 1 > min(WINDOW_DAYS, len(days) + 2):
+            return False
+        codes = store.window_codes(company_id, parents)  # type: ignore[attr-defined]
+        if codes is None:  # two parents may share a code: recompute them alone
+            return False
+        swept = self.sweep_days(company_id, first, last, now, parents.append_column("parent", codes))
+        swept.parents = parents  # the table the store staged for these parents
+        rows = self.compute_days(company_id, first, last, now, swept)
+        store.write_days(company_id, list(range(first, last + 1)), rows, now)  # type: ignore[attr-defined]
+        days.clear()
+        return True
 
     # --- events and calls --------------------------------------------------------------------
     def recompute_parents(

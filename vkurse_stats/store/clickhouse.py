@@ -40,7 +40,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .schema import NULLABLE_STATS, PARENT_SCHEMA, PARENT_STATS_SCHEMA, TABLES, TIME_COLUMN, KindTable
+from .schema import NULLABLE_STATS, PARENT_SCHEMA, PARENT_STATS_SCHEMA, TABLES, TIME_COLUMN, KindTable, parent_text
 
 TERMINAL_BIT = 1 << 62
 _LOW_CARDINALITY = {"client", "device", "role", "type"}
@@ -687,6 +687,10 @@ class ClickHouseStore:
             {"c": company_id},
             PARENT_SCHEMA,
         )
+
+    def window_codes(self, company_id: str, parents: pa.Table) -> pa.Array:
+        """What identifies each of ``parents`` in :meth:`connections_window` rows (its ids)."""
+        return parent_text(parents)
 
     def all_parents(self, company_id: str, cap_us: int) -> pa.Table:
         """Every event/call with connections, in order of ``lo``: the first and last joined_at of

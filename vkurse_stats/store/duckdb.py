@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .keyindex import KeyIndex
-from .schema import PARENT_STATS_SCHEMA, TABLES, TIME_COLUMN, KindTable
+from .schema import PARENT_STATS_SCHEMA, TABLES, TIME_COLUMN, KindTable, parent_text
 
 PARENT_STATS_COLUMNS = ("company_id", *PARENT_STATS_SCHEMA.names)
 ROLLUPS_DDL = """
@@ -634,6 +634,17 @@ class DuckDBStore:
             self._stage_parents(company_id, parents)
             assert self._staged is not None
             return self._staged[3].select(["first_join", "last_leave"])
+
+    def window_codes(self, company_id: str, parents: pa.Table) -> pa.Array | None:
+        """What identifies each of ``parents`` in :meth:`connections_window` rows, or None when
+        that may not be distinct: two of them, or one of them and a stored parent, share a hash."""
+        if company_id in self._exact:
+            return parent_text(parents)
+        with self._lock:
+            self._stage_parents(company_id, parents)
+            assert self._staged is not None
+            tp, shared = self._staged[2], self._staged[4]
+        return None if shared else tp.column("pk").combine_chunks()
 
     def open_parents(self, company_id: str) -> pa.Table:
         """Parents whose stats still change with the clock (a connection of theirs is open)."""

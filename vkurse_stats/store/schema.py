@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 STR, I64, I8 = pa.string(), pa.int64(), pa.int8()
 
@@ -117,3 +118,9 @@ PARENT_STATS_SCHEMA = pa.schema(
     ]
 )
 NULLABLE_STATS = frozenset({"peak_at", "open_until"})  # the stats columns that may be null
+
+
+def parent_text(parents: pa.Table) -> pa.Array:
+    """``kind:id`` of each (parent_kind, parent_id): how day windows name a parent by its ids."""
+    kind = pc.cast(parents.column("parent_kind"), pa.string())
+    return pc.binary_join_element_wise(kind, parents.column("parent_id"), ":").combine_chunks()
