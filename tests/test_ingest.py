@@ -522,3 +522,23 @@ def test_a_file_of_many_blocks_is_read_ahead_with_its_line_numbers(
     assert result["accepted"] == one["accepted"] == len(recs)
     march = date(2026, 3, 1), date(2026, 3, 31)
     assert many.query.summary("acme", *march).as_json() == single.query.summary("acme", *march).as_json()
+
+
+def test_deferred_rollups_that_fail_are_queued_again(svc: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A deferred apply that fails is rolled back and queued again: the next read applies it."""
+    from vkurse_stats.metrics.rollup import Rollups
+
+    svc.ingest_lines(lines(conn(1)))
+    svc.ingest_lines(lines(conn(2, left_at="2026-03-05T12:00:00+03:00")), defer_rollups=True)
+    real_apply = Rollups._apply
+
+    def failing(self: Rollups, *args: Any) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Rollups, "_apply", failing)
+    with pytest.raises(OSError, match="disk full"):
+        svc.rollups.catch_up()
+    monkeypatch.setattr(Rollups, "_apply", real_apply)
+    day = date(2026, 3, 5)
+    assert svc.query.summary("acme", day, day).metrics["total.connections"].value == 2
+    assert [r["duration_s"] for r in svc.query.events("acme", day, day).rows] == [7200]

@@ -200,7 +200,11 @@ class Rollups:
             with self._pending_lock:
                 touched, self._pending = self._pending, Touched()
             if touched:
-                self.apply(touched)
+                try:
+                    self.apply(touched)
+                except BaseException:
+                    self.defer(touched)  # rolled back: queued again, the next read or the worker retries it
+                    raise
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -216,15 +220,21 @@ class Rollups:
 
     def _apply(self, touched: Touched, progress: Callable[[int, int], None] | None) -> None:
         now = self.clock()
+        done_in_one: set[str] = set()  # companies whose parents and days one window recomputed
         for company_id in list(touched.parents):
             parents = touched.parent_table(company_id)
-            if parents.num_rows and not self._apply_in_one_window(company_id, parents, touched, now):
+            if not parents.num_rows:
+                continue
+            if self._apply_in_one_window(company_id, parents, touched, now):
+                done_in_one.add(company_id)
+            else:
                 touched.days[company_id] |= self.recompute_parents(
                     company_id, parents, now, touched.joined.get(company_id)
                 )
-        total = sum(len(d) for d in touched.days.values())
+        todo = {c: d for c, d in touched.days.items() if c not in done_in_one}
+        total = sum(len(d) for d in todo.values())
         done = 0
-        for company_id, days in touched.days.items():
+        for company_id, days in todo.items():
             for run in _runs(sorted(days)):
                 self.recompute_days(company_id, run[0], run[-1], now)
                 done += len(run)
@@ -234,7 +244,7 @@ class Rollups:
     def _apply_in_one_window(self, company_id: str, parents: pa.Table, touched: Touched, now: int) -> bool:
         """Recompute the touched parents and days of a company from one fetch and sweep, as a
         rebuild's window does, when every connection of those parents lies within a few days
-        that hold the touched ones (a live batch); then those days are done. False when not.
+        that hold the touched ones (a live batch), which are then all done. False when not.
 
         The stored connections of a touched parent all joined within its stored [first_join,
         last_leave] or within the joined_at range of the versions written since (see
@@ -260,7 +270,6 @@ class Rollups:
         swept.parents = parents  # the table the store staged for these parents
         rows = self.compute_days(company_id, first, last, now, swept)
         store.write_days(company_id, list(range(first, last + 1)), rows, now)  # type: ignore[attr-defined]
-        days.clear()
         return True
 
     # --- events and calls --------------------------------------------------------------------
