@@ -254,15 +254,24 @@ class Rollups:
         days, joined = touched.days.get(company_id), touched.joined.get(company_id)
         if not days or joined is None:
             return False
+        tz = self.timezone(company_id)
+
+        def window(lo: int, hi: int) -> tuple[int, int] | None:
+            grid = DayGrid.covering(tz, lo, hi)
+            first, last = min(min(days), grid.first), max(max(days), grid.last)
+            return None if last - first + 1 > min(WINDOW_DAYS, len(days) + 2) else (first, last)
+
+        if window(*joined) is None:  # a bulk write: decided before the stored stats are read
+            return False
         old = store.parent_first_joins_of(company_id, parents)  # type: ignore[attr-defined]
         lo, hi = joined
         if old.num_rows:
             lo = min(lo, pc.min(old.column("first_join")).as_py())
             hi = max(hi, pc.max(old.column("last_leave")).as_py())
-        grid = DayGrid.covering(self.timezone(company_id), lo, hi)
-        first, last = min(min(days), grid.first), max(max(days), grid.last)
-        if last - first + 1 > min(WINDOW_DAYS, len(days) + 2):
+        span = window(lo, hi)
+        if span is None:
             return False
+        first, last = span
         codes = store.window_codes(company_id, parents)  # type: ignore[attr-defined]
         if codes is None:  # two parents may share a code: recompute them alone
             return False
