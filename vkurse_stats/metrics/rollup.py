@@ -113,7 +113,7 @@ WindowFetch = Callable[[str, int, int, int], pa.Table]  # (company, t0, t1, cap_
 @dataclass
 class Swept:
     """A window of days fetched and swept (Rollups.sweep_days): its grid and figures, and the
-    stats of the parents it holds whole (a rebuild), to be stored with its rollups."""
+    stats of the events and calls it holds whole (a rebuild, a live batch), stored with its rollups."""
 
     grid: DayGrid
     fig: WindowFigures
@@ -275,8 +275,7 @@ class Rollups:
         codes = store.window_codes(company_id, parents)  # type: ignore[attr-defined]
         if codes is None:  # two parents may share a code: recompute them alone
             return False
-        swept = self.sweep_days(company_id, first, last, now, parents.append_column("parent", codes))
-        swept.parents = parents  # the table the store staged for these parents
+        swept = self.sweep_days(company_id, first, last, now, parents, codes)
         rows = self.compute_days(company_id, first, last, now, swept)
         store.write_days(company_id, list(range(first, last + 1)), rows, now)  # type: ignore[attr-defined]
         return True
@@ -375,21 +374,22 @@ class Rollups:
         last: int,
         now: int,
         parents: pa.Table | None = None,
+        codes: pa.Array | pa.ChunkedArray | None = None,
         fetch: WindowFetch | None = None,
     ) -> Swept:
         """Fetch the connections of the days ``first .. last`` (at most WINDOW_DAYS of them) and
-        sweep them, with the stats of ``parents`` (all_parents rows whose connections all lie
-        within these days: a rebuild). Nothing is written, so a worker thread may do this with a
-        ``fetch`` of its own (the store's window_reader)."""
+        sweep them, with the stats of ``parents`` (events and calls whose connections all lie
+        within these days; ``codes``: what identifies each in the window's rows). Nothing is
+        written, so a worker thread may do this with a ``fetch`` of its own (the store's
+        window_reader)."""
         grid = DayGrid(self.timezone(company_id), first, last)
         fetch = fetch or self.store.connections_window  # type: ignore[attr-defined]
         rows = fetch(company_id, grid.start(first), grid.end(last), self.cap_us)
         conns = to_connections(rows)
         fig = sweep_window(conns, grid, now, self.cap_us)
-        if parents is None or parents.num_rows == 0:
+        if parents is None or codes is None or parents.num_rows == 0:
             return Swept(grid, fig, None, None)
-        stats = self._window_stats(parents, rows.column("parent"), conns, fig, now)
-        return Swept(grid, fig, parents.select(["parent_kind", "parent_id"]), stats)
+        return Swept(grid, fig, parents, self._window_stats(parents, codes, rows.column("parent"), conns, fig, now))
 
     def compute_days(
         self,
@@ -460,11 +460,18 @@ class Rollups:
         )
 
     def _window_stats(
-        self, parents: pa.Table, row_parent: pa.ChunkedArray, conns: Connections, fig: WindowFigures, now: int
+        self,
+        parents: pa.Table,
+        codes: pa.Array | pa.ChunkedArray,
+        row_parent: pa.ChunkedArray,
+        conns: Connections,
+        fig: WindowFigures,
+        now: int,
     ) -> pa.Table:
-        """The stats of ``parents`` from a window's connections (``row_parent``: what identifies
-        each one's parent) and blocks; the window holds every connection of theirs."""
-        pos = pc.fill_null(pc.index_in(row_parent, value_set=parents.column("parent")), -1)
+        """The stats of ``parents`` (``codes``: what identifies each) from a window's connections
+        (``row_parent``: the code of each one's parent) and blocks; the window holds every
+        connection of theirs."""
+        pos = pc.fill_null(pc.index_in(row_parent, value_set=codes), -1)
         pos = pos.to_numpy(zero_copy_only=False).astype(np.int64)
         mine = pos >= 0
         if not mine.any():
@@ -570,7 +577,7 @@ class Rollups:
 
         def sweep(span: tuple[int, int]) -> Swept:
             within = parents.filter(pa.array(window == (span[0] - lo) // WINDOW_DAYS))
-            return self.sweep_days(company_id, *span, now, within, fetch)
+            return self.sweep_days(company_id, *span, now, within, within.column("parent"), fetch)
 
         # The worker's fetch ends before the reader's connection closes, an error here or not.
         with closing(ahead(sweep, spans, workers=1, depth=1) if fetch else (sweep(s) for s in spans)) as sweeps:
