@@ -299,8 +299,7 @@ class DuckDBStore:
             return old, new.drop_columns(hashes).cast(t.arrow_schema)
 
     def _stored_versions(self, kind: str, keys: np.ndarray) -> pa.Table:
-        """The stored rows (with their ``rid``) whose key is among ``keys`` (the batch's,
-        registered as ``_batch``).
+        """The stored rows (with their ``rid``) whose key is among ``keys`` (the batch's hashes).
 
         A probe of the key column reads every row: fine for a batch that is large beside the
         table (a bulk import). Small batches into a large table go through the key index, built
@@ -308,16 +307,17 @@ class DuckDBStore:
         t = TABLES[kind]
         when = TIME_COLUMN[kind]
         index = self._key_index(kind, len(keys), t.table, "k", when)
-        if index is None:
-            return self.sql(
-                f"SELECT rowid AS rid, * FROM {t.table} WHERE k IN (SELECT hash(company_id, id) FROM _batch)"
-            )
-        hit, lo, hi = index.lookup(keys)
-        self.con.register("_hits", pa.table({"k": keys[hit]}))
+        within = ""
+        if index is not None:
+            hit, lo, hi = index.lookup(keys)
+            keys, within = keys[hit], f'"{when}" BETWEEN {lo} AND {hi} AND'
+        self.con.register("_hits", pa.table({"k": keys}))
         try:
+            # Two steps, as in _stage_parents: a semi-join would read every column of every row
+            # it probes (at 10M rows, 0.38 s a bulk batch against 0.14 s for the key column).
             return self.sql(
-                f"""SELECT rowid AS rid, * FROM {t.table}
-                WHERE "{when}" BETWEEN {lo} AND {hi} AND k IN (SELECT k FROM _hits)"""
+                f"""SELECT rowid AS rid, * FROM {t.table} WHERE rowid IN
+                (SELECT rowid FROM {t.table} WHERE {within} k IN (SELECT k FROM _hits))"""
             )
         finally:
             self.con.unregister("_hits")
