@@ -69,7 +69,10 @@ class Services:
             # The first batches of a server then do not wait for the engine to load, nor read
             # the key columns whole to find the versions they replace.
             try:
+                from .ingest import textscan  # numba: loaded here, not by every command
+
                 warm_up()
+                textscan.warm_up()
                 getattr(self.analytics, "prepare_indexes", lambda: None)()
             except Exception:  # noqa: BLE001 - the first writes do it instead
                 log.exception("could not prepare the metric engine and key indexes ahead of time")

@@ -28,8 +28,6 @@ from ..records import (
 from ..store.schema import PARENT_CALL, PARENT_EVENT, TABLES
 from .columns import TIME_FIELDS
 
-RFC3339 = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?(Z|[+-]\d\d:\d\d)$"
-CLIENT = r"^[a-z][a-z0-9_\-]{0,31}$"
 US = pa.timestamp("us", tz="UTC")
 # Required fields per kind (besides company_id and id) and enum fields with their values.
 REQUIRED = {
@@ -106,14 +104,10 @@ class _Batch:
             self.require(pc.or_kleene(fits, pc.is_null(ms)))
             out = pc.multiply(pc.if_else(pc.fill_null(fits, False), ms, pa.scalar(None, pa.int64())), 1000)
         elif pa.types.is_string(a.type) or pa.types.is_large_string(a.type):
-            good = pc.match_substring_regex(a, RFC3339)
-            self.require(pc.or_kleene(good, pc.is_null(a)))
-            clean = pc.if_else(pc.fill_null(good, False), a, pa.scalar(None, a.type))
-            try:
-                out = clean.cast(US).cast(pa.int64())
-            except pa.ArrowInvalid:
-                self.ok[:] = False
-                return pa.nulls(self.n, pa.int64())
+            from . import textscan  # numba loads on the first batch, not with every command
+
+            out, refused = textscan.instants(a)
+            self.ok &= ~refused
         else:  # naive timestamps and other types: the row path explains
             self.ok[:] = False
             return pa.nulls(self.n, pa.int64())
@@ -131,7 +125,7 @@ class _Batch:
         self.require(inside if required else pc.or_kleene(pc.is_null(a), inside))
         return a
 
-    def text(self, name: str, required: bool, pattern: str | None = None) -> pa.Array:
+    def text(self, name: str, required: bool, *, client: bool = False) -> pa.Array:
         a = self.col(name)
         if a is None:
             if required:
@@ -140,11 +134,13 @@ class _Batch:
         if not pa.types.is_string(a.type):
             self.ok[:] = False
             return pa.nulls(self.n, pa.string())
-        good = (
-            pc.match_substring_regex(a, pattern)
-            if pattern
-            else pc.less_equal(pc.utf8_length(a), TEXT_MAX.get(name, 2000))
-        )
+        if client:
+            from . import textscan
+
+            words = textscan.client_words(a)
+            self.ok &= words if required else words | ~a.is_valid().to_numpy(zero_copy_only=False)
+            return a
+        good = pc.less_equal(pc.utf8_length(a), TEXT_MAX.get(name, 2000))
         self.require(pc.and_kleene(pc.is_valid(a), good) if required else pc.or_kleene(pc.is_null(a), good))
         return a
 
@@ -169,7 +165,7 @@ def validate(kind: str, batch: pa.RecordBatch) -> tuple[pa.Table | None, np.ndar
         elif name in ENUMS:
             cols[name] = b.enum(name, req)
         elif name == "client":
-            cols[name] = b.text(name, req, CLIENT)
+            cols[name] = b.text(name, req, client=True)
         elif name == "size_bytes":
             a = b.col(name)
             if a is None or not pa.types.is_integer(a.type):
