@@ -154,3 +154,35 @@ def _compare(svc: Any, company: str, tz: str, arrived: list[dict[str, Any]]) -> 
         else:
             assert summary.metrics[m.id].value == days[-1].metrics[m.id].value
     assert FIRST + timedelta(days=len(days) - 1) == LAST
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 5), st.integers(-30, 200), st.integers(0, 60), st.integers(0, 3)), max_size=40)
+)
+def test_clients_too_wide_to_pack_count_alike(rows: list[tuple[int, int, int, int]]) -> None:
+    """People numbered beyond 2**33 go through the row-wise unique: the same figures."""
+    import numpy as np
+
+    from vkurse_stats.metrics.engine import Connections, sweep_window
+    from vkurse_stats.timeutil import DayGrid
+
+    grid = DayGrid("America/New_York", 20_500, 20_502)
+    hour = 3_600_000_000
+    joined = np.array([grid.start(20_500) + h * hour // 2 for _, h, _, _ in rows], dtype=np.int64)
+
+    def conns(offset: int) -> Connections:
+        return Connections(
+            parent=np.array([p for p, _, _, _ in rows], dtype=np.int64),
+            template=np.array([p % 6 for p, _, _, _ in rows], dtype=np.int64),
+            transport=np.array([p % 2 for p, _, _, _ in rows], dtype=np.int64),
+            joined=joined,
+            left=joined + np.array([m * hour // 4 for _, _, m, _ in rows], dtype=np.int64),
+            person=np.array([offset + q for _, _, _, q in rows], dtype=np.int64),
+            client=np.array([(p + q) % 3 for p, _, _, q in rows], dtype=np.int64),
+            client_names=["web", "ios", "sip"],
+        )
+
+    packed, wide = (sweep_window(conns(o), grid, joined.max(initial=0) + hour, 24 * hour) for o in (0, 1 << 34))
+    assert packed.clients == wide.clients
+    assert {k: v.tolist() for k, v in packed.values.items()} == {k: v.tolist() for k, v in wide.values.items()}

@@ -9,8 +9,8 @@ metric is a mask over the category bits and its level is a running count read on
 while any of their connections is: a second sort orders endpoints by (parent, day) block, whose
 0->1 and 1->0 transitions become parent-level endpoints, swept the same way.
 
-Cutting and packing is NumPy; the passes over sorted keys are compiled loops (kernels.py). It
-works on arrays a store fetched, so every backend shares it.
+Cutting, packing and the passes over sorted keys are compiled loops (kernels.py); sorting is
+NumPy's. It works on arrays a store fetched, so every backend shares it.
 """
 
 from __future__ import annotations
@@ -114,6 +114,10 @@ def warm_up() -> None:
     kernels.blocks(none)
     kernels.parent_rows(none, none, none, none, np.zeros(0, dtype=np.bool_), none, 0)
     kernels.parent_peaks(none, none, none, none, 0)
+    for clients in (0, 1, 2):
+        kernels.cut(none, none, np.zeros(2, dtype=np.int64), none, none, none, none, clients)
+    kernels.endpoint_keys(none, DAY_SHIFT, none, none, CAT_BITS + 1, none)
+    kernels.first_days(none, none, 1, 1)
 
 
 def distinct(values: I64) -> I64:
@@ -127,9 +131,7 @@ def distinct(values: I64) -> I64:
     return v[keep]
 
 
-def _peaks(
-    key: I64, metrics: tuple[tuple[str, ...], npt.NDArray[np.bool_]], starts: I64, out: WindowFigures
-) -> None:
+def _peaks(key: I64, metrics: tuple[tuple[str, ...], npt.NDArray[np.bool_]], starts: I64, out: WindowFigures) -> None:
     """Sort packed endpoint keys and put the daily peak of each metric into ``out``."""
     from . import kernels  # numba loads on the first sweep of a process
 
@@ -144,42 +146,35 @@ def _peaks(
 def sweep_window(conns: Connections, grid: DayGrid, now: int, cap_us: int, *, days: bool = True) -> WindowFigures:
     """Exact daily figures for the days of ``grid`` from the connections overlapping them.
     With ``days=False`` only the (parent, day) blocks, which is what event stats need."""
-    ndays = grid.last - grid.first + 1
-    starts = grid.starts  # ndays + 1 boundaries
-    j = conns.joined
-    e = conns.effective_end(now, cap_us)
-    # Day of the first and of the last instant of each connection, clipped to the window.
-    d0 = np.searchsorted(starts, j, side="right") - 1
-    d1 = np.where(e > j, np.searchsorted(starts, e - 1, side="right") - 1, d0)
-    lo = np.maximum(d0, 0)
-    hi = np.minimum(d1, ndays - 1)
-    nseg = np.where(hi >= lo, hi - lo + 1, 0)
-    idx = np.repeat(np.arange(len(j)), nseg)
-    offsets = np.cumsum(nseg) - nseg
-    day = lo[idx] + (np.arange(len(idx)) - offsets[idx])
-    ds = starts[day]
-    s = np.maximum(j[idx], ds)
-    t = np.minimum(e[idx], starts[day + 1])
-    active = t > s
-    out = WindowFigures({}, {}, {}, *(np.zeros(0, dtype=np.int64),) * 4)
+    from . import kernels  # numba loads on the first sweep of a process
 
-    a_idx, a_day = idx[active], day[active]
-    a_s, a_t = s[active] - ds[active], t[active] - ds[active]
-    a_cls = _CLASS_OF_TEMPLATE[conns.template[a_idx]]
+    starts = grid.starts  # one more than the days
+    ndays = len(starts) - 1
+    cls = _CLASS_OF_TEMPLATE[conns.template]
+    # Clients per day count (day, client, person) triples: packed into one int64 when they fit.
+    fits = len(conns.client_names) < 1 << 10 and (len(conns.person) == 0 or int(conns.person.max()) < 1 << 33)
+    clients = 0 if not days else 1 if fits else 2
+    a_parent, a_day, a_s, a_t, a_cat, present, seg_idx, seg_day = kernels.cut(
+        conns.joined,
+        conns.effective_end(now, cap_us),
+        starts,
+        cls * 2 + conns.transport,
+        conns.parent,
+        conns.client,
+        conns.person,
+        clients,
+    )
+    a_cls = a_cat >> 1
+    out = WindowFigures({}, {}, {}, *(np.zeros(0, dtype=np.int64),) * 4)
     if days:
         # Connection-level peaks: one sort of every active segment's two endpoints.
-        base = a_day << DAY_SHIFT
-        a_cat = a_cls * 2 + conns.transport[a_idx]
-        start_key = base | (a_s << (CAT_BITS + 1)) | (1 << CAT_BITS) | a_cat
-        _peaks(np.concatenate((start_key, base | (a_t << (CAT_BITS + 1)) | a_cat)), CONNECTION_PEAKS, starts, out)
+        _peaks(kernels.endpoint_keys(a_day, DAY_SHIFT, a_s, a_t, CAT_BITS + 1, a_cat), CONNECTION_PEAKS, starts, out)
 
     # Parent-level activity: endpoints grouped by (parent, day) block. A block is numbered by
     # the parent and the day relative to the parent's first day here, which keeps the number
     # small enough to pack beside the time, so one sort orders endpoints by block and instant.
-    a_parent = conns.parent[a_idx]
     nparents = int(conns.parent.max()) + 1 if len(conns.parent) else 1
-    first_day = np.full(nparents, ndays, dtype=np.int64)
-    np.minimum.at(first_day, a_parent, a_day)
+    first_day = kernels.first_days(a_parent, a_day, nparents, ndays)
     rel_day = a_day - first_day[a_parent]
     span = int(rel_day.max()) + 1 if len(rel_day) else 1
     block_raw = a_parent * span + rel_day
@@ -189,11 +184,8 @@ def sweep_window(conns: Connections, grid: DayGrid, now: int, cap_us: int, *, da
         block_raw = block_raw.astype(np.int64)
         if len(numbers) >= 1 << (63 - BLOCK_SHIFT):  # would not pack: never a wrong figure
             raise ValueError(f"{len(numbers):,} (event, day) blocks in one window of days: too many to sweep at once")
-    high = block_raw << BLOCK_SHIFT
-    pkey = np.concatenate((high | (a_s << 3) | 4 | a_cls, high | (a_t << 3) | a_cls))
+    pkey = kernels.endpoint_keys(block_raw, BLOCK_SHIFT, a_s, a_t, 3, a_cls)
     pkey.sort()
-    from . import kernels
-
     number, block_peak, peak_t, block_cls, tr_block, tr_t, tr_rise = kernels.blocks(pkey)
     if numbers is not None:
         number = numbers[number]
@@ -215,12 +207,11 @@ def sweep_window(conns: Connections, grid: DayGrid, now: int, cap_us: int, *, da
     _peaks(ekey, PARENT_PEAKS, starts, out)
 
     # Clients: distinct people present on a day with a client (zero-length connections included).
-    c_day, c_client, c_person = day, conns.client[idx], conns.person[idx]
-    if len(conns.client_names) < 1 << 10 and (len(c_person) == 0 or int(c_person.max()) < 1 << 33):
-        present = distinct((c_day << 43) | (c_client << 33) | c_person)
+    if clients == 1:
+        present = distinct(present)
         pd, pc = present >> 43, (present >> 33) & 1023
     else:  # too many distinct values to pack: an exact row-wise unique instead
-        rows = np.unique(np.stack((c_day, c_client, c_person)), axis=1)
+        rows = np.unique(np.stack((seg_day, conns.client[seg_idx], conns.person[seg_idx])), axis=1)
         pd, pc = rows[0], rows[1]
     pairs, counts = np.unique(pd * len(conns.client_names) + pc, return_counts=True)
     width = max(1, len(conns.client_names))

@@ -96,8 +96,13 @@ def blocks(
 
 @njit(cache=True, nogil=True)
 def parent_rows(
-    parent: np.ndarray, joined: np.ndarray, end: np.ndarray, template: np.ndarray, is_open: np.ndarray,
-    cap_end: np.ndarray, n: int,
+    parent: np.ndarray,
+    joined: np.ndarray,
+    end: np.ndarray,
+    template: np.ndarray,
+    is_open: np.ndarray,
+    cap_end: np.ndarray,
+    n: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per parent (0 .. n-1) of its connections: the first join, the last end, the template of the
     first connection (the lowest code among those joining first), whether one is open, the
@@ -141,3 +146,89 @@ def parent_peaks(
             peak_day[p] = block_day[i]
             peak_at[p] = block_at[i]
     return peak, peak_at
+
+
+@njit(cache=True, nogil=True)
+def cut(
+    joined: np.ndarray,
+    end: np.ndarray,
+    starts: np.ndarray,
+    cat: np.ndarray,
+    parent: np.ndarray,
+    client: np.ndarray,
+    person: np.ndarray,
+    clients: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Connections ``[joined, end)`` cut into segments per day of ``starts`` (the day boundaries).
+
+    Returns the segments with time in them, as (parent, day, start and end in the day, category);
+    and, by ``clients``, every segment's (day, client, person), zero-length ones included: none (0),
+    packed ``day << 43 | client << 33 | person`` (1), or as (connection index, day) (2)."""
+    n = joined.shape[0]
+    ndays = starts.shape[0] - 1
+    first = np.empty(n, dtype=np.int64)
+    count = np.empty(n, dtype=np.int64)
+    total = 0
+    for i in range(n):
+        d0 = np.searchsorted(starts, joined[i], side="right") - 1
+        d1 = np.searchsorted(starts, end[i] - 1, side="right") - 1 if end[i] > joined[i] else d0
+        lo, hi = max(d0, 0), min(d1, ndays - 1)
+        first[i] = lo
+        count[i] = hi - lo + 1 if hi >= lo else 0
+        total += count[i]
+    # Sized for every segment, cut to those with time in them.
+    a_parent = np.empty(total, dtype=np.int64)
+    a_day = np.empty(total, dtype=np.int64)
+    a_s = np.empty(total, dtype=np.int64)
+    a_t = np.empty(total, dtype=np.int64)
+    a_cat = np.empty(total, dtype=np.int64)
+    present = np.empty(total if clients == 1 else 0, dtype=np.int64)
+    seg_idx = np.empty(total if clients == 2 else 0, dtype=np.int64)
+    seg_day = np.empty(total if clients == 2 else 0, dtype=np.int64)
+    k = 0
+    a = 0
+    for i in range(n):
+        for d in range(first[i], first[i] + count[i]):
+            ds = starts[d]
+            s = max(joined[i], ds)
+            t = min(end[i], starts[d + 1])
+            if t > s:
+                a_parent[a] = parent[i]
+                a_day[a] = d
+                a_s[a] = s - ds
+                a_t[a] = t - ds
+                a_cat[a] = cat[i]
+                a += 1
+            if clients == 1:
+                present[k] = (d << 43) | (client[i] << 33) | person[i]
+            elif clients == 2:
+                seg_idx[k] = i
+                seg_day[k] = d
+            k += 1
+    return a_parent[:a], a_day[:a], a_s[:a], a_t[:a], a_cat[:a], present, seg_idx, seg_day
+
+
+@njit(cache=True, nogil=True)
+def endpoint_keys(
+    group: np.ndarray, group_shift: int, a_s: np.ndarray, a_t: np.ndarray, time_shift: int, low: np.ndarray
+) -> np.ndarray:
+    """Each segment's start and end key ``group | time-in-day | is_start | low`` (unsorted; the
+    start bit is the one below ``time_shift``)."""
+    n = group.shape[0]
+    key = np.empty(2 * n, dtype=np.int64)
+    start = 1 << (time_shift - 1)
+    for i in range(n):
+        high = group[i] << group_shift
+        key[i] = high | (a_s[i] << time_shift) | start | low[i]
+        key[n + i] = high | (a_t[i] << time_shift) | low[i]
+    return key
+
+
+@njit(cache=True, nogil=True)
+def first_days(a_parent: np.ndarray, a_day: np.ndarray, nparents: int, ndays: int) -> np.ndarray:
+    """Per parent, the first day of its segments (``ndays`` if it has none)."""
+    first = np.full(nparents, ndays, dtype=np.int64)
+    for i in range(a_parent.shape[0]):
+        if a_day[i] < first[a_parent[i]]:
+            first[a_parent[i]] = a_day[i]
+    return first

@@ -48,8 +48,8 @@ def store_transaction(store: object) -> AbstractContextManager[Any]:
 def _dense(column: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
     """Dense int64 codes of a column (null -> -1) and the distinct values they index."""
     encoded = pc.dictionary_encode(column).combine_chunks()
-    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
-    return codes, encoded.dictionary
+    indices = pc.fill_null(encoded.indices, -1) if encoded.null_count else encoded.indices
+    return indices.to_numpy(zero_copy_only=False).astype(np.int64), encoded.dictionary
 
 
 def to_connections(table: pa.Table, nparents: int | None = None) -> Connections:
@@ -59,7 +59,7 @@ def to_connections(table: pa.Table, nparents: int | None = None) -> Connections:
     if nparents is None:
         parent, _ = _dense(table.column("parent"))
     else:
-        parent = table.column("parent").to_numpy().astype(np.int64)
+        parent = table.column("parent").to_numpy().astype(np.int64, copy=False)
     person, people = _dense(table.column("person"))
     guests = person < 0
     person[guests] = len(people) + np.arange(int(guests.sum()), dtype=np.int64)
@@ -68,8 +68,8 @@ def to_connections(table: pa.Table, nparents: int | None = None) -> Connections:
         parent=parent,
         template=table.column("template").to_numpy().astype(np.int64),
         transport=table.column("transport").to_numpy().astype(np.int64),
-        joined=table.column("joined_at").to_numpy().astype(np.int64),
-        left=table.column("left_at").to_numpy().astype(np.int64),
+        joined=table.column("joined_at").to_numpy().astype(np.int64, copy=False),
+        left=table.column("left_at").to_numpy().astype(np.int64, copy=False),
         person=person,
         client=client,
         client_names=client_names.to_pylist(),
