@@ -542,3 +542,34 @@ def test_deferred_rollups_that_fail_are_queued_again(svc: Any, monkeypatch: pyte
     day = date(2026, 3, 5)
     assert svc.query.summary("acme", day, day).metrics["total.connections"].value == 2
     assert [r["duration_s"] for r in svc.query.events("acme", day, day).rows] == [7200]
+
+
+def test_bulk_batches_write_whole_append_units_and_the_same_figures(
+    make_services: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An import's batches keep a kind's last partial unit (a DuckDB row group) for the next one;
+    records replaced across that cut, in any order, give the figures of one ordered import."""
+    from vkurse_stats.ingest import pipeline
+
+    recs = _records(300)
+    ordered = make_services(data_dir=tmp_path / "a")
+    ordered.ingest_lines(lines(*recs))
+    expected = _figures(ordered)
+
+    shuffled = recs[:1] + random.Random(5).sample(recs[1:], len(recs) - 1)
+    cut = make_services(data_dir=tmp_path / "b")
+    monkeypatch.setattr(cut.analytics, "APPEND_UNIT", 4, raising=False)
+    written: list[int] = []
+    write = pipeline.Ingestor._write
+
+    def spy(self: Any, kind: str, table: Any) -> None:
+        written.append(table.num_rows)
+        write(self, kind, table)
+
+    monkeypatch.setattr(pipeline.Ingestor, "_write", spy)
+    ing = cut.ingestor(batch_size=7)
+    ing.add_lines(lines(*shuffled))
+    batches = len(written)
+    ing.finish()
+    assert batches > 10 and all(n % 4 == 0 or n < 4 for n in written[:batches])
+    assert _figures(cut) == expected

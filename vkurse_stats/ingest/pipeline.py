@@ -146,7 +146,7 @@ class Ingestor:
         self.result.accepted += 1
         self._buffered += 1
         if self._buffered >= self.batch_size:
-            self.flush()
+            self.flush(whole_units=True)
 
     def _admit(self, line: int, given: str | int) -> bool:
         """Scope and company steps, once per company of an import."""
@@ -201,7 +201,7 @@ class Ingestor:
         self.result.accepted += table.num_rows
         self._buffered += table.num_rows
         if self._buffered >= self.batch_size:
-            self.flush()
+            self.flush(whole_units=True)
         return True
 
     def _seal(self, kind: str) -> None:
@@ -210,17 +210,27 @@ class Ingestor:
         if records:
             self._tables[kind].append(to_table(kind, records, self.store.next_seq(len(records))))
 
-    def flush(self) -> None:
+    def flush(self, *, whole_units: bool = False) -> None:
         """Write what is buffered as one batch per kind, in one transaction, and note what it
-        touched."""
+        touched. With ``whole_units`` (a bulk import's batches) the store's append unit is kept:
+        a kind's last partial unit stays buffered for the next batch."""
+        unit = getattr(self.store, "APPEND_UNIT", 1) if whole_units else 1
+        kept: dict[str, list[pa.Table]] = {}
         with store_transaction(self.store):
             for kind in list(self._buffers):
                 self._seal(kind)
             for kind, tables in self._tables.items():
-                if tables:
-                    self._write(kind, pa.concat_tables(tables) if len(tables) > 1 else tables[0])
-        self._tables.clear()
-        self._buffered = 0
+                table = pa.concat_tables(tables) if len(tables) > 1 else tables[0] if tables else None
+                if table is None:
+                    continue
+                if table.num_rows >= unit and table.num_rows % unit:
+                    # The tail has the latest arrivals: written with the next batch, replace
+                    # semantics see the same order.
+                    cut = table.num_rows - table.num_rows % unit
+                    table, kept[kind] = table.slice(0, cut), [table.slice(cut)]
+                self._write(kind, table)
+        self._tables = defaultdict(list, kept)
+        self._buffered = sum(t.num_rows for tables in kept.values() for t in tables)
         if self._written >= APPLY_EVERY and not self._defer:
             self.rollups.apply(self.touched)
             self.touched = Touched()
