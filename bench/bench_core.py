@@ -119,6 +119,34 @@ def engine_alone(svc) -> tuple[int, float]:
     return sum(len(c) for c, _ in windows), best
 
 
+def store_floor(svc, work: Path) -> tuple[float, int, float, int]:
+    """DuckDB on its own: the seconds it takes to store the loaded store's connections (in
+    transactions of four whole row groups, as an import writes them) and its event stats (in one
+    transaction, as a rebuild writes them) into a fresh file, checkpoint included, with the
+    store's memory limit. No import or rebuild can be faster than this on the machine; returns
+    (connection seconds, rows, event stats seconds, rows). The combining of chunks is timed too:
+    an import does it as well."""
+    out = []
+    for table, step, one_transaction in (("connections", 491_520, False), ("parent_stats", 180_000, True)):
+        rows = svc.analytics.sql(f"SELECT * FROM {table}")
+        path = Path(tempfile.mkdtemp(prefix="vkfloor-", dir=work)) / "floor.duckdb"
+        con = duckdb.connect(str(path), config={"memory_limit": os.environ.get("VKURSE_STATS_DUCKDB_MEMORY", "2GB")})
+        con.execute("CREATE TABLE t AS SELECT * FROM rows LIMIT 0")
+        t = time.perf_counter()
+        if one_transaction:
+            con.execute("BEGIN")
+        for i in range(0, rows.num_rows, step):
+            part = rows.slice(i, step).combine_chunks()  # noqa: F841 - read by the SQL below
+            con.execute("INSERT INTO t SELECT * FROM part")
+        if one_transaction:
+            con.execute("COMMIT")
+        con.execute("CHECKPOINT")
+        out += [time.perf_counter() - t, rows.num_rows]
+        con.close()
+        shutil.rmtree(path.parent, ignore_errors=True)
+    return out[0], out[1], out[2], out[3]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--n", type=int, default=1_000_000, help="connections to generate")
@@ -160,6 +188,12 @@ def main() -> None:
         svc.rollups.rebuild("bench")
         secs = time.perf_counter() - t
         print(f"  rebuild        : {a.n / secs:>12,.0f} connections/s ({secs:.1f} s)")
+        conn_s, conn_n, stats_s, stats_n = store_floor(svc, a.work)
+        print(
+            f"  DuckDB alone   : stores the {conn_n:,} connection rows in {conn_s:.1f} s (no import can pass "
+            f"{conn_n / conn_s:,.0f} records/s here) and the {stats_n:,} event stats rows in {stats_s:.1f} s "
+            f"(no rebuild that stores them can pass {a.n / stats_s:,.0f} connections/s)"
+        )
         n_conns, secs = engine_alone(svc)
         print(
             f"  engine alone   : {n_conns / secs:>12,.0f} connections/s ({secs:.2f} s for every daily figure of "

@@ -111,6 +111,7 @@ def parse_rfc3339(off: np.ndarray, raw: np.ndarray, n: int) -> tuple[np.ndarray,
 
 @njit(cache=True, nogil=True)
 def client_word(off: np.ndarray, raw: np.ndarray, n: int) -> np.ndarray:
+    """Per string: a lower-case ASCII letter, then up to 31 of ``a-z 0-9 _ -``."""
     ok = np.zeros(n, dtype=np.bool_)
     for i in range(n):
         s, e = off[i], off[i + 1]
