@@ -500,8 +500,9 @@ def test_an_unchanged_version_is_matched_on_its_company_and_id_not_on_a_joined_t
 def test_a_file_of_many_blocks_is_read_ahead_with_its_line_numbers(
     make_services: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Blocks after the first are parsed in the read-ahead thread: errors keep their line
-    numbers and the figures equal those of a one-block import."""
+    """Blocks after the first are parsed in the read-ahead thread (a file's in chunks of whole
+    lines, from their text): errors keep their line numbers and the figures equal those of a
+    one-block import."""
     from vkurse_stats.ingest import pipeline
 
     recs = _mixed_iso_records()
@@ -511,6 +512,7 @@ def test_a_file_of_many_blocks_is_read_ahead_with_its_line_numbers(
     single = make_services(data_dir=tmp_path / "one")
     one = single.ingest_lines(body).as_json()
     monkeypatch.setattr(pipeline, "JSON_BLOCK", 4)
+    monkeypatch.setattr(pipeline, "JSON_BLOCK_BYTES", 300)  # a file is read in chunks of a few lines
     path = tmp_path / "many.jsonl"
     path.write_bytes(b"\n".join(body) + b"\n")
     many = make_services(data_dir=tmp_path / "many")
@@ -520,8 +522,47 @@ def test_a_file_of_many_blocks_is_read_ahead_with_its_line_numbers(
     assert [(e["line"], e["field"]) for e in result["errors"]] == [(10, None), (21, "transport")]
     assert [(e["line"], e["field"]) for e in one["errors"]] == [(10, None), (21, "transport")]
     assert result["accepted"] == one["accepted"] == len(recs)
+    listed = make_services(data_dir=tmp_path / "listed")  # many blocks of a list of lines
+    assert listed.ingest_lines(body).as_json() == one
     march = date(2026, 3, 1), date(2026, 3, 31)
     assert many.query.summary("acme", *march).as_json() == single.query.summary("acme", *march).as_json()
+    assert listed.query.summary("acme", *march).as_json() == single.query.summary("acme", *march).as_json()
+
+
+@pytest.mark.parametrize("chunk", [1, 97, 1 << 23])
+def test_a_file_in_chunks_keeps_blank_lines_crlf_and_an_unterminated_last_line(
+    svc: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    from vkurse_stats.ingest import pipeline
+
+    body = lines(conn(1), conn(2), conn(3, transport="sip"), conn(4), conn(5), conn(6, transport="x"))
+    # Blank lines, CRLF, a whitespace-only line and no newline at the end.
+    data = body[0] + b"\r\n\r\n" + body[1] + b"\n  \n" + body[2] + b"\r\n" + b"\n".join(body[3:])
+    path = tmp_path / "mixed.jsonl"
+    path.write_bytes(data)
+    monkeypatch.setattr(pipeline, "JSON_BLOCK_BYTES", chunk)
+    ing = svc.ingestor()
+    read_file(ing, str(path))
+    result = ing.finish().as_json()
+    assert result["accepted"] == 4
+    assert [(e["line"], e["field"]) for e in result["errors"]] == [(5, "transport"), (8, "transport")]
+
+
+@pytest.mark.parametrize("chunk", [150, 1 << 23])
+def test_a_scoped_writer_reading_a_file_gets_the_per_line_scope_step(
+    svc: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    from vkurse_stats.ingest import pipeline
+
+    path = tmp_path / "scoped.jsonl"
+    path.write_bytes(b"\n".join(lines(*(conn(i, company_id="other" if i == 3 else "acme") for i in range(6)))))
+    monkeypatch.setattr(pipeline, "JSON_BLOCK_BYTES", chunk)
+    ing = svc.ingestor(company_scope="acme")
+    read_file(ing, str(path))
+    result = ing.finish()
+    assert (result.accepted, result.rejected) == (5, 1)
+    assert (result.errors[0].line, result.errors[0].field) == (4, "company_id")
+    assert svc.meta.company("other") is None
 
 
 def test_deferred_rollups_that_fail_are_queued_again(svc: Any, monkeypatch: pytest.MonkeyPatch) -> None:

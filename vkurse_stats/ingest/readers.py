@@ -75,7 +75,7 @@ def read_file(
         if gz:
             stream = gzip.GzipFile(fileobj=stream)  # type: ignore[assignment]
         if fmt == "jsonl":
-            ing.add_lines(stream)
+            ing.add_stream(stream)
         else:
             _read_csv(ing, stream, _require_kind(kind, name))
     finally:
