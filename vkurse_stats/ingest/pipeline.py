@@ -371,12 +371,17 @@ def jsonl_tables(block: list[bytes | str]) -> tuple[list[int], dict[str, pa.Tabl
     about types (a number where text is expected fails the block), and fastpath.validate only
     passes rows the record types accept."""
     data, terminated = _joined(block)
-    # A blank line is an empty (or whitespace) line after a newline; the newline that ends the
-    # last line read from a file starts none.
-    end = len(data) - 1 if terminated and data.endswith(b"\n") else len(data)
-    blank = not block[0].strip() or _BLANK_LINE.search(data, 0, end)
+    blank = _has_blank_line(data, block[0], terminated)
     lines = len(block) - (sum(1 for raw in block if not raw.strip()) if blank else 0)
     return _data_tables(data, block[0], lines, len(block))
+
+
+def _has_blank_line(data: bytes, first: bytes | str, terminated: bool) -> bool:
+    """Whether a block's text (``first``: its first line) has a blank line: an empty or
+    whitespace line after a newline; the newline that ends the last line read from a file
+    (``terminated``) starts none."""
+    end = len(data) - 1 if terminated and data.endswith(b"\n") else len(data)
+    return not first.strip() or _BLANK_LINE.search(data, 0, end) is not None
 
 
 def _data_tables(
@@ -414,20 +419,20 @@ def _data_tables(
 
 
 def _chunk_tables(data: bytes) -> tuple[bytes | list[bytes | str], int, tuple[list[int], dict[str, pa.Table]] | None]:
-    """A chunk of whole lines of a file, parsed as :func:`jsonl_tables` parses a block: straight
-    from its text when it has no blank line and no company record (the usual case: cutting it
-    into lines and joining them again for the parser cost a tenth of an import), as (the text,
-    its number of lines, tables); else as (its lines, as iterating the file gives them, their
-    number, tables)."""
-    lines = data.count(b"\n") + (not data.endswith(b"\n"))
+    """A chunk of whole lines of a file, parsed as :func:`jsonl_tables` parses a block, straight
+    from its text when it has no blank line (cutting it into lines and joining them again for
+    the parser cost a tenth of an import): as (the text, its number of lines, tables) when the
+    tables hold all its records and none is a company; else as (its lines, as iterating the
+    file gives them, their number, tables), each parse done once."""
     first = data[: data.find(b"\n") + 1] or data
-    end = len(data) - 1 if data.endswith(b"\n") else len(data)
-    if first.strip() and not _BLANK_LINE.search(data, 0, end):
-        tables = _data_tables(data, first, lines, lines)
-        if tables is not None and not tables[0]:
-            return data, lines, tables
-    block = _lines(data)
-    return block, len(block), jsonl_tables(block)
+    if _has_blank_line(data, first, terminated=True):
+        block = _lines(data)
+        return block, len(block), jsonl_tables(block)
+    lines = data.count(b"\n") + (not data.endswith(b"\n"))
+    tables = _data_tables(data, first, lines, lines)
+    if tables is None or tables[0]:  # the line path, or company records read by their lines
+        return _lines(data), lines, tables
+    return data, lines, tables
 
 
 def _lines(data: bytes) -> list[bytes | str]:
