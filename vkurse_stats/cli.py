@@ -78,23 +78,44 @@ def cli(ctx: click.Context, data_dir: Path, analytics_url: str | None, database_
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--demo", "with_demo", is_flag=True, help="Fill the data directory with demo data first.")
 @click.option(
+    "--trusted-proxies",
+    envvar="VKURSE_STATS_TRUSTED_PROXIES",
+    help="Reverse proxies whose X-Forwarded-For/-Proto count: a hop count (1 = one proxy in front) "
+    "or their networks (10.0.0.0/8,192.168.1.7). Default: none.",
+)
+@click.option(
     "--proxy-headers/--no-proxy-headers",
     default=False,
-    help="Trust X-Forwarded-* from a reverse proxy (for HTTPS detection).",
+    help="One trusted reverse proxy in front (the same as --trusted-proxies 1).",
 )
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int, with_demo: bool, proxy_headers: bool) -> None:
+def serve(
+    ctx: click.Context, host: str, port: int, with_demo: bool, proxy_headers: bool, trusted_proxies: str | None
+) -> None:
     """Serve the dashboard and the HTTP API."""
     import uvicorn
 
+    from .web.accesslog import log_config
     from .web.app import create_app
+    from .web.proxy import TrustedProxies
 
+    try:
+        trusted = (
+            TrustedProxies.parse(trusted_proxies)
+            if trusted_proxies
+            else TrustedProxies(hops=1)
+            if proxy_headers
+            else TrustedProxies.from_env()
+        )
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--trusted-proxies") from None
     if with_demo:
         ctx.invoke(demo)
     with services(ctx) as svc:
-        app = create_app(svc, trust_proxy=proxy_headers or None)
+        app = create_app(svc, trusted_proxies=trusted)
         click.echo(f"vkurse-stats: serving http://{host}:{port}/ (data: {ctx.obj.data_dir})", err=True)
-        uvicorn.run(app, host=host, port=port, proxy_headers=proxy_headers, log_level="info")
+        # The app reads forwarded headers itself (web/proxy.py); uvicorn must not rewrite them first.
+        uvicorn.run(app, host=host, port=port, proxy_headers=False, log_config=log_config(), log_level="info")
 
 
 @cli.command()

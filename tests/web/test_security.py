@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 from typing import Any
 
 import pytest
@@ -68,6 +69,18 @@ def test_login_throttled_per_address(app: Any, clock: Any) -> None:
     assert login(attacker, "admin@acme.ru").status_code == 303
 
 
+# --- trusted proxies ------------------------------------------------------------------------
+def _failed_login_address(c: TestClient, accounts: Any, **headers: str) -> str:
+    """The address the audit log gives a failed sign-in (a new e-mail each time, so no
+    throttle of an account or pair gets in the way)."""
+    page = c.get("/login")
+    c.post("/login", data={"csrf": csrf_of(page.text), "email": f"{secrets.token_hex(4)}@acme.ru",
+                           "password": "guess"}, headers=headers)
+    entries, _ = accounts.audit_entries(limit=1)
+    assert entries[0].action == "login.failed"
+    return str(entries[0].address)
+
+
 def test_forwarded_for_only_counts_behind_trusted_proxy(make_app: Any) -> None:
     """Without a trusted proxy an attacker cannot dodge the address limit by inventing
     X-Forwarded-For values."""
@@ -77,6 +90,68 @@ def test_forwarded_for_only_counts_behind_trusted_proxy(make_app: Any) -> None:
         c.post("/login", data={"csrf": csrf_of(page.text), "email": f"x{i}@acme.ru",
                                "password": "guess"}, headers={"X-Forwarded-For": f"10.0.0.{i}"})
     assert login(c, "admin@acme.ru").status_code == 429
+
+
+def test_client_is_the_rightmost_untrusted_forwarded_entry(make_app: Any, accounts: Any) -> None:
+    spoof = {"X-Forwarded-For": "6.6.6.6, 203.0.113.9"}
+    # One trusted hop (also what trust_proxy / --proxy-headers mean): the proxy appended the
+    # client's address; whatever the client wrote before it does not count.
+    for app in (make_app(trusted_proxies="1"), make_app(trust_proxy=True)):
+        assert _failed_login_address(TestClient(app), accounts, **spoof) == "203.0.113.9"
+    # Two hops: the nearer proxy's entry is skipped.
+    two = TestClient(make_app(trusted_proxies="2"))
+    assert _failed_login_address(two, accounts, **{
+        "X-Forwarded-For": "6.6.6.6, 203.0.113.9, 10.0.0.2"}) == "203.0.113.9"
+    # Networks: the peer must be in them, and so is every entry skipped from the right.
+    nets = make_app(trusted_proxies="10.0.0.0/8, 192.168.1.7")
+    behind = TestClient(nets, client=("10.0.0.5", 1234))
+    assert _failed_login_address(behind, accounts, **{
+        "X-Forwarded-For": "6.6.6.6, 198.51.100.20, 192.168.1.7, 10.1.1.1"}) == "198.51.100.20"
+    direct = TestClient(nets, client=("198.51.100.99", 1234))
+    assert _failed_login_address(direct, accounts, **spoof) == "198.51.100.99"
+    # No trusted proxy: the peer, whatever the header says.
+    plain = TestClient(make_app(trust_proxy=False), client=("198.51.100.98", 1234))
+    assert _failed_login_address(plain, accounts, **spoof) == "198.51.100.98"
+
+
+def test_spoofed_forwarded_for_cannot_dodge_the_address_limit(make_app: Any) -> None:
+    c = TestClient(make_app(trusted_proxies="1"))
+    for i in range(accounts_module.MAX_FAILURES_PER_ADDRESS):
+        page = c.get("/login")
+        r = c.post("/login", data={"csrf": csrf_of(page.text), "email": f"x{i}@acme.ru",
+                                   "password": "guess"},
+                   headers={"X-Forwarded-For": f"10.0.0.{i}, 203.0.113.9"})
+        assert r.status_code == 401
+    page = c.get("/login")
+    r = c.post("/login", data={"csrf": csrf_of(page.text), "email": "admin@acme.ru",
+                               "password": PASSWORD},
+               headers={"X-Forwarded-For": "10.9.9.9, 203.0.113.9"}, follow_redirects=False)
+    assert r.status_code == 429
+
+
+def test_trusted_proxies_setting_is_parsed() -> None:
+    from vkurse_stats.web.proxy import TrustedProxies
+
+    assert not TrustedProxies.parse("").active and not TrustedProxies.parse("0").active
+    assert TrustedProxies.parse("2").hops == 2
+    nets = TrustedProxies.parse("10.0.0.0/8 ,192.168.1.7, fd00::/8")
+    assert [str(n) for n in nets.networks] == ["10.0.0.0/8", "192.168.1.7/32", "fd00::/8"]
+    with pytest.raises(ValueError, match="neither a hop count nor a network"):
+        TrustedProxies.parse("proxy.example")
+
+
+def test_trusted_proxies_from_the_environment(monkeypatch: Any, make_app: Any,
+                                              accounts: Any) -> None:
+    spoof = {"X-Forwarded-For": "6.6.6.6, 203.0.113.9"}
+    monkeypatch.setenv("VKURSE_STATS_TRUSTED_PROXIES", "testclient/32, 10.0.0.0/8")
+    with pytest.raises(ValueError):
+        make_app()
+    monkeypatch.setenv("VKURSE_STATS_TRUSTED_PROXIES", "10.0.0.0/8")
+    c = TestClient(make_app(), client=("10.0.0.5", 1234))
+    assert _failed_login_address(c, accounts, **spoof) == "203.0.113.9"
+    monkeypatch.delenv("VKURSE_STATS_TRUSTED_PROXIES")
+    monkeypatch.setenv("VKURSE_STATS_TRUST_PROXY", "1")  # the older form: one hop
+    assert _failed_login_address(TestClient(make_app()), accounts, **spoof) == "203.0.113.9"
 
 
 # --- cookies --------------------------------------------------------------------------------
@@ -185,6 +260,38 @@ def test_hsts_only_over_https(app: Any) -> None:
     assert "strict-transport-security" not in TestClient(app).get("/login").headers
     secure = TestClient(app, base_url="https://stats.example").get("/login")
     assert secure.headers["strict-transport-security"] == "max-age=31536000"
+
+
+def test_hsts_behind_a_trusted_proxy_that_says_https(make_app: Any) -> None:
+    https = {"X-Forwarded-Proto": "https"}
+    for app in (make_app(trusted_proxies="1"), make_app(trust_proxy=True),
+                make_app(trusted_proxies="10.0.0.0/8")):
+        r = TestClient(app, client=("10.0.0.5", 1234)).get("/login", headers=https)
+        assert r.headers["strict-transport-security"] == "max-age=31536000"
+        assert "strict-transport-security" not in TestClient(app, client=("10.0.0.5", 1234)).get(
+            "/login", headers={"X-Forwarded-Proto": "http"}).headers
+    # The header of an untrusted peer does not count.
+    for app, peer in ((make_app(trust_proxy=False), "10.0.0.5"),
+                      (make_app(trusted_proxies="10.0.0.0/8"), "198.51.100.1")):
+        r = TestClient(app, client=(peer, 1234)).get("/login", headers=https)
+        assert "strict-transport-security" not in r.headers
+
+
+def test_api_answers_are_never_stored(client: TestClient, admin: TestClient,
+                                      tokens: dict[str, str]) -> None:
+    reader = bearer(tokens["acme_read"])
+    answers = [client.get(path, params=MARCH, headers=reader) for path in READ_ENDPOINTS]
+    answers += [admin.get("/api/v1/summary", params=MARCH),
+                client.get("/api/v1/summary", params=MARCH),  # 401
+                client.get("/api/v1/summary", params=MARCH, headers=bearer("vks_forged")),
+                client.get("/api/v1/nope", headers=reader),  # 404
+                client.get("/api/v1/daily", params={"from": "bad"}, headers=reader),  # 400
+                client.post("/api/v1/ingest", content=_msg("cc", "acme"),
+                            headers=bearer(tokens["acme_ingest"])),
+                client.get("/api/openapi.json")]
+    for r in answers:
+        assert r.headers.get("cache-control") == "no-store", (r.request.url, r.status_code)
+    assert {r.status_code for r in answers} >= {200, 400, 401, 404}
 
 
 def test_pages_have_no_inline_script_or_style(operator: TestClient, admin: TestClient) -> None:

@@ -36,6 +36,7 @@ from ..store.accounts import AccountStore
 from . import api, pages, support
 from .auth import HTTPError, LoginRequired, PasswordChangeRequired
 from .i18n import pick_lang, translate
+from .proxy import ProxyHeaders, TrustedProxies
 from .render import make_templates, render, url_with
 
 if TYPE_CHECKING:
@@ -60,7 +61,9 @@ SECURITY_HEADERS = (
 
 
 class SecurityHeaders:
-    """Adds the security headers to every response, static files and errors included."""
+    """Adds the security headers to every response, static files and errors included: HSTS when
+    the request came over TLS (directly or through a trusted proxy, see ``web/proxy.py``), and
+    ``Cache-Control: no-store`` on the API, whose answers are one caller's data."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -76,6 +79,8 @@ class SecurityHeaders:
                 for key, value in SECURITY_HEADERS:
                     if key not in headers:
                         headers.append(key, value)
+                if scope["path"].startswith("/api/"):
+                    headers["cache-control"] = "no-store"
                 if scope.get("scheme") == "https":
                     headers.append("strict-transport-security", "max-age=31536000")
             await send(message)
@@ -184,11 +189,14 @@ def _install_openapi_security(app: FastAPI) -> None:
 
 
 def create_app(services: Services, *, accounts: AccountStore | None = None,
-               trust_proxy: bool | None = None, max_ingest_bytes: int | None = None) -> FastAPI:
+               trust_proxy: bool | None = None,
+               trusted_proxies: TrustedProxies | str | None = None,
+               max_ingest_bytes: int | None = None) -> FastAPI:
     """The web application over ``services``.
 
-    ``trust_proxy`` (default: ``VKURSE_STATS_TRUST_PROXY``) makes X-Forwarded-Proto/-For count,
-    which is only safe when a proxy that sets them is the sole way in.
+    ``trusted_proxies`` (a hop count or networks, see ``web/proxy.py``; default:
+    ``VKURSE_STATS_TRUSTED_PROXIES``) says whose X-Forwarded-For/-Proto count; ``trust_proxy``
+    is its older form (True = one trusted hop, False = none).
     """
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -206,15 +214,22 @@ def create_app(services: Services, *, accounts: AccountStore | None = None,
     )
     app.state.services = services
     app.state.accounts = accounts or AccountStore(services.meta.engine)
-    if trust_proxy is None:
-        trust_proxy = (env("TRUST_PROXY") or "").lower() in ("1", "true", "yes")
-    app.state.trust_proxy = trust_proxy
+    if isinstance(trusted_proxies, TrustedProxies):
+        trusted = trusted_proxies
+    elif trusted_proxies is not None:
+        trusted = TrustedProxies.parse(trusted_proxies)
+    elif trust_proxy is not None:
+        trusted = TrustedProxies(hops=1 if trust_proxy else 0)
+    else:
+        trusted = TrustedProxies.from_env()
+    app.state.trusted_proxies = trusted
     if max_ingest_bytes is None:
         max_ingest_bytes = int(env("MAX_INGEST_BYTES") or DEFAULT_MAX_INGEST_BYTES)
     app.state.max_ingest_bytes = max_ingest_bytes
     app.state.templates = make_templates()
 
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(ProxyHeaders, trusted=trusted)  # outermost: every layer sees the client
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _install_docs(app)
     app.include_router(api.router)
