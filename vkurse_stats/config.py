@@ -27,6 +27,10 @@ class Settings:
     analytics_url: str | None = field(default_factory=lambda: env("ANALYTICS_URL"))
     database_url: str | None = field(default_factory=lambda: env("DATABASE_URL"))
     max_open_hours: int = field(default_factory=lambda: int(env("MAX_OPEN_HOURS", "24") or "24"))
+    # DuckDB's buffer cache (it spills to disk past it); DuckDB's own default is 80 % of RAM.
+    duckdb_memory: str = field(default_factory=lambda: env("DUCKDB_MEMORY", "2GB") or "2GB")
+    # Dashboard and API reads computed at once by a server (more wait their turn): the cores.
+    read_concurrency: int = field(default_factory=lambda: int(env("READ_CONCURRENCY") or os.cpu_count() or 2))
     # A fixed "now" (ISO 8601 with offset) for reproducible demos and tests; unset = the clock.
     fixed_now: str | None = field(default_factory=lambda: env("NOW"))
 

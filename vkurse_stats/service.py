@@ -4,28 +4,28 @@ analytic store chosen by URL, rollups, the query API and the ingest entry point.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .config import Settings
 from .ingest import Ingestor, IngestResult
-from .metrics.engine import warm_up
+from .metrics.engine import warm_up as warm_engine
 from .metrics.query import Query
 from .metrics.rollup import Rollups
 from .store.meta import MetaStore
+from .writer import Writer
 
 HOUR_US = 3_600_000_000
 log = logging.getLogger("vkurse_stats")
 
 
-def open_analytics(url: str) -> Any:
+def open_analytics(url: str, settings: Settings | None = None) -> Any:
     """The analytic store for ``url`` (``duckdb:///path`` or ``clickhouse://...``/``chdb:///dir``)."""
     if url.startswith("duckdb:///"):
         from .store.duckdb import DuckDBStore
 
-        return DuckDBStore(url.removeprefix("duckdb:///"))
+        return DuckDBStore(url.removeprefix("duckdb:///"), memory_limit=(settings or Settings()).duckdb_memory)
     if url.startswith(("clickhouse://", "clickhouses://", "chdb://")):
         from .store.clickhouse import ClickHouseStore  # type: ignore[import-not-found]
 
@@ -40,7 +40,10 @@ class Services:
     analytics: Any
     rollups: Rollups
     query: Query
-    _worker: tuple[threading.Thread, threading.Event] | None = None
+    writer: Writer = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.writer = Writer(self.rollups)
 
     def now_us(self) -> int:
         return self.settings.now_us()
@@ -54,47 +57,47 @@ class Services:
         """Validate and store JSON Lines; returns accepted/rejected and the errors.
 
         With ``defer_rollups`` (many small batches, e.g. over HTTP) the rollups are recomputed by
-        the background worker or the next read instead of before returning."""
+        the writer or the next read instead of before returning; while the server's writer runs,
+        the records are stored by it, in one transaction with those of every other request
+        waiting (group commit)."""
         ing = self.ingestor(company_scope=company_scope)
         ing.add_lines(lines)
+        if defer_rollups and self.writer.running:
+            return self.writer.submit(ing)
         return ing.finish(defer=defer_rollups)
 
-    def start_rollup_worker(self, interval: float = 1.0) -> None:
-        """Apply deferred rollups every ``interval`` seconds in a daemon thread."""
-        if self._worker is not None:
-            return
-        stop = threading.Event()
+    def start_writer(self, interval: float = 1.0) -> None:
+        """Start the server's writer thread (group commit, deferred rollups every ``interval``
+        seconds); it first loads the engine and the key indexes, so the first batches of a server
+        do not wait for the engine to load, nor read the key columns whole."""
 
-        def run() -> None:
-            # The first batches of a server then do not wait for the engine to load, nor read
-            # the key columns whole to find the versions they replace.
-            try:
-                from .ingest import textscan  # numba: loaded here, not by every command
+        def warm_up() -> None:
+            from .ingest import textscan  # numba: loaded here, not by every command
 
-                warm_up()
-                textscan.warm_up()
-                getattr(self.analytics, "prepare_indexes", lambda: None)()
-            except Exception:  # noqa: BLE001 - the first writes do it instead
-                log.exception("could not prepare the metric engine and key indexes ahead of time")
-            while not stop.wait(interval):
-                try:
-                    self.rollups.catch_up()
-                except Exception:  # noqa: BLE001 - keep the worker alive; the next read retries
-                    log.exception("deferred rollups failed; the next read retries them")
+            warm_engine()
+            textscan.warm_up()
+            self.analytics.prepare_indexes()
 
-        self._worker = (threading.Thread(target=run, name="rollups", daemon=True), stop)
-        self._worker[0].start()
+        self.writer.interval = interval
+        self.writer.start(warm_up)
 
-    def stop_rollup_worker(self) -> None:
-        if self._worker is not None:
-            thread, stop = self._worker
-            stop.set()
-            thread.join()
-            self._worker = None
+    def stop_writer(self) -> None:
+        self.writer.stop()
         self.rollups.catch_up()
 
+    def readiness(self) -> dict[str, str]:
+        """What keeps the stores from being read and written now (empty when ready)."""
+        problems: dict[str, str] = {}
+        analytics = self.analytics.probe()
+        if analytics:
+            problems["analytics"] = analytics
+        meta = self.meta.probe()
+        if meta:
+            problems["metadata"] = meta
+        return problems
+
     def close(self) -> None:
-        self.stop_rollup_worker()
+        self.stop_writer()
         self.analytics.close()
         self.meta.close()
 
@@ -103,7 +106,7 @@ def open_services(settings: Settings | None = None) -> Services:
     settings = settings or Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     meta = MetaStore(settings.resolved_database_url)
-    analytics = open_analytics(settings.resolved_analytics_url)
+    analytics = open_analytics(settings.resolved_analytics_url, settings)
     cap_us = settings.max_open_hours * HOUR_US
     stored_cap = analytics.meta_get("max_open_hours")
     if stored_cap is None:

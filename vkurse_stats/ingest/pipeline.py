@@ -264,6 +264,40 @@ class Ingestor:
                 self.touched = Touched()
         return self.result
 
+    def absorb(self, other: Ingestor) -> None:
+        """Take over what ``other`` validated and has not written, so one write stores both (a
+        server's writer stores the batches of many requests as one: a write has a fixed cost).
+        Arrival order is kept: every record carries its sequence number."""
+        for kind in list(other._buffers):
+            other._seal(kind)
+        for kind, tables in other._tables.items():
+            self._tables[kind].extend(tables)
+        self._buffered += other._buffered
+        self.touched.merge(other.touched)
+        self._rebuild |= other._rebuild
+        self._known |= other._known
+        other._tables = defaultdict(list)
+        other._buffered = 0
+        other.touched = Touched()
+        other._rebuild = set()
+
+    def snapshot(self) -> tuple[Any, ...]:
+        """What :meth:`restore` needs to undo a :meth:`finish` whose transaction rolled back
+        (a server's writer retries the batch then, or reports the failure)."""
+        for kind in list(self._buffers):
+            self._seal(kind)
+        touched = Touched()
+        touched.merge(self.touched)
+        tables = {kind: list(tables) for kind, tables in self._tables.items()}
+        return tables, touched, self._buffered, self._written, set(self._rebuild)
+
+    def restore(self, state: tuple[Any, ...]) -> None:
+        tables, touched, self._buffered, self._written, rebuild = state
+        self._tables = defaultdict(list, {kind: list(t) for kind, t in tables.items()})
+        self.touched = Touched()
+        self.touched.merge(touched)
+        self._rebuild = set(rebuild)
+
     # --- sources -----------------------------------------------------------------------------
     def add_lines(self, lines: Iterable[bytes | str], first_line: int = 1) -> None:
         """JSON Lines, in blocks: a block is parsed and validated column by column when it can

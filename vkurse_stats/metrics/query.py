@@ -46,6 +46,11 @@ MAX_PAGE = 100_000
 TEMPLATE_NAMES: dict[int, str] = dict(enumerate(TEMPLATES))
 
 
+def fold_search(text: str | None) -> str:
+    """Search text as the tables' SQL compares it: lower case, ё as е (both sides alike)."""
+    return (text or "").strip().lower().replace("ё", "е")
+
+
 class _Grid:
     """Rollup rows (day, metric, value, at) of days ``first .. last`` pivoted to metric x day."""
 
@@ -101,7 +106,7 @@ class Query:
             raise ValueError("'to' is before 'from'")
         info = self._company(company_id)
         a, b = day_number(date_from), day_number(date_to)
-        self.rollups.catch_up()
+        self.rollups.settle_for_read(company_id)
         self.rollups.refresh(company_id, a, b)
         return info, _Grid(self.store.read_days(company_id, a, b), a, b)
 
@@ -178,7 +183,7 @@ class Query:
             raise ValueError("order must be 'asc' or 'desc'")
         if not 1 <= limit <= MAX_PAGE or offset < 0:
             raise ValueError(f"limit must be 1..{MAX_PAGE} and offset >= 0")
-        params = {"company": company_id, "search": search or "", **params}
+        params = {"company": company_id, "search": fold_search(search), **params}
         rows, total = self.store.table_page(name, params, sort, order, limit, offset)
         return Page(rows, total, sort, order, limit, offset, columns)
 
@@ -201,7 +206,7 @@ class Query:
         offset: int = 0,
     ) -> Page:
         info = self._company(company_id)
-        self.rollups.catch_up()
+        self.rollups.settle_for_read(company_id)
         self.rollups.refresh(company_id, day_number(date_from), day_number(date_to))
         self.rollups.refresh_open_parents(company_id)
         page = self._page(

@@ -106,6 +106,21 @@ class Touched:
     def __bool__(self) -> bool:
         return any(self.days.values()) or any(self.parents.values())
 
+    def companies(self) -> set[str]:
+        """The companies with anything to recompute."""
+        return {c for c, d in self.days.items() if d} | {c for c, p in self.parents.items() if p}
+
+    def take(self, company_id: str) -> Touched:
+        """Remove and return what is noted of one company."""
+        out = Touched()
+        if company_id in self.days:
+            out.days[company_id] = self.days.pop(company_id)
+        if company_id in self.parents:
+            out.parents[company_id] = self.parents.pop(company_id)
+        if company_id in self.joined:
+            out.joined[company_id] = self.joined.pop(company_id)
+        return out
+
 
 WindowFetch = Callable[[str, int, int, int], pa.Table]  # (company, t0, t1, cap_us) -> connections
 
@@ -131,10 +146,15 @@ class Rollups:
         self.clock = clock
         self._tz: dict[str, str] = {}
         self._computed: set[str] = set()  # companies known to have rollups (computed_any)
-        # Deferred work (small HTTP batches): queued here, applied by a worker or by the next read.
+        # Deferred work (small HTTP batches): queued here, applied by a worker, or by the next
+        # read of its company. ``_applying``: companies whose queued work an apply has taken and
+        # not yet committed (a read of one waits for that apply).
         self._pending = Touched()
+        self._applying: set[str] = set()
         self._pending_lock = threading.Lock()
         self._apply_lock = threading.RLock()
+        # Set while a server's writer runs: a read hands its company's queued work to it.
+        self.settle: Callable[[str], None] | None = None
 
     def timezone(self, company_id: str) -> str:
         tz = self._tz.get(company_id)
@@ -194,17 +214,46 @@ class Rollups:
         with self._pending_lock:
             self._pending.merge(touched)
 
-    def catch_up(self) -> None:
-        """Apply every queued recomputation; a read calls this first, so it never sees stale days."""
+    def catch_up(self, company_id: str | None = None) -> None:
+        """Apply queued recomputation: every company's (the worker), or one company's (a read
+        of it calls this first, so it never sees stale days, and never waits for another
+        company's queue: with nothing queued for its company it takes no lock at all)."""
+        with self._pending_lock:
+            waiting = self._pending.companies() | self._applying
+            if company_id is not None:
+                waiting &= {company_id}
+        if not waiting:
+            return
         with self._apply_lock:
             with self._pending_lock:
-                touched, self._pending = self._pending, Touched()
-            if touched:
-                try:
+                if company_id is None:
+                    touched, self._pending = self._pending, Touched()
+                else:
+                    touched = self._pending.take(company_id)
+                taken = touched.companies()
+                self._applying |= taken
+            try:
+                if touched:
                     self.apply(touched)
-                except BaseException:
-                    self.defer(touched)  # rolled back: queued again, the next read or the worker retries it
-                    raise
+            except BaseException:
+                self.defer(touched)  # rolled back: queued again, the next read or the worker retries it
+                raise
+            finally:
+                with self._pending_lock:
+                    self._applying -= taken
+
+    def settle_for_read(self, company_id: str) -> None:
+        """Before a read of a company: its queued work applied, by the server's writer when one
+        runs (the read waits for that one apply), else here."""
+        if self.settle is not None:
+            self.settle(company_id)
+        else:
+            self.catch_up(company_id)
+
+    def queued(self) -> set[str]:
+        """The companies with recomputation queued or being applied."""
+        with self._pending_lock:
+            return self._pending.companies() | self._applying
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

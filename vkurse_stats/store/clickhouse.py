@@ -304,6 +304,18 @@ class ClickHouseStore:
         with self._lock:
             self.client.close()
 
+    def prepare_indexes(self, min_rows: int = 100_000) -> None:
+        """Nothing to prepare: ClickHouse finds a batch's stored versions by its sorting key."""
+
+    def probe(self) -> str | None:
+        """Why the store cannot be read and written now, or None (a readiness check)."""
+        try:
+            self.meta_set("ready", str(time.time()))
+            self.meta_get("ready")
+        except Exception as exc:  # noqa: BLE001 - any failure of the server or engine is the answer
+            return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return None
+
     def next_gen(self) -> int:
         """A fresh, increasing version number (nanoseconds, bumped to stay unique)."""
         with self._lock:
@@ -755,7 +767,10 @@ def _latest_per_key(batch: pa.Table, ver: np.ndarray) -> pa.Table:
 
 
 def _search(*cols: str) -> str:
-    like = " OR ".join(f"coalesce({c}, '') ILIKE concat('%', {{search:String}}, '%')" for c in cols)
+    # Literal (``%`` and ``_`` are text); the search comes lower-cased with ё folded to е.
+    like = " OR ".join(
+        f"positionUTF8(replaceAll(lowerUTF8(coalesce({c}, '')), 'ё', 'е'), {{search:String}}) > 0" for c in cols
+    )
     return f"({{search:String}} = '' OR {like})"
 
 

@@ -8,15 +8,17 @@ function is DuckDB's; a canary value records it, and a changed hash rehashes eve
 
 Alongside the raw tables sit the rollups the dashboard reads: per company-day metric rows
 (``rollups``, with ``rollup_days`` saying when each day was computed) and per event/call stats
-(``parent_stats``). DuckDB allows one writer: all access goes through one connection under a lock.
+(``parent_stats``). DuckDB allows one writer: every write goes through one connection under a
+lock, while reads run beside it, each thread on a cursor of its own (DuckDB's MVCC gives each
+read a committed snapshot). A thread inside a write reads on the writer's connection, so it sees
+its own uncommitted rows.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .errors import StoreUnavailableError
 from .keyindex import KeyIndex
 from .schema import PARENT_STATS_SCHEMA, TABLES, TIME_COLUMN, KindTable, parent_text
 
@@ -121,6 +124,38 @@ class StoreBusyError(RuntimeError):
     """Another process holds the data directory's analytic store."""
 
 
+class _WriteLock:
+    """A re-entrant lock that knows whether the calling thread holds it (then that thread is
+    inside a write and reads on the writer's connection)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._owner: int | None = None
+        self._depth = 0
+
+    def acquire(self, timeout: float = -1) -> bool:
+        if not self._lock.acquire(timeout=timeout):
+            return False
+        self._owner = threading.get_ident()
+        self._depth += 1
+        return True
+
+    def release(self) -> None:
+        self._depth -= 1
+        if not self._depth:
+            self._owner = None
+        self._lock.release()
+
+    def __enter__(self) -> None:
+        self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def held(self) -> bool:
+        return self._owner == threading.get_ident()
+
+
 class DuckDBStore:
     """Raw records, rollups and parent stats in one DuckDB file."""
 
@@ -132,15 +167,31 @@ class DuckDBStore:
 
     backend = "duckdb"
 
-    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+    def __init__(self, path: str | Path, *, read_only: bool = False, memory_limit: str = "2GB") -> None:
         self.path = str(path)
+        self.read_only = read_only
+        # DuckDB caches up to 80 % of RAM by default; a bounded cache keeps an import's memory
+        # bounded too (it spills to disk past it).
+        self.memory_limit = memory_limit
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self.con = self._connect()
+        self._lock = _WriteLock()
+        self._seq_lock = threading.Lock()
+        self._depth = 0  # nesting of transaction(): only the outermost one commits
+        self._local = threading.local()  # each reading thread's cursor (see _reader)
+        self._cursors: list[duckdb.DuckDBPyConnection] = []  # every cursor, closed with the store
+        self._cursors_lock = threading.Lock()
+        self._generation = 0  # bumped when the store is reopened: older cursors are dead
+        self.failure: str | None = None  # why the store is unusable, until it is reopened
+        if not read_only:
+            self._migrate()
+        self._load_state()
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
         try:
-            # DuckDB caches up to 80 % of RAM by default; a bounded cache keeps an import's memory
-            # bounded too (it spills to disk past it). VKURSE_STATS_DUCKDB_MEMORY changes it.
-            config: dict[str, Any] = {"memory_limit": os.environ.get("VKURSE_STATS_DUCKDB_MEMORY", "2GB")}
-            self.con = duckdb.connect(self.path, read_only=read_only, config=config)
+            config: dict[str, Any] = {"memory_limit": self.memory_limit}
+            return duckdb.connect(self.path, read_only=self.read_only, config=config)
         except duckdb.IOException as exc:
             if "lock" in str(exc).lower():
                 raise StoreBusyError(
@@ -148,10 +199,9 @@ class DuckDBStore:
                     "(a running server?); stop it, or send records to its POST /api/v1/ingest"
                 ) from None
             raise
-        self._lock = threading.RLock()
-        self._depth = 0  # nesting of transaction(): only the outermost one commits
-        if not read_only:
-            self._migrate()
+
+    def _load_state(self) -> None:
+        """The in-memory state kept beside the file, read from it (at open and after a reopen)."""
         # The arrival counter continues after the newest stored version (one process writes).
         seqs = " UNION ALL ".join(f"SELECT max(seq) AS s FROM {t.table}" for t in TABLES.values())
         self._seq = int(self.rows(f"SELECT coalesce(max(s) + 1, 0) FROM ({seqs})")[0][0])
@@ -172,16 +222,108 @@ class DuckDBStore:
         with self._lock:
             yield self.con
 
+    def _reader(self) -> duckdb.DuckDBPyConnection:
+        """The connection this thread reads on: the writer's inside a write, else a cursor of the
+        thread's own, made once per thread (a cursor is a connection: reads on different ones run
+        at once, each on a committed snapshot)."""
+        if self._lock.held():
+            return self.con
+        local = self._local
+        if getattr(local, "generation", None) != self._generation:
+            with self._cursors_lock:
+                local.cursor = self.con.cursor()
+                local.generation = self._generation
+                self._cursors.append(local.cursor)
+        cursor: duckdb.DuckDBPyConnection = local.cursor
+        return cursor
+
     def sql(self, query: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pa.Table:
-        with self._lock:
-            return self.con.sql(query, params=params).to_arrow_table()
+        with self._failing():
+            if self._lock.held():
+                return self.con.sql(query, params=params).to_arrow_table()
+            return self._reader().sql(query, params=params).to_arrow_table()
 
     def rows(self, query: str, params: Sequence[Any] | dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        with self._failing():
+            if self._lock.held():
+                return self.con.execute(query, params).fetchall()
+            return self._reader().execute(query, params).fetchall()
+
+    @contextmanager
+    def _failing(self) -> Iterator[None]:
+        """Turn the errors of an unusable store (disk full, I/O error, a database DuckDB has
+        invalidated after one) into :class:`StoreUnavailableError`, and note it for a reopen."""
+        if self.failure is not None and not self._depth:
+            self.recover()
+        try:
+            yield
+        except (duckdb.IOException, duckdb.FatalException, duckdb.OutOfMemoryException) as exc:
+            raise self._unavailable(exc) from exc
+        except duckdb.Error as exc:
+            if "invalidated" in str(exc) or "No space left" in str(exc) or "could not write" in str(exc).lower():
+                raise self._unavailable(exc) from exc
+            raise
+
+    def _unavailable(self, exc: Exception) -> StoreUnavailableError:
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        self.failure = text
+        full = "No space left" in str(exc) or "disk" in str(exc).lower() and "full" in str(exc).lower()
+        reason = "the disk is full" if full else "a write failed"
+        return StoreUnavailableError(f"the analytic store cannot be written ({reason}: {text})")
+
+    def recover(self) -> bool:
+        """Reopen the store after a failure, when the file can be opened and written again.
+        Returns whether the store is usable."""
+        if self.failure is None:
+            return True
         with self._lock:
-            return self.con.execute(query, params).fetchall()
+            if self.failure is None:
+                return True
+            with self._cursors_lock:
+                for cursor in self._cursors:
+                    with suppress(duckdb.Error):
+                        cursor.close()
+                self._cursors.clear()
+                self._generation += 1
+            with suppress(duckdb.Error):
+                self.con.close()
+            try:
+                self.con = self._connect()
+                if not self.read_only:
+                    self.con.execute("CHECKPOINT")  # proves the file can be written again
+                self._depth = 0
+                self._load_state()
+            except duckdb.Error as exc:
+                self.failure = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                return False
+            self.failure = None
+            return True
+
+    def probe(self) -> str | None:
+        """Why the store cannot be read and written now, or None (a readiness check: a read on
+        this thread's cursor, a write when no other write holds the store)."""
+        try:
+            self.rows("SELECT count(*) FROM store_meta")
+            if self.read_only:
+                return None
+            if self._lock.acquire(timeout=2):  # else a write holds the store, so writes work
+                try:
+                    with self._failing():
+                        self.con.execute("INSERT OR REPLACE INTO store_meta VALUES ('ready', now()::VARCHAR)")
+                finally:
+                    self._lock.release()
+        except (StoreUnavailableError, duckdb.Error) as exc:
+            return str(exc).strip().splitlines()[0]
+        return None
 
     def close(self) -> None:
         with self._lock:
+            with self._cursors_lock:
+                for cursor in self._cursors:
+                    with suppress(duckdb.Error):
+                        cursor.close()
+                self._cursors.clear()
+                self._generation += 1
             self.con.close()
 
     def _migrate(self) -> None:
@@ -211,31 +353,48 @@ class DuckDBStore:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """One commit for everything inside (a commit costs milliseconds; batches are many)."""
+        """One commit for everything inside (a commit costs milliseconds; batches are many).
+        A write the disk cannot take rolls back whole and raises StoreUnavailableError."""
         with self._lock:
             outer = self._depth == 0
             if outer:
-                self.con.execute("BEGIN")
+                with self._failing():
+                    self.con.execute("BEGIN")
             self._depth += 1
             try:
-                yield
+                with self._failing():
+                    yield
             except BaseException:
                 self._depth -= 1
                 if outer:
-                    self.con.execute("ROLLBACK")
-                    self._staged = None
-                    # Rows deleted before an index was built come back: build them again.
-                    self._keys.clear()
-                    self._rows.clear()
-                    self._spans = dict(self.rows("SELECT company_id, max_span FROM spans"))
+                    self._rolled_back()
                 raise
             self._depth -= 1
             if outer:
-                self.con.execute("COMMIT")
+                try:
+                    with self._failing():
+                        self.con.execute("COMMIT")
+                except BaseException:
+                    self._rolled_back()
+                    raise
+
+    def _rolled_back(self) -> None:
+        """Undo a failed transaction and the in-memory state its writes changed."""
+        self._staged = None
+        # Rows deleted before an index was built come back: build them again.
+        self._keys.clear()
+        self._rows.clear()
+        try:
+            self.con.execute("ROLLBACK")
+            self._spans = dict(self.con.execute("SELECT company_id, max_span FROM spans").fetchall())
+        except duckdb.Error as exc:  # an invalidated database: reopened at the next use
+            if self.failure is None:
+                self.failure = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
     def next_seq(self, n: int) -> int:
-        """Reserve ``n`` arrival sequence numbers; returns the first."""
-        with self._lock:
+        """Reserve ``n`` arrival sequence numbers; returns the first (without waiting for a
+        write in progress: requests number their records while the writer stores others)."""
+        with self._seq_lock:
             first = self._seq
             self._seq += n
             return first
@@ -682,25 +841,26 @@ class DuckDBStore:
         base = TABLE_SQL[name]
         params = {k: v for k, v in params.items() if f"${k}" in base}
         direction = "DESC" if order == "desc" else "ASC"
-        with self._lock:
-            # Two queries: a window count beside the page would materialize every row (a year of
-            # 225k events: 49 ms), while a top-N sort and a count take 22 + 7 ms.
-            cur = self.con.execute(
-                f"SELECT * FROM ({base}) ORDER BY {sort} {direction} NULLS LAST, 1, 2 "
-                f"LIMIT {int(limit)} OFFSET {int(offset)}",
-                params,
-            )
-            cols = [d[0] for d in cur.description]
-            rows = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
-            total = self.con.execute(f"SELECT count(*) FROM ({base})", params).fetchone()[0]  # type: ignore[index]
-        return rows, int(total)
+        # Two queries: a window count beside the page would materialize every row (a year of
+        # 225k events: 49 ms), while a top-N sort and a count take 22 + 7 ms.
+        page = self.sql(
+            f"SELECT * FROM ({base}) ORDER BY {sort} {direction} NULLS LAST, 1, 2 "
+            f"LIMIT {int(limit)} OFFSET {int(offset)}",
+            params,
+        )
+        total = self.rows(f"SELECT count(*) FROM ({base})", params)[0][0]
+        return page.to_pylist(), int(total)
 
 
 _SEARCH = "($search = '' OR {cols})"
 
 
 def _search(*cols: str) -> str:
-    return _SEARCH.format(cols=" OR ".join(f"coalesce({c}, '') ILIKE '%' || $search || '%'" for c in cols))
+    """Literal, case-insensitive search (``%`` and ``_`` are text); ``$search`` comes lower-cased
+    with ё folded to е (see Query), and so is each column."""
+    return _SEARCH.format(
+        cols=" OR ".join(f"contains(replace(lower(coalesce({c}, '')), 'ё', 'е'), $search)" for c in cols)
+    )
 
 
 # Parameters: $company, $t0/$t1 (the range's instants), $now, $search.

@@ -8,6 +8,7 @@ missing and records the schema version.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,6 +104,19 @@ class MetaStore:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def probe(self) -> str | None:
+        """Why the metadata store cannot be read and written now, or None (a readiness check:
+        a read, and a write of the check's time)."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(sa.select(schema_info.c.value).where(schema_info.c.key == "version")).scalar()
+                stamp = {"key": "ready", "value": str(time.time())}
+                if conn.execute(schema_info.update().where(schema_info.c.key == "ready").values(**stamp)).rowcount == 0:
+                    conn.execute(schema_info.insert().values(**stamp))
+        except sa.exc.SQLAlchemyError as exc:
+            return str(exc).strip().splitlines()[0]
+        return None
 
     # --- companies -------------------------------------------------------------------------
     def company(self, company_id: str) -> CompanyInfo | None:

@@ -33,8 +33,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .. import __doc__ as package_doc
 from ..config import env
 from ..store.accounts import AccountStore
+from ..store.errors import StoreUnavailableError
 from . import api, pages, support
 from .auth import HTTPError, LoginRequired, PasswordChangeRequired
+from .gate import ReadGate
 from .i18n import pick_lang, translate
 from .proxy import ProxyHeaders, TrustedProxies
 from .render import make_templates, render, url_with
@@ -99,6 +101,8 @@ def _error(request: Request, status: int, message: str) -> Response:
     title = {404: "error.404", 403: "error.403", 500: "error.500"}.get(status, "error.generic")
     if message == "CSRF token missing or invalid":
         message = translate(lang, "error.csrf")
+    elif status in (503, 507):
+        message = translate(lang, "error.unavailable")
     elif status not in (400, 413, 429):
         message = ""  # the title says it all; internals and ids stay out of the page
     return render(request, "error.html", {"status": status, "title": translate(lang, title),
@@ -136,10 +140,44 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def on_password_change(request: Request, exc: PasswordChangeRequired) -> Response:
         return RedirectResponse("/password", status_code=303)
 
-    @app.exception_handler(Exception)
-    async def on_crash(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return _error(request, 500, "internal error")
+    @app.exception_handler(StoreUnavailableError)
+    async def on_store_unavailable(request: Request, exc: StoreUnavailableError) -> Response:
+        # Nothing of the failed write was stored; the store is reopened once it can be.
+        log.error("%s %s: %s", request.method, request.url.path, exc)
+        status = 507 if exc.disk_full else 503
+        response = _error(request, status, f"{exc}; nothing of this request was stored, try again later"
+                          if request.method == "POST" else str(exc))
+        response.headers["retry-after"] = "30"
+        return response
+
+
+class CatchErrors:
+    """Answers an unexpected error with a 500 page or JSON error, keeping the connection alive
+    (Starlette's last-resort handler re-raises, and the server then drops the connection)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_watched(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_watched)
+        except Exception:
+            if started:
+                raise
+            request = Request(scope)
+            log.exception("unhandled error on %s %s", request.method, request.url.path)
+            await _error(request, 500, "internal error")(scope, receive, send)
 
 
 def _next_param(target: str) -> str:
@@ -166,6 +204,21 @@ def _install_docs(app: FastAPI) -> None:
     @app.get("/api/docs/oauth2-redirect", include_in_schema=False)
     def oauth2_redirect() -> HTMLResponse:
         return get_swagger_ui_oauth2_redirect_html()
+
+
+def _install_health(app: FastAPI) -> None:
+    """Probes for a load balancer or an orchestrator: no authentication, no data."""
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> JSONResponse:
+        return JSONResponse({"status": "ok"}, headers={"cache-control": "no-store"})
+
+    @app.get("/readyz", include_in_schema=False)
+    def readyz(request: Request) -> JSONResponse:
+        services: Services = request.app.state.services
+        problems = services.readiness()
+        body = {"status": "ok" if not problems else "unavailable", "checks": problems or {}}
+        return JSONResponse(body, status_code=200 if not problems else 503, headers={"cache-control": "no-store"})
 
 
 def _install_openapi_security(app: FastAPI) -> None:
@@ -200,11 +253,11 @@ def create_app(services: Services, *, accounts: AccountStore | None = None,
     """
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        services.start_rollup_worker()
+        services.start_writer()
         try:
             yield
         finally:
-            services.stop_rollup_worker()
+            services.stop_writer()
 
     app = FastAPI(
         title="vkurse-stats", version="1", docs_url=None, redoc_url=None, lifespan=lifespan,
@@ -228,10 +281,13 @@ def create_app(services: Services, *, accounts: AccountStore | None = None,
     app.state.max_ingest_bytes = max_ingest_bytes
     app.state.templates = make_templates()
 
+    app.add_middleware(CatchErrors)
+    app.add_middleware(ReadGate, limit=services.settings.read_concurrency)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(ProxyHeaders, trusted=trusted)  # outermost: every layer sees the client
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _install_docs(app)
+    _install_health(app)
     app.include_router(api.router)
     app.include_router(pages.router)
     app.include_router(support.router)

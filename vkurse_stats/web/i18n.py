@@ -184,6 +184,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "error.500": ("Внутренняя ошибка сервиса. Мы уже знаем о ней.",
                   "Internal service error. It has been logged."),
     "error.generic": ("Ошибка", "Error"),
+    "error.unavailable": (
+        "Хранилище данных временно недоступно (например, закончилось место на диске). "
+        "Попробуйте позже: сервер восстановится сам, как только запись снова станет возможна.",
+        "The data store is temporarily unavailable (for example, the disk is full). "
+        "Try again later: the server recovers by itself once writing is possible again.",
+    ),
     "error.back": ("На главную", "Go to the start page"),
     "error.csrf": ("Форма устарела. Обновите страницу и повторите.",
                    "The form has expired. Reload the page and try again."),
