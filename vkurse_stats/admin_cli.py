@@ -5,6 +5,10 @@ They exist so a fresh install can be bootstrapped without the web UI (``account 
 tokens are printed once and stored only hashed; every change is written to the audit log with
 the actor ``cli:<os user>``. The main CLI adds both groups and puts a ``Settings`` in
 ``ctx.obj``.
+
+They open the metadata store only, never the analytic store, so they work while ``vkurse-stats
+serve`` runs (it holds an embedded DuckDB store exclusively; SQLite and PostgreSQL take a second
+process).
 """
 
 from __future__ import annotations
@@ -20,18 +24,22 @@ import click
 
 from .config import Settings
 from .store.accounts import SCOPES, AccountError, AccountStore
+from .store.meta import MetaStore
 
 
 @contextmanager
-def _stores(ctx: click.Context) -> Iterator[tuple[Any, AccountStore]]:
-    from .service import open_services
-
+def _stores(ctx: click.Context) -> Iterator[tuple[MetaStore, AccountStore]]:
+    """The metadata store and the accounts in it; a failure to open them is one line."""
     settings = ctx.obj if isinstance(ctx.obj, Settings) else Settings()
-    services = open_services(settings)
     try:
-        yield services, AccountStore(services.meta.engine)
+        meta = MetaStore(settings.resolved_database_url)
+    except Exception as exc:  # noqa: BLE001 - any failure to open is reported, not traced
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise click.ClickException(f"cannot open the metadata store: {first}") from None
+    try:
+        yield meta, AccountStore(meta.engine)
     finally:
-        services.close()
+        meta.close()
 
 
 def _actor() -> str:
@@ -65,8 +73,8 @@ def account_add(ctx: click.Context, email: str, company_id: str | None, operator
     """Create an account and print its one-time password (shown only now)."""
     if operator == bool(company_id):
         _fail("give exactly one of --company ID and --operator")
-    with _stores(ctx) as (services, store):
-        if company_id and services.meta.company(company_id) is None:
+    with _stores(ctx) as (meta, store):
+        if company_id and meta.company(company_id) is None:
             _fail(f"unknown company {company_id!r} (create it first: vkurse-stats company …)")
         try:
             acct, password = store.create_account(
@@ -151,8 +159,8 @@ def token_create(ctx: click.Context, company_id: str | None, platform: bool, sco
     """Create a token and print it (shown only now; stored hashed)."""
     if platform == bool(company_id):
         _fail("give exactly one of --company ID and --platform")
-    with _stores(ctx) as (services, store):
-        if company_id and services.meta.company(company_id) is None:
+    with _stores(ctx) as (meta, store):
+        if company_id and meta.company(company_id) is None:
             _fail(f"unknown company {company_id!r}")
         tok, plain = store.create_token(scope, company_id, label)
         store.audit(_actor(), "token.create", company_id, token_id=tok.id, scope=scope,
