@@ -74,7 +74,6 @@ def test_accounts_sessions_tokens_audit(meta: MetaStore) -> None:
     entries, total = store.audit_entries(company_id="a")
     assert total == 1 and entries[0].detail == {"name": "Акме", "day": "2026-03-01"}
     for _ in range(5):
-        store.record_login_failure("x@example.ru", "10.0.0.1")
-    assert store.login_blocked("x@example.ru", "10.0.0.2") > 0
-    store.clear_login_failures("x@example.ru")
-    assert store.login_blocked("x@example.ru", "10.0.0.2") == 0
+        assert store.check_password("x@example.ru", "wrong", "10.0.0.1") is None
+    assert store.throttle_wait("x@example.ru", "10.0.0.1") > 0
+    assert store.throttle_wait("x@example.ru", "10.0.0.2") == 0

@@ -12,11 +12,12 @@ import pytest
 from tests.backends import DATABASE_URLS, database_url
 from tests.web.conftest import FAST_HASHER, Clock
 from vkurse_stats.store.accounts import (
-    MAX_FAILURES_PER_ACCOUNT,
+    BACKOFF_BASE_S,
+    FAILURES_BEFORE_BACKOFF,
     SESSION_SECONDS,
-    THROTTLE_WINDOW_S,
     AccountError,
     AccountStore,
+    Throttled,
 )
 from vkurse_stats.store.meta import MetaStore
 
@@ -105,12 +106,17 @@ def test_audit_and_throttle(store: AccountStore) -> None:
     assert entries[1].detail == {"limits": {"a": 1}, "name": "Акме"}
     assert store.audit_entries(company_id="acme")[1] == 1
 
-    for _ in range(MAX_FAILURES_PER_ACCOUNT - 1):
-        store.record_login_failure("a@acme.ru", "10.0.0.1")
-    assert store.login_blocked("a@acme.ru", "10.0.0.2") == 0
-    store.record_login_failure("A@acme.ru", "10.0.0.1")
-    assert store.login_blocked("a@acme.ru", "10.0.0.2") == THROTTLE_WINDOW_S
-    store.clock.now += 60  # type: ignore[attr-defined]
-    assert store.login_blocked("a@acme.ru", "10.0.0.2") == THROTTLE_WINDOW_S - 60
-    store.clear_login_failures("a@acme.ru")
-    assert store.login_blocked("a@acme.ru", "10.0.0.2") == 0
+    store.create_account("a@acme.ru", role="admin", company_id="acme", password="a-long-password")
+    for _ in range(FAILURES_BEFORE_BACKOFF - 1):
+        assert store.check_password("a@acme.ru", "wrong", "10.0.0.1") is None
+    assert store.throttle_wait("a@acme.ru", "10.0.0.1") == 0
+    assert store.check_password("A@acme.ru", "wrong", "10.0.0.1") is None
+    assert store.throttle_wait("a@acme.ru", "10.0.0.1") == BACKOFF_BASE_S
+    with pytest.raises(Throttled):
+        store.check_password("a@acme.ru", "a-long-password", "10.0.0.1")
+    store.clock.now += 20  # type: ignore[attr-defined]
+    assert store.throttle_wait("a@acme.ru", "10.0.0.1") == BACKOFF_BASE_S - 20
+    # Not from another address, and a success there forgets nothing here.
+    assert store.throttle_wait("a@acme.ru", "10.0.0.2") == 0
+    assert store.check_password("a@acme.ru", "a-long-password", "10.0.0.2") is not None
+    assert store.throttle_wait("a@acme.ru", "10.0.0.1") == BACKOFF_BASE_S - 20

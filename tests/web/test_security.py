@@ -41,20 +41,26 @@ def test_tokens_and_sessions_are_stored_hashed(accounts: Any, seeded: Any,
 
 
 # --- throttling -----------------------------------------------------------------------------
-def test_login_throttled_per_account(client: TestClient, clock: Any) -> None:
-    for _ in range(accounts_module.MAX_FAILURES_PER_ACCOUNT):
-        r = login(client, "admin@acme.ru", "wrong password")
+def test_login_throttled_per_account_and_address_with_backoff(app: Any, clock: Any) -> None:
+    attacker = TestClient(app, client=("203.0.113.7", 40000))
+    for _ in range(accounts_module.FAILURES_BEFORE_BACKOFF):
+        r = login(attacker, "admin@acme.ru", "wrong password")
         assert r.status_code == 401
         assert "Неверная электронная почта или пароль" in r.text
-    # Even the right password is refused while the account is locked...
-    r = login(client, "admin@acme.ru")
+    # Even the right password is refused from this address while the backoff runs...
+    r = login(attacker, "admin@acme.ru")
     assert r.status_code == 429 and "Слишком много неудачных попыток" in r.text
-    # ...from any address, while another account from this address still gets in.
-    other = TestClient(client.app, client=("10.9.9.9", 5000))
-    assert login(other, "admin@acme.ru").status_code == 429
-    assert login(client, "admin@globex.ru").status_code == 303
-    clock.now += accounts_module.THROTTLE_WINDOW_S + 1
-    assert login(client, "admin@acme.ru").status_code == 303
+    # ...while the owner, from another address, is not locked out, nor another account here.
+    owner = TestClient(app, client=("198.51.100.1", 5000))
+    assert login(owner, "admin@acme.ru").status_code == 303
+    assert login(TestClient(app, client=("203.0.113.7", 40001)), "admin@globex.ru").status_code == 303
+    # The backoff doubles with every further failure: 60 s, then 120 s.
+    clock.now += accounts_module.BACKOFF_BASE_S + 1
+    assert login(attacker, "admin@acme.ru", "wrong again").status_code == 401
+    clock.now += accounts_module.BACKOFF_BASE_S + 1
+    assert login(attacker, "admin@acme.ru").status_code == 429
+    clock.now += accounts_module.BACKOFF_BASE_S
+    assert login(attacker, "admin@acme.ru").status_code == 303
 
 
 def test_login_throttled_per_address(app: Any, clock: Any) -> None:
@@ -67,6 +73,30 @@ def test_login_throttled_per_address(app: Any, clock: Any) -> None:
     assert login(neighbour, "admin@acme.ru").status_code == 303
     clock.now += accounts_module.THROTTLE_WINDOW_S + 1
     assert login(attacker, "admin@acme.ru").status_code == 303
+
+
+def test_a_success_does_not_reset_the_address_count(app: Any) -> None:
+    """One good password must not reset a spray across many accounts."""
+    sprayer = TestClient(app, client=("203.0.113.8", 40000))
+    for i in range(accounts_module.MAX_FAILURES_PER_ADDRESS - 1):
+        assert login(sprayer, f"user{i}@acme.ru", "guess").status_code == 401
+    assert login(sprayer, "admin@acme.ru").status_code == 303
+    sprayer.cookies.clear()
+    assert login(sprayer, "someone@acme.ru", "guess").status_code == 401
+    assert login(sprayer, "admin@globex.ru").status_code == 429
+
+
+def test_current_password_check_is_throttled(signed_in: Any, app: Any) -> None:
+    c = signed_in("admin@acme.ru")
+    csrf = csrf_of(c.get("/password").text)
+    change = {"csrf": csrf, "new": "a-new-password-1", "repeat": "a-new-password-1"}
+    for _ in range(accounts_module.FAILURES_BEFORE_BACKOFF):
+        r = c.post("/password", data={**change, "current": "a guess"})
+        assert r.status_code == 400 and "Текущий пароль указан неверно" in r.text
+    r = c.post("/password", data={**change, "current": PASSWORD})
+    assert r.status_code == 429 and "Слишком много неудачных попыток" in r.text
+    # The guesses were made from this address only: the owner signs in from another.
+    assert login(TestClient(app, client=("198.51.100.1", 5000)), "admin@acme.ru").status_code == 303
 
 
 # --- trusted proxies ------------------------------------------------------------------------
@@ -202,6 +232,63 @@ def test_logout_ends_the_session(admin: TestClient) -> None:
     assert stale.get("/api/v1/summary", params=MARCH).status_code == 401
 
 
+def _signed_out(c: TestClient) -> bool:
+    return (c.get("/dashboard", follow_redirects=False).headers.get("location", "")
+            .startswith("/login") and c.get("/api/v1/summary", params=MARCH).status_code == 401)
+
+
+def test_password_change_ends_the_other_sessions(signed_in: Any, accounts: Any) -> None:
+    laptop, phone = signed_in("admin@acme.ru"), signed_in("admin@acme.ru")
+    other_account = signed_in("admin@globex.ru")
+    csrf = csrf_of(laptop.get("/password").text)
+    r = laptop.post("/password", data={"csrf": csrf, "current": PASSWORD,
+                                       "new": "a-new-password-1", "repeat": "a-new-password-1"},
+                    follow_redirects=False)
+    assert r.status_code == 303
+    assert _signed_out(phone)
+    assert laptop.get("/dashboard", follow_redirects=False).status_code == 200
+    assert not _signed_out(other_account)
+    entry = next(e for e in accounts.audit_entries()[0] if e.action == "password.changed")
+    assert entry.actor == "admin@acme.ru" and entry.detail == {"other_sessions_ended": 1}
+
+
+def test_password_reset_ends_the_sessions(signed_in: Any, operator: TestClient, accounts: Any,
+                                          seeded: Any) -> None:
+    from click.testing import CliRunner
+
+    from vkurse_stats.cli import cli
+
+    acct = accounts.account_by_email("admin@acme.ru")
+    by_support = signed_in("admin@acme.ru")
+    csrf = csrf_of(operator.get("/support/accounts").text)
+    assert operator.post(f"/support/accounts/{acct.id}/reset", data={"csrf": csrf}).status_code == 200
+    assert _signed_out(by_support)
+    assert not _signed_out(operator)
+
+    accounts.set_password(acct.id, PASSWORD)
+    by_cli = signed_in("admin@acme.ru")
+    stores = ["--data-dir", str(seeded.settings.data_dir)]
+    if seeded.settings.database_url:
+        stores += ["--database-url", seeded.settings.database_url]
+    result = CliRunner().invoke(cli, [*stores, "account", "reset", "admin@acme.ru"])
+    assert result.exit_code == 0, result.output
+    assert _signed_out(by_cli)
+
+
+def test_sign_out_everywhere(signed_in: Any, accounts: Any) -> None:
+    laptop, phone = signed_in("admin@acme.ru"), signed_in("admin@acme.ru")
+    other_account = signed_in("admin@globex.ru")
+    page = laptop.get("/password").text
+    assert 'action="/logout/everywhere"' in page
+    r = laptop.post("/logout/everywhere", data={"csrf": csrf_of(page)}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/login?bye=1"
+    assert _signed_out(laptop) and _signed_out(phone)
+    assert not _signed_out(other_account)
+    entry = accounts.audit_entries(limit=1)[0][0]
+    assert (entry.actor, entry.action, entry.company_id, entry.detail) == (
+        "admin@acme.ru", "logout.everywhere", "acme", {"sessions": 2})
+
+
 # --- CSRF -----------------------------------------------------------------------------------
 def test_login_form_needs_csrf(client: TestClient) -> None:
     client.get("/login")
@@ -221,6 +308,7 @@ def test_login_form_needs_csrf(client: TestClient) -> None:
     ("/support/tokens/1/revoke", {}),
     ("/password", {"current": PASSWORD, "new": "x" * 12, "repeat": "x" * 12}),
     ("/logout", {}),
+    ("/logout/everywhere", {}),
 ])
 def test_every_form_needs_csrf(operator: TestClient, path: str, data: dict[str, str],
                                accounts: Any) -> None:

@@ -6,6 +6,11 @@ stored: passwords as argon2id hashes (memory-hard, so a stolen database is expen
 session ids and API tokens as SHA-256 of 256-bit random values (a fast hash is enough there
 because the input cannot be guessed). Plain secrets exist only in the return value of the call
 that creates them, to be shown once.
+
+Password checks are throttled before the hash is computed: an attempt first takes its place in
+the throttle (a compare-and-swap on one row per key, so parallel attempts cannot all pass one
+check, in one process or several), and at most :data:`MAX_CONCURRENT_HASHES` argon2 hashes run at
+once in a process, so a guessing storm costs neither unbounded memory nor unbounded guesses.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import string
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -78,21 +84,41 @@ audit_log = sa.Table(
     sa.Column("address", sa.String(64)),
 )
 
-login_failures = sa.Table(
-    "login_failures", METADATA,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("key", sa.String(400), nullable=False, index=True),
-    sa.Column("at", sa.Float, nullable=False),
+# One row per throttled key. For an (account, address) pair ``failures`` counts the attempts since
+# the last success and ``next_at`` is when the next may start; for an address ``next_at`` is the
+# theoretical arrival time of a GCRA limiter (``failures`` unused). ``version`` makes every
+# change a compare-and-swap.
+login_throttle = sa.Table(
+    "login_throttle", METADATA,
+    sa.Column("key", sa.String(400), primary_key=True),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("next_at", sa.Float, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False, index=True),
 )
 
 TOKEN_PREFIX = "vks_"
 SESSION_SECONDS = 12 * 3600
 MIN_PASSWORD_LENGTH = 10
-# Failures inside the window that lock a key: few per account (protects one password), more per
-# address (several people behind one corporate NAT mistype too).
+# Throttling. Per (account, address): a few attempts free, then exponential backoff, so a guesser
+# gets few tries at one password while the owner, from another address, is never locked out. Per
+# address: at most MAX_FAILURES_PER_ADDRESS failures per window across all accounts (a spray), with
+# room for several people behind one corporate NAT who mistype.
 THROTTLE_WINDOW_S = 15 * 60
-MAX_FAILURES_PER_ACCOUNT = 5
+FAILURES_BEFORE_BACKOFF = 5
+BACKOFF_BASE_S = 60.0
+BACKOFF_MAX_S = float(THROTTLE_WINDOW_S)
+FORGET_FAILURES_S = 24 * 3600  # a pair's failures are forgotten after a day without one
 MAX_FAILURES_PER_ADDRESS = 20
+# argon2 below takes 64 MiB per hash: two at once bound the memory of a storm; an attempt waits
+# this long for a slot before it is refused as busy.
+MAX_CONCURRENT_HASHES = 2
+HASH_WAIT_S = 5.0
+_HASH_SLOTS = threading.BoundedSemaphore(MAX_CONCURRENT_HASHES)
+# Serializes the throttle's compare-and-swaps within a process (they stay correct without it, across
+# processes; it only spares retries).
+_THROTTLE_LOCK = threading.Lock()
+_CAS_TRIES = 100
 
 # argon2id with the RFC 9106 "second recommended" profile (64 MiB, 3 passes).
 _HASHER = PasswordHasher(time_cost=3, memory_cost=65536, parallelism=4)
@@ -172,6 +198,75 @@ class AccountError(ValueError):
     """A request the account store refuses (duplicate email, unknown account, weak password)."""
 
 
+class Throttled(AccountError):
+    """Too many password attempts for this account from this address, or from this address."""
+
+    def __init__(self, wait: float, message: str = "too many failed attempts") -> None:
+        super().__init__(f"{message}; try again in {max(1, round(wait))} s")
+        self.wait = wait
+
+
+class HashersBusy(Throttled):
+    """Every password-hashing slot stayed taken for HASH_WAIT_S: the server is under a storm."""
+
+    def __init__(self) -> None:
+        super().__init__(HASH_WAIT_S, "too many passwords are being checked right now")
+
+
+@contextmanager
+def _hash_slot() -> Iterator[None]:
+    """One of the MAX_CONCURRENT_HASHES slots for an argon2 computation, or HashersBusy."""
+    if not _HASH_SLOTS.acquire(timeout=HASH_WAIT_S):
+        raise HashersBusy()
+    try:
+        yield
+    finally:
+        _HASH_SLOTS.release()
+
+
+def _pair_key(email: str, address: str) -> str:
+    email = normalize_email(email)[:320]
+    return f"pair:{len(email)}:{email}:{address[:64]}"  # the length keeps the split unambiguous
+
+
+def _address_key(address: str) -> str:
+    return f"addr:{address[:64]}"
+
+
+def backoff_s(failures: int) -> float:
+    """How long a pair waits after its ``failures``-th attempt (0 while attempts are free)."""
+    if failures < FAILURES_BEFORE_BACKOFF:
+        return 0.0
+    doublings = min(failures - FAILURES_BEFORE_BACKOFF, 32)  # a long siege must not overflow
+    return min(BACKOFF_BASE_S * 2.0 ** doublings, BACKOFF_MAX_S)
+
+
+def _pair_step(failures: int, next_at: float, updated_at: float,
+               now: float) -> tuple[int, float, float]:
+    """(failures, next_at, wait) after one more attempt of a pair; wait > 0 refuses it.
+
+    The attempt counts as a failure until it succeeds, so parallel attempts see each other."""
+    if updated_at < now - FORGET_FAILURES_S:
+        failures, next_at = 0, 0.0
+    if next_at > now:
+        return failures, next_at, next_at - now
+    failures += 1
+    wait = backoff_s(failures)
+    return failures, (now + wait if wait else 0.0), 0.0
+
+
+_ADDRESS_INTERVAL_S = THROTTLE_WINDOW_S / MAX_FAILURES_PER_ADDRESS
+
+
+def _address_step(failures: int, next_at: float, updated_at: float,
+                  now: float) -> tuple[int, float, float]:
+    """GCRA: a burst of MAX_FAILURES_PER_ADDRESS, then one attempt per window/limit seconds."""
+    tat = max(next_at, now) + _ADDRESS_INTERVAL_S
+    if tat - now > THROTTLE_WINDOW_S + 1e-6:
+        return failures, next_at, tat - now - THROTTLE_WINDOW_S
+    return failures, tat, 0.0
+
+
 def _account(row: Any) -> Account:
     m = row._mapping
     return Account(id=m["id"], email=m["email"], role=m["role"], company_id=m["company_id"],
@@ -198,12 +293,16 @@ class AccountStore:
         self._lock = threading.Lock()
         # The metadata store may have migrated before this module was imported.
         METADATA.create_all(engine, tables=[accounts, sessions, api_tokens, audit_log,
-                                            login_failures])
+                                            login_throttle])
+
+    def _hash(self, password: str) -> str:
+        with _hash_slot():
+            return self.hasher.hash(password)
 
     def _dummy_hash(self) -> str:
         """Verified against when the account does not exist, so both cases take as long."""
         if self._dummy is None:
-            self._dummy = self.hasher.hash("not a real password")
+            self._dummy = self._hash("not a real password")
         return self._dummy
 
     # --- accounts ----------------------------------------------------------------------------
@@ -218,12 +317,13 @@ class AccountStore:
         if role == "operator":
             company_id = None
         plain = password or generate_password()
+        hashed = self._hash(plain)
         with self._lock, self.engine.begin() as conn:
             if conn.execute(sa.select(accounts.c.id).where(accounts.c.email == email)).first():
                 raise AccountError(f"an account {email} already exists")
             conn.execute(accounts.insert().values(
                 email=email, role=role, company_id=company_id,
-                password_hash=self.hasher.hash(plain), must_change=password is None,
+                password_hash=hashed, must_change=password is None,
                 disabled=False, created_at=self.clock()))
             row = conn.execute(sa.select(accounts).where(accounts.c.email == email)).one()
         return _account(row), plain
@@ -247,13 +347,17 @@ class AccountStore:
             return [_account(r) for r in conn.execute(q)]
 
     def verify_password(self, email: str, password: str) -> Account | None:
-        """The account if ``password`` is right and the account is enabled, else None."""
+        """The account if ``password`` is right and the account is enabled, else None.
+
+        Not throttled (see :meth:`check_password`); raises HashersBusy when no hashing slot
+        frees up in time."""
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(accounts).where(
                 accounts.c.email == normalize_email(email))).first()
         stored: str = row._mapping["password_hash"] if row else self._dummy_hash()
         try:
-            self.hasher.verify(stored, password)
+            with _hash_slot():
+                self.hasher.verify(stored, password)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return None
         if row is None:
@@ -262,30 +366,40 @@ class AccountStore:
         if acct.disabled:
             return None
         if self.hasher.check_needs_rehash(stored):
-            self._set_hash(acct.id, self.hasher.hash(password), must_change=acct.must_change)
+            self._set_hash(acct.id, self._hash(password), must_change=acct.must_change,
+                           end_sessions=False)
         with self.engine.begin() as conn:
             conn.execute(accounts.update().where(accounts.c.id == acct.id)
                          .values(last_login_at=self.clock()))
         return acct
 
-    def _set_hash(self, account_id: int, hashed: str, *, must_change: bool) -> None:
+    def _set_hash(self, account_id: int, hashed: str, *, must_change: bool,
+                  end_sessions: bool = True, keep_session: str | None = None) -> int:
+        """Store a new hash; a new password also ends the account's sessions (but
+        ``keep_session``) in the same transaction. Returns how many sessions ended."""
         with self.engine.begin() as conn:
             n = conn.execute(accounts.update().where(accounts.c.id == account_id)
                              .values(password_hash=hashed, must_change=must_change)).rowcount
-        if not n:
-            raise AccountError(f"no account {account_id}")
+            if not n:
+                raise AccountError(f"no account {account_id}")
+            if not end_sessions:
+                return 0
+            return self._end_sessions(conn, account_id, keep_session)
 
-    def set_password(self, account_id: int, password: str) -> None:
-        """Set a password chosen by its owner (no change forced afterwards)."""
+    def set_password(self, account_id: int, password: str, *,
+                     keep_session: str | None = None) -> int:
+        """Set a password chosen by its owner (no change forced afterwards). Ends every other
+        session of the account (``keep_session``, a plain session id, survives); returns how
+        many ended."""
         if len(password) < MIN_PASSWORD_LENGTH:
             raise AccountError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
-        self._set_hash(account_id, self.hasher.hash(password), must_change=False)
+        return self._set_hash(account_id, self._hash(password), must_change=False,
+                              keep_session=keep_session)
 
     def reset_password(self, account_id: int) -> str:
         """Issue a new one-time password; ends the account's sessions. Returns the password."""
         plain = generate_password()
-        self._set_hash(account_id, self.hasher.hash(plain), must_change=True)
-        self.end_sessions(account_id)
+        self._set_hash(account_id, self._hash(plain), must_change=True)
         return plain
 
     def set_disabled(self, account_id: int, disabled: bool = True) -> Account:
@@ -343,9 +457,17 @@ class AccountStore:
         with self.engine.begin() as conn:
             conn.execute(sessions.delete().where(sessions.c.id_hash == sha256(sid)))
 
-    def end_sessions(self, account_id: int) -> None:
+    def end_sessions(self, account_id: int, *, keep: str | None = None) -> int:
+        """End the account's sessions but ``keep`` (a plain session id); returns how many."""
         with self.engine.begin() as conn:
-            conn.execute(sessions.delete().where(sessions.c.account_id == account_id))
+            return self._end_sessions(conn, account_id, keep)
+
+    @staticmethod
+    def _end_sessions(conn: sa.Connection, account_id: int, keep: str | None) -> int:
+        q = sessions.delete().where(sessions.c.account_id == account_id)
+        if keep:
+            q = q.where(sessions.c.id_hash != sha256(keep))
+        return int(conn.execute(q).rowcount or 0)
 
     # --- API tokens --------------------------------------------------------------------------
     def create_token(self, scope: str, company_id: str | None,
@@ -413,39 +535,104 @@ class AccountStore:
                            company_id=r.company_id, detail=json.loads(r.detail or "{}"),
                            address=r.address) for r in rows], total
 
-    # --- login throttling --------------------------------------------------------------------
-    def login_blocked(self, email: str, address: str) -> float:
-        """Seconds until a login may be tried again for this account or address (0 = now)."""
+    # --- password checks, throttled -------------------------------------------------------
+    def check_password(self, email: str, password: str, address: str) -> Account | None:
+        """:meth:`verify_password` for a caller at ``address`` (sign-in, the current password of a
+        change), throttled before the hash: per address and per (account, address). Raises
+        Throttled when refused; the address's failures are not counted against another one."""
+        addr_key, pair_key = _address_key(address), _pair_key(email, address)
+        with _THROTTLE_LOCK:
+            wait = self._take(addr_key, _address_step)
+            if not wait:
+                wait = self._take(pair_key, _pair_step)
+                if wait:
+                    self._give_back_address(addr_key)
+        if wait:
+            raise Throttled(wait)
+        try:
+            account = self.verify_password(email, password)
+        except HashersBusy:
+            # Nothing was hashed: the attempt does not count.
+            self._give_back_address(addr_key)
+            self._give_back_pair(pair_key)
+            raise
+        if account is not None:
+            # Only failures count for the address; a success forgets the pair's failures.
+            self._give_back_address(addr_key)
+            with self.engine.begin() as conn:
+                conn.execute(login_throttle.delete().where(login_throttle.c.key == pair_key))
+        return account
+
+    def throttle_wait(self, email: str, address: str) -> float:
+        """Seconds until ``email`` may be tried again from ``address`` (0 = now); read only."""
         now = self.clock()
-        since = now - THROTTLE_WINDOW_S
         wait = 0.0
         with self.engine.connect() as conn:
-            for key, limit in ((f"acct:{normalize_email(email)}", MAX_FAILURES_PER_ACCOUNT),
-                               (f"addr:{address}", MAX_FAILURES_PER_ADDRESS)):
-                times = [r[0] for r in conn.execute(
-                    sa.select(login_failures.c.at).where(login_failures.c.key == key,
-                                                         login_failures.c.at >= since)
-                    .order_by(login_failures.c.at.desc()).limit(limit))]
-                if len(times) >= limit:
-                    # Unlocks when the oldest of the last `limit` failures leaves the window.
-                    wait = max(wait, times[-1] + THROTTLE_WINDOW_S - now)
-        return max(wait, 0.0)
+            for key, step in ((_address_key(address), _address_step),
+                              (_pair_key(email, address), _pair_step)):
+                row = conn.execute(sa.select(login_throttle).where(
+                    login_throttle.c.key == key)).first()
+                if row is not None:
+                    m = row._mapping
+                    wait = max(wait, step(m["failures"], m["next_at"], m["updated_at"], now)[2])
+        return wait
 
-    def record_login_failure(self, email: str, address: str) -> None:
-        now = self.clock()
-        with self.engine.begin() as conn:
-            conn.execute(login_failures.delete().where(
-                login_failures.c.at < now - THROTTLE_WINDOW_S))
-            conn.execute(login_failures.insert(), [
-                {"key": f"acct:{normalize_email(email)}", "at": now},
-                {"key": f"addr:{address}", "at": now}])
+    def _take(self, key: str,
+              step: Callable[[int, float, float, float], tuple[int, float, float]]) -> float:
+        """Count one attempt on ``key`` if ``step`` allows it: 0.0, else the seconds to wait.
 
-    def clear_login_failures(self, email: str) -> None:
-        """Forget an account's failures after a successful login (the address keeps its count,
-        so one good password does not reset a spray across many accounts)."""
+        A compare-and-swap on the key's row (its version), so of parallel attempts in any number
+        of processes each sees the state the previous one left."""
+        for _ in range(_CAS_TRIES):
+            now = self.clock()
+            with self.engine.connect() as conn:
+                row = conn.execute(sa.select(login_throttle).where(
+                    login_throttle.c.key == key)).first()
+            if row is None:
+                failures, next_at, wait = step(0, 0.0, now, now)
+                if wait:
+                    return wait
+                try:
+                    with self.engine.begin() as conn:
+                        # Rows nobody has touched for a day say nothing any more.
+                        conn.execute(login_throttle.delete().where(
+                            login_throttle.c.updated_at < now - FORGET_FAILURES_S,
+                            login_throttle.c.next_at < now))
+                        conn.execute(login_throttle.insert().values(
+                            key=key, failures=failures, next_at=next_at, version=1,
+                            updated_at=now))
+                except sa.exc.IntegrityError:
+                    continue  # another attempt created it first: take it from there
+                return 0.0
+            m = row._mapping
+            failures, next_at, wait = step(m["failures"], m["next_at"], m["updated_at"], now)
+            if wait:
+                return wait
+            with self.engine.begin() as conn:
+                swapped = conn.execute(login_throttle.update().where(
+                    login_throttle.c.key == key, login_throttle.c.version == m["version"])
+                    .values(failures=failures, next_at=next_at, version=m["version"] + 1,
+                            updated_at=now)).rowcount
+            if swapped:
+                return 0.0
+        return 1.0  # the row never held still: refuse this one, the next will get through
+
+    def _give_back_address(self, key: str) -> None:
+        """Undo one counted attempt of an address (GCRA: move its arrival time back)."""
         with self.engine.begin() as conn:
-            conn.execute(login_failures.delete().where(
-                login_failures.c.key == f"acct:{normalize_email(email)}"))
+            conn.execute(login_throttle.update().where(login_throttle.c.key == key).values(
+                next_at=login_throttle.c.next_at - _ADDRESS_INTERVAL_S,
+                version=login_throttle.c.version + 1))
+
+    def _give_back_pair(self, key: str) -> None:
+        """Undo one counted attempt of a pair; a backoff it started stays (the safe side)."""
+        t = login_throttle
+        with self.engine.begin() as conn:
+            conn.execute(t.update().where(t.c.key == key, t.c.failures > 0).values(
+                failures=t.c.failures - 1,
+                next_at=sa.case((t.c.failures - 1 < FAILURES_BEFORE_BACKOFF, 0.0),
+                                 else_=t.c.next_at),
+                version=t.c.version + 1))
 
 
 DEMO_ACCOUNTS: tuple[tuple[str, Role, str | None], ...] = (

@@ -39,6 +39,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "login.throttled": ("Слишком много неудачных попыток входа. Повторите через {minutes} мин.",
                         "Too many failed sign-in attempts. Try again in {minutes} min."),
     "login.logged_out": ("Вы вышли из системы.", "You have signed out."),
+    "login.busy": ("Сервер сейчас проверяет слишком много паролей. Повторите через несколько "
+                   "секунд.",
+                   "Too many passwords are being checked right now. Try again in a few seconds."),
     "password.title": ("Смена пароля", "Change password"),
     "password.forced": ("Вы вошли с временным паролем. Задайте свой пароль, чтобы продолжить.",
                         "You signed in with a one-time password. Choose your own password to "
@@ -55,6 +58,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "password.same": ("Новый пароль должен отличаться от временного.",
                       "The new password must differ from the one-time password."),
     "password.changed": ("Пароль изменён.", "Password changed."),
+    "sessions.title": ("Сеансы", "Sessions"),
+    "sessions.hint": ("Смена пароля завершает все остальные сеансы этой учётной записи. Если вы "
+                      "вошли на чужом устройстве или подозреваете, что пароль узнали, выйдите "
+                      "везде.",
+                      "Changing the password ends every other session of this account. If you "
+                      "signed in on someone else's device or suspect your password is known, sign "
+                      "out everywhere."),
+    "sessions.end_all": ("Выйти на всех устройствах", "Sign out everywhere"),
     "range.from": ("С", "From"),
     "range.to": ("По", "To"),
     "range.show": ("Показать статистику", "Show statistics"),

@@ -1,8 +1,10 @@
 """Pages of a company administrator: sign-in, password change, sign-out and the dashboard.
 
-Sign-in is throttled per account and per address (``store/accounts.py`` keeps the failures) and
-answers the same message for an unknown e-mail and a wrong password. An account that signed in
-with a one-time password is sent to the password page until it picks its own.
+Every password check (sign-in, the current password of a change) is throttled per address and
+per (account, address) before the hash (``AccountStore.check_password``), and sign-in answers the
+same message for an unknown e-mail and a wrong password. An account that signed in with a
+one-time password is sent to the password page until it picks its own. A new password ends the
+account's other sessions; "sign out everywhere" ends all of them.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
-from ..store.accounts import MIN_PASSWORD_LENGTH, AccountError
+from ..store.accounts import MIN_PASSWORD_LENGTH, AccountError, HashersBusy, Throttled
 from . import dashboard as dash
 from . import format as fmt
 from .auth import (
@@ -76,21 +78,31 @@ async def login(request: Request) -> Response:
         return render(request, "login.html", {"next": target, "email": email, "error": message},
                       status=status)
 
-    wait = store.login_blocked(email, address)
-    if wait > 0:
-        minutes = max(1, int(wait // 60) + (wait % 60 > 0))
-        return fail(translate(lang, "login.throttled", minutes=minutes), 429)
-    account = await run_in_threadpool(store.verify_password, email, password)
+    try:
+        account = await run_in_threadpool(store.check_password, email, password, address)
+    except Throttled as exc:
+        return fail(_throttled_message(lang, exc), 429)
     if account is None:
-        store.record_login_failure(email, address)
         store.audit(email or "?", "login.failed", None, address)
         return fail(translate(lang, "login.bad"), 401)
-    store.clear_login_failures(email)
     sid, _ = store.create_session(account.id)
     store.audit(account.email, "login", account.company_id, address)
     response = RedirectResponse("/password" if account.must_change else target, status_code=303)
     set_cookie(request, response, SESSION_COOKIE, sid)
     response.delete_cookie(ANON_COOKIE, path="/")
+    return response
+
+
+def _throttled_message(lang: str, exc: Throttled) -> str:
+    if isinstance(exc, HashersBusy):
+        return translate(lang, "login.busy")
+    minutes = max(1, int(exc.wait // 60) + (exc.wait % 60 > 0))
+    return translate(lang, "login.throttled", minutes=minutes)
+
+
+def _signed_out(target: str) -> Response:
+    response = RedirectResponse(target, status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax")
     return response
 
 
@@ -104,9 +116,21 @@ async def logout(request: Request) -> Response:
     if session is not None:
         accounts_of(request).audit(session.account.email, "logout", session.account.company_id,
                                    client_address(request))
-    response = RedirectResponse("/login?bye=1", status_code=303)
-    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax")
-    return response
+    return _signed_out("/login?bye=1")
+
+
+@router.post("/logout/everywhere")
+async def logout_everywhere(request: Request) -> Response:
+    """End every session of the signed-in account, this one included."""
+    principal = page_principal(request, allow_must_change=True)
+    await checked_form(request)
+    account = principal.account
+    assert account is not None
+    store = accounts_of(request)
+    ended = store.end_sessions(account.id)
+    store.audit(account.email, "logout.everywhere", account.company_id, client_address(request),
+                sessions=ended)
+    return _signed_out("/login?bye=1")
 
 
 @router.get("/password")
@@ -127,24 +151,36 @@ async def change_password(request: Request) -> Response:
     store = accounts_of(request)
     current, new, repeat = (form.get(k, "")[:1000] for k in ("current", "new", "repeat"))
 
-    def fail(key: str) -> Response:
-        return render(request, "password.html", {
-            "forced": account.must_change, "min": MIN_PASSWORD_LENGTH,
-            "error": translate(lang, key, n=MIN_PASSWORD_LENGTH)}, status=400)
+    address = client_address(request)
 
-    if await run_in_threadpool(store.verify_password, account.email, current) is None:
-        return fail("password.bad_current")
+    def fail(message: str, status: int = 400) -> Response:
+        return render(request, "password.html", {
+            "forced": account.must_change, "min": MIN_PASSWORD_LENGTH, "error": message},
+            status=status)
+
+    # The new password is checked first: a typo in it costs no hash and no attempt.
     if new != repeat:
-        return fail("password.mismatch")
+        return fail(translate(lang, "password.mismatch"))
     if len(new) < MIN_PASSWORD_LENGTH:
-        return fail("password.too_short")
+        return fail(translate(lang, "password.too_short", n=MIN_PASSWORD_LENGTH))
     if new == current:
-        return fail("password.same")
+        return fail(translate(lang, "password.same"))
     try:
-        await run_in_threadpool(store.set_password, account.id, new)
+        checked = await run_in_threadpool(store.check_password, account.email, current, address)
+    except Throttled as exc:
+        return fail(_throttled_message(lang, exc), 429)
+    if checked is None:
+        store.audit(account.email, "password.failed", account.company_id, address)
+        return fail(translate(lang, "password.bad_current"))
+    try:
+        ended = await run_in_threadpool(lambda: store.set_password(
+            account.id, new, keep_session=request.cookies.get(SESSION_COOKIE)))
+    except HashersBusy as exc:
+        return fail(_throttled_message(lang, exc), 429)
     except AccountError:
-        return fail("password.too_short")
-    store.audit(account.email, "password.changed", account.company_id, client_address(request))
+        return fail(translate(lang, "password.too_short", n=MIN_PASSWORD_LENGTH))
+    store.audit(account.email, "password.changed", account.company_id, address,
+                other_sessions_ended=ended)
     return RedirectResponse("/dashboard", status_code=303)
 
 
