@@ -31,6 +31,8 @@ class Settings:
     duckdb_memory: str = field(default_factory=lambda: env("DUCKDB_MEMORY", "2GB") or "2GB")
     # Dashboard and API reads computed at once by a server (more wait their turn): the cores.
     read_concurrency: int = field(default_factory=lambda: int(env("READ_CONCURRENCY") or os.cpu_count() or 2))
+    # Below this much free space in the data directory, /readyz reports the server not ready.
+    min_free_mb: int = field(default_factory=lambda: int(env("MIN_FREE_MB") or 64))
     # A fixed "now" (ISO 8601 with offset) for reproducible demos and tests; unset = the clock.
     fixed_now: str | None = field(default_factory=lambda: env("NOW"))
 

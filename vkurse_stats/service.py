@@ -4,6 +4,7 @@ analytic store chosen by URL, rollups, the query API and the ingest entry point.
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -88,6 +89,10 @@ class Services:
     def readiness(self) -> dict[str, str]:
         """What keeps the stores from being read and written now (empty when ready)."""
         problems: dict[str, str] = {}
+        free = shutil.disk_usage(self.settings.data_dir).free
+        if free < self.settings.min_free_mb * 2**20:
+            problems["disk"] = f"{free / 2**20:.0f} MiB free in {self.settings.data_dir}, fewer than " \
+                f"{self.settings.min_free_mb} MiB (VKURSE_STATS_MIN_FREE_MB)"
         analytics = self.analytics.probe()
         if analytics:
             problems["analytics"] = analytics
@@ -114,4 +119,8 @@ def open_services(settings: Settings | None = None) -> Services:
     elif int(stored_cap) != settings.max_open_hours:
         cap_us = int(stored_cap) * HOUR_US  # rollups were built with it; `rebuild --max-open-hours` changes it
     rollups = Rollups(analytics, meta, cap_us, settings.now_us)
+    if not analytics.read_only:
+        for company_id in rollups.recover():
+            log.warning("recomputed the figures of company %r: a process stopped before applying its last records",
+                        company_id)
     return Services(settings, meta, analytics, rollups, Query(analytics, meta, rollups))

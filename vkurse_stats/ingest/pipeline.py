@@ -230,6 +230,9 @@ class Ingestor:
                     cut = table.num_rows - table.num_rows % unit
                     table, kept[kind] = table.slice(0, cut), [table.slice(cut)]
                 self._write(kind, table)
+            # In the write's transaction: a process killed before the rollups are applied
+            # leaves the note, and the next start rebuilds these companies.
+            self.rollups.mark_unapplied(self.touched.companies() | self._rebuild)
         self._tables = defaultdict(list, kept)
         self._buffered = sum(t.num_rows for tables in kept.values() for t in tables)
         if self._written >= APPLY_EVERY and not self._defer:

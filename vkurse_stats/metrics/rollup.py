@@ -209,10 +209,36 @@ class Rollups:
                         touched.days[company_id] |= _days_spanned(tz, vals, vals)
         return touched
 
-    def defer(self, touched: Touched) -> None:
-        """Queue recomputation; :meth:`catch_up` (a worker, or any read) applies it."""
+    def defer(self, touched: Touched, *, durable: bool = True) -> None:
+        """Queue recomputation; :meth:`catch_up` (the writer, or a read) applies it. The store
+        notes the companies in the write's transaction (see :meth:`recover`)."""
+        if durable:
+            self.mark_unapplied(touched.companies())
         with self._pending_lock:
             self._pending.merge(touched)
+
+    def mark_unapplied(self, companies: set[str]) -> None:
+        """Note in the store, inside the write that stores their records, that these companies'
+        rollups lag them until an apply or a rebuild clears the note."""
+        if companies:
+            self.store.mark_unapplied(companies)  # type: ignore[attr-defined]
+
+    def _applied(self, companies: set[str]) -> None:
+        """Clear the notes of companies with nothing left queued (in the apply's transaction)."""
+        with self._pending_lock:
+            done = companies - self._pending.companies()
+        if done:
+            self.store.clear_unapplied(done)  # type: ignore[attr-defined]
+
+    def recover(self, progress: Callable[[str], None] | None = None) -> list[str]:
+        """Rebuild the companies whose records were stored but whose rollups a killed process
+        never applied (the notes of :meth:`mark_unapplied`); returns them."""
+        companies = self.store.unapplied()  # type: ignore[attr-defined]
+        for company_id in companies:
+            if progress:
+                progress(company_id)
+            self.rebuild(company_id)
+        return list(companies)
 
     def catch_up(self, company_id: str | None = None) -> None:
         """Apply queued recomputation: every company's (the worker), or one company's (a read
@@ -224,7 +250,9 @@ class Rollups:
                 waiting &= {company_id}
         if not waiting:
             return
-        with self._apply_lock:
+        with self.transaction():
+            # Taken inside the transaction: no write can queue more of these companies' work
+            # before it commits, so the notes apply() clears are only of work it did.
             with self._pending_lock:
                 if company_id is None:
                     touched, self._pending = self._pending, Touched()
@@ -236,7 +264,7 @@ class Rollups:
                 if touched:
                     self.apply(touched)
             except BaseException:
-                self.defer(touched)  # rolled back: queued again, the next read or the worker retries it
+                self.defer(touched, durable=False)  # rolled back: queued again, the worker or a read retries it
                 raise
             finally:
                 with self._pending_lock:
@@ -266,6 +294,7 @@ class Rollups:
         """Recompute what ``touched`` names: parents first (their first joins decide 'held')."""
         with self.transaction():
             self._apply(touched, progress)
+            self._applied(touched.companies())
 
     def _apply(self, touched: Touched, progress: Callable[[int, int], None] | None) -> None:
         now = self.clock()
@@ -596,6 +625,7 @@ class Rollups:
         reader = getattr(self.store, "window_reader", None)
         with reader() if reader else nullcontext(None) as fetch, self.transaction():
             self._rebuild(company_id, progress, fetch)
+            self._applied({company_id})
 
     def _rebuild(
         self, company_id: str, progress: Callable[[int, int], None] | None, fetch: WindowFetch | None

@@ -30,7 +30,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -40,7 +40,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .schema import NULLABLE_STATS, PARENT_SCHEMA, PARENT_STATS_SCHEMA, TABLES, TIME_COLUMN, KindTable, parent_text
+from .schema import (
+    NULLABLE_STATS,
+    PARENT_SCHEMA,
+    PARENT_STATS_SCHEMA,
+    TABLES,
+    TIME_COLUMN,
+    UNAPPLIED,
+    KindTable,
+    parent_text,
+)
 
 TERMINAL_BIT = 1 << 62
 _LOW_CARDINALITY = {"client", "device", "role", "type"}
@@ -244,6 +253,7 @@ class ClickHouseStore:
     """Raw records, rollups and parent stats in ClickHouse."""
 
     backend = "clickhouse"
+    read_only = False
 
     def __init__(self, url: str) -> None:
         import clickhouse_connect
@@ -268,6 +278,7 @@ class ClickHouseStore:
         self.client.command(f"CREATE DATABASE IF NOT EXISTS {_ident(tg.database)}{self.layout.on_cluster}")
         self.client.database = tg.database
         self._migrate()
+        self._marked: set[str] = set(self.unapplied())  # see mark_unapplied
 
     # --- plumbing ----------------------------------------------------------------------------
     @contextmanager
@@ -368,6 +379,25 @@ class ClickHouseStore:
         self.insert(
             "store_meta", pa.table({"key": [key], "value": [value], "gen": pa.array([self.next_gen()], pa.uint64())})
         )
+
+    def mark_unapplied(self, companies: Iterable[str]) -> None:
+        """Note that these companies have records whose rollups are not applied yet (a process
+        killed before it applies them leaves the note behind)."""
+        for company_id in sorted(set(companies) - self._marked):
+            self.meta_set(UNAPPLIED + company_id, "1")
+            self._marked.add(company_id)
+
+    def clear_unapplied(self, companies: Iterable[str]) -> None:
+        for company_id in sorted(set(companies) & self._marked):
+            self.meta_set(UNAPPLIED + company_id, "")
+            self._marked.discard(company_id)
+
+    def unapplied(self) -> list[str]:
+        rows = self.rows(
+            "SELECT key FROM store_meta FINAL WHERE startsWith(key, {p:String}) AND value = '1' ORDER BY key",
+            {"p": UNAPPLIED},
+        )
+        return [r[0].removeprefix(UNAPPLIED) for r in rows]
 
     def next_seq(self, n: int) -> int:
         """Reserve ``n`` arrival sequence numbers; returns the first."""

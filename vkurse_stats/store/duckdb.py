@@ -17,7 +17,7 @@ its own uncommitted rows.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 
 from .errors import StoreUnavailableError
 from .keyindex import KeyIndex
-from .schema import PARENT_STATS_SCHEMA, TABLES, TIME_COLUMN, KindTable, parent_text
+from .schema import PARENT_STATS_SCHEMA, TABLES, TIME_COLUMN, UNAPPLIED, KindTable, parent_text
 
 PARENT_STATS_COLUMNS = ("company_id", *PARENT_STATS_SCHEMA.names)
 ROLLUPS_DDL = """
@@ -124,6 +124,11 @@ class StoreBusyError(RuntimeError):
     """Another process holds the data directory's analytic store."""
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 class _WriteLock:
     """A re-entrant lock that knows whether the calling thread holds it (then that thread is
     inside a write and reads on the writer's connection)."""
@@ -210,6 +215,7 @@ class DuckDBStore:
         self._staged: tuple[str, pa.Table, pa.Table, pa.Table, bool] | None = None  # see _stage_parents
         self._probed: set[str] = set()  # indexes a small lookup has done without
         self._rows: dict[str, int] = {}  # rows per index (counted once, then added to)
+        self._marked: set[str] = set(self.unapplied())  # see mark_unapplied
         # Companies where two events/calls share a parent hash: their windows group by the ids.
         self._exact: set[str] = {
             r[0][len(EXACT_PARENTS) :]
@@ -257,7 +263,8 @@ class DuckDBStore:
             self.recover()
         try:
             yield
-        except (duckdb.IOException, duckdb.FatalException, duckdb.OutOfMemoryException) as exc:
+        except (duckdb.IOException, duckdb.FatalException, duckdb.OutOfMemoryException,
+                duckdb.ConnectionException) as exc:
             raise self._unavailable(exc) from exc
         except duckdb.Error as exc:
             if "invalidated" in str(exc) or "No space left" in str(exc) or "could not write" in str(exc).lower():
@@ -265,15 +272,17 @@ class DuckDBStore:
             raise
 
     def _unavailable(self, exc: Exception) -> StoreUnavailableError:
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        self.failure = text
-        full = "No space left" in str(exc) or "disk" in str(exc).lower() and "full" in str(exc).lower()
+        # After a failed write DuckDB only says the database was invalidated: keep the cause.
+        if self.failure is None or "invalidated" not in str(exc):
+            self.failure = _first_line(exc)
+        full = "No space left" in self.failure or "disk is full" in self.failure
         reason = "the disk is full" if full else "a write failed"
-        return StoreUnavailableError(f"the analytic store cannot be written ({reason}: {text})")
+        return StoreUnavailableError(f"the analytic store cannot be written ({reason}: {self.failure})")
 
     def recover(self) -> bool:
-        """Reopen the store after a failure, when the file can be opened and written again.
-        Returns whether the store is usable."""
+        """Reopen the store after a failure (DuckDB refuses every statement of a database it
+        invalidated); reads work again at once, and a write tells whether the disk takes it.
+        Returns whether the store could be reopened."""
         if self.failure is None:
             return True
         with self._lock:
@@ -289,14 +298,16 @@ class DuckDBStore:
                 self.con.close()
             try:
                 self.con = self._connect()
-                if not self.read_only:
-                    self.con.execute("CHECKPOINT")  # proves the file can be written again
-                self._depth = 0
-                self._load_state()
             except duckdb.Error as exc:
-                self.failure = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                self.failure = _first_line(exc)
                 return False
             self.failure = None
+            self._depth = 0
+            try:
+                self._load_state()
+            except (duckdb.Error, StoreUnavailableError) as exc:
+                self.failure = _first_line(exc)
+                return False
             return True
 
     def probe(self) -> str | None:
@@ -351,6 +362,27 @@ class DuckDBStore:
         with self._lock:
             self.con.execute("INSERT OR REPLACE INTO store_meta VALUES (?, ?)", [key, value])
 
+    def mark_unapplied(self, companies: Iterable[str]) -> None:
+        """Note, in the write's own transaction, that these companies have records whose rollups
+        are not applied yet (a process killed before it applies them leaves the note behind)."""
+        rows = [UNAPPLIED + c for c in sorted(set(companies)) if c not in self._marked]
+        if rows:
+            with self._lock:
+                self.con.executemany("INSERT OR REPLACE INTO store_meta VALUES (?, '1')", [[r] for r in rows])
+                self._marked.update(r.removeprefix(UNAPPLIED) for r in rows)
+
+    def clear_unapplied(self, companies: Iterable[str]) -> None:
+        rows = [UNAPPLIED + c for c in sorted(set(companies)) if c in self._marked]
+        if rows:
+            with self._lock:
+                self.con.executemany("DELETE FROM store_meta WHERE key = ?", [[r] for r in rows])
+                self._marked.difference_update(r.removeprefix(UNAPPLIED) for r in rows)
+
+    def unapplied(self) -> list[str]:
+        """The companies noted by :meth:`mark_unapplied` and not cleared since."""
+        keys = self.rows("SELECT key FROM store_meta WHERE starts_with(key, ?) ORDER BY 1", [UNAPPLIED])
+        return [k[0].removeprefix(UNAPPLIED) for k in keys]
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """One commit for everything inside (a commit costs milliseconds; batches are many).
@@ -386,10 +418,11 @@ class DuckDBStore:
         self._rows.clear()
         try:
             self.con.execute("ROLLBACK")
+            self._marked = set(self.unapplied())
             self._spans = dict(self.con.execute("SELECT company_id, max_span FROM spans").fetchall())
         except duckdb.Error as exc:  # an invalidated database: reopened at the next use
             if self.failure is None:
-                self.failure = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                self.failure = _first_line(exc)
 
     def next_seq(self, n: int) -> int:
         """Reserve ``n`` arrival sequence numbers; returns the first (without waiting for a

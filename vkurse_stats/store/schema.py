@@ -124,3 +124,6 @@ def parent_text(parents: pa.Table) -> pa.Array:
     """``kind:id`` of each (parent_kind, parent_id): how day windows name a parent by its ids."""
     kind = pc.cast(parents.column("parent_kind"), pa.string())
     return pc.binary_join_element_wise(kind, parents.column("parent_id"), ":").combine_chunks()
+
+# store_meta keys of companies whose rollups lag their records (see mark_unapplied)
+UNAPPLIED = "unapplied:"

@@ -24,6 +24,7 @@ from fastapi.responses import (
     RedirectResponse,
     Response,
 )
+from sqlalchemy.exc import OperationalError
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
@@ -147,6 +148,16 @@ def _install_error_handlers(app: FastAPI) -> None:
         status = 507 if exc.disk_full else 503
         response = _error(request, status, f"{exc}; nothing of this request was stored, try again later"
                           if request.method == "POST" else str(exc))
+        response.headers["retry-after"] = "30"
+        return response
+
+
+    @app.exception_handler(OperationalError)
+    async def on_metadata_unavailable(request: Request, exc: OperationalError) -> Response:
+        # SQLite's "database or disk is full", or PostgreSQL gone: the metadata store.
+        log.error("%s %s: metadata store: %s", request.method, request.url.path, str(exc).splitlines()[0])
+        status = 507 if "full" in str(exc).lower() else 503
+        response = _error(request, status, "the metadata store is unavailable; try again later")
         response.headers["retry-after"] = "30"
         return response
 
