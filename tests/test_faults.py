@@ -231,3 +231,14 @@ def test_a_full_disk_answers_507_and_the_server_recovers_by_itself(small_disk: P
         filler.unlink(missing_ok=True)
         svc.close()
     shutil.rmtree(small_disk / "data", ignore_errors=True)
+
+
+def test_the_cli_says_in_one_line_that_the_disk_is_full(small_disk: Path, tmp_path: Path) -> None:
+    data = small_disk / "data"
+    run_import(data, write_jsonl(tmp_path / "first.jsonl", records(1000)))
+    big = write_jsonl(tmp_path / "big.jsonl", [{**r, "device": "x" * 300} for r in records(60_000, 50_000)])
+    stat = os.statvfs(small_disk)
+    (small_disk / "filler").write_bytes(b"\0" * (stat.f_bavail * stat.f_frsize - 300_000))
+    done = run_import(data, big, check=False)
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 1 and "disk is full" in done.stderr and "Traceback" not in done.stderr

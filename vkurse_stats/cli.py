@@ -392,7 +392,14 @@ _register_optional()
 
 
 def main() -> None:
-    cli(prog_name="vkurse-stats")
+    from .store.errors import StoreUnavailableError
+
+    try:
+        cli(prog_name="vkurse-stats")
+    except StoreUnavailableError as exc:  # disk full, I/O error: one line, as every CLI error
+        click.echo(f"Error: {exc}; the write that failed stored nothing (run the command again once the "
+                   "store can be written: re-sent records replace themselves)", err=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":
