@@ -27,6 +27,7 @@ import sys
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -135,6 +136,8 @@ class Load:
         self.base = base
         self.creds = creds
         self.tallies: dict[str, Tally] = defaultdict(Tally)
+        self.templates: list[list[bytes]] = []
+        self.sent_count = [0, 0, 0, 0]
         self.lock = threading.Lock()
         today = date.today()
         self.month = {"from": (today - timedelta(days=29)).isoformat(), "to": today.isoformat()}
@@ -173,9 +176,19 @@ class Load:
         self._loop("summary (demo, 1 year)", until, lambda c: (c.get("/api/v1/summary", params=self.year,
                                                                       headers=headers), 0))
 
-    def writer(self, bodies: list[bytes], until: float, sent: list[bytes]) -> None:
+    def bodies(self, w: int) -> Iterator[bytes]:
+        """Endless distinct batches of writer ``w``: 50 made once, their ids renamed per round."""
+        templates = self.templates[w]
+        while True:
+            n = self.sent_count[w]
+            self.sent_count[w] += 1
+            body = templates[n % len(templates)]
+            tag = f"{w}r{n // len(templates)}-".encode()
+            yield body.replace(f"load-{w}-".encode(), b"load-" + tag).replace(f"load-e{w}-".encode(), b"load-e" + tag)
+
+    def writer(self, w: int, until: float, sent: list[bytes]) -> None:
         headers = {"Authorization": f"Bearer {self.creds['ingest']}"}
-        it = iter(bodies)
+        it = self.bodies(w)
 
         def post(c: httpx.Client):  # noqa: ANN202
             body = next(it)
@@ -184,12 +197,9 @@ class Load:
                 sent.append(body)
             return r, r.json().get("accepted", 0) if r.status_code == 200 else 0
 
-        try:
-            self._loop("ingest (bench, 1,000/batch)", until, post)
-        except StopIteration:
-            pass
+        self._loop("ingest (bench, 1,000/batch)", until, post)
 
-    def run(self, seconds: float, readers: bool, writers: int, bodies: list[list[bytes]]) -> tuple[float, list[bytes]]:
+    def run(self, seconds: float, readers: bool, writers: int) -> tuple[float, list[bytes]]:
         self.tallies.clear()
         until = time.monotonic() + seconds
         sent: list[bytes] = []
@@ -197,7 +207,7 @@ class Load:
         if readers:
             threads += [threading.Thread(target=self.dashboard, args=(i, until)) for i in range(4)]
             threads += [threading.Thread(target=self.summary, args=(until,)) for _ in range(4)]
-        threads += [threading.Thread(target=self.writer, args=(bodies[w], until, sent)) for w in range(writers)]
+        threads += [threading.Thread(target=self.writer, args=(w, until, sent)) for w in range(writers)]
         t = time.perf_counter()
         for th in threads:
             th.start()
@@ -229,24 +239,20 @@ def main() -> None:
                 pass
             time.sleep(0.1)
         load = Load(base, creds)
-        # Enough distinct batches for every phase; each writer's ids are its own.
-        bodies = [batches(int(a.seconds * 3 + a.idle_seconds * 3) + 50, w) for w in range(4)]
+        load.templates = [batches(50, w) for w in range(4)]
         print(f"vkurse-stats load benchmark: demo + bench ({a.n:,} connections), {os.cpu_count()} cores, "
               f"4 writers x 1,000 records, 8 readers")
-        load.run(3, True, 0, bodies)  # warm-up
-        secs, _ = load.run(a.idle_seconds, True, 0, bodies)
+        load.run(3, True, 0)  # warm-up
+        secs, _ = load.run(a.idle_seconds, True, 0)
         print(f"idle readers, {secs:.0f} s:")
         for k in sorted(load.tallies):
             print(load.tallies[k].line(k, secs))
         idle = {k: statistics.quantiles(v.ms, n=100)[94] for k, v in load.tallies.items()}
-        offset = [len(b) for b in bodies]
-        secs, sent_alone = load.run(a.idle_seconds, False, 4, [b[: len(b) // 2] for b in bodies])
+        secs, sent_alone = load.run(a.idle_seconds, False, 4)
         print(f"ingest alone, {secs:.0f} s:")
         for k in sorted(load.tallies):
             print(load.tallies[k].line(k, secs))
-        used = {id(x) for x in sent_alone}
-        rest = [[x for x in b if id(x) not in used] for b in bodies]
-        secs, sent_loaded = load.run(a.seconds, True, 4, rest)
+        secs, sent_loaded = load.run(a.seconds, True, 4)
         print(f"readers and writers together, {secs:.0f} s:")
         errors = 0
         for k in sorted(load.tallies):
@@ -259,7 +265,6 @@ def main() -> None:
             for e in t.errors[:3]:
                 print(f"  error ({k}): {e}")
         print(f"errors under load: {errors}")
-        del offset
         # Re-sending changes nothing.
         summary = {"from": load.month["from"], "to": load.month["to"], "company": "bench"}
         with httpx.Client(base_url=base, timeout=120) as c:
