@@ -11,12 +11,14 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import date
 from typing import Any
 
 import httpx
 import pytest
 import uvicorn
 
+from tests.conftest import lines
 from tests.web.conftest import PASSWORD, bearer
 from vkurse_stats.service import Services
 from vkurse_stats.store.accounts import AccountStore
@@ -141,3 +143,43 @@ def test_health_and_readiness(server: str) -> None:
     assert alive.status_code == 200 and alive.json() == {"status": "ok"}
     assert ready.status_code == 200 and ready.json() == {"status": "ok", "checks": {}}
     assert alive.headers["cache-control"] == "no-store"
+
+
+def test_a_read_never_waits_for_a_write_in_progress(seeded: Services) -> None:
+    """While a write holds the store (another company's batch, say), reads of any company go on,
+    those whose days depend on the clock included: such days are recomputed for the read and
+    agree with what the writer stores later."""
+    open_now = {"kind": "connection", "id": "open-1", "company_id": "acme", "call_id": "open-k",
+                "transport": "webrtc", "joined_at": "2026-03-20T11:00:00+03:00"}
+    assert seeded.ingest_lines(lines(open_now)).accepted == 1
+    later = seeded.rollups.clock() + 3_600_000_000
+    seeded.rollups.clock = lambda: later  # an hour on: the open connection's day moved
+    held, release = threading.Event(), threading.Event()
+
+    def write() -> None:
+        with seeded.analytics.locked():
+            held.set()
+            release.wait(60)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    held.wait()
+    answers: dict[str, Any] = {}
+
+    def read() -> None:
+        for company in ("acme", "globex"):
+            answers[company] = seeded.query.report(company, date(2026, 3, 1), date(2026, 3, 31))
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    reader.join(timeout=60)
+    finished = not reader.is_alive()
+    release.set()
+    writer.join()
+    reader.join()
+    assert finished, "a read waited for the write"
+    summary, days = answers["acme"]
+    day20 = next(d for d in days if d.date == date(2026, 3, 20))
+    assert day20.metrics["calls.held"].value == 1
+    seeded.rollups.rebuild("acme")  # every figure from the raw records, at the same clock
+    assert seeded.query.report("acme", date(2026, 3, 1), date(2026, 3, 31)) == answers["acme"]

@@ -43,6 +43,7 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "devices": ("client", "device", "users", "logins"),
 }
 MAX_PAGE = 100_000
+STOCKS = [m.id for m in METRICS if m.combine == "last"]  # daily rows are changes of a level
 TEMPLATE_NAMES: dict[int, str] = dict(enumerate(TEMPLATES))
 
 
@@ -100,31 +101,48 @@ class Query:
             raise KeyError(company_id)
         return info
 
-    def _grid(self, company_id: str, date_from: date, date_to: date) -> tuple[Any, _Grid]:
-        """The company and its rollups of the range as a metric x day matrix."""
+    def _grid(self, company_id: str, date_from: date, date_to: date) -> tuple[Any, _Grid, dict[str, int]]:
+        """The company, its rollups of the range as a metric x day matrix, and the level each
+        stock starts the range at. Days whose figures depend on the clock are recomputed for
+        this read (see Rollups.fresh_days), without waiting for the writer."""
         if date_to < date_from:
             raise ValueError("'to' is before 'from'")
         info = self._company(company_id)
         a, b = day_number(date_from), day_number(date_to)
         self.rollups.settle_for_read(company_id)
-        self.rollups.refresh(company_id, a, b)
-        return info, _Grid(self.store.read_days(company_id, a, b), a, b)
-
-    def _stocks(self, company_id: str, grid: _Grid) -> dict[str, int]:
-        return self.store.sums_before(company_id, [m.id for m in METRICS if m.combine == "last"], grid.first)
+        table = self.store.read_days(company_id, a, b)
+        stocks = self.store.sums_before(company_id, STOCKS, a)
+        days, fresh = self.rollups.fresh_days(company_id, b)
+        if fresh is not None:
+            fresh = fresh.cast(table.schema)
+            day = fresh.column("day")
+            inside = pc.greater_equal(day, a)
+            table = pa.concat_tables([
+                table.filter(pc.invert(pc.is_in(table.column("day"), pa.array(days, pa.int32())))),
+                fresh.filter(inside),
+            ])
+            before = sorted(d for d in days if d < a)
+            if before:  # a stock's level at the range's start moved too
+                stored = self.store.read_days(company_id, before[0], a - 1)
+                for rows, sign in ((stored, -1), (fresh.filter(pc.invert(inside)), 1)):
+                    rows = rows.filter(pc.and_(pc.is_in(rows.column("day"), pa.array(before, pa.int32())),
+                                               pc.is_in(rows.column("metric"), pa.array(STOCKS))))
+                    for metric, value in zip(rows.column("metric").to_pylist(), rows.column("value").to_pylist(),
+                                             strict=True):
+                        stocks[metric] = stocks.get(metric, 0) + sign * int(value)
+        return info, _Grid(table, a, b), stocks
 
     def summary(self, company_id: str, date_from: date, date_to: date) -> Summary:
-        info, grid = self._grid(company_id, date_from, date_to)
-        return self._summary(info, grid, self._stocks(company_id, grid), date_from, date_to)
+        info, grid, stocks = self._grid(company_id, date_from, date_to)
+        return self._summary(info, grid, stocks, date_from, date_to)
 
     def daily(self, company_id: str, date_from: date, date_to: date) -> list[Day]:
-        _info, grid = self._grid(company_id, date_from, date_to)
-        return self._daily(grid, self._stocks(company_id, grid))
+        _info, grid, stocks = self._grid(company_id, date_from, date_to)
+        return self._daily(grid, stocks)
 
     def report(self, company_id: str, date_from: date, date_to: date) -> tuple[Summary, list[Day]]:
         """:meth:`summary` and :meth:`daily` of one range, reading its rollups once."""
-        info, grid = self._grid(company_id, date_from, date_to)
-        stocks = self._stocks(company_id, grid)
+        info, grid, stocks = self._grid(company_id, date_from, date_to)
         return self._summary(info, grid, stocks, date_from, date_to), self._daily(grid, stocks)
 
     @staticmethod
@@ -207,7 +225,6 @@ class Query:
     ) -> Page:
         info = self._company(company_id)
         self.rollups.settle_for_read(company_id)
-        self.rollups.refresh(company_id, day_number(date_from), day_number(date_to))
         self.rollups.refresh_open_parents(company_id)
         page = self._page(
             "events", company_id, self._range_params(info, date_from, date_to), sort, order, search, limit, offset

@@ -29,6 +29,7 @@ from .definitions import CLIENT_PREFIX, METRICS
 from .engine import NO_TIME, Connections, WindowFigures, distinct, sweep_window
 
 WINDOW_DAYS = 31  # days recomputed per fetch: bounds memory on a full rebuild
+DAY_US = 86_400_000_000
 PARENT_CHUNK = 100_000
 # Record kind -> (instant column, value column or None for 1, column that ends a stock or None)
 SOURCES = {
@@ -150,6 +151,7 @@ class Rollups:
         # read of its company. ``_applying``: companies whose queued work an apply has taken and
         # not yet committed (a read of one waits for that apply).
         self._pending = Touched()
+        self._ended = Touched()  # days a read recomputed after they ended: the writer stores them
         self._applying: set[str] = set()
         self._pending_lock = threading.Lock()
         self._apply_lock = threading.RLock()
@@ -246,7 +248,9 @@ class Rollups:
         company's queue: with nothing queued for its company it takes no lock at all)."""
         with self._pending_lock:
             waiting = self._pending.companies() | self._applying
-            if company_id is not None:
+            if company_id is None:
+                waiting |= self._ended.companies()
+            else:
                 waiting &= {company_id}
         if not waiting:
             return
@@ -256,6 +260,8 @@ class Rollups:
             with self._pending_lock:
                 if company_id is None:
                     touched, self._pending = self._pending, Touched()
+                    touched.merge(self._ended)
+                    self._ended = Touched()
                 else:
                     touched = self._pending.take(company_id)
                 taken = touched.companies()
@@ -594,22 +600,36 @@ class Rollups:
         return memo[key]
 
     # --- volatility and rebuild --------------------------------------------------------------
-    def refresh(self, company_id: str, first: int, last: int) -> None:
-        """Recompute the days of ``first .. last`` computed before they ended (they depend on now).
-        Daily figures never read event stats that move with the clock ('held' uses first joins),
-        so events with open connections are refreshed only by the events table."""
+    def fresh_days(self, company_id: str, last: int) -> tuple[list[int], pa.Table | None]:
+        """The days up to ``last`` computed before they ended (their figures depend on the clock:
+        an open connection, a file deleted later), recomputed now without storing them, so a read
+        never waits for the writer: (those days, their rows). Days that have ended since are
+        queued for the writer, which stores them at its next tick (see :meth:`catch_up`). Daily
+        figures never read event stats that move with the clock ('held' uses first joins)."""
         now = self.clock()
+        computed = self.store.computed_days(company_id, -(2**31), last)  # type: ignore[attr-defined]
+        # A day ends at most 14 hours after its UTC midnight: the zone decides the rest.
+        maybe = {d: at for d, at in computed.items() if at < (d + 2) * DAY_US and now > at}
+        if not maybe:
+            return [], None
         tz = self.timezone(company_id)
-        computed = self.store.computed_days(company_id, first, last)  # type: ignore[attr-defined]
-        if not computed:
-            return
-        grid = DayGrid(tz, min(computed), max(computed))
-        stale = sorted(d for d, at in computed.items() if at < grid.end(d) and now > at)
+        grid = DayGrid(tz, min(maybe), max(maybe))
+        stale = sorted(d for d, at in maybe.items() if at < grid.end(d))
         if not stale:
-            return
-        with self.transaction():  # as every writer of rollups: an apply cannot interleave
-            for run in _runs(stale):
-                self.recompute_days(company_id, run[0], run[-1], now)
+            return [], None
+        days: list[int] = []
+        rows = []
+        for run in _runs(stale):
+            for lo in range(run[0], run[-1] + 1, WINDOW_DAYS):
+                hi = min(run[-1], lo + WINDOW_DAYS - 1)
+                rows.append(self.compute_days(company_id, lo, hi, now))
+                days.extend(range(lo, hi + 1))
+        grid = DayGrid(tz, days[0], days[-1])
+        ended = {d for d in days if grid.end(d) <= now}
+        if ended:
+            with self._pending_lock:
+                self._ended.days[company_id] |= ended
+        return days, pa.concat_tables(rows)
 
     def refresh_open_parents(self, company_id: str, now: int | None = None) -> None:
         """Recompute the events/calls that still have an open connection (their last leave,
