@@ -149,8 +149,8 @@ def test_a_read_never_waits_for_a_write_in_progress(seeded: Services) -> None:
     """While a write holds the store (another company's batch, say), reads of any company go on,
     those whose days depend on the clock included: such days are recomputed for the read and
     agree with what the writer stores later."""
-    open_now = {"kind": "connection", "id": "open-1", "company_id": "acme", "call_id": "open-k",
-                "transport": "webrtc", "joined_at": "2026-03-20T11:00:00+03:00"}
+    open_now = {"kind": "connection", "id": "open-1", "company_id": "acme", "event_id": "open-e",
+                "event_template": "meeting", "transport": "webrtc", "joined_at": "2026-03-20T11:00:00+03:00"}
     assert seeded.ingest_lines(lines(open_now)).accepted == 1
     later = seeded.rollups.clock() + 3_600_000_000
     seeded.rollups.clock = lambda: later  # an hour on: the open connection's day moved
@@ -169,6 +169,7 @@ def test_a_read_never_waits_for_a_write_in_progress(seeded: Services) -> None:
     def read() -> None:
         for company in ("acme", "globex"):
             answers[company] = seeded.query.report(company, date(2026, 3, 1), date(2026, 3, 31))
+        answers["events"] = seeded.query.events("acme", date(2026, 3, 1), date(2026, 3, 31), limit=100).rows
 
     reader = threading.Thread(target=read)
     reader.start()
@@ -180,6 +181,9 @@ def test_a_read_never_waits_for_a_write_in_progress(seeded: Services) -> None:
     assert finished, "a read waited for the write"
     summary, days = answers["acme"]
     day20 = next(d for d in days if d.date == date(2026, 3, 20))
-    assert day20.metrics["calls.held"].value == 1
+    assert day20.metrics["meetings.held"].value == 1
+    (live,) = [row for row in answers["events"] if row["id"] == "open-e"]
+    assert live["last_leave"] == later and live["duration_s"] == 2 * 3600  # 11:00 to 13:00
     seeded.rollups.rebuild("acme")  # every figure from the raw records, at the same clock
     assert seeded.query.report("acme", date(2026, 3, 1), date(2026, 3, 31)) == answers["acme"]
+    assert seeded.query.events("acme", date(2026, 3, 1), date(2026, 3, 31), limit=100).rows == answers["events"]

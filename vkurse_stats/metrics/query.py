@@ -193,6 +193,7 @@ class Query:
         search: str,
         limit: int,
         offset: int,
+        fresh_stats: pa.Table | None = None,
     ) -> Page:
         columns = TABLE_COLUMNS[name]
         if sort not in columns:
@@ -202,7 +203,7 @@ class Query:
         if not 1 <= limit <= MAX_PAGE or offset < 0:
             raise ValueError(f"limit must be 1..{MAX_PAGE} and offset >= 0")
         params = {"company": company_id, "search": fold_search(search), **params}
-        rows, total = self.store.table_page(name, params, sort, order, limit, offset)
+        rows, total = self.store.table_page(name, params, sort, order, limit, offset, fresh_stats)
         return Page(rows, total, sort, order, limit, offset, columns)
 
     def _range_params(self, info: Any, date_from: date, date_to: date) -> dict[str, Any]:
@@ -225,9 +226,21 @@ class Query:
     ) -> Page:
         info = self._company(company_id)
         self.rollups.settle_for_read(company_id)
-        self.rollups.refresh_open_parents(company_id)
+        fresh = None
+        if self.store.concurrent_reads:
+            fresh = self.rollups.fresh_open_stats(company_id)
+        else:
+            self.rollups.refresh_open_parents(company_id)
         page = self._page(
-            "events", company_id, self._range_params(info, date_from, date_to), sort, order, search, limit, offset
+            "events",
+            company_id,
+            self._range_params(info, date_from, date_to),
+            sort,
+            order,
+            search,
+            limit,
+            offset,
+            fresh,
         )
         for row in page.rows:
             row["template"] = TEMPLATE_NAMES.get(row["template"], row["template"])

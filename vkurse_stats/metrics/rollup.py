@@ -631,13 +631,27 @@ class Rollups:
                 self._ended.days[company_id] |= ended
         return days, pa.concat_tables(rows)
 
+    def fresh_open_stats(self, company_id: str) -> pa.Table | None:
+        """The stats of the events/calls with an open connection (their last leave, duration and
+        peak move with the clock), recomputed now without storing them; None when there are none."""
+        open_parents = self.store.open_parents(company_id)  # type: ignore[attr-defined]
+        if not open_parents.num_rows:
+            return None
+        # Every connection of theirs joined at or after their stored first join (an earlier one
+        # would have been queued work, applied before the read).
+        lo = pc.min(open_parents.column("first_join")).as_py()
+        parents = open_parents.select(["parent_kind", "parent_id"])
+        rows = self.store.read_connections_of(company_id, parents, lo)  # type: ignore[attr-defined]
+        return self.parent_stats(parents, rows, self.timezone(company_id), self.clock())
+
     def refresh_open_parents(self, company_id: str, now: int | None = None) -> None:
         """Recompute the events/calls that still have an open connection (their last leave,
         duration and peak move with the clock)."""
         open_parents = self.store.open_parents(company_id)  # type: ignore[attr-defined]
         if open_parents.num_rows:
             with self.transaction():
-                self.recompute_parents(company_id, open_parents, self.clock() if now is None else now)
+                parents = open_parents.select(["parent_kind", "parent_id"])
+                self.recompute_parents(company_id, parents, self.clock() if now is None else now)
 
     def rebuild(self, company_id: str, progress: Callable[[int, int], None] | None = None) -> None:
         """Recompute every rollup of a company from its raw records. A store with a window

@@ -52,6 +52,7 @@ from .schema import (
 )
 
 TERMINAL_BIT = 1 << 62
+OPEN_PARENT_SCHEMA = pa.schema([*PARENT_SCHEMA, pa.field("first_join", pa.int64())])
 _LOW_CARDINALITY = {"client", "device", "role", "type"}
 _CH_TYPES = {"string": "String", "int64": "Int64", "int8": "Int8", "bool": "Bool"}
 SCHEMA_VERSION = 1
@@ -254,6 +255,7 @@ class ClickHouseStore:
 
     backend = "clickhouse"
     read_only = False
+    concurrent_reads = False  # one client under one lock: reads store what they recompute
 
     def __init__(self, url: str) -> None:
         import clickhouse_connect
@@ -724,10 +726,10 @@ class ClickHouseStore:
     def open_parents(self, company_id: str) -> pa.Table:
         """Parents whose stats still change with the clock (a connection of theirs is open)."""
         return self.sql(
-            """SELECT parent_kind, parent_id FROM parent_stats FINAL
+            """SELECT parent_kind, parent_id, first_join FROM parent_stats FINAL
             WHERE company_id = {c:String} AND open_until IS NOT NULL""",
             {"c": company_id},
-            PARENT_SCHEMA,
+            OPEN_PARENT_SCHEMA,
         )
 
     def window_codes(self, company_id: str, parents: pa.Table) -> pa.Array:
@@ -752,9 +754,19 @@ class ClickHouseStore:
 
     # --- tables of the dashboard -------------------------------------------------------------
     def table_page(
-        self, name: str, params: dict[str, Any], sort: str, order: str, limit: int, offset: int
+        self,
+        name: str,
+        params: dict[str, Any],
+        sort: str,
+        order: str,
+        limit: int,
+        offset: int,
+        fresh_stats: pa.Table | None = None,
     ) -> tuple[list[dict[str, Any]], int]:
-        """One page of a dashboard table (see TABLE_SQL), sorted and searched in SQL."""
+        """One page of a dashboard table (see TABLE_SQL), sorted and searched in SQL. Reads here
+        store what they recompute (``concurrent_reads`` is False), so ``fresh_stats`` is unused."""
+        if fresh_stats is not None:
+            raise ValueError("the ClickHouse store reads stored stats only; refresh them first")
         base, tie = TABLE_SQL[name]
         params = {k: v for k, v in params.items() if "{" + k + ":" in base}
         direction = "DESC" if order == "desc" else "ASC"

@@ -171,6 +171,9 @@ class DuckDBStore:
     APPEND_UNIT = 122_880
 
     backend = "duckdb"
+    # Reads run beside writes on cursors of their own, so a read recomputes what depends on the
+    # clock for itself rather than storing it (a write would wait for the writer).
+    concurrent_reads = True
 
     def __init__(self, path: str | Path, *, read_only: bool = False, memory_limit: str = "2GB") -> None:
         self.path = str(path)
@@ -847,12 +850,33 @@ class DuckDBStore:
         return None if shared else tp.column("pk").combine_chunks()
 
     def open_parents(self, company_id: str) -> pa.Table:
-        """Parents whose stats still change with the clock (a connection of theirs is open)."""
+        """Parents whose stats still change with the clock (a connection of theirs is open),
+        with their first join."""
         return self.sql(
-            """SELECT parent_kind, parent_id FROM parent_stats
+            """SELECT parent_kind, parent_id, first_join FROM parent_stats
             WHERE company_id = ? AND open_until IS NOT NULL""",
             [company_id],
         )
+
+    def read_connections_of(self, company_id: str, parents: pa.Table, lo: int) -> pa.Table:
+        """Every connection joined at or after ``lo`` of the given (parent_kind, parent_id) pairs,
+        its ``parent`` being the pair's row number: a read on this thread's cursor, beside the
+        writer (see connections_of_parents, the writer's)."""
+        numbered = parents.select(["parent_kind", "parent_id"]).append_column(
+            "pos", pa.array(np.arange(parents.num_rows, dtype=np.int64))
+        )
+        with self._failing():
+            con = self.con if self._lock.held() else self._reader()
+            con.register("_rp", numbered)
+            try:
+                return con.sql(
+                    f"""SELECT {self._conn_cols("c", "p.pos")} FROM connections c
+                    JOIN _rp p ON c.parent_kind = p.parent_kind AND c.parent_id = p.parent_id
+                    WHERE c.company_id = $company AND c.joined_at >= $lo""",
+                    params={"company": company_id, "lo": int(lo)},
+                ).to_arrow_table()
+            finally:
+                con.unregister("_rp")
 
     def all_parents(self, company_id: str, cap_us: int) -> pa.Table:
         """Every event/call with connections, in order of ``lo``: the first and last joined_at of
@@ -868,20 +892,36 @@ class DuckDBStore:
 
     # --- tables of the dashboard -------------------------------------------------------------
     def table_page(
-        self, name: str, params: dict[str, Any], sort: str, order: str, limit: int, offset: int
+        self,
+        name: str,
+        params: dict[str, Any],
+        sort: str,
+        order: str,
+        limit: int,
+        offset: int,
+        fresh_stats: pa.Table | None = None,
     ) -> tuple[list[dict[str, Any]], int]:
-        """One page of a dashboard table (see TABLE_SQL), sorted and searched in SQL."""
-        base = TABLE_SQL[name]
+        """One page of a dashboard table (see TABLE_SQL), sorted and searched in SQL;
+        ``fresh_stats``: stats rows of events recomputed for this read, read instead of theirs."""
+        base = TABLE_SQL[name].replace("{stats}", STORED_STATS if fresh_stats is None else FRESH_STATS)
         params = {k: v for k, v in params.items() if f"${k}" in base}
         direction = "DESC" if order == "desc" else "ASC"
-        # Two queries: a window count beside the page would materialize every row (a year of
-        # 225k events: 49 ms), while a top-N sort and a count take 22 + 7 ms.
-        page = self.sql(
-            f"SELECT * FROM ({base}) ORDER BY {sort} {direction} NULLS LAST, 1, 2 "
-            f"LIMIT {int(limit)} OFFSET {int(offset)}",
-            params,
-        )
-        total = self.rows(f"SELECT count(*) FROM ({base})", params)[0][0]
+        with self._failing():
+            con = self.con if self._lock.held() else self._reader()
+            if fresh_stats is not None:
+                con.register("_fresh", fresh_stats)
+            try:
+                # Two queries: a window count beside the page would materialize every row (a year
+                # of 225k events: 49 ms), while a top-N sort and a count take 22 + 7 ms.
+                page = con.sql(
+                    f"SELECT * FROM ({base}) ORDER BY {sort} {direction} NULLS LAST, 1, 2 "
+                    f"LIMIT {int(limit)} OFFSET {int(offset)}",
+                    params=params,
+                ).to_arrow_table()
+                total = con.execute(f"SELECT count(*) FROM ({base})", params).fetchall()[0][0]
+            finally:
+                if fresh_stats is not None:
+                    con.unregister("_fresh")
         return page.to_pylist(), int(total)
 
 
@@ -896,11 +936,19 @@ def _search(*cols: str) -> str:
     )
 
 
+# The events' stats as stored, or with the rows of ``_fresh`` (recomputed for this read) instead.
+_STATS_COLUMNS = "parent_id, template, first_join, last_leave, participants, connections, peak, peak_at"
+STORED_STATS = f"SELECT {_STATS_COLUMNS} FROM parent_stats WHERE company_id = $company AND parent_kind = 0"
+FRESH_STATS = (
+    f"{STORED_STATS} AND parent_id NOT IN (SELECT parent_id FROM _fresh WHERE parent_kind = 0) "
+    f"UNION ALL SELECT {_STATS_COLUMNS} FROM _fresh WHERE parent_kind = 0"
+)
+
 # Parameters: $company, $t0/$t1 (the range's instants), $now, $search.
 TABLE_SQL: dict[str, str] = {
     "events": f"""
         WITH ev AS (SELECT * FROM events WHERE company_id = $company),
-        ps AS (SELECT * FROM parent_stats WHERE company_id = $company AND parent_kind = 0),
+        ps AS ({{stats}}),
         j AS (
             SELECT coalesce(ev.id, ps.parent_id) AS id, ev.title, coalesce(ev.template, ps.template) AS template,
                    ev.organizer_id, ev.created_at, ev.scheduled_start, ev.cancelled_at, ps.first_join,
