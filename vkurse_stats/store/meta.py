@@ -15,6 +15,9 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from ..records import DEFAULT_TIMEZONE
 from ..timeutil import zone
@@ -63,6 +66,41 @@ def _row_to_company(row: Any) -> CompanyInfo:
     )
 
 
+# Search folds case and ё the same way on every database. SQLite's lower() folds ASCII only and
+# PostgreSQL's folds Cyrillic only under a non-C locale, so the Cyrillic capitals (and ё) are
+# mapped explicitly: PostgreSQL by translate(), SQLite by a Python function of the connection.
+_UPPER_RU = "АБВГДЕЁЖЗИЙКЛМНОПРСТУФХЦЧШЩЪЫЬЭЮЯё"
+_LOWER_RU = "абвгдеежзийклмнопрстуфхцчшщъыьэюяе"
+_FOLD_SQL = "vks_fold"
+
+
+def fold_text(text: str) -> str:
+    """The search form of a text: lower case, ё as е."""
+    return text.lower().replace("ё", "е")
+
+
+class _fold(FunctionElement[str]):
+    """SQL of :func:`fold_text` (for the Cyrillic and ASCII letters on every database)."""
+
+    type = sa.String()
+    inherit_cache = True
+
+
+@compiles(_fold)
+def _fold_default(element: _fold, compiler: SQLCompiler, **kw: Any) -> str:
+    arg = compiler.process(element.clauses, **kw)
+    return f"translate(lower({arg}), '{_UPPER_RU}', '{_LOWER_RU}')"
+
+
+@compiles(_fold, "sqlite")
+def _fold_sqlite(element: _fold, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"{_FOLD_SQL}({compiler.process(element.clauses, **kw)})"
+
+
+def _sqlite_fold(value: Any) -> Any:
+    return fold_text(value) if isinstance(value, str) else value
+
+
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite files get WAL and a busy timeout so readers never block."""
     if url.startswith("sqlite:///"):
@@ -75,6 +113,7 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
+            dbapi_conn.create_function(_FOLD_SQL, 1, _sqlite_fold, deterministic=True)
 
         return engine
     if url.startswith(("postgresql://", "postgres://")):
@@ -128,6 +167,40 @@ class MetaStore:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(companies).order_by(companies.c.id)).fetchall()
         return [_row_to_company(r) for r in rows]
+
+    def companies_page(self, search: str = "", limit: int = 50, offset: int = 0
+                       ) -> tuple[list[CompanyInfo], int]:
+        """One page of the companies whose id or name holds ``search`` (case and ё folded, ``%``
+        and ``_`` literal), by id with an exact id first; returns (rows, how many match)."""
+        where: sa.ColumnElement[bool] = sa.true()
+        order: list[Any] = [companies.c.id]
+        needle = fold_text(search.strip())
+        if needle:
+            where = sa.or_(_fold(companies.c.id).contains(needle, autoescape=True),
+                           _fold(companies.c.name).contains(needle, autoescape=True))
+            order.insert(0, sa.case((_fold(companies.c.id) == needle, 0), else_=1))
+        with self.engine.connect() as conn:
+            total = conn.execute(sa.select(sa.func.count()).select_from(companies).where(where)).scalar_one()
+            rows = conn.execute(
+                sa.select(companies).where(where).order_by(*order).limit(max(0, limit)).offset(max(0, offset))
+            ).fetchall()
+        return [_row_to_company(r) for r in rows], int(total)
+
+    def company_position(self, company_id: str) -> int | None:
+        """Where ``company_id`` stands in the unfiltered id order of :meth:`companies_page`
+        (0-based), or None for an unknown company."""
+        with self.engine.connect() as conn:
+            if conn.execute(sa.select(companies.c.id).where(companies.c.id == company_id)).first() is None:
+                return None
+            before = conn.execute(
+                sa.select(sa.func.count()).select_from(companies).where(companies.c.id < company_id)
+            ).scalar_one()
+        return int(before)
+
+    def first_company(self) -> CompanyInfo | None:
+        """The first company in id order (the default of an operator's dashboard)."""
+        rows, _ = self.companies_page(limit=1)
+        return rows[0] if rows else None
 
     def put_company(
         self, company_id: str, name: str | None = None, timezone: str | None = None,

@@ -27,11 +27,13 @@ from .auth import (
     checked_form,
     client_address,
     current_session,
+    operator_principal,
     page_principal,
     resolve_company,
     services_of,
     set_cookie,
 )
+from .company_list import company_listing
 from .i18n import pick_lang, translate
 from .params import parse_range
 from .render import render
@@ -190,12 +192,14 @@ def dashboard(request: Request) -> Response:
     lang = pick_lang(request)
     services = services_of(request)
     qp = request.query_params
-    try:
-        company = resolve_company(request, principal, qp.get("company"), default_first=True)
-    except HTTPError as exc:
-        if exc.status == 404 and principal.is_operator and not qp.get("company"):
+    requested = qp.get("company")
+    if principal.is_operator and not requested:
+        # The first company by id, without listing them all.
+        first = services.meta.first_company()
+        if first is None:
             return RedirectResponse("/support/companies", status_code=303)
-        raise
+        requested = first.id
+    company = resolve_company(request, principal, requested, default_first=True)
     today = fmt.today_in(company.timezone, services.now_us())
     presets = fmt.presets(today)
     error = None
@@ -233,3 +237,28 @@ def dashboard(request: Request) -> Response:
 
 def _query_string(params: dict[str, str]) -> str:
     return urlencode(params)
+
+
+@router.get("/switch")
+def switch_company(request: Request) -> Response:
+    """The company switcher of support: companies 50 a page, searched by id or name on the
+    server (``q``, ``page``); ``company`` marks the open one and ``from``/``to`` (the range
+    on screen) go into every link, so switching keeps the range."""
+    operator_principal(request)
+    meta = services_of(request).meta
+    qp = request.query_params
+    current = meta.company(qp["company"]) if qp.get("company") else None
+    keep: dict[str, str] = {}
+    context: dict[str, object] = {"company": current}
+    if qp.get("from") or qp.get("to"):
+        try:
+            d1, d2 = parse_range(qp.get("from"), qp.get("to"))
+        except HTTPError:
+            pass  # a range the dashboard would refuse is dropped, not carried along
+        else:
+            keep = {"from": d1.isoformat(), "to": d2.isoformat()}
+            context.update(d1=d1, d2=d2)
+    listing = company_listing(request, meta, current=current.id if current else None,
+                              keep=("company", *keep))
+    links = [(c, "/dashboard?" + _query_string({"company": c.id, **keep})) for c in listing.rows]
+    return render(request, "switch.html", {**context, "listing": listing, "links": links})

@@ -1,8 +1,8 @@
 """Rendering pages: the Jinja2 environment and the context every template receives.
 
 Every page gets the translator ``t``, the language, the signed-in account, the CSRF token for
-its forms, the company switcher (support only) and a ``lang_url`` helper for the language
-switch. ``?lang=`` also stores the choice in a cookie so later pages keep it.
+its forms, whether to show the company switcher (support only) and a ``lang_url`` helper for
+the language switch. ``?lang=`` also stores the choice in a cookie so later pages keep it.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from . import format as fmt
-from .auth import csrf_token, current_session, ensure_anon_cookie, services_of, set_cookie
+from .auth import csrf_token, current_session, ensure_anon_cookie, set_cookie
 from .i18n import LANG_COOKIE, LANGS, Translator, pick_lang
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -67,10 +67,9 @@ def render(request: Request, name: str, context: dict[str, Any] | None = None, *
         "lang_url": lambda code: url_with(request, lang=code),
         "url_with": lambda **kw: url_with(request, **kw),
         "path": request.url.path,
-        "switcher": [],
+        # The switcher is a search box (pages.switch_company): no page lists every company.
+        "switcher": account is not None and account.is_operator and not account.must_change,
     }
-    if account is not None and account.is_operator and not account.must_change:
-        ctx["switcher"] = services_of(request).meta.companies()
     ctx.update(context or {})
     templates: Jinja2Templates = request.app.state.templates
     response = templates.TemplateResponse(request, name, ctx, status_code=status)

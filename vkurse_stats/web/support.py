@@ -27,6 +27,7 @@ from .auth import (
     operator_principal,
     services_of,
 )
+from .company_list import company_listing
 from .i18n import pick_lang, translate
 from .render import render
 
@@ -75,12 +76,13 @@ def _parse_limits(form: dict[str, str]) -> dict[str, int | None]:
 def _companies_page(request: Request, *, error: str | None = None, notice: str | None = None,
                     status: int = 200) -> Response:
     return render(request, "support_companies.html", {
-        "companies": services_of(request).meta.companies(), "limit_names": LIMIT_NAMES,
+        "listing": company_listing(request, services_of(request).meta), "limit_names": LIMIT_NAMES,
         "timezones": COMMON_TIMEZONES, "error": error, "notice": notice}, status=status)
 
 
 @router.get("/companies")
 def companies(request: Request) -> Response:
+    """The companies, 50 a page, searched by id or name (``q``, ``page``)."""
     operator_principal(request)
     return _companies_page(request)
 

@@ -1,7 +1,7 @@
 // Small progressive enhancements for every page; everything works without JavaScript too.
 (function () {
   "use strict";
-  // The company switcher opens the chosen company at once (its button remains for no-JS use).
+  // A select marked autosubmit applies its choice at once (its button remains for no-JS use).
   document.querySelectorAll("select.autosubmit").forEach(function (sel) {
     sel.addEventListener("change", function () { sel.form.submit(); });
     var btn = sel.form.querySelector("button");
