@@ -185,10 +185,9 @@ class Rollups:
         touched = Touched()
         if versions.num_rows == 0 or kind not in ("connection", *SOURCES):
             return touched
-        for company_id in pc.unique(versions.column("company_id")).to_pylist():
+        for company_id, rows in _by_company(versions):
             if company_id in skip:
                 continue
-            rows = versions.filter(pc.equal(versions.column("company_id"), company_id))
             tz = self.timezone(company_id)
             if kind == "connection":
                 joined = rows.column("joined_at").to_numpy().astype(np.int64)
@@ -304,8 +303,14 @@ class Rollups:
 
     def _apply(self, touched: Touched, progress: Callable[[int, int], None] | None) -> None:
         now = self.clock()
-        done_in_one: set[str] = set()  # companies whose parents and days one window recomputed
+        # Companies whose parents and days one window recomputed: many at once where the store
+        # can (a live batch of the platform's stream touches many companies), else one by one.
+        done_in_one: set[str] = set()
+        if self.store.batched_windows and len(touched.companies()) > 1:  # type: ignore[attr-defined]
+            done_in_one = self._apply_in_windows(touched, now)
         for company_id in list(touched.parents):
+            if company_id in done_in_one:
+                continue
             parents = touched.parent_table(company_id)
             if not parents.num_rows:
                 continue
@@ -325,6 +330,117 @@ class Rollups:
                 if progress:
                     progress(done, total)
 
+    def _apply_in_windows(self, touched: Touched, now: int) -> set[str]:
+        """:meth:`_apply_in_one_window` for many companies at once: one statement per step for
+        all of them (their parents' stored stats, their windows' connections, the new stats,
+        the first joins and instants their days read, the rollup rows), one sweep per company.
+        Returns the companies done; the others (a bulk write, parents sharing a hash, a window
+        too long) go one by one."""
+        store = self.store
+        cands: dict[str, tuple[pa.Table | None, set[int], tuple[int, int] | None]] = {}
+        for company_id in touched.companies():
+            days = touched.days.get(company_id)
+            if not days or store.exact_parents(company_id):  # type: ignore[attr-defined]
+                continue
+            joined = touched.joined.get(company_id)
+            parents = touched.parent_table(company_id) if touched.parents.get(company_id) else None
+            tz = self.timezone(company_id)
+            if parents is not None and parents.num_rows:
+                if joined is None or _one_window(tz, days, *joined) is None:
+                    continue
+            elif max(days) - min(days) + 1 > min(WINDOW_DAYS, len(days) + 2):
+                continue
+            else:
+                parents = None
+            cands[company_id] = (parents, days, joined)
+        if not cands:
+            return set()
+        with_parents = [c for c, (p, _, _) in cands.items() if p is not None]
+        old = pa.table({"rid": pa.array([], pa.int64()), "company_id": pa.array([], pa.string())})
+        codes: dict[str, pa.Array] = {}
+        shared: set[str] = set()
+        if with_parents:
+            tagged = pa.concat_tables(
+                [_with_company(c, cands[c][0]) for c in with_parents]  # type: ignore[arg-type]
+            )
+            old, pks, shared = store.stats_of_parents(tagged)  # type: ignore[attr-defined]
+            start = 0
+            for c in with_parents:
+                n = cands[c][0].num_rows  # type: ignore[union-attr]
+                codes[c] = pks.slice(start, n)
+                start += n
+        old_of = dict(_by_company(old)) if old.num_rows else {}
+        windows: dict[str, DayGrid] = {}
+        for c, (parents, days, joined) in cands.items():
+            tz = self.timezone(c)
+            if parents is None:
+                windows[c] = DayGrid(tz, min(days), max(days))
+                continue
+            if c in shared:
+                continue
+            assert joined is not None
+            lo, hi = joined
+            mine = old_of.get(c)
+            if mine is not None and mine.num_rows:
+                lo = min(lo, pc.min(mine.column("first_join")).as_py())
+                hi = max(hi, pc.max(mine.column("last_leave")).as_py())
+            span = _one_window(tz, days, lo, hi)
+            if span is not None:
+                windows[c] = DayGrid(tz, *span)
+        if not windows:
+            return set()
+        names = list(windows)
+        spans = pa.table(
+            {
+                "company_id": pa.array(names, pa.string()),
+                "t0": pa.array([windows[c].start(windows[c].first) for c in names], pa.int64()),
+                "t1": pa.array([windows[c].end(windows[c].last) for c in names], pa.int64()),
+            }
+        )
+        rows = store.connections_windows(spans, self.cap_us)  # type: ignore[attr-defined]
+        rows_of = dict(_by_company(rows)) if rows.num_rows else {}
+        swept: dict[str, Swept] = {}
+        stats: list[pa.Table] = []
+        for c in names:
+            grid = windows[c]
+            mine = rows_of.get(c, rows.slice(0, 0)).drop_columns(["company_id"])
+            conns = to_connections(mine)
+            fig = sweep_window(conns, grid, now, self.cap_us)
+            parents = cands[c][0]
+            if parents is not None:
+                window_stats = self._window_stats(parents, codes[c], mine.column("parent"), conns, fig, now)
+                stats.append(_with_company(c, window_stats.cast(PARENT_STATS_SCHEMA)))
+            swept[c] = Swept(grid, fig, None, None)
+        # The new stats replace the old ones first: 'held' reads them.
+        done_old = old.filter(pc.is_in(old.column("company_id"), pa.array(names, pa.string())))
+        new_stats = pa.concat_tables(stats) if stats else _with_company("", PARENT_STATS_SCHEMA.empty_table())
+        store.replace_parent_stats(done_old.column("rid").combine_chunks(), new_stats)  # type: ignore[attr-defined]
+        held_of = dict(_by_company(store.parent_first_joins_in(spans)))  # type: ignore[attr-defined]
+        no_held = pa.table({"template": pa.array([], pa.int8()), "first_join": pa.array([], pa.int64())})
+        fetched = {key: store.instants_in(spans, *key) for key in _SOURCE_COLUMNS}  # type: ignore[attr-defined]
+        of = {key: dict(_by_company(t)) if t.num_rows else {} for key, t in fetched.items()}
+        out: list[pa.Table] = []
+        for c in names:
+            grid = windows[c]
+
+            def instants(kind: str, column: str, value: str | None, t0: int, t1: int, c: str = c) -> pa.Table:
+                key = (kind, column, value)
+                t = of[key].get(c, fetched[key].slice(0, 0))
+                return t.filter(pc.and_(pc.greater_equal(t.column("t"), t0), pc.less(t.column("t"), t1)))
+
+            held = held_of.get(c, no_held)
+            day_rows = self._day_rows(grid.first, grid.last, now, swept[c], held.select(["template", "first_join"]),
+                                      instants)
+            out.append(_with_company(c, day_rows))
+        days = pa.table(
+            {
+                "company_id": pa.array([c for c in names for _ in range(windows[c].first, windows[c].last + 1)]),
+                "day": pa.array([d for c in names for d in range(windows[c].first, windows[c].last + 1)], pa.int32()),
+            }
+        )
+        store.write_days_of(days, pa.concat_tables(out), now)  # type: ignore[attr-defined]
+        return set(names)
+
     def _apply_in_one_window(self, company_id: str, parents: pa.Table, touched: Touched, now: int) -> bool:
         """Recompute the touched parents and days of a company from one fetch and sweep, as a
         rebuild's window does, when every connection of those parents lies within a few days
@@ -341,9 +457,7 @@ class Rollups:
         tz = self.timezone(company_id)
 
         def window(lo: int, hi: int) -> tuple[int, int] | None:
-            grid = DayGrid.covering(tz, lo, hi)
-            first, last = min(min(days), grid.first), max(max(days), grid.last)
-            return None if last - first + 1 > min(WINDOW_DAYS, len(days) + 2) else (first, last)
+            return _one_window(tz, days, lo, hi)
 
         if window(*joined) is None:  # a bulk write: decided before the stored stats are read
             return False
@@ -492,8 +606,29 @@ class Rollups:
         ``replace=False`` when none of them is stored yet."""
         store = self.store
         swept = swept or self.sweep_days(company_id, first, last, now)
+        grid = swept.grid
+        if swept.parents is not None:
+            store.put_parent_stats(company_id, swept.parents, swept.stats, replace=replace)  # type: ignore[attr-defined]
+        held = store.parent_first_joins(company_id, grid.start(first), grid.end(last))  # type: ignore[attr-defined]
+
+        def instants(kind: str, column: str, value: str | None, t0: int, t1: int) -> pa.Table:
+            return store.instants(kind, company_id, column, t0, t1, value)  # type: ignore[attr-defined, no-any-return]
+
+        return self._day_rows(first, last, now, swept, held, instants)
+
+    def _day_rows(
+        self,
+        first: int,
+        last: int,
+        now: int,
+        swept: Swept,
+        held: pa.Table,
+        instants: Callable[[str, str, str | None, int, int], pa.Table],
+    ) -> pa.Table:
+        """The rollup rows of the days ``first .. last`` of one company from their sweep, the
+        first joins of the parents held in them (``held``: template, first_join) and its
+        records' instants (``instants(kind, column, value, t0, t1)``: t[, v] in [t0, t1))."""
         grid, fig = swept.grid, swept.fig
-        t0, t1 = grid.start(first), grid.end(last)
         ndays = last - first + 1
         out_day: list[np.ndarray] = []
         out_metric: list[str] = []
@@ -507,9 +642,6 @@ class Rollups:
             out_value.append(values.astype(np.int64))
             out_at.append(at if at is not None else np.full(ndays, NO_TIME, dtype=np.int64))
 
-        if swept.parents is not None:
-            store.put_parent_stats(company_id, swept.parents, swept.stats, replace=replace)  # type: ignore[attr-defined]
-        held = store.parent_first_joins(company_id, t0, t1)  # type: ignore[attr-defined]
         held_day = grid.day_of(held.column("first_join").to_numpy().astype(np.int64)) - first
         held_tpl = held.column("template").to_numpy().astype(np.int64)
         memo: dict[tuple[str, str, str | None, int], np.ndarray] = {}
@@ -524,8 +656,8 @@ class Rollups:
                 stock = m.daily == "stock"
                 emit(
                     m.id,
-                    self._bucket(company_id, m.source, start, value, grid, now if stock else None, memo)
-                    - (self._bucket(company_id, m.source, end, value, grid, now, memo) if stock and end else 0),
+                    _bucket(instants, m.source, start, value, grid, now if stock else None, memo)
+                    - (_bucket(instants, m.source, end, value, grid, now, memo) if stock and end else 0),
                 )
         for day, per_client in fig.clients.items():
             for client, n in per_client.items():
@@ -571,33 +703,6 @@ class Rollups:
         )
         return self._stats_table(parents.select(["parent_kind", "parent_id"]), theirs, blocks, now)
 
-    def _bucket(
-        self,
-        company_id: str,
-        kind: str,
-        column: str,
-        value: str | None,
-        grid: DayGrid,
-        cutoff: int | None,
-        memo: dict[tuple[str, str, str | None, int], np.ndarray],
-    ) -> np.ndarray:
-        """Per day of the grid: how many records (or how much ``value``) have ``column`` that day
-        (and not after ``cutoff``). ``memo`` keeps the answers of one grid: a stock and a flow of
-        past days read the same records."""
-        t0, t1 = grid.start(grid.first), grid.end(grid.last)
-        if cutoff is not None:
-            t1 = min(t1, cutoff + 1)
-        ndays = grid.last - grid.first + 1
-        if t1 <= t0:
-            return np.zeros(ndays, dtype=np.int64)
-        key = (kind, column, value, t1)
-        if key not in memo:
-            tbl = self.store.instants(kind, company_id, column, t0, t1, value)  # type: ignore[attr-defined]
-            times = tbl.column("t").to_numpy().astype(np.int64)
-            idx = grid.day_of(times) - grid.first
-            weights = tbl.column("v").to_numpy().astype(np.float64) if value else None
-            memo[key] = np.bincount(idx, weights=weights, minlength=ndays).astype(np.int64)
-        return memo[key]
 
     # --- volatility and rebuild --------------------------------------------------------------
     def fresh_days(self, company_id: str, last: int) -> tuple[list[int], pa.Table | None]:
@@ -699,6 +804,71 @@ class Rollups:
                 store.write_days(company_id, list(range(d, last + 1)), rows, now, replace=False)  # type: ignore[attr-defined]
                 if progress:
                     progress(last - lo + 1, hi - lo + 1)
+
+
+def _bucket(
+    instants: Callable[[str, str, str | None, int, int], pa.Table],
+    kind: str,
+    column: str,
+    value: str | None,
+    grid: DayGrid,
+    cutoff: int | None,
+    memo: dict[tuple[str, str, str | None, int], np.ndarray],
+) -> np.ndarray:
+    """Per day of the grid: how many records (or how much ``value``) have ``column`` that day
+    (and not after ``cutoff``). ``memo`` keeps the answers of one grid: a stock and a flow of
+    past days read the same records."""
+    t0, t1 = grid.start(grid.first), grid.end(grid.last)
+    if cutoff is not None:
+        t1 = min(t1, cutoff + 1)
+    ndays = grid.last - grid.first + 1
+    if t1 <= t0:
+        return np.zeros(ndays, dtype=np.int64)
+    key = (kind, column, value, t1)
+    if key not in memo:
+        tbl = instants(kind, column, value, t0, t1)
+        times = tbl.column("t").to_numpy().astype(np.int64)
+        idx = grid.day_of(times) - grid.first
+        weights = tbl.column("v").to_numpy().astype(np.float64) if value else None
+        memo[key] = np.bincount(idx, weights=weights, minlength=ndays).astype(np.int64)
+    return memo[key]
+
+
+def _one_window(tz: str, days: set[int], lo: int, hi: int) -> tuple[int, int] | None:
+    """The days from the first to the last of ``days`` and of the instants ``lo .. hi``, when
+    they are few (a live batch's): then one fetch and sweep recomputes them all."""
+    grid = DayGrid.covering(tz, lo, hi)
+    first, last = min(min(days), grid.first), max(max(days), grid.last)
+    return None if last - first + 1 > min(WINDOW_DAYS, len(days) + 2) else (first, last)
+
+
+def _with_company(company_id: str, table: pa.Table) -> pa.Table:
+    return table.add_column(0, "company_id", pa.array([company_id] * table.num_rows, pa.string()))
+
+
+# (kind, column, value) of every instant a day's flows and stocks count (see _day_rows).
+_SOURCE_COLUMNS = sorted(
+    {
+        (m.source, col, SOURCES[m.source][1])
+        for m in METRICS
+        if m.daily not in ("peak", "parent_peak", "held")
+        for col in (SOURCES[m.source][0], SOURCES[m.source][2] if m.daily == "stock" else None)
+        if col is not None
+    },
+    key=str,
+)
+
+
+def _by_company(table: pa.Table) -> Iterator[tuple[str, pa.Table]]:
+    """The rows of each company, in one pass over the table (a batch may touch thousands)."""
+    codes, names = _dense(table.column("company_id"))
+    if len(names) == 1:
+        yield names[0].as_py(), table
+        return
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
+    for i, company_id in enumerate(names.to_pylist()):
+        yield company_id, table.take(order[bounds[i] : bounds[i + 1]])
 
 
 def _nullable(values: np.ndarray) -> pa.Array:

@@ -256,6 +256,10 @@ class ClickHouseStore:
     backend = "clickhouse"
     read_only = False
     concurrent_reads = False  # one client under one lock: reads store what they recompute
+    batched_windows = False  # a live batch's companies are recomputed one by one
+
+    def exact_parents(self, company_id: str) -> bool:
+        return False  # parents are always matched on their ids here
 
     def __init__(self, url: str) -> None:
         import clickhouse_connect

@@ -368,18 +368,22 @@ class DuckDBStore:
     def mark_unapplied(self, companies: Iterable[str]) -> None:
         """Note, in the write's own transaction, that these companies have records whose rollups
         are not applied yet (a process killed before it applies them leaves the note behind)."""
-        rows = [UNAPPLIED + c for c in sorted(set(companies)) if c not in self._marked]
-        if rows:
+        new = sorted(set(companies) - self._marked)
+        if new:
             with self._lock:
-                self.con.executemany("INSERT OR REPLACE INTO store_meta VALUES (?, '1')", [[r] for r in rows])
-                self._marked.update(r.removeprefix(UNAPPLIED) for r in rows)
+                self.con.execute(
+                    "INSERT OR REPLACE INTO store_meta SELECT ? || unnest(?::VARCHAR[]), '1'", [UNAPPLIED, new]
+                )
+                self._marked.update(new)
 
     def clear_unapplied(self, companies: Iterable[str]) -> None:
-        rows = [UNAPPLIED + c for c in sorted(set(companies)) if c in self._marked]
-        if rows:
+        done = sorted(set(companies) & self._marked)
+        if done:
             with self._lock:
-                self.con.executemany("DELETE FROM store_meta WHERE key = ?", [[r] for r in rows])
-                self._marked.difference_update(r.removeprefix(UNAPPLIED) for r in rows)
+                self.con.execute(
+                    "DELETE FROM store_meta WHERE key IN (SELECT ? || unnest(?::VARCHAR[]))", [UNAPPLIED, done]
+                )
+                self._marked.difference_update(done)
 
     def unapplied(self) -> list[str]:
         """The companies noted by :meth:`mark_unapplied` and not cleared since."""
@@ -568,14 +572,19 @@ class DuckDBStore:
         joined = new.column("joined_at")
         span = pc.subtract(pc.coalesce(new.column("left_at"), pc.add(joined, cap_us)), joined)
         longest = pa.table({"c": new.column("company_id"), "s": span}).group_by("c").aggregate([("s", "max")])
-        with self._lock:
-            for company_id, value in zip(
-                longest.column("c").to_pylist(), longest.column("s_max").to_pylist(), strict=True
-            ):
-                if value is not None and value > self._spans.get(company_id, -1):
-                    self._spans[company_id] = value
-                    self.con.execute("DELETE FROM spans WHERE company_id = ?", [company_id])
-                    self.con.execute("INSERT INTO spans VALUES (?, ?)", [company_id, value])
+        grown = {
+            company_id: value
+            for company_id, value in zip(longest.column("c").to_pylist(), longest.column("s_max").to_pylist(),
+                                         strict=True)
+            if value is not None and value > self._spans.get(company_id, -1)
+        }
+        if grown:
+            with self._lock:
+                self.con.execute(
+                    "INSERT OR REPLACE INTO spans SELECT unnest(?::VARCHAR[]), unnest(?::BIGINT[])",
+                    [list(grown), list(grown.values())],
+                )
+                self._spans.update(grown)
 
     def max_span(self, company_id: str) -> int:
         return self._spans.get(company_id, 0)
@@ -889,6 +898,146 @@ class DuckDBStore:
             FROM connections WHERE company_id = ? GROUP BY 1, 2 ORDER BY 3, 1, 2""",
             [cap_us, company_id],
         )
+
+    # --- many companies at once (a live batch of the platform's stream) -----------------------
+    # Each statement serves every company of the batch: the fixed cost of a statement (about a
+    # millisecond) is paid once per batch, not once per company.
+    batched_windows = True
+
+    def stats_of_parents(self, parents: pa.Table) -> tuple[pa.Table, pa.Array, set[str]]:
+        """For (company_id, parent_kind, parent_id) rows: the stored stats rows of those parents
+        (rid, company_id, parent_kind, parent_id, first_join, last_leave), each parent's hash,
+        and the companies where two parents (of the rows, or one of them and a stored one)
+        share a hash."""
+        with self._lock:
+            con = self.con
+            con.register("_mp", parents)
+            try:
+                pks = con.execute(
+                    f"SELECT {parent_hash()} AS pk FROM _mp"
+                ).fetchnumpy()["pk"]
+            finally:
+                con.unregister("_mp")
+            tagged = parents.append_column("pk", pa.array(pks, pa.uint64()))
+            index = self._key_index(STATS_INDEX, len(pks), "parent_stats", "pk", "first_join")
+            within = ""
+            if index is not None:
+                hit, lo, hi = index.lookup(pks)
+                within = f"first_join BETWEEN {lo} AND {hi} AND" if hit.any() else "false AND"
+            con.register("_mpk", tagged.select(["pk"]))
+            try:
+                stored = self.sql(
+                    f"""SELECT rowid AS rid, company_id, pk, parent_kind, parent_id, first_join, last_leave
+                    FROM parent_stats WHERE rowid IN
+                    (SELECT rowid FROM parent_stats WHERE {within} pk IN (SELECT pk FROM _mpk))"""
+                )
+            finally:
+                con.unregister("_mpk")
+        keys = ["company_id", "pk"]
+        pairs = stored.join(tagged.rename_columns(["company_id", "kind", "id", "pk"]), keys, join_type="inner")
+        same = pc.and_(
+            pc.equal(pairs.column("parent_kind"), pairs.column("kind")),
+            pc.equal(pairs.column("parent_id"), pairs.column("id")),
+        )
+        shared = set(pc.unique(pairs.filter(pc.invert(same)).column("company_id")).to_pylist())
+        distinct = tagged.group_by(["company_id", "pk"]).aggregate([("parent_id", "count")])
+        shared |= set(pc.unique(distinct.filter(pc.greater(distinct.column("parent_id_count"), 1))
+                                .column("company_id")).to_pylist())
+        old = pairs.filter(same).select(["rid", "company_id", "parent_kind", "parent_id", "first_join", "last_leave"])
+        return old, tagged.column("pk").combine_chunks(), shared
+
+    def connections_windows(self, windows: pa.Table, cap_us: int) -> pa.Table:
+        """The connections of :meth:`connections_window` for many (company_id, t0, t1) windows
+        at once, with their ``company_id``; ``parent`` is the parent hash (not for the companies
+        whose windows group by ids, see _window_parent)."""
+        los = [t0 - self.max_span(c) for c, t0 in zip(windows.column("company_id").to_pylist(),
+                                                         windows.column("t0").to_pylist(), strict=True)]
+        w = windows.append_column("lo", pa.array(los, pa.int64()))
+        lo, hi = min(los), pc.max(w.column("t1")).as_py()
+        with self._lock:
+            self.con.register("_w", w)
+            try:
+                return self.sql(
+                    f"""SELECT c.company_id, {self._conn_cols("c", "c.pk")} FROM connections c
+                    JOIN _w w ON c.company_id = w.company_id
+                    WHERE c.joined_at >= {int(lo)} AND c.joined_at < {int(hi)}
+                      AND c.joined_at >= w.lo AND c.joined_at < w.t1
+                      AND (coalesce(c.left_at, c.joined_at + {int(cap_us)}) > w.t0 OR c.joined_at >= w.t0)"""
+                )
+            finally:
+                self.con.unregister("_w")
+
+    def parent_first_joins_in(self, windows: pa.Table) -> pa.Table:
+        """(company_id, template, first_join) of the parents first joined in each window."""
+        return self._in_windows(windows, "parent_stats", "first_join", "template, first_join")
+
+    def instants_in(self, windows: pa.Table, kind: str, column: str, value: str | None = None) -> pa.Table:
+        """(company_id, t[, v]) of the records of a kind whose ``column`` lies in each window."""
+        cols = f'"{column}" AS t' + (f", {value} AS v" if value else "")
+        return self._in_windows(windows, TABLES[kind].table, column, cols)
+
+    def _in_windows(self, windows: pa.Table, table: str, column: str, cols: str) -> pa.Table:
+        lo, hi = pc.min(windows.column("t0")).as_py(), pc.max(windows.column("t1")).as_py()
+        with self._lock:
+            self.con.register("_w", windows)
+            try:
+                return self.sql(
+                    f"""SELECT x.company_id, {cols} FROM {table} x JOIN _w w ON x.company_id = w.company_id
+                    WHERE x."{column}" >= {int(lo)} AND x."{column}" < {int(hi)}
+                      AND x."{column}" >= w.t0 AND x."{column}" < w.t1"""
+                )
+            finally:
+                self.con.unregister("_w")
+
+    def replace_parent_stats(self, old_rids: pa.Array, stats: pa.Table) -> None:
+        """Delete the stored stats rows ``old_rids`` and add ``stats`` (with ``company_id``): the
+        parents' new stats, in one statement each for every company."""
+        with self.transaction():
+            con = self.con
+            if len(old_rids):
+                con.register("_rids", pa.table({"rid": old_rids}))
+                try:
+                    con.execute("DELETE FROM parent_stats WHERE rowid IN (SELECT rid FROM _rids)")
+                finally:
+                    con.unregister("_rids")
+            if stats.num_rows:
+                con.register("_stats", stats)
+                try:
+                    indexed = STATS_INDEX in self._keys
+                    cur = con.execute(
+                        f"""INSERT INTO parent_stats ({", ".join(PARENT_STATS_COLUMNS)}, pk)
+                        SELECT {", ".join(PARENT_STATS_COLUMNS)}, {parent_hash()}
+                        FROM _stats {"RETURNING pk, first_join" if indexed else ""}"""
+                    )
+                    if indexed:
+                        written = cur.fetchnumpy()
+                        self._index_written(STATS_INDEX, written["pk"], written["first_join"])
+                finally:
+                    con.unregister("_stats")
+            self._staged = None
+
+    def write_days_of(self, days: pa.Table, rows: pa.Table, computed_at: int) -> None:
+        """Replace the rollups of many (company_id, day) with ``rows`` (company_id, day, metric,
+        value, at)."""
+        with self.transaction():
+            con = self.con
+            con.register("_cd", days)
+            con.register("_rows", rows)
+            try:
+                for table in ("rollups", "rollup_days"):
+                    con.execute(
+                        f"DELETE FROM {table} USING _cd WHERE {table}.company_id = _cd.company_id "
+                        f"AND {table}.day = _cd.day"
+                    )
+                con.execute('INSERT INTO rollups SELECT company_id, day, metric, value, "at" FROM _rows')
+                con.execute("INSERT INTO rollup_days SELECT company_id, day, ? FROM _cd", [computed_at])
+            finally:
+                con.unregister("_cd")
+                con.unregister("_rows")
+
+    def exact_parents(self, company_id: str) -> bool:
+        """Whether the company's day windows group by ids (two of its parents share a hash)."""
+        return company_id in self._exact
 
     # --- tables of the dashboard -------------------------------------------------------------
     def table_page(
