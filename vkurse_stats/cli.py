@@ -122,13 +122,31 @@ def serve(
 @click.option("--seed", default=1, show_default=True, type=int, help="Random seed (same seed, same data).")
 @click.option("--days", default=365, show_default=True, type=int, help="Days of activity, ending yesterday.")
 @click.option("--until", "until", default=None, help="Last day of activity (default: yesterday).")
-@click.option("--employees", default=2000, show_default=True, type=int)
+@click.option("--employees", default=2000, show_default=True, type=int, help="Employees of the first company.")
+@click.option(
+    "--companies",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 100_000),
+    help="How many companies: 'demo', then 'demo-2' … each with 3-15 % of the first one's staff and activity, "
+    "all in one mixed JSON Lines file and one import, and an administrator admin@<id>.vkurse.ru each. "
+    "A year of 100 companies is about 5.5M records.",
+)
 @click.pass_context
-def demo(ctx: click.Context, seed: int, days: int, until: str | None, employees: int) -> None:
-    """Fill the data directory with a realistic demo company and demo accounts."""
+def demo(ctx: click.Context, seed: int, days: int, until: str | None, employees: int, companies: int) -> None:
+    """Fill the data directory with a realistic demo company (or several) and demo accounts.
+
+    The records go into one JSON Lines file under DATA_DIR/demo and through the ordinary import;
+    the sign-ins and their password are printed at the end."""
     from .demo import DemoOptions, create_demo
 
-    opts = DemoOptions(seed=seed, days=days, employees=employees, until=_date(until, "--until") if until else None)
+    opts = DemoOptions(
+        seed=seed,
+        days=days,
+        employees=employees,
+        until=_date(until, "--until") if until else None,
+        companies=companies,
+    )
     with services(ctx) as svc:
         for line in create_demo(svc, opts, progress=_progress_factory()):
             click.echo(line)

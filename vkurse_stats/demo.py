@@ -4,13 +4,18 @@ Weekly rhythm, Russian public holidays, every event template, webinars with hund
 P2P and group calls, messages, files, registrations and logins from every client type, licence
 limits that the busiest days reach. Deterministic for a seed and an end date. The records are
 written as a JSON Lines file in the data directory and imported through the ordinary import path.
+
+With ``companies`` > 1 the same generator makes further, smaller companies (``demo-2`` …, 3-15 %
+of the first one's staff and activity, limits to match, Russian names, timezones across Russia),
+each from its own random stream, so the first company is the same whatever their number. As the
+platform sends them, all companies go into one stream, mixed record by record within each day.
 """
 
 from __future__ import annotations
 
 import gzip
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -18,6 +23,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import msgspec
+from argon2 import PasswordHasher
 
 from .service import Services
 
@@ -98,25 +104,79 @@ LIMITS = {
     "concurrent_connections": 700,
     "storage_bytes": 3 * 1024**4,
 }
+# Further companies: names from these parts, timezones across Russia.
+NAME_FORMS = ["ООО", "АО", "ПАО", "ГК", "ООО", "ООО"]
+NAME_STEMS = ["Техно", "Энерго", "Агро", "Строй", "Транс", "Мед", "Фарм", "Газо", "Лесо", "Нефте", "Инвест", "Звёздо"]
+NAME_ROOTS = ["сервис", "пром", "торг", "снаб", "ресурс", "холдинг", "системы", "логистика", "проект", "монтаж"]
+NAME_REGIONS = ["", "", "", "-Урал", "-Сибирь", "-Поволжье", "-Юг", "-Кубань", "-Приморье", "-Приозёрье", "-Север"]
+TIMEZONES = [
+    "Europe/Moscow",
+    "Europe/Moscow",
+    "Europe/Kaliningrad",
+    "Europe/Samara",
+    "Asia/Yekaterinburg",
+    "Asia/Omsk",
+    "Asia/Novosibirsk",
+    "Asia/Krasnoyarsk",
+    "Asia/Irkutsk",
+    "Asia/Vladivostok",
+]
 
 
 @dataclass(frozen=True)
 class DemoOptions:
     seed: int = 1
     days: int = 365
-    employees: int = 2000
+    employees: int = 2000  # of the first company; further ones have 3-15 % of it (at least 50)
     until: date | None = None  # last day of activity; default yesterday
+    companies: int = 1
+
+
+@dataclass(frozen=True)
+class _Company:
+    id: str
+    name: str
+    timezone: str
+    employees: int
+    scale: float  # activity and limits relative to the first company
+    limits: dict[str, int]
+
+
+def company_ids(n: int) -> list[str]:
+    """The ids of ``n`` demo companies: ``demo``, ``demo-2`` … ``demo-<n>``."""
+    return [COMPANY, *(f"{COMPANY}-{k}" for k in range(2, n + 1))]
+
+
+def _companies(opts: DemoOptions) -> list[_Company]:
+    first = _Company(COMPANY, "ООО «Демо-Курс»", TZ, opts.employees, 1.0, LIMITS)
+    r = random.Random(f"demo-companies:{opts.seed}")
+    out, names = [first], {first.name}
+    for cid in company_ids(opts.companies)[1:]:
+        share = r.uniform(0.03, 0.15)
+        name = ""
+        for _ in range(20):
+            name = f"{r.choice(NAME_FORMS)} «{r.choice(NAME_STEMS)}{r.choice(NAME_ROOTS)}{r.choice(NAME_REGIONS)}»"
+            if name not in names:
+                break
+        else:
+            name = f"{name[:-1]} {cid.rsplit('-', 1)[1]}»"
+        names.add(name)
+        limits = {k: max(5 if k != "storage_bytes" else 1024**3, round(v * share)) for k, v in LIMITS.items()}
+        out.append(_Company(cid, name, r.choice(TIMEZONES), max(50, round(opts.employees * share)), share, limits))
+    return out
 
 
 class _Gen:
-    def __init__(self, opts: DemoOptions) -> None:
+    def __init__(self, opts: DemoOptions, company: _Company | None = None, rng: random.Random | None = None) -> None:
         self.o = opts
-        self.r = random.Random(opts.seed)
-        self.z = ZoneInfo(TZ)
+        self.c = company or _Company(COMPANY, "ООО «Демо-Курс»", TZ, opts.employees, 1.0, LIMITS)
+        self.r = rng or random.Random(opts.seed)
+        self.z = ZoneInfo(self.c.timezone)
+        self.s = self.c.scale
         self.n = 0
         self.until = opts.until or (datetime.now(self.z).date() - timedelta(days=1))
         self.first = self.until - timedelta(days=opts.days - 1)
-        self.users = [f"u{i:05d}" for i in range(opts.employees)]
+        self.users = [f"u{i:05d}" for i in range(self.c.employees)]
 
     def nid(self, prefix: str) -> str:
         self.n += 1
@@ -133,38 +193,50 @@ class _Gen:
         return name, self.r.choice(devices)
 
     def records(self) -> Iterator[dict[str, Any]]:
-        r = self.r
-        yield {"kind": "company", "id": COMPANY, "name": "ООО «Демо-Курс»", "timezone": TZ, "limits": LIMITS}
+        yield from self.staff()
+        for d in self.dates():
+            yield from self.day(d)
+        yield from self.planned()
+
+    def dates(self) -> Iterator[date]:
+        d = self.first
+        while d <= self.until:
+            yield d
+            d += timedelta(days=1)
+
+    def staff(self) -> Iterator[dict[str, Any]]:
+        """The company record and its users."""
+        r, c = self.r, self.c
+        yield {"kind": "company", "id": c.id, "name": c.name, "timezone": c.timezone, "limits": c.limits}
         for i, uid in enumerate(self.users):
             # Most staff predate the year; the rest join during it; a few leave.
             reg = (
                 self.at(self.first - timedelta(days=r.randint(1, 900)), 10)
-                if i < self.o.employees * 0.85
+                if i < c.employees * 0.85
                 else self.at(self.first + timedelta(days=r.randint(0, self.o.days - 1)), r.uniform(9, 18))
             )
             u = {
                 "kind": "user",
                 "id": uid,
-                "company_id": COMPANY,
+                "company_id": c.id,
                 "registered_at": self.ts(reg),
                 "name": f"{r.choice(FIRST)} {r.choice(LAST)}",
-                "email": f"{uid}@demo.example",
+                "email": f"{uid}@{c.id}.example",
                 "department": r.choice(DEPARTMENTS),
             }
             if r.random() < 0.04:
                 u["deleted_at"] = self.ts(reg + timedelta(days=r.randint(30, 400)))
             yield u
-        d = self.first
-        while d <= self.until:
-            yield from self.day(d)
-            d += timedelta(days=1)
-        # Planned events in the coming weeks (some cancelled).
-        for _ in range(180):
+
+    def planned(self) -> Iterator[dict[str, Any]]:
+        """Planned events in the coming weeks (some cancelled)."""
+        r = self.r
+        for _ in range(round(180 * self.s)):
             start = self.at(self.until + timedelta(days=r.randint(2, 45)), r.choice([10, 11, 14, 15, 16.5]))
             ev = {
                 "kind": "event",
                 "id": self.nid("p"),
-                "company_id": COMPANY,
+                "company_id": self.c.id,
                 "template": r.choice(["meeting", "conference", "webinar", "selector"]),
                 "title": r.choice(TOPICS),
                 "organizer_id": r.choice(self.users[:300]),
@@ -182,6 +254,7 @@ class _Gen:
         holiday = (d.month, d.day) in HOLIDAYS
         load = 0.04 if weekend or holiday else [1.1, 1.15, 1.0, 1.0, 0.8][d.weekday()]
         load *= 0.85 if d.month in (7, 8) else 1.0  # summer holidays
+        load *= self.s
         for _ in range(int(r.gauss(55, 8) * load)):
             yield from self.meeting(d)
         if not weekend and not holiday and r.random() < 0.35:
@@ -192,9 +265,9 @@ class _Gen:
             yield {
                 "kind": "message",
                 "id": self.nid("m"),
-                "company_id": COMPANY,
+                "company_id": self.c.id,
                 "sent_at": self.ts(self.at(d, r.uniform(8, 20))),
-                "chat_id": f"chat{r.randint(1, 400)}",
+                "chat_id": f"chat{r.randint(1, max(5, round(400 * self.s)))}",
                 "sender_id": r.choice(self.users),
             }
         for _ in range(int(r.gauss(500, 50) * load)):
@@ -202,7 +275,7 @@ class _Gen:
             yield {
                 "kind": "login",
                 "id": self.nid("l"),
-                "company_id": COMPANY,
+                "company_id": self.c.id,
                 "user_id": r.choice(self.users),
                 "at": self.ts(self.at(d, r.uniform(7.5, 19))),
                 "client": client,
@@ -213,7 +286,7 @@ class _Gen:
             f = {
                 "kind": "file",
                 "id": self.nid("f"),
-                "company_id": COMPANY,
+                "company_id": self.c.id,
                 "size_bytes": int(r.lognormvariate(15, 2.2)),
                 "uploaded_at": self.ts(up),
                 "owner_id": r.choice(self.users),
@@ -230,7 +303,7 @@ class _Gen:
         c = {
             "kind": "connection",
             "id": self.nid("c"),
-            "company_id": COMPANY,
+            "company_id": self.c.id,
             "transport": transport,
             "joined_at": self.ts(self.at(d, start)),
             "role": role,
@@ -255,7 +328,7 @@ class _Gen:
         yield {
             "kind": "event",
             "id": eid,
-            "company_id": COMPANY,
+            "company_id": self.c.id,
             "template": template,
             "title": f"{r.choice(TOPICS)} #{eid[1:]}",
             "organizer_id": organizer,
@@ -264,7 +337,7 @@ class _Gen:
         }
         parent = {"event_id": eid, "event_template": template}
         size = max(2, int(r.lognormvariate(1.8, 0.6)))
-        for user in [organizer, *r.sample(self.users, min(size, 40))]:
+        for user in [organizer, *r.sample(self.users, min(size, 40, len(self.users)))]:
             s = start + r.uniform(-0.05, 0.15)
             yield from self._connect(
                 d,
@@ -284,7 +357,7 @@ class _Gen:
         yield {
             "kind": "event",
             "id": eid,
-            "company_id": COMPANY,
+            "company_id": self.c.id,
             "template": "webinar",
             "title": r.choice(WEBINARS),
             "organizer_id": organizer,
@@ -294,7 +367,7 @@ class _Gen:
         parent = {"event_id": eid, "event_template": "webinar"}
         for user in [organizer, *r.sample(self.users, r.randint(1, 4))]:
             yield from self._connect(d, parent, start - 0.1, start + length, user, "webrtc", "speaker")
-        for _ in range(r.randint(120, 650)):
+        for _ in range(r.randint(max(5, round(120 * self.s)), max(10, round(650 * self.s)))):
             s = start + abs(r.gauss(0, 0.15))
             guest = r.random() < 0.3
             yield from self._connect(
@@ -317,7 +390,7 @@ class _Gen:
         yield {
             "kind": "call",
             "id": kid,
-            "company_id": COMPANY,
+            "company_id": self.c.id,
             "type": "group" if group else "personal",
             "initiator_id": people[0],
             "started_at": self.ts(self.at(d, start)),
@@ -329,35 +402,111 @@ class _Gen:
             )
 
 
+def _mix(streams: Iterable[Iterator[dict[str, Any]]]) -> Iterator[dict[str, Any]]:
+    """One record of each stream in turn; each stream keeps its own order (the open version of
+    a connection still comes before its closed one)."""
+    live = list(streams)
+    while live:
+        still = []
+        for it in live:
+            rec = next(it, None)
+            if rec is not None:
+                yield rec
+                still.append(it)
+        live = still
+
+
+def demo_records(opts: DemoOptions) -> Iterator[dict[str, Any]]:
+    """Every record of the demo, all companies in one stream: staff first, then day by day
+    (the companies' records of a day mixed), then the planned events."""
+    if opts.companies <= 1:
+        yield from _Gen(opts).records()
+        return
+    # One end date for all, in the first company's timezone, so every company has the same days.
+    until = opts.until or (datetime.now(ZoneInfo(TZ)).date() - timedelta(days=1))
+    common = DemoOptions(seed=opts.seed, days=opts.days, employees=opts.employees, until=until)
+    gens = [
+        _Gen(common, c, random.Random(opts.seed) if c.id == COMPANY else random.Random(f"demo:{opts.seed}:{c.id}"))
+        for c in _companies(opts)
+    ]
+    yield from _mix(g.staff() for g in gens)
+    for d in gens[0].dates():
+        yield from _mix(g.day(d) for g in gens)
+    yield from _mix(g.planned() for g in gens)
+
+
+def demo_file_name(opts: DemoOptions) -> str:
+    many = f"-companies{opts.companies}" if opts.companies > 1 else ""
+    return f"demo-seed{opts.seed}{many}.jsonl.gz"
+
+
 def write_demo_file(opts: DemoOptions, path: Path) -> int:
     """Write the demo records as gzipped JSON Lines; returns how many."""
     path.parent.mkdir(parents=True, exist_ok=True)
     n = 0
     encode = msgspec.json.Encoder().encode
     with gzip.open(path, "wb", compresslevel=1) as f:
-        for rec in _Gen(opts).records():
+        for rec in demo_records(opts):
             f.write(encode(rec) + b"\n")
             n += 1
     return n
 
 
 def create_demo(svc: Services, opts: DemoOptions, progress: Callable[[], Any] | None = None) -> Iterator[str]:
-    """Generate, import and set up logins; yields lines to print."""
+    """Generate, import (one import, every company in it) and set up logins; yields lines to print."""
     from .ingest.readers import read_file
 
-    path = svc.settings.data_dir / "demo" / f"demo-seed{opts.seed}.jsonl.gz"
+    path = svc.settings.data_dir / "demo" / demo_file_name(opts)
     n = write_demo_file(opts, path)
-    yield f"generated {n} records -> {path}"
+    many = f" of {opts.companies} companies" if opts.companies > 1 else ""
+    yield f"generated {n} records{many} -> {path}"
     ing = svc.ingestor()
     read_file(ing, str(path))
     result = ing.finish()
     yield f"imported: accepted {result.accepted}, rejected {result.rejected}"
-    yield from _demo_accounts(svc)
+    yield from _demo_accounts(svc, company_ids(opts.companies))
 
 
-def _demo_accounts(svc: Services) -> Iterator[str]:
-    try:
-        from .store.accounts import ensure_demo_accounts  # type: ignore[attr-defined]
-    except ImportError:
-        return
+class _HashOnce(PasswordHasher):
+    """Hashes each password once. Every demo administrator has the same published password,
+    and one memory-hard hash per company would make ``--companies 1000`` take minutes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._hashed: dict[str | bytes, str] = {}
+
+    def hash(self, password: str | bytes, *, salt: bytes | None = None) -> str:
+        if salt is not None:
+            return super().hash(password, salt=salt)
+        if password not in self._hashed:
+            self._hashed[password] = super().hash(password)
+        return self._hashed[password]
+
+
+def demo_admin_email(company_id: str) -> str:
+    return f"admin@{company_id}.vkurse.ru"
+
+
+def _demo_accounts(svc: Services, ids: list[str]) -> Iterator[str]:
+    """The sign-ins of the first company and support (``ensure_demo_accounts``), and an
+    administrator of every further company, with the same password."""
+    from .store.accounts import DEMO_PASSWORD, AccountStore, ensure_demo_accounts
+
     yield from ensure_demo_accounts(svc)
+    if len(ids) < 2:
+        return
+    store = AccountStore(svc.meta.engine, hasher=_HashOnce())
+    for company_id in ids[1:]:
+        email = demo_admin_email(company_id)
+        acct = store.account_by_email(email)
+        if acct is None:
+            store.create_account(email, role="admin", company_id=company_id, password=DEMO_PASSWORD)
+            store.audit("demo", "account.create", company_id, email=email, role="admin")
+        else:
+            store.set_password(acct.id, DEMO_PASSWORD)
+            store.set_disabled(acct.id, False)
+    if len(ids) == 2:
+        yield f"demo sign-in (admin) of {ids[1]}: {demo_admin_email(ids[1])} / {DEMO_PASSWORD}"
+    else:
+        yield (f"demo sign-ins (admin) of {ids[1]} … {ids[-1]}: {demo_admin_email(ids[1])} … "
+               f"{demo_admin_email(ids[-1])} / {DEMO_PASSWORD}")
