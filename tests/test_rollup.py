@@ -70,3 +70,44 @@ def test_live_batches_over_many_companies_equal_a_rebuild(make_services: Any) ->
     for company in ZONES:
         svc.rollups.rebuild(company)
     assert _figures(svc) == incremental
+
+
+def test_a_bulk_import_of_many_new_companies_equals_rebuilding_each_alone(make_services: Any) -> None:
+    """New companies of one import are rebuilt together, in windows of days shared by all of
+    them; every figure equals rebuilding each company alone. The history spans four months, so
+    windows have edges: events whose connections cross one, zero-length connections at one,
+    companies that start and end in different windows."""
+    svc = make_services(now="2026-06-01T12:00:00+00:00")
+    rng = random.Random(11)
+    records: list[dict[str, Any]] = [
+        {"kind": "company", "id": c, "name": c, "timezone": tz} for c, tz in ZONES.items()
+    ]
+    for i in range(1500):
+        company = list(ZONES)[i % len(ZONES)]
+        offset = {"msk": 0, "vvo": 20, "kgd": 45, "utc": 70}[company]  # each starts elsewhere
+        joined = BASE_MS - (120 - offset) * 86_400_000 + rng.randrange(0, 50 * 86_400_000)
+        rec: dict[str, Any] = {"kind": "connection", "id": f"h{i}", "company_id": company,
+                               "transport": rng.choice(["webrtc", "webrtmp"]), "joined_at": joined,
+                               "user_id": f"u{rng.randrange(20)}", "client": "web",
+                               "event_id": f"e{rng.randrange(40)}", "event_template": "meeting"}
+        if rng.random() < 0.9:
+            rec["left_at"] = joined + (0 if rng.random() < 0.05 else rng.randrange(0, 8 * 3_600_000))
+        records.append(rec)
+        if i % 10 == 0:
+            records.append({"kind": "file", "id": f"f{i}", "company_id": company, "size_bytes": 1000 + i,
+                            "uploaded_at": joined, **({"deleted_at": joined + 86_400_000} if i % 20 == 0 else {})})
+            records.append({"kind": "message", "id": f"m{i}", "company_id": company, "sent_at": joined})
+    assert svc.ingest_lines(lines(*records)).rejected == 0
+    d0, d1 = date(2026, 1, 1), date(2026, 6, 1)
+
+    def figures() -> dict[str, Any]:
+        return {c: (svc.query.report(c, d0, d1)[0].as_json(),
+                    [d.as_json(ZONES[c]) for d in svc.query.report(c, d0, d1)[1]],
+                    svc.query.events(c, d0, d1, limit=1000).rows) for c in ZONES}
+
+    together = figures()
+    for company in ZONES:
+        svc.rollups.rebuild(company)
+    assert figures() == together
+    svc.rollups.rebuild_many(list(ZONES))
+    assert figures() == together

@@ -384,8 +384,7 @@ def rebuild(ctx: click.Context, company_id: str | None, max_open_hours: int | No
         if company_id and svc.meta.company(company_id) is None:
             raise click.ClickException(f"unknown company {company_id!r}")
         started = time.perf_counter()
-        for cid in ids:
-            svc.rollups.rebuild(cid)
+        svc.rollups.rebuild_many(ids)
         click.echo(f"rebuilt {len(ids)} companies in {time.perf_counter() - started:.2f} s")
 
 

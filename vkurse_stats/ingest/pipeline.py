@@ -254,8 +254,7 @@ class Ingestor:
         self._defer = defer
         if self._rebuild:
             self.flush()  # committed first: a rebuild reads its windows on a connection of its own
-            for company_id in sorted(self._rebuild):
-                self.rollups.rebuild(company_id, progress)
+            self.rollups.rebuild_many(self._rebuild, progress)
             self._rebuild.clear()
         with self.rollups.transaction():  # the last write and its rollups: one commit
             self.flush()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, closing, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
@@ -389,6 +389,23 @@ class Rollups:
                 windows[c] = DayGrid(tz, *span)
         if not windows:
             return set()
+        done_old = old.filter(pc.is_in(old.column("company_id"), pa.array(list(windows), pa.string())))
+        within = {c: (cands[c][0], codes[c]) for c in windows if cands[c][0] is not None}
+        self._sweep_windows(windows, within, done_old.column("rid").combine_chunks(), now)  # type: ignore[arg-type]
+        return set(windows)
+
+    def _sweep_windows(
+        self,
+        windows: dict[str, DayGrid],
+        within: dict[str, tuple[pa.Table, pa.Array | pa.ChunkedArray]],
+        old_rids: pa.Array,
+        now: int,
+    ) -> None:
+        """Recompute the days of each company's window (``windows``) and the stats of the
+        parents whose connections all lie in it (``within``: the parents and their codes in the
+        window's rows), replacing the stored stats rows ``old_rids``: one statement per step for
+        every company, one sweep per company."""
+        store = self.store
         names = list(windows)
         spans = pa.table(
             {
@@ -406,15 +423,14 @@ class Rollups:
             mine = rows_of.get(c, rows.slice(0, 0)).drop_columns(["company_id"])
             conns = to_connections(mine)
             fig = sweep_window(conns, grid, now, self.cap_us)
-            parents = cands[c][0]
-            if parents is not None:
-                window_stats = self._window_stats(parents, codes[c], mine.column("parent"), conns, fig, now)
+            if c in within:
+                parents, codes = within[c]
+                window_stats = self._window_stats(parents, codes, mine.column("parent"), conns, fig, now)
                 stats.append(_with_company(c, window_stats.cast(PARENT_STATS_SCHEMA)))
             swept[c] = Swept(grid, fig, None, None)
         # The new stats replace the old ones first: 'held' reads them.
-        done_old = old.filter(pc.is_in(old.column("company_id"), pa.array(names, pa.string())))
         new_stats = pa.concat_tables(stats) if stats else _with_company("", PARENT_STATS_SCHEMA.empty_table())
-        store.replace_parent_stats(done_old.column("rid").combine_chunks(), new_stats)  # type: ignore[attr-defined]
+        store.replace_parent_stats(old_rids, new_stats)  # type: ignore[attr-defined]
         held_of = dict(_by_company(store.parent_first_joins_in(spans)))  # type: ignore[attr-defined]
         no_held = pa.table({"template": pa.array([], pa.int8()), "first_join": pa.array([], pa.int64())})
         fetched = {key: store.instants_in(spans, *key) for key in _SOURCE_COLUMNS}  # type: ignore[attr-defined]
@@ -439,7 +455,6 @@ class Rollups:
             }
         )
         store.write_days_of(days, pa.concat_tables(out), now)  # type: ignore[attr-defined]
-        return set(names)
 
     def _apply_in_one_window(self, company_id: str, parents: pa.Table, touched: Touched, now: int) -> bool:
         """Recompute the touched parents and days of a company from one fetch and sweep, as a
@@ -765,6 +780,72 @@ class Rollups:
         with reader() if reader else nullcontext(None) as fetch, self.transaction():
             self._rebuild(company_id, progress, fetch)
             self._applied({company_id})
+
+    def rebuild_many(self, companies: Iterable[str], progress: Callable[[int, int], None] | None = None) -> None:
+        """:meth:`rebuild` of many companies (a bulk import of the platform's history, a full
+        rebuild): their windows of days are swept together, one statement per step for all of
+        them, so a thousand small companies cost about what one large one does."""
+        names = sorted(set(companies))
+        if len(names) < 2 or not self.store.batched_windows:  # type: ignore[attr-defined]
+            for company_id in names:
+                self.rebuild(company_id, progress)
+            return
+        with self.transaction():
+            self._rebuild_many(names, progress)
+            self._applied(set(names))
+
+    def _rebuild_many(self, names: list[str], progress: Callable[[int, int], None] | None) -> None:
+        store = self.store
+        now = self.clock()
+        store.clear_rollups_of(names)  # type: ignore[attr-defined]
+        for company_id in [c for c in names if store.exact_parents(c)]:  # type: ignore[attr-defined]
+            self._rebuild(company_id, None, None)
+        names = [c for c in names if not store.exact_parents(c)]  # type: ignore[attr-defined]
+        bounds = store.time_bounds_of(names)  # type: ignore[attr-defined]
+        span_of: dict[str, tuple[int, int]] = {}
+        for c, (b0, b1) in bounds.items():
+            tz = self.timezone(c)
+            span_of[c] = (day_number(local_date(b0, tz)), day_number(local_date(max(b1, b0) + self.cap_us, tz)))
+        if not span_of:
+            return
+        origin = min(lo for lo, _ in span_of.values())  # windows of WINDOW_DAYS from here, for all
+        parents_of = dict(_by_company(store.all_parents_of(list(span_of), self.cap_us)))  # type: ignore[attr-defined]
+        window_of: dict[str, np.ndarray] = {}
+        for c, parents in parents_of.items():
+            lo, hi = span_of[c]
+            window = np.full(parents.num_rows, -1, dtype=np.int64)
+            if pc.count_distinct(parents.column("parent")).as_py() == parents.num_rows:
+                grid = DayGrid(self.timezone(c), lo, hi + 1)
+                window = (grid.day_of(parents.column("lo").to_numpy().astype(np.int64)) - origin) // WINDOW_DAYS
+                end_day = np.minimum(origin + (window + 1) * WINDOW_DAYS, hi + 1)
+                # A window fetches connections joined before its end: one joined at it (zero-length)
+                # belongs to the next, so such an event is fetched alone too.
+                window[parents.column("end").to_numpy().astype(np.int64) >= grid.starts[end_day - lo]] = -1
+            window_of[c] = window
+            crossing = parents.filter(pa.array(window < 0))
+            if crossing.num_rows:
+                self.recompute_parents(c, crossing.select(["parent_kind", "parent_id"]), now)
+        total = sum(hi - lo + 1 for lo, hi in span_of.values())
+        done = 0
+        last_window = max((hi - origin) // WINDOW_DAYS for _, hi in span_of.values())
+        no_rids = pa.array([], pa.int64())
+        for k in range(last_window + 1):
+            first, last = origin + k * WINDOW_DAYS, origin + (k + 1) * WINDOW_DAYS - 1
+            windows: dict[str, DayGrid] = {}
+            within: dict[str, tuple[pa.Table, pa.Array | pa.ChunkedArray]] = {}
+            for c, (lo, hi) in span_of.items():
+                if hi < first or lo > last:
+                    continue
+                windows[c] = DayGrid(self.timezone(c), max(lo, first), min(hi, last))
+                done += windows[c].last - windows[c].first + 1
+                if c in parents_of:
+                    mine = parents_of[c].filter(pa.array(window_of[c] == k))
+                    if mine.num_rows:
+                        within[c] = (mine.select(["parent_kind", "parent_id"]), mine.column("parent"))
+            if windows:
+                self._sweep_windows(windows, within, no_rids, now)
+                if progress:
+                    progress(done, total)
 
     def _rebuild(
         self, company_id: str, progress: Callable[[int, int], None] | None, fetch: WindowFetch | None

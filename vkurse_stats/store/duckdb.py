@@ -1035,6 +1035,42 @@ class DuckDBStore:
                 con.unregister("_cd")
                 con.unregister("_rows")
 
+    def clear_rollups_of(self, companies: Sequence[str]) -> None:
+        """:meth:`clear_rollups` of many companies, one statement per table."""
+        with self._lock:
+            self._staged = None
+            self._keys.pop(STATS_INDEX, None)
+            self._rows.pop(STATS_INDEX, None)
+            for table in ("rollups", "rollup_days", "parent_stats"):
+                self.con.execute(f"DELETE FROM {table} WHERE company_id IN (SELECT unnest(?::VARCHAR[]))",
+                                 [list(companies)])
+
+    def time_bounds_of(self, companies: Sequence[str]) -> dict[str, tuple[int, int]]:
+        """:meth:`time_bounds` of many companies (those with records), one statement."""
+        parts = []
+        for t in TABLES.values():
+            for c in (c for c, typ in t.columns if str(typ) == "int64" and c not in ("seq", "size_bytes")):
+                parts.append(
+                    f'SELECT company_id, min("{c}") lo, max("{c}") hi FROM {t.table} '
+                    f"WHERE company_id IN (SELECT unnest($c::VARCHAR[])) GROUP BY company_id"
+                )
+        rows = self.rows(
+            f"SELECT company_id, min(lo), max(hi) FROM ({' UNION ALL '.join(parts)}) GROUP BY company_id",
+            {"c": list(companies)},
+        )
+        return {c: (int(lo), int(hi)) for c, lo, hi in rows if lo is not None}
+
+    def all_parents_of(self, companies: Sequence[str], cap_us: int) -> pa.Table:
+        """:meth:`all_parents` of many companies (whose windows group by the parent hash), with
+        their ``company_id``, one statement."""
+        return self.sql(
+            """SELECT company_id, parent_kind, parent_id, min(joined_at) AS lo, max(joined_at) AS hi,
+                max(coalesce(left_at, joined_at + ?)) AS "end", any_value(pk) AS parent
+            FROM connections WHERE company_id IN (SELECT unnest(?::VARCHAR[]))
+            GROUP BY 1, 2, 3 ORDER BY 1, 4, 2, 3""",
+            [cap_us, list(companies)],
+        )
+
     def exact_parents(self, company_id: str) -> bool:
         """Whether the company's day windows group by ids (two of its parents share a hash)."""
         return company_id in self._exact
