@@ -82,7 +82,10 @@ class Writer:
                 raise RuntimeError("the writer is not running")
             self._jobs.append(job)
             self._cv.notify_all()
-        job.done.wait()
+        while not job.done.wait(1.0):
+            thread = self._thread
+            if thread is None or not thread.is_alive():  # never left waiting for a dead writer
+                raise RuntimeError("the writer stopped before storing this batch")
         if job.error is not None:
             raise job.error
         return ingestor.result

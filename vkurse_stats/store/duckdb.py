@@ -188,7 +188,7 @@ class DuckDBStore:
         self._seq_lock = threading.Lock()
         self._depth = 0  # nesting of transaction(): only the outermost one commits
         self._local = threading.local()  # each reading thread's cursor (see _reader)
-        self._cursors: list[duckdb.DuckDBPyConnection] = []  # every cursor, closed with the store
+        self._cursors: dict[int, duckdb.DuckDBPyConnection] = {}  # per thread, closed with the store
         self._cursors_lock = threading.Lock()
         self._generation = 0  # bumped when the store is reopened: older cursors are dead
         self.failure: str | None = None  # why the store is unusable, until it is reopened
@@ -240,9 +240,14 @@ class DuckDBStore:
         local = self._local
         if getattr(local, "generation", None) != self._generation:
             with self._cursors_lock:
+                # A server's pool ends idle threads: close the cursors of threads gone.
+                alive = {t.ident for t in threading.enumerate()}
+                for ident in [i for i in self._cursors if i not in alive]:
+                    with suppress(duckdb.Error):
+                        self._cursors.pop(ident).close()
                 local.cursor = self.con.cursor()
                 local.generation = self._generation
-                self._cursors.append(local.cursor)
+                self._cursors[threading.get_ident()] = local.cursor
         cursor: duckdb.DuckDBPyConnection = local.cursor
         return cursor
 
@@ -292,7 +297,7 @@ class DuckDBStore:
             if self.failure is None:
                 return True
             with self._cursors_lock:
-                for cursor in self._cursors:
+                for cursor in self._cursors.values():
                     with suppress(duckdb.Error):
                         cursor.close()
                 self._cursors.clear()
@@ -333,7 +338,7 @@ class DuckDBStore:
     def close(self) -> None:
         with self._lock:
             with self._cursors_lock:
-                for cursor in self._cursors:
+                for cursor in self._cursors.values():
                     with suppress(duckdb.Error):
                         cursor.close()
                 self._cursors.clear()

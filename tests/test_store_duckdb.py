@@ -1,0 +1,55 @@
+"""The embedded DuckDB store as a server uses it: reads on per-thread cursors beside the writer."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from vkurse_stats.store.duckdb import DuckDBStore
+
+
+def test_reads_of_threads_that_ended_leave_no_cursor_behind(tmp_path: Path) -> None:
+    """A server's thread pool ends idle threads; their cursors are closed, not kept forever."""
+    store = DuckDBStore(tmp_path / "a.duckdb")
+    try:
+        for _ in range(3):
+            threads = [threading.Thread(target=store.rows, args=("SELECT 1",)) for _ in range(20)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        store.rows("SELECT 1")  # this thread's first read closes the cursors of the threads gone
+        assert set(store._cursors) <= {t.ident for t in threading.enumerate()}
+    finally:
+        store.close()
+
+
+def test_a_read_does_not_wait_for_a_write_in_progress(tmp_path: Path) -> None:
+    store = DuckDBStore(tmp_path / "a.duckdb")
+    try:
+        store.meta_set("k", "before")
+        inside, release = threading.Event(), threading.Event()
+        seen: list[object] = []
+
+        def write() -> None:
+            with store.transaction():
+                store.meta_set("k", "during")  # not committed while the read runs
+                inside.set()
+                release.wait(30)
+
+        def read() -> None:
+            seen.append(store.meta_get("k"))
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        inside.wait()
+        reader = threading.Thread(target=read)
+        reader.start()
+        reader.join(timeout=30)
+        finished = not reader.is_alive()
+        release.set()
+        writer.join()
+        assert finished and seen == ["before"]  # a committed snapshot, at once
+        assert store.meta_get("k") == "during"
+    finally:
+        store.close()
