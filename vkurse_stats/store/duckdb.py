@@ -296,12 +296,7 @@ class DuckDBStore:
         with self._lock:
             if self.failure is None:
                 return True
-            with self._cursors_lock:
-                for cursor in self._cursors.values():
-                    with suppress(duckdb.Error):
-                        cursor.close()
-                self._cursors.clear()
-                self._generation += 1
+            self._close_cursors()
             with suppress(duckdb.Error):
                 self.con.close()
             try:
@@ -332,18 +327,22 @@ class DuckDBStore:
                 finally:
                     self._lock.release()
         except (StoreUnavailableError, duckdb.Error) as exc:
-            return str(exc).strip().splitlines()[0]
+            return _first_line(exc)
         return None
 
     def close(self) -> None:
         with self._lock:
-            with self._cursors_lock:
-                for cursor in self._cursors.values():
-                    with suppress(duckdb.Error):
-                        cursor.close()
-                self._cursors.clear()
-                self._generation += 1
+            self._close_cursors()
             self.con.close()
+
+    def _close_cursors(self) -> None:
+        """Close every reading thread's cursor; each makes a new one at its next read."""
+        with self._cursors_lock:
+            for cursor in self._cursors.values():
+                with suppress(duckdb.Error):
+                    cursor.close()
+            self._cursors.clear()
+            self._generation += 1
 
     def _migrate(self) -> None:
         with self._lock:
