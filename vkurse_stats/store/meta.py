@@ -179,11 +179,13 @@ class MetaStore:
             where = sa.or_(_fold(companies.c.id).contains(needle, autoescape=True),
                            _fold(companies.c.name).contains(needle, autoescape=True))
             order.insert(0, sa.case((_fold(companies.c.id) == needle, 0), else_=1))
+        count = sa.select(sa.func.count()).select_from(companies).where(where)
+        # A search scans the table anyway, so one scan gives its page and its count; without one,
+        # the page comes from the key's index and the count is cheap on its own.
+        page = sa.select(companies, *([sa.func.count().over().label("total")] if needle else [])).where(where)
         with self.engine.connect() as conn:
-            total = conn.execute(sa.select(sa.func.count()).select_from(companies).where(where)).scalar_one()
-            rows = conn.execute(
-                sa.select(companies).where(where).order_by(*order).limit(max(0, limit)).offset(max(0, offset))
-            ).fetchall()
+            rows = conn.execute(page.order_by(*order).limit(max(0, limit)).offset(max(0, offset))).fetchall()
+            total = rows[0]._mapping["total"] if rows and needle else conn.execute(count).scalar_one()
         return [_row_to_company(r) for r in rows], int(total)
 
     def company_position(self, company_id: str) -> int | None:
