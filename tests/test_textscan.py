@@ -3,6 +3,7 @@ accept, the row path accepts with the same value; what real feeds send, they acc
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Annotated
@@ -120,3 +121,45 @@ def test_a_sliced_column_is_read_from_its_own_offset() -> None:
 def test_client_words_match_the_row_paths_pattern(texts: list[str | None]) -> None:
     got = textscan.client_words(pa.array(texts, pa.string())).tolist()
     assert got == [t is not None and CLIENT.fullmatch(t) is not None for t in texts]
+
+
+def _depth(value: object) -> int:
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    return 0
+
+
+# JSON values whose strings are full of what a scan could mistake for structure.
+TRICKY = st.text(alphabet='[]{}"\\:, a\u00e9', max_size=8)
+JSON_VALUES = st.recursive(
+    st.one_of(st.none(), st.integers(), TRICKY),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TRICKY, inner, max_size=3),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(JSON_VALUES, min_size=1, max_size=4), st.integers(0, 6), st.booleans())
+def test_the_depth_scan_counts_nesting_outside_strings_per_line(
+    values: list[object], limit: int, ascii_only: bool
+) -> None:
+    text = "\n".join(json.dumps(v, ensure_ascii=ascii_only) for v in values).encode()
+    assert textscan.deeper_than(text, limit) == any(_depth(v) > limit for v in values)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(rfc3339(), min_size=1, max_size=20),
+    st.integers(-31 * 10**15, 253 * 10**15),  # within the years the scan reads
+    st.integers(0, 10**17),
+)
+def test_instants_out_of_the_given_range_are_refused(texts: list[str], first: int, width: int) -> None:
+    last = first + width
+    us, refused = textscan.instants(pa.array(texts), first, last)
+    for text, value, bad in zip(texts, us.to_pylist(), refused.tolist(), strict=True):
+        expected = _row_path(text)
+        assert expected is not None
+        assert bad == (not first <= expected <= last)
+        assert value == (None if bad else expected)
