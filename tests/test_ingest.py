@@ -41,7 +41,7 @@ def conn(i: int, **kw: Any) -> dict[str, Any]:
         ({"kind": "meeting", "id": "x"}, "kind", "unknown kind 'meeting'"),
         (conn(1, transport="sip"), "transport", "expected one of: webrtc, webrtmp"),
         (conn(1, left_at="2026-03-05T09:00:00+03:00"), "left_at", "joined_at is after left_at"),
-        ({"kind": "file", "id": "f", "company_id": "acme", "size_bytes": -5, "uploaded_at": 0}, "size_bytes", ">= 0"),
+        ({"kind": "file", "id": "f", "company_id": "acme", "size_bytes": -5, "uploaded_at": 0}, "size_bytes", "from 0"),
         (
             {"kind": "user", "id": "u", "company_id": "acme"},
             "registered_at",
@@ -53,7 +53,7 @@ def conn(i: int, **kw: Any) -> dict[str, Any]:
         (conn(1, client="Web Browser"), "client", "matching regex"),
         ({"kind": "company", "id": "x", "name": "X", "timezone": "Mars/Olympus"}, "timezone", "unknown timezone"),
         (conn(1, joined_at=True), "joined_at", "Expected"),
-        (conn(1, joined_at=10**17), "joined_at", "<= 253402300799999"),  # epoch ms past the year 9999
+        (conn(1, joined_at=10**17), "joined_at", "instant out of range"),  # epoch ms past the year 2099
     ],
 )
 def test_each_bad_record_is_rejected_with_line_field_and_reason(

@@ -197,9 +197,14 @@ def import_(
             if not Path(name).is_file():
                 raise click.ClickException(f"{name}: no such file")
             try:
-                detect_format(name)
+                detected = fmt or detect_format(name)[0]
+                open(name, "rb").close()
             except ValueError as exc:
                 raise click.ClickException(str(exc)) from None
+            except OSError as exc:
+                raise click.ClickException(f"{name}: cannot be read: {exc.strerror or exc}") from None
+            if detected != "jsonl" and not kind:
+                raise click.ClickException(f"{name}: CSV and Parquet files hold one kind of record: give --kind")
     make_bar = _progress_factory()
     with services(ctx) as svc:
         ing = svc.ingestor(company_scope=company_scope, batch_size=batch_size)
@@ -230,7 +235,7 @@ def import_(
             click.echo(f"  {err}", err=True)
         if result.rejected > len(result.errors):
             click.echo(f"  … and {result.rejected - len(result.errors)} more errors", err=True)
-    if result.rejected and not result.accepted:
+    if result.unreadable or (result.rejected and not result.accepted):
         ctx.exit(1)
 
 

@@ -2,12 +2,15 @@
 
 Every kind of SPEC section 3 is a msgspec ``Struct`` tagged by ``"kind"``. JSON lines are decoded
 straight into them (fast path); CSV and Parquet rows are converted from dicts with the same types.
-:func:`check` adds the rules a type cannot express (one of event_id/call_id, ordered timestamps).
-A failure becomes a :class:`RecordError` naming the field and the reason; the caller adds the line.
+:func:`check` adds the rules a type cannot express (one of event_id/call_id, ordered timestamps,
+instants in range). A line is judged alone: one that is not UTF-8, nested too deeply, not JSON or
+that gives a field twice is refused before its fields are looked at. A failure becomes a
+:class:`RecordError` naming the field and the reason; the caller adds the line.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
@@ -17,13 +20,25 @@ from msgspec import Meta, Struct
 
 from .timeutil import zone
 
+# Sizes and limits: whole numbers a float64 holds exactly (the metrics weigh sizes as float64;
+# JSON promises no more), which also keeps them well inside the store's 64-bit integers.
+MAX_COUNT = 2**53 - 1
+# Instants from 1970-01-01T00:00:00Z up to (not including) 2100-01-01T00:00:00Z, whatever the
+# offset they are written with. A company's days run from its earliest instant to its latest (a
+# rebuild walks them all), so one stray instant must not stretch them over millennia; a local
+# date of any zone stays a valid date beside them.
+INSTANT_MIN_US, INSTANT_MAX_US = 0, 4_102_444_800_000_000 - 1
+EPOCH_MS_MIN, EPOCH_MS_MAX = INSTANT_MIN_US // 1000, INSTANT_MAX_US // 1000
+INSTANT_RANGE = (
+    "instant out of range: must be from 1970-01-01T00:00:00Z to 2099-12-31T23:59:59.999999Z "
+    f"(epoch milliseconds {EPOCH_MS_MIN} to {EPOCH_MS_MAX})"
+)
+MAX_DEPTH = 32  # objects and arrays nested in one line (records need 2: company limits)
 Id = Annotated[str, Meta(min_length=1, max_length=256)] | int
-# Epoch milliseconds of the years 1..9999, the range of an ISO 8601 timestamp.
-EPOCH_MS_MIN, EPOCH_MS_MAX = -62_135_596_800_000, 253_402_300_799_999
 Timestamp = Annotated[datetime, Meta(tz=True)] | Annotated[int, Meta(ge=EPOCH_MS_MIN, le=EPOCH_MS_MAX)]
 Text = Annotated[str, Meta(max_length=2000)]
-Bytes = Annotated[int, Meta(ge=0)]
-Limit = Annotated[int, Meta(ge=0)]
+Bytes = Annotated[int, Meta(ge=0, le=MAX_COUNT)]
+Limit = Annotated[int, Meta(ge=0, le=MAX_COUNT)]
 ClientWord = Annotated[str, Meta(pattern=r"^[a-z][a-z0-9_\-]{0,31}$")]
 
 Template = Literal["meeting", "conference", "selector", "lecture", "webinar"]
@@ -135,6 +150,24 @@ KINDS: dict[str, type[Record]] = {
     "message": Message,
     "file": File,
 }
+# Fields that hold instants (ISO 8601 with an offset, or epoch milliseconds).
+TIME_FIELDS = frozenset(
+    {
+        "registered_at",
+        "deleted_at",
+        "created_at",
+        "scheduled_start",
+        "scheduled_end",
+        "cancelled_at",
+        "started_at",
+        "ended_at",
+        "joined_at",
+        "left_at",
+        "at",
+        "sent_at",
+        "uploaded_at",
+    }
+)
 # Fields that hold identifiers: ints are accepted and stored as their decimal text.
 ID_FIELDS = frozenset(
     {
@@ -163,8 +196,11 @@ class RecordError(Exception):
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_US = timedelta(microseconds=1)
+_FIRST_INSTANT = _EPOCH + INSTANT_MIN_US * _ONE_US
+_LAST_INSTANT = _EPOCH + INSTANT_MAX_US * _ONE_US
 _JSON_DECODER = msgspec.json.Decoder(Record)
 _AT_PATH = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
+_INT_BOUND = re.compile(r"Expected `int` [<>]=|Integer value out of range")
 
 
 def _explain(exc: msgspec.ValidationError | msgspec.DecodeError) -> RecordError:
@@ -187,6 +223,11 @@ def _explain(exc: msgspec.ValidationError | msgspec.DecodeError) -> RecordError:
         )
     if msg.startswith("Object contains unknown field"):
         return RecordError(field, msg.replace("Object contains unknown field", "unknown field"))
+    if field and _INT_BOUND.match(msg):
+        if field in TIME_FIELDS:
+            return RecordError(field, INSTANT_RANGE)
+        if field == "size_bytes" or field.startswith("limits."):
+            return RecordError(field, f"must be a whole number from 0 to {MAX_COUNT} (2^53 - 1)")
     enum = re.match(r"Invalid enum value (.*)", msg)
     if enum and field:
         allowed = _ENUM_VALUES.get(field.rsplit(".", 1)[-1])
@@ -205,15 +246,115 @@ _ENUM_VALUES = {
 
 
 def decode_json(line: bytes | str) -> Record:
-    """Decode and validate one JSON line; raises :class:`RecordError`."""
+    """Decode and validate one JSON line (its own newline, if any, is not part of it); raises
+    :class:`RecordError`."""
+    raw = utf8_line(line)
+    if raw.endswith(b"\n"):  # a line of a file: judged as the same line of a request
+        raw = raw[:-1]
+    if too_deep(raw):
+        raise RecordError(None, f"nested more than {MAX_DEPTH} levels deep")
     try:
-        rec = _JSON_DECODER.decode(line)
+        rec = _JSON_DECODER.decode(raw)
     except msgspec.ValidationError as exc:
-        raise _explain(exc) from None
+        error = _explain(exc)
+        if error.field == "kind" and "kind" in _keys(raw).repeated:  # msgspec reads a second tag
+            raise _given_twice("kind") from None
+        raise error from None
     except msgspec.DecodeError as exc:
         raise RecordError(None, f"not valid JSON: {exc}") from None
+    repeated = _repeated_field(raw, rec)
+    if repeated is not None:
+        raise _given_twice(repeated)
     check(rec)
     return rec
+
+
+def _given_twice(field: str) -> RecordError:
+    return RecordError(field, f"field {field!r} is given twice (each field may appear once)")
+
+
+def utf8_line(line: bytes | str) -> bytes:
+    """The line as UTF-8 bytes; raises :class:`RecordError` naming the first byte that is not
+    UTF-8 (the whole line must be, also fields that are ignored)."""
+    if isinstance(line, str):
+        try:
+            return line.encode()
+        except UnicodeEncodeError as exc:  # a lone surrogate
+            raise RecordError(None, f"not valid UTF-8: a lone surrogate at character {exc.start + 1}") from None
+    if not line.isascii():
+        try:
+            line.decode()
+        except UnicodeDecodeError as exc:
+            raise RecordError(None, f"not valid UTF-8: byte 0x{line[exc.start]:02x} at byte {exc.start + 1}") from None
+    return line
+
+
+def too_deep(raw: bytes) -> bool:
+    """Whether objects and arrays nest more than MAX_DEPTH levels in a line (brackets inside
+    strings do not count)."""
+    if raw.count(b"{") + raw.count(b"[") <= MAX_DEPTH:
+        return False
+    # One scan for a line and for a block of them (ingest/textscan.py), so both paths agree;
+    # numba loads only for such a line.
+    from .ingest.textscan import deeper_than
+
+    return deeper_than(raw, MAX_DEPTH)
+
+
+# A key's closing quote and its colon: every key of a line ends with one (other matches, inside
+# strings, only make the count larger).
+_KEY_END = re.compile(rb'"[ \t\r\n]*:')
+
+
+def _repeated_field(raw: bytes, rec: Record) -> str | None:
+    """A field of the record that the line gives twice (msgspec would keep the last one, Arrow
+    refuses the line), or None. Keys the record does not have are ignored, repeated or not.
+
+    Cheap for the usual line: at most as many key ends as keys decoded means no key repeats."""
+    if b'" ' in raw or b'"\t' in raw or b'"\r' in raw or b'"\n' in raw:
+        ends = len(_KEY_END.findall(raw))
+    else:
+        ends = raw.count(b'":')
+    try:
+        keys = _count_keys(msgspec.json.decode(raw))
+    except (msgspec.DecodeError, RecursionError):
+        keys = -1  # a number msgspec only takes for a known type: look at the line itself
+    if ends == keys:
+        return None
+    top = _keys(raw)
+    own = type(rec).__struct_fields__
+    for key in top.repeated:
+        if key in own or key == "kind":
+            return key
+    limits = top.get("limits")
+    if type(rec) is Company and isinstance(limits, _Object) and limits.repeated:
+        return f"limits.{limits.repeated[0]}"
+    return None
+
+
+def _keys(raw: bytes) -> _Object:
+    """The line's object with the keys it repeats (numbers are not converted: any size passes)."""
+    top = json.loads(raw, object_pairs_hook=_Object, parse_int=len, parse_float=len, parse_constant=len)
+    return top if isinstance(top, _Object) else _Object([])
+
+
+def _count_keys(value: Any) -> int:
+    if type(value) is dict:
+        return len(value) + sum(_count_keys(v) for v in value.values() if type(v) in (dict, list))
+    if type(value) is list:
+        return sum(_count_keys(v) for v in value if type(v) in (dict, list))
+    return 0
+
+
+class _Object(dict[str, Any]):
+    """A JSON object that remembers the keys it was given more than once."""
+
+    def __init__(self, pairs: list[tuple[str, Any]]) -> None:
+        super().__init__(pairs)
+        self.repeated: tuple[str, ...] = ()
+        if len(self) != len(pairs):
+            seen: set[str] = set()
+            self.repeated = tuple(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
 
 
 def from_mapping(kind: str, row: dict[str, Any]) -> Record:
@@ -283,6 +424,15 @@ def _check_company(rec: Company) -> None:
         raise RecordError("timezone", str(exc)) from None
 
 
+def _check_instants(rec: Record) -> None:
+    """Instants in the range the store and the metrics take (epoch milliseconds are bounded by
+    their type already)."""
+    for name in _TIME_FIELDS_OF[type(rec)]:
+        value = getattr(rec, name)
+        if type(value) is datetime and not _FIRST_INSTANT <= value <= _LAST_INSTANT:
+            raise RecordError(name, INSTANT_RANGE)
+
+
 _CHECKS: dict[type, Any] = {
     Connection: _check_connection,
     Company: _check_company,
@@ -293,8 +443,12 @@ _CHECKS: dict[type, Any] = {
 }
 
 
+_TIME_FIELDS_OF = {cls: tuple(f for f in cls.__struct_fields__ if f in TIME_FIELDS) for cls in KINDS.values()}
+
+
 def check(rec: Record) -> None:
     """Rules across fields; raises :class:`RecordError`."""
+    _check_instants(rec)
     rule = _CHECKS.get(type(rec))
     if rule is not None:
         rule(rec)

@@ -13,26 +13,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from ..records import CALL_TEMPLATE, ID_FIELDS, TEMPLATE_CODE, TRANSPORT_CODE, Record, to_us
+from ..records import CALL_TEMPLATE, ID_FIELDS, TEMPLATE_CODE, TIME_FIELDS, TRANSPORT_CODE, Record, to_us
 from ..store.schema import PARENT_CALL, PARENT_EVENT, TABLES
 
-TIME_FIELDS = frozenset(
-    {
-        "registered_at",
-        "deleted_at",
-        "created_at",
-        "scheduled_start",
-        "scheduled_end",
-        "cancelled_at",
-        "started_at",
-        "ended_at",
-        "joined_at",
-        "left_at",
-        "at",
-        "sent_at",
-        "uploaded_at",
-    }
-)
 _UTC_US = pa.timestamp("us", tz="UTC")
 
 

@@ -20,15 +20,19 @@ from ..records import (
     EPOCH_MS_MAX,
     EPOCH_MS_MIN,
     ID_FIELDS,
+    INSTANT_MAX_US,
+    INSTANT_MIN_US,
+    MAX_COUNT,
     TEMPLATE_CODE,
     TEMPLATES,
+    TIME_FIELDS,
     TRANSPORT_CODE,
     TRANSPORTS,
 )
 from ..store.schema import PARENT_CALL, PARENT_EVENT, TABLES
-from .columns import TIME_FIELDS
 
-US = pa.timestamp("us", tz="UTC")
+# Microseconds per unit of an Arrow timestamp (nanoseconds are cut to whole microseconds).
+_UNIT_US = {"s": 1_000_000, "ms": 1000, "us": 1}
 # Required fields per kind (besides company_id and id) and enum fields with their values.
 REQUIRED = {
     "user": ("registered_at",),
@@ -95,18 +99,19 @@ class _Batch:
             if required:
                 self.ok[:] = False
             return pa.nulls(self.n, pa.int64())
+        # Instants out of range (records.INSTANT_RANGE) are left to the row path, which explains.
         if pa.types.is_timestamp(a.type) and a.type.tz is not None:
-            out = a.cast(US).cast(pa.int64())
+            out = timestamp_us(a)
+            self.require(pc.or_kleene(pc.is_valid(out), pc.is_null(a)))
         elif pa.types.is_integer(a.type):
-            ms = a.cast(pa.int64())
-            # Milliseconds out of the years 1..9999: the row path explains.
-            fits = pc.and_(pc.greater_equal(ms, EPOCH_MS_MIN), pc.less_equal(ms, EPOCH_MS_MAX))
+            ms, fits = int64(a)
+            fits = pc.and_(fits, pc.and_(pc.greater_equal(ms, EPOCH_MS_MIN), pc.less_equal(ms, EPOCH_MS_MAX)))
             self.require(pc.or_kleene(fits, pc.is_null(ms)))
             out = pc.multiply(pc.if_else(pc.fill_null(fits, False), ms, pa.scalar(None, pa.int64())), 1000)
         elif pa.types.is_string(a.type) or pa.types.is_large_string(a.type):
             from . import textscan  # numba loads on the first batch, not with every command
 
-            out, refused = textscan.instants(a)
+            out, refused = textscan.instants(a, INSTANT_MIN_US, INSTANT_MAX_US)
             self.ok &= ~refused
         else:  # naive timestamps and other types: the row path explains
             self.ok[:] = False
@@ -172,8 +177,9 @@ def validate(kind: str, batch: pa.RecordBatch) -> tuple[pa.Table | None, np.ndar
                 b.ok[:] = False
                 cols[name] = pa.nulls(b.n, pa.int64())
             else:
-                b.require(pc.greater_equal(a, 0))
-                cols[name] = a.cast(pa.int64())
+                size, fits = int64(a)
+                b.require(pc.and_(fits, pc.and_(pc.greater_equal(size, 0), pc.less_equal(size, MAX_COUNT))))
+                cols[name] = size
         else:
             cols[name] = b.text(name, req)
     if kind == "connection":
@@ -198,6 +204,29 @@ def validate(kind: str, batch: pa.RecordBatch) -> tuple[pa.Table | None, np.ndar
         return None, ~b.ok
     schema = pa.schema([f for f in TABLES[kind].arrow_schema if f.name != "seq"])
     return pa.table({f.name: cols[f.name] for f in schema}).cast(schema), ~b.ok
+
+
+def int64(a: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """An integer column as int64 (0 where a value does not fit) and whether each value fits: a
+    uint64 beyond the int64 range is refused, not wrapped."""
+    if a.type == pa.uint64():
+        fits = pc.less_equal(a, pa.scalar(2**63 - 1, pa.uint64()))
+        return pc.if_else(fits, a, pa.scalar(0, pa.uint64())).cast(pa.int64()), fits
+    return a.cast(pa.int64()), pc.is_valid(a)
+
+
+def timestamp_us(a: pa.Array) -> pa.Array:
+    """A timestamp column (of any unit) as epoch microseconds, null where the instant is null or
+    out of range; nanoseconds are cut to whole microseconds. Never overflows."""
+    raw = a.cast(pa.int64())  # the count of its own unit
+    if a.type.unit == "ns":
+        lo, hi = INSTANT_MIN_US * 1000, INSTANT_MAX_US * 1000 + 999
+    else:
+        per = _UNIT_US[a.type.unit]
+        lo, hi = -(-INSTANT_MIN_US // per), INSTANT_MAX_US // per
+    fits = pc.and_(pc.greater_equal(raw, lo), pc.less_equal(raw, hi))
+    kept = pc.if_else(fits, raw, pa.scalar(None, pa.int64()))
+    return pc.divide(kept, 1000) if a.type.unit == "ns" else pc.multiply(kept, _UNIT_US[a.type.unit])
 
 
 assert set(TEMPLATE_CODE) == set(TEMPLATES) and set(TRANSPORT_CODE) == set(TRANSPORTS)

@@ -4,7 +4,8 @@ Each record goes through :meth:`Ingestor.add`: *validate* (records.py) -> *scope
 to one company may only write that company) -> *company* (an unknown company is created when the
 writer may write any) -> *buffer*. A full buffer is written as one columnar batch per kind;
 :meth:`Ingestor.finish` writes the rest and recomputes the rollups the whole import touched, once.
-A rejected record never stops the import: the result counts it and says where and why.
+A rejected record never stops the import: the result counts it and says where and why; a file
+that cannot be read on ends with one such error.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import functools
 import io
 import itertools
 import re
+import zlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing
@@ -27,10 +29,10 @@ import pyarrow.json as pajson
 
 from ..ahead import ahead
 from ..metrics.rollup import Rollups, Touched, store_transaction
-from ..records import KINDS, Company, Record, RecordError, decode_json
+from ..records import KINDS, MAX_DEPTH, TIME_FIELDS, Company, Record, RecordError, decode_json
 from ..store.meta import MetaStore
 from . import fastpath
-from .columns import TIME_FIELDS, to_table
+from .columns import to_table
 
 MAX_ERRORS = 1000  # errors listed in a result; the count covers all
 # A long import recomputes what it touched every this many written records, so what it holds
@@ -53,6 +55,22 @@ _KIND_SCHEMAS = {
     if kind != "company"
 }
 _BLANK_LINE = re.compile(rb"\n[ \t\r\x0b\x0c]*(?:\n|$)")  # after the first line
+# What reading a file may raise (a truncated or corrupt gzip, an I/O error).
+READ_ERRORS = (OSError, EOFError, zlib.error)
+
+
+class SourceError(Exception):
+    """A file that cannot be read on: why, and the first line (or Parquet row) not read."""
+
+    def __init__(self, reason: str, line: int = 0) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.line = line
+
+
+def read_error(exc: BaseException) -> SourceError:
+    return SourceError(str(exc).strip() or type(exc).__name__)
+
 
 
 @dataclass(frozen=True)
@@ -71,6 +89,8 @@ class IngestError:
     def __str__(self) -> str:
         where = f"{self.source}:" if self.source else "line "
         field = f" [{self.field}]" if self.field else ""
+        if not self.line:  # the file as a whole
+            return f"{self.source or 'input'}{field}: {self.error}"
         return f"{where}{self.line}{field}: {self.error}"
 
 
@@ -79,6 +99,7 @@ class IngestResult:
     accepted: int = 0
     rejected: int = 0
     errors: list[IngestError] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)  # files that could not be read to their end
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -127,6 +148,13 @@ class Ingestor:
         self.result.rejected += 1
         if len(self.result.errors) < MAX_ERRORS:
             self.result.errors.append(IngestError(line, field_name, error, self.source))
+
+    def unreadable(self, error: SourceError) -> None:
+        """The current file cannot be read on from ``error.line`` (0: not at all): one error, and the
+        result says the file was not read to its end."""
+        where = "from this line on" if error.line else "at all"
+        self.reject(error.line, None, f"the file cannot be read {where}: {error.reason}")
+        self.result.unreadable.append(self.source or "-")
 
     def add_json(self, line: int, raw: bytes | str) -> None:
         try:
@@ -329,22 +357,49 @@ class Ingestor:
         read-ahead threads parse (see :func:`_chunk_tables`)."""
 
         def chunks() -> Iterator[bytes]:
-            while data := stream.read(JSON_BLOCK_BYTES):
-                if not data.endswith(b"\n"):
-                    data += stream.readline()  # the rest of the last line
-                yield data
+            buf = bytearray()
+            while True:
+                try:
+                    piece = stream.read1(JSON_BLOCK_BYTES)  # type: ignore[attr-defined]
+                except READ_ERRORS as exc:
+                    # The whole lines read before the failure are stored; it is reported after them.
+                    if (cut := buf.rfind(b"\n") + 1) > 0:
+                        yield bytes(memoryview(buf)[:cut])
+                    raise read_error(exc) from exc
+                if not piece:
+                    if buf:
+                        yield bytes(buf)
+                    return
+                buf += piece
+                if len(buf) >= JSON_BLOCK_BYTES and (cut := buf.rfind(b"\n") + 1) > 0:
+                    yield bytes(memoryview(buf)[:cut])
+                    del buf[:cut]
 
         it = chunks()
-        head = list(itertools.islice(it, 2))
+        head: list[bytes] = []
+        failure: SourceError | None = None  # reading the first chunks: raised after them
+        try:
+            for data in itertools.islice(it, 2):
+                head.append(data)
+        except SourceError as exc:
+            failure = exc
         parsed = (
-            ahead(_chunk_tables, itertools.chain(head, it)) if len(head) > 1 else (_chunk_tables(d) for d in head)
+            ahead(_chunk_tables, itertools.chain(head, it))
+            if len(head) > 1 and failure is None
+            else (_chunk_tables(d) for d in head)
         )  # one chunk: no thread to start
         first_line = 1
         with closing(parsed):  # work already started ends before an error goes on
-            for raw, lines, tables in parsed:
-                block = raw if not isinstance(raw, bytes) else [] if self._fits_scope(tables) else _lines(raw)
-                self._add_block(block, first_line, tables)  # (a block parsed from its text has no company)
-                first_line += lines
+            try:
+                for raw, lines, tables in parsed:
+                    block = raw if not isinstance(raw, bytes) else [] if self._fits_scope(tables) else _lines(raw)
+                    self._add_block(block, first_line, tables)  # (a block parsed from its text has no company)
+                    first_line += lines
+                if failure is not None:
+                    raise failure
+            except SourceError as exc:
+                exc.line = first_line
+                raise
 
     def _add_block(
         self, block: list[bytes | str], first_line: int, tables: tuple[list[int], dict[str, pa.Table]] | None
@@ -424,7 +479,13 @@ def _data_tables(
     data: bytes, first: bytes | str, records: int, lines: int
 ) -> tuple[list[int], dict[str, pa.Table]] | None:
     """:func:`jsonl_tables` of the block's text ``data`` (``first``: its first line; ``records``:
-    its lines that are not blank, of ``lines``)."""
+    its lines that are not blank, of ``lines``).
+
+    Arrow takes text that is not UTF-8 into its columns, any depth of nesting, and fields the
+    schema lacks whatever they hold: a block with such a line goes line by line, where it is
+    refused alone (records.decode_json)."""
+    if not data.isascii() and not _is_utf8(data):
+        return None
     table = _read_json(data, _schema_like(first))
     if table is not None and pc.count_distinct(table.column("kind"), mode="all").as_py() > 1:
         table = None  # more than one kind: every kind's fields are needed
@@ -434,6 +495,8 @@ def _data_tables(
         return None
     if table.num_rows != records:
         return None  # a line Arrow read differently (e.g. two objects on one line)
+    if _too_deep(data, records):
+        return None
     kinds = table.column("kind")
     companies: list[int] = []
     per_kind: dict[str, pa.Table] = {}
@@ -447,7 +510,10 @@ def _data_tables(
         if kind not in KINDS:
             return None
         rows = (table if len(kinds_seen) == 1 else table.filter(pc.equal(kinds, kind))).combine_chunks()
-        valid, _doubtful = fastpath.validate(kind, rows.to_batches()[0])
+        try:
+            valid, _doubtful = fastpath.validate(kind, rows.to_batches()[0])
+        except pa.ArrowException:  # columns Arrow cannot compute on: the line path judges them
+            return None
         if valid is None:
             return None
         per_kind[kind] = valid
@@ -471,6 +537,27 @@ def _chunk_tables(data: bytes) -> tuple[bytes | list[bytes | str], int, tuple[li
     return data, lines, tables
 
 
+def _is_utf8(data: bytes) -> bool:
+    """Whether a text is UTF-8, checked by Arrow without copying it."""
+    offsets = pa.py_buffer(np.array([0, len(data)], dtype=np.int64))
+    text = pa.Array.from_buffers(pa.large_string(), 1, [None, offsets, pa.py_buffer(data)])
+    try:
+        text.validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True
+
+
+def _too_deep(data: bytes, records: int) -> bool:
+    """Whether a line of a block Arrow read (``records`` lines, each an object: one '{' at least)
+    nests deeper than records.MAX_DEPTH; the brackets of all the other lines bound any one's."""
+    if data.count(b"{") + data.count(b"[") - (records - 1) <= MAX_DEPTH:
+        return False
+    from . import textscan
+
+    return textscan.deeper_than(data, MAX_DEPTH)
+
+
 def _lines(data: bytes) -> list[bytes | str]:
     """The lines of a file's text as iterating the file gives them (each with its newline)."""
     return list(io.BytesIO(data).readlines())
@@ -486,7 +573,8 @@ def _joined(block: list[bytes | str]) -> tuple[bytes, bool]:
                 return data, True
         return b"\n".join(block), False  # type: ignore[arg-type]
     except TypeError:
-        return b"\n".join(raw if isinstance(raw, bytes) else raw.encode() for raw in block), False
+        # (a lone surrogate is kept as bytes that are not UTF-8: the line path explains it)
+        return b"\n".join(raw if isinstance(raw, bytes) else raw.encode(errors="surrogatepass") for raw in block), False
 
 
 def _schema_like(line: bytes | str) -> pa.Schema | None:
@@ -494,11 +582,12 @@ def _schema_like(line: bytes | str) -> pa.Schema | None:
     epoch milliseconds); a block that does not fit it is read again with every kind's fields."""
     try:
         first = msgspec.json.decode(line)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError, UnicodeError):
         return None
-    if not isinstance(first, dict) or first.get("kind") not in _KIND_SCHEMAS:
+    if not isinstance(first, dict) or not isinstance(first.get("kind"), str) or first["kind"] not in _KIND_SCHEMAS:
         return None
-    epoch_ms = frozenset(k for k, v in first.items() if k in TIME_FIELDS and type(v) is int)
+    fields = KINDS[first["kind"]].__struct_fields__  # (others are ignored, whatever they hold)
+    epoch_ms = frozenset(k for k, v in first.items() if k in TIME_FIELDS and k in fields and type(v) is int)
     return _kind_schema(first["kind"], epoch_ms)
 
 
