@@ -423,3 +423,54 @@ def test_cli_csv_without_kind_is_refused_before_anything_is_stored(run: Any, tmp
     res = run("import", str(good), str(tmp_path / "b.csv"))
     assert res.exit_code == 1 and "b.csv: CSV and Parquet files hold one kind of record: give --kind" in res.output
 
+
+def test_cli_import_audits_company_changes_as_import_and_a_scoped_import_keeps_settings(
+    run: Any, tmp_path: Path
+) -> None:
+    from vkurse_stats.config import Settings
+    from vkurse_stats.store.accounts import AccountStore
+    from vkurse_stats.store.meta import MetaStore
+
+    first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    company = {"kind": "company", "id": "acme", "name": "ACME", "limits": {"concurrent_speakers": 5}}
+    first.write_text(json.dumps(company) + "\n" + json.dumps(conn(1, company_id="newco")) + "\n")
+    second.write_text(json.dumps({**company, "name": "ACME 2", "timezone": "UTC"}) + "\n")
+    assert run("import", str(first)).exit_code == 0
+    res = run("import", "--company", "acme", str(second))
+    assert res.exit_code == 1 and res.output.splitlines() == [
+        "accepted: 0, rejected: 1",
+        f"  {second}:1 [timezone]: a writer scoped to company 'acme' may not change its timezone "
+        "(Europe/Moscow -> UTC); support can",
+    ]
+    assert run("import", str(second)).exit_code == 0
+
+    meta = MetaStore(Settings(data_dir=tmp_path / "data").resolved_database_url)
+    try:
+        entries = AccountStore(meta.engine).audit_entries()[0]
+    finally:
+        meta.close()
+    assert [(e.actor, e.action, e.company_id) for e in entries] == [
+        ("import", "company.update", "acme"),
+        ("import", "company.create", "newco"),
+        ("import", "company.create", "acme"),
+    ]
+    update = entries[0].detail
+    assert (update["file"], update["line"], update["via"]) == (str(second), 1, "ingest")
+    assert (update["before"]["name"], update["after"]["name"]) == ("ACME", "ACME 2")
+    assert (update["before"]["timezone"], update["after"]["timezone"]) == ("Europe/Moscow", "UTC")
+    assert entries[2].detail == {
+        "company": {
+            "id": "acme",
+            "name": "ACME",
+            "timezone": "Europe/Moscow",
+            "limits": {
+                "concurrent_speakers": 5,
+                "concurrent_events": None,
+                "concurrent_connections": None,
+                "storage_bytes": None,
+            },
+        },
+        "via": "ingest",
+        "file": str(first),
+        "line": 1,
+    }

@@ -187,6 +187,7 @@ def import_(
     batch_size: int,
 ) -> None:
     """Import records from JSON Lines, CSV or Parquet files (.gz too; '-' reads stdin)."""
+    from .ingest import Actor
     from .ingest.readers import detect_format, read_file
     from .records import KINDS
 
@@ -207,7 +208,8 @@ def import_(
                 raise click.ClickException(f"{name}: CSV and Parquet files hold one kind of record: give --kind")
     make_bar = _progress_factory()
     with services(ctx) as svc:
-        ing = svc.ingestor(company_scope=company_scope, batch_size=batch_size)
+        # Company changes of the import are audited as "import".
+        ing = svc.ingestor(company_scope=company_scope, batch_size=batch_size, actor=Actor("import"))
         try:
             if make_bar:
                 with make_bar() as bar:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import msgspec
-from msgspec import Meta, Struct
+from msgspec import UNSET, Meta, Struct, UnsetType
 
 from .timeutil import zone
 
@@ -60,10 +60,14 @@ class Limits(Struct, forbid_unknown_fields=True):
 
 
 class Company(Struct, tag_field="kind", tag="company"):
+    """``timezone`` and ``limits`` are UNSET when the record leaves them out: a platform writer's
+    record then sets the defaults (it replaces the company's settings), a scoped writer's leaves
+    them as they are (see ingest/pipeline.py)."""
+
     id: Id
     name: Annotated[str, Meta(min_length=1, max_length=500)]
-    timezone: str = DEFAULT_TIMEZONE
-    limits: Limits | None = None
+    timezone: str | UnsetType = UNSET
+    limits: Limits | None | UnsetType = UNSET
 
 
 class User(Struct, tag_field="kind", tag="user"):
@@ -418,6 +422,8 @@ def _check_connection(rec: Connection) -> None:
 
 
 def _check_company(rec: Company) -> None:
+    if rec.timezone is UNSET:
+        return
     try:
         zone(rec.timezone)
     except ValueError as exc:

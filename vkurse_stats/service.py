@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .config import Settings
-from .ingest import Ingestor, IngestResult
+from .ingest import Actor, Ingestor, IngestResult
 from .metrics.engine import warm_up as warm_engine
 from .metrics.query import Query
 from .metrics.rollup import Rollups
@@ -49,11 +49,22 @@ class Services:
     def now_us(self) -> int:
         return self.settings.now_us()
 
-    def ingestor(self, *, company_scope: str | None = None, batch_size: int = 100_000) -> Ingestor:
-        return Ingestor(self.analytics, self.meta, self.rollups, company_scope=company_scope, batch_size=batch_size)
+    def ingestor(
+        self, *, company_scope: str | None = None, batch_size: int = 100_000, actor: Actor | None = None
+    ) -> Ingestor:
+        """An ingestor for a writer: ``company_scope`` limits what it may write, ``actor`` is who it
+        is in the audit log of the company changes it makes (default: ``import``)."""
+        return Ingestor(
+            self.analytics, self.meta, self.rollups, company_scope=company_scope, batch_size=batch_size, actor=actor
+        )
 
     def ingest_lines(
-        self, lines: Iterable[bytes | str], *, company_scope: str | None = None, defer_rollups: bool = False
+        self,
+        lines: Iterable[bytes | str],
+        *,
+        company_scope: str | None = None,
+        defer_rollups: bool = False,
+        actor: Actor | None = None,
     ) -> IngestResult:
         """Validate and store JSON Lines; returns accepted/rejected and the errors.
 
@@ -61,7 +72,7 @@ class Services:
         the writer or the next read instead of before returning; while the server's writer runs,
         the records are stored by it, in one transaction with those of every other request
         waiting (group commit)."""
-        ing = self.ingestor(company_scope=company_scope)
+        ing = self.ingestor(company_scope=company_scope, actor=actor)
         ing.add_lines(lines)
         if defer_rollups and self.writer.running:
             return self.writer.submit(ing)

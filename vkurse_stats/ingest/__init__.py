@@ -1,5 +1,5 @@
 """Ingestion: files and HTTP bodies -> validated records -> batches -> the stores."""
 
-from .pipeline import IngestError, Ingestor, IngestResult
+from .pipeline import Actor, IngestError, Ingestor, IngestResult
 
-__all__ = ["IngestError", "IngestResult", "Ingestor"]
+__all__ = ["Actor", "IngestError", "IngestResult", "Ingestor"]

@@ -1,11 +1,13 @@
 """The ingest pipeline: a named list of steps per record, batched writes, one rollup pass.
 
 Each record goes through :meth:`Ingestor.add`: *validate* (records.py) -> *scope* (a writer scoped
-to one company may only write that company) -> *company* (an unknown company is created when the
-writer may write any) -> *buffer*. A full buffer is written as one columnar batch per kind;
-:meth:`Ingestor.finish` writes the rest and recomputes the rollups the whole import touched, once.
-A rejected record never stops the import: the result counts it and says where and why; a file
-that cannot be read on ends with one such error.
+to one company may only write that company, and may not change its timezone or limits) ->
+*company* (an unknown company is created when the writer may write any) -> *buffer*. A full buffer
+is written as one columnar batch per kind; :meth:`Ingestor.finish` writes the rest and recomputes
+the rollups the whole import touched, once. A rejected record never stops the import: the result
+counts it and says where and why; a file that cannot be read on ends with one such error. Every
+company an import creates or changes is written to the audit log with the writer (its
+:class:`Actor`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import msgspec
 import numpy as np
@@ -29,8 +31,18 @@ import pyarrow.json as pajson
 
 from ..ahead import ahead
 from ..metrics.rollup import Rollups, Touched, store_transaction
-from ..records import KINDS, MAX_DEPTH, TIME_FIELDS, Company, Record, RecordError, decode_json
-from ..store.meta import MetaStore
+from ..records import (
+    DEFAULT_TIMEZONE,
+    KINDS,
+    MAX_DEPTH,
+    TIME_FIELDS,
+    Company,
+    Limits,
+    Record,
+    RecordError,
+    decode_json,
+)
+from ..store.meta import CompanyInfo, MetaStore
 from . import fastpath
 from .columns import to_table
 
@@ -71,6 +83,23 @@ class SourceError(Exception):
 def read_error(exc: BaseException) -> SourceError:
     return SourceError(str(exc).strip() or type(exc).__name__)
 
+
+class AuditLog(Protocol):
+    def audit(
+        self, actor: str, action: str, company_id: str | None = None, address: str | None = None, **detail: Any
+    ) -> None: ...
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who writes through an ingestor, for the audit log of the company changes it makes: a token
+    (``token:3:vks_ab12``) or ``import`` (the CLI), from which address (``local``: this machine),
+    and the log to write to (None: the audit log of the metadata store, opened at the first
+    change)."""
+
+    name: str = "import"
+    address: str | None = "local"
+    log: AuditLog | None = None
 
 
 @dataclass(frozen=True)
@@ -123,11 +152,14 @@ class Ingestor:
         *,
         company_scope: str | None = None,
         batch_size: int = 100_000,
+        actor: Actor | None = None,
     ) -> None:
         self.store = store
         self.meta = meta
         self.rollups = rollups
         self.scope = company_scope
+        self.actor = actor or Actor()
+        self._audit_log = self.actor.log
         self.batch_size = batch_size
         self.result = IngestResult()
         self.touched = Touched()
@@ -184,7 +216,9 @@ class Ingestor:
             self.reject(line, "company_id", f"this token may only write company {self.scope!r}, not {company_id!r}")
             return False
         if self.meta.company(company_id) is None:
-            self.meta.put_company(company_id)
+            before, after = self.meta.put_company(company_id)
+            if before is None:  # (by its first record; the columnar path knows no line of it)
+                self._audit("company.create", company_id, 0, company=after.as_json())
         self._known.update((company_id, given))
         self._note_fresh(company_id)
         return True
@@ -197,14 +231,29 @@ class Ingestor:
         if self.scope is not None and str(rec.id) != self.scope:
             self.reject(line, "id", f"this token may only write company {self.scope!r}, not {str(rec.id)!r}")
             return
-        self._put_company(rec)
+        try:
+            self._put_company(line, rec)
+        except RecordError as exc:
+            self.reject(line, exc.field, exc.error)
+            return
         self.result.accepted += 1
 
-    def _put_company(self, rec: Company) -> None:
+    def _put_company(self, line: int, rec: Company) -> None:
+        company_id = str(rec.id)
         limits = None
-        if rec.limits is not None:
-            limits = {k: getattr(rec.limits, k) for k in rec.limits.__struct_fields__}
-        before, after = self.meta.put_company(str(rec.id), rec.name, rec.timezone, limits, replace_limits=True)
+        if not isinstance(rec.limits, msgspec.UnsetType):
+            limits = {k: None if rec.limits is None else getattr(rec.limits, k) for k in Limits.__struct_fields__}
+        if self.scope is None:
+            # The platform's record replaces the company's settings: what it leaves out is reset.
+            timezone = rec.timezone if isinstance(rec.timezone, str) else DEFAULT_TIMEZONE
+            before, after = self.meta.put_company(company_id, rec.name, timezone, limits, replace_limits=True)
+        else:
+            self._refuse_settings(company_id, rec, limits)
+            before, after = self.meta.put_company(company_id, rec.name)
+        if before is None:
+            self._audit("company.create", company_id, line, company=after.as_json())
+        elif before != after:
+            self._audit("company.update", company_id, line, before=before.as_json(), after=after.as_json())
         if after.id not in self._known:
             self._known.add(after.id)
             self._note_fresh(after.id)
@@ -213,6 +262,38 @@ class Ingestor:
             self.flush()
             self.rollups.forget_timezone(after.id)
             self.rollups.rebuild(after.id)
+
+    def _refuse_settings(self, company_id: str, rec: Company, limits: dict[str, int | None] | None) -> None:
+        """A scoped writer may name its company, not change its timezone or licence limits
+        (support and platform writers can): a record that would is refused whole, naming the
+        field. Settings the record repeats unchanged, or leaves out, pass."""
+        current = self.meta.company(company_id) or CompanyInfo(company_id, company_id)
+        who = f"a writer scoped to company {self.scope!r}"
+        if isinstance(rec.timezone, str) and rec.timezone != current.timezone:
+            raise RecordError(
+                "timezone", f"{who} may not change its timezone ({current.timezone} -> {rec.timezone}); support can"
+            )
+        for name, value in (limits or {}).items():
+            now = current.limits.get(name)
+            if value != now:
+                raise RecordError(
+                    f"limits.{name}",
+                    f"{who} may not change its licence limits ({name}: {_shown(now)} -> {_shown(value)}); "
+                    "support can",
+                )
+
+    def _audit(self, action: str, company_id: str, line: int, **detail: Any) -> None:
+        """One entry of the audit log for a company this import created or changed."""
+        if self._audit_log is None:
+            from ..store.accounts import AccountStore  # the audit log lives beside the accounts
+
+            self._audit_log = AccountStore(self.meta.engine)
+        where: dict[str, Any] = {"via": "ingest"}
+        if self.source:
+            where["file"] = self.source
+        if line:
+            where["line"] = line
+        self._audit_log.audit(self.actor.name, action, company_id, self.actor.address, **detail, **where)
 
     def add_table(self, kind: str, table: pa.Table) -> bool:
         """Store a batch that the columnar validator proved valid (ingest/fastpath.py).
@@ -556,6 +637,10 @@ def _too_deep(data: bytes, records: int) -> bool:
     from . import textscan
 
     return textscan.deeper_than(data, MAX_DEPTH)
+
+
+def _shown(limit: int | None) -> str:
+    return "none" if limit is None else str(limit)
 
 
 def _lines(data: bytes) -> list[bytes | str]:

@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
+from ..ingest import Actor
 from .auth import (
     HTTPError,
     Principal,
@@ -107,10 +108,12 @@ async def ingest(request: Request) -> JSONResponse:
     if lines and lines[-1] == b"":
         lines.pop()
     scope = principal.token.company_id if principal.token else None
+    # The company changes of the batch are audited as the token's, from the caller's address.
+    actor = Actor(principal.actor, client_address(request), accounts_of(request))
     # Rollups are recomputed by the worker (or the next read), not per request: small batches
     # from a live platform coalesce into one recomputation.
     result = await run_in_threadpool(services_of(request).ingest_lines, lines,
-                                     company_scope=scope, defer_rollups=True)
+                                     company_scope=scope, defer_rollups=True, actor=actor)
     return JSONResponse(result.as_json())
 
 
