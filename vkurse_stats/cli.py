@@ -174,7 +174,11 @@ def _progress_factory() -> Any:
     help="Override the format the file extension gives (stdin is JSON Lines).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as the ingest API's JSON object.")
-@click.option("--company", "company_scope", help="Only accept records of this company.")
+@click.option(
+    "--company",
+    "company_scope",
+    help="Only accept records of this company, as its own ingest token would (its timezone and limits stay).",
+)
 @click.option("--batch-size", default=500_000, show_default=True, type=int, help="Records per write batch.")
 @click.pass_context
 def import_(
