@@ -228,8 +228,14 @@ class DuckDBStore:
     # --- plumbing ----------------------------------------------------------------------------
     @contextmanager
     def locked(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The writer's lock, with a connection of the holder's own: a stream of results (a
+        migration's) that no statement of the writer's connection can interrupt."""
         with self._lock:
-            yield self.con
+            cursor = self.con.cursor()
+            try:
+                yield cursor
+            finally:
+                cursor.close()
 
     def _reader(self) -> duckdb.DuckDBPyConnection:
         """The connection this thread reads on: the writer's inside a write, else a cursor of the
