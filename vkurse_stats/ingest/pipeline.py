@@ -215,7 +215,7 @@ class Ingestor:
         if self.scope is not None and company_id != self.scope:
             self.reject(line, "company_id", f"this token may only write company {self.scope!r}, not {company_id!r}")
             return False
-        if self.meta.company(company_id) is None:
+        if not self.meta.exists(company_id):
             before, after = self.meta.put_company(company_id)
             if before is None:  # (by its first record; the columnar path knows no line of it)
                 self._audit("company.create", company_id, 0, company=after.as_json())

@@ -128,6 +128,7 @@ class MetaStore:
         self.url = url
         self.engine = make_engine(url)
         self._lock = threading.Lock()
+        self._existing: set[str] = set()  # see exists()
         self.migrate()
 
     def migrate(self) -> None:
@@ -158,6 +159,16 @@ class MetaStore:
         return None
 
     # --- companies -------------------------------------------------------------------------
+    def exists(self, company_id: str) -> bool:
+        """Whether the company exists. Companies are never deleted, so a yes is remembered: a
+        batch of the platform's stream asks this of every company it holds."""
+        if company_id in self._existing:
+            return True
+        if self.company(company_id) is None:
+            return False
+        self._existing.add(company_id)
+        return True
+
     def company(self, company_id: str) -> CompanyInfo | None:
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(companies).where(companies.c.id == company_id)).first()
