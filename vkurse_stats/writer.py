@@ -129,9 +129,13 @@ class Writer:
                 self._store(jobs)
             tick = time.monotonic() >= next_tick or stopping
             if tick or wanted:
+                started = time.monotonic()
                 self._apply(None if tick else wanted)
                 if tick:
-                    next_tick = time.monotonic() + self.interval
+                    # An apply recomputes whole days: as a live day grows, so does its cost. The
+                    # ticks space out so applies take at most a third of the writer's time;
+                    # a read still has its company applied at once.
+                    next_tick = time.monotonic() + max(self.interval, 2 * (time.monotonic() - started))
             if stopping:
                 with self._cv:
                     if not self._jobs:
