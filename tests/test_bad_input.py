@@ -16,21 +16,12 @@ import pytest
 from click.testing import CliRunner
 
 from tests.conftest import NOW, lines
+from tests.test_ingest import CONN
 from vkurse_stats.cli import cli
 from vkurse_stats.ingest import pipeline
 from vkurse_stats.ingest.readers import read_file
 from vkurse_stats.records import INSTANT_RANGE, MAX_DEPTH, RecordError, decode_json
 from vkurse_stats.store.schema import TABLES
-
-CONN = {
-    "kind": "connection",
-    "company_id": "acme",
-    "event_id": "e1",
-    "event_template": "meeting",
-    "transport": "webrtc",
-    "joined_at": "2026-03-05T10:00:00+03:00",
-    "left_at": "2026-03-05T11:00:00+03:00",
-}
 
 
 @pytest.fixture
