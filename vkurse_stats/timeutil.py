@@ -72,6 +72,14 @@ class DayGrid:
         )
 
     @classmethod
+    def of_starts(cls, starts: npt.NDArray[np.int64], tz: str = "UTC") -> DayGrid:
+        """A grid of the given day boundaries, its days numbered from 0 (many companies' windows
+        laid end to end on one timeline: see Rollups._sweep_windows)."""
+        grid = cls.__new__(cls)
+        grid.tz, grid.first, grid.last, grid.starts = tz, 0, len(starts) - 2, starts
+        return grid
+
+    @classmethod
     def covering(cls, tz: str, lo_us: int, hi_us: int) -> DayGrid:
         """A grid whose days cover the instants ``lo_us .. hi_us``."""
         return cls(tz, day_number(local_date(lo_us, tz)), day_number(local_date(hi_us, tz)))

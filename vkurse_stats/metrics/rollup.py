@@ -403,59 +403,162 @@ class Rollups:
     ) -> None:
         """Recompute the days of each company's window (``windows``) and the stats of the
         parents whose connections all lie in it (``within``: the parents and their codes in the
-        window's rows), replacing the stored stats rows ``old_rids``: one statement per step for
-        every company, one sweep per company."""
+        window's rows), replacing the stored stats rows ``old_rids``: one statement per step and
+        one sweep for every company.
+
+        The sweep sees one timeline: each company's window is moved to begin where the previous
+        one ends, and each connection is clipped to its company's window (what lies outside a
+        window is outside its days anyway), so every day of the timeline is one company's day.
+        Parents and people are numbered per company, so nothing of one company meets another's."""
         store = self.store
         names = list(windows)
-        spans = pa.table(
-            {
-                "company_id": pa.array(names, pa.string()),
-                "t0": pa.array([windows[c].start(windows[c].first) for c in names], pa.int64()),
-                "t1": pa.array([windows[c].end(windows[c].last) for c in names], pa.int64()),
-            }
+        grids = [windows[c] for c in names]
+        t0 = np.array([g.start(g.first) for g in grids], dtype=np.int64)
+        t1 = np.array([g.end(g.last) for g in grids], dtype=np.int64)
+        base = np.concatenate(([0], np.cumsum(t1 - t0)))
+        shift = base[:-1] - t0  # add to a company's instant: its place on the timeline
+        ndays = np.array([g.last - g.first + 1 for g in grids], dtype=np.int64)
+        day0 = np.concatenate(([0], np.cumsum(ndays)))  # timeline day of each company's first day
+        timeline = DayGrid.of_starts(
+            np.concatenate([g.starts[:-1] + shift[i] for i, g in enumerate(grids)] + [base[-1:]]).astype(np.int64)
         )
+        company_of_day = np.repeat(np.arange(len(names)), ndays)
+        spans = pa.table({"company_id": pa.array(names, pa.string()), "t0": pa.array(t0), "t1": pa.array(t1)})
         rows = store.connections_windows(spans, self.cap_us)  # type: ignore[attr-defined]
-        rows_of = dict(_by_company(rows)) if rows.num_rows else {}
-        swept: dict[str, Swept] = {}
-        stats: list[pa.Table] = []
-        for c in names:
-            grid = windows[c]
-            mine = rows_of.get(c, rows.slice(0, 0)).drop_columns(["company_id"])
-            conns = to_connections(mine)
-            fig = sweep_window(conns, grid, now, self.cap_us)
-            if c in within:
-                parents, codes = within[c]
-                window_stats = self._window_stats(parents, codes, mine.column("parent"), conns, fig, now)
-                stats.append(_with_company(c, window_stats.cast(PARENT_STATS_SCHEMA)))
-            swept[c] = Swept(grid, fig, None, None)
+        cidx = pc.index_in(rows.column("company_id"), value_set=spans.column("company_id"))
+        cidx_np = cidx.to_numpy(zero_copy_only=False).astype(np.int64)
+        conns = to_connections(rows.drop_columns(["company_id"]))
+        conns.parent = _per_company(conns.parent, cidx_np)
+        conns.person = _per_company(conns.person, cidx_np)
+        end = conns.effective_end(now, self.cap_us)
+        zero = conns.joined == end
+        joined = np.maximum(conns.joined, t0[cidx_np])
+        moved = Connections(
+            parent=conns.parent,
+            template=conns.template,
+            transport=conns.transport,
+            joined=joined + shift[cidx_np],
+            left=np.where(zero, joined, np.maximum(joined, np.minimum(end, t1[cidx_np]))) + shift[cidx_np],
+            person=conns.person,
+            client=conns.client,
+            client_names=conns.client_names,
+        )
+        fig = sweep_window(moved, timeline, now, self.cap_us)
+        # Instants back from the timeline to each company's own.
+        for metric, moved_at in fig.at.items():
+            fig.at[metric] = np.where(moved_at == NO_TIME, NO_TIME, moved_at - shift[company_of_day])
+        fig.block_at = np.where(fig.block_at == NO_TIME, NO_TIME, fig.block_at - shift[company_of_day[fig.block_day]])
         # The new stats replace the old ones first: 'held' reads them.
-        new_stats = pa.concat_tables(stats) if stats else _with_company("", PARENT_STATS_SCHEMA.empty_table())
-        store.replace_parent_stats(old_rids, new_stats)  # type: ignore[attr-defined]
-        held_of = dict(_by_company(store.parent_first_joins_in(spans)))  # type: ignore[attr-defined]
-        no_held = pa.table({"template": pa.array([], pa.int8()), "first_join": pa.array([], pa.int64())})
+        stats = self._stats_within(names, within, rows, cidx_np, conns, fig, now)
+        store.replace_parent_stats(old_rids, stats)  # type: ignore[attr-defined]
+        held = store.parent_first_joins_in(spans)  # type: ignore[attr-defined]
         fetched = {key: store.instants_in(spans, *key) for key in _SOURCE_COLUMNS}  # type: ignore[attr-defined]
-        of = {key: dict(_by_company(t)) if t.num_rows else {} for key, t in fetched.items()}
-        out: list[pa.Table] = []
-        for c in names:
-            grid = windows[c]
 
-            def instants(kind: str, column: str, value: str | None, t0: int, t1: int, c: str = c) -> pa.Table:
-                key = (kind, column, value)
-                t = of[key].get(c, fetched[key].slice(0, 0))
-                return t.filter(pc.and_(pc.greater_equal(t.column("t"), t0), pc.less(t.column("t"), t1)))
+        def day_of(table: pa.Table, column: str) -> np.ndarray:
+            """The timeline day of each row's instant."""
+            c = pc.index_in(table.column("company_id"), value_set=spans.column("company_id"))
+            c_np = c.to_numpy(zero_copy_only=False).astype(np.int64)
+            return timeline.day_of(table.column(column).to_numpy().astype(np.int64) + shift[c_np])
 
-            held = held_of.get(c, no_held)
-            day_rows = self._day_rows(grid.first, grid.last, now, swept[c], held.select(["template", "first_join"]),
-                                      instants)
-            out.append(_with_company(c, day_rows))
-        days = pa.table(
+        total = int(day0[-1])
+        held_day = day_of(held, "first_join")
+        held_tpl = held.column("template").to_numpy().astype(np.int64)
+        memo: dict[tuple[str, str, str | None, bool], np.ndarray] = {}
+
+        def bucket(kind: str, column: str, value: str | None, cut: bool) -> np.ndarray:
+            """Per timeline day: records (or their ``value``) with ``column`` that day (and, with
+            ``cut``, not after now)."""
+            key = (kind, column, value, cut)
+            if key not in memo:
+                t = fetched[(kind, column, value)]
+                if cut:
+                    t = t.filter(pc.less_equal(t.column("t"), now))
+                weights = t.column("v").to_numpy().astype(np.float64) if value else None
+                memo[key] = np.bincount(day_of(t, "t"), weights=weights, minlength=total).astype(np.int64)
+            return memo[key]
+
+        local_day = np.concatenate([np.arange(g.first, g.last + 1, dtype=np.int64) for g in grids])
+        company_col = pa.array(names, pa.string()).take(pa.array(company_of_day))
+        out_metric: list[pa.Array] = []
+        out_value: list[np.ndarray] = []
+        out_at: list[np.ndarray] = []
+        for m in METRICS:
+            at: np.ndarray | None = None
+            if m.daily in ("peak", "parent_peak"):
+                values, at = fig.values[m.id], fig.at[m.id]
+            elif m.daily == "held":
+                sel = np.isin(held_tpl, list(m.scope))
+                values = np.bincount(held_day[sel], minlength=total)
+            else:
+                start, value, end_col = SOURCES[m.source]
+                stock = m.daily == "stock"
+                values = bucket(m.source, start, value, stock)
+                if stock and end_col:
+                    values = values - bucket(m.source, end_col, value, True)
+            out_metric.append(pa.array([m.id] * total, pa.string()))
+            out_value.append(values.astype(np.int64))
+            out_at.append(at if at is not None else np.full(total, NO_TIME, dtype=np.int64))
+        days_col, companies_col = [local_day] * len(METRICS), [company_col] * len(METRICS)
+        client_day, client_metric, client_value = [], [], []
+        for day, per_client in fig.clients.items():
+            for client, n in per_client.items():
+                client_day.append(day)
+                client_metric.append(CLIENT_PREFIX + client)
+                client_value.append(n)
+        if client_day:
+            cd = np.array(client_day, dtype=np.int64)
+            days_col.append(local_day[cd])
+            companies_col.append(company_col.take(pa.array(cd)))
+            out_metric.append(pa.array(client_metric, pa.string()))
+            out_value.append(np.array(client_value, dtype=np.int64))
+            out_at.append(np.full(len(cd), NO_TIME, dtype=np.int64))
+        at_all = np.concatenate(out_at)
+        day_rows = pa.table(
             {
-                "company_id": pa.array([c for c in names for _ in range(windows[c].first, windows[c].last + 1)]),
-                "day": pa.array([d for c in names for d in range(windows[c].first, windows[c].last + 1)], pa.int32()),
+                "company_id": pa.concat_arrays(companies_col),
+                "day": pa.array(np.concatenate(days_col), pa.int32()),
+                "metric": pa.concat_arrays(out_metric),
+                "value": pa.array(np.concatenate(out_value)),
+                "at": _nullable(at_all),
             }
         )
-        store.write_days_of(days, pa.concat_tables(out), now)  # type: ignore[attr-defined]
+        days = pa.table({"company_id": company_col, "day": pa.array(local_day, pa.int32())})
+        store.write_days_of(days, day_rows, now)  # type: ignore[attr-defined]
 
+    def _stats_within(
+        self,
+        names: list[str],
+        within: dict[str, tuple[pa.Table, pa.Array | pa.ChunkedArray]],
+        rows: pa.Table,
+        cidx: np.ndarray,
+        conns: Connections,
+        fig: WindowFigures,
+        now: int,
+    ) -> pa.Table:
+        """The stats (with ``company_id``) of the parents whose connections all lie in their
+        company's window, from the timeline's rows and blocks; parents are matched on their
+        company and code, so two companies' equal codes never meet."""
+        if not within:
+            return _with_company("", PARENT_STATS_SCHEMA.empty_table())
+        order = [c for c in names if c in within]
+        position = {c: i for i, c in enumerate(names)}
+        parents = pa.concat_tables([_with_company(c, within[c][0]) for c in order])
+        codes = pa.chunked_array([within[c][1] for c in order]).combine_chunks().cast(pa.uint64())
+        owner = np.repeat([position[c] for c in order], [within[c][0].num_rows for c in order]).astype(np.int64)
+        # (company, code) of every parent, and of every row's parent, as one number each.
+        pcode = codes.to_numpy(zero_copy_only=False).view(np.int64)
+        rcode = rows.column("parent").combine_chunks().cast(pa.uint64()).to_numpy(zero_copy_only=False).view(np.int64)
+        keys = np.concatenate((np.stack((owner, pcode)), np.stack((cidx, rcode))), axis=1)
+        _, inverse = np.unique(keys, axis=1, return_inverse=True)
+        inverse = inverse.reshape(-1).astype(np.int64)
+        return self._window_stats(
+            parents,
+            pa.array(inverse[: len(pcode)]),
+            pa.chunked_array([pa.array(inverse[len(pcode) :])]),
+            conns,
+            fig,
+            now,
+        )
     def _apply_in_one_window(self, company_id: str, parents: pa.Table, touched: Touched, now: int) -> bool:
         """Recompute the touched parents and days of a company from one fetch and sweep, as a
         rebuild's window does, when every connection of those parents lies within a few days
@@ -556,8 +659,12 @@ class Rollups:
         participants = np.bincount(pairs // (int(conns.person.max()) + 1), minlength=n)
         has = count > 0
         keys = parents.filter(pa.array(has))
+        company = {}
+        if "company_id" in parents.column_names:
+            company = {"company_id": keys.column("company_id").combine_chunks()}
         return pa.table(
             {
+                **company,
                 "parent_kind": keys.column("parent_kind").combine_chunks(),
                 "parent_id": keys.column("parent_id").combine_chunks(),
                 "template": pa.array(template[has], pa.int8()),
@@ -716,7 +823,8 @@ class Rollups:
         blocks = WindowFigures(
             {}, {}, {}, block_row[kept], fig.block_day[kept], fig.block_peak[kept], fig.block_at[kept]
         )
-        return self._stats_table(parents.select(["parent_kind", "parent_id"]), theirs, blocks, now)
+        keys = [c for c in ("company_id", "parent_kind", "parent_id") if c in parents.column_names]
+        return self._stats_table(parents.select(keys), theirs, blocks, now)
 
 
     # --- volatility and rebuild --------------------------------------------------------------
@@ -913,6 +1021,15 @@ def _bucket(
         weights = tbl.column("v").to_numpy().astype(np.float64) if value else None
         memo[key] = np.bincount(idx, weights=weights, minlength=ndays).astype(np.int64)
     return memo[key]
+
+
+def _per_company(codes: np.ndarray, company: np.ndarray) -> np.ndarray:
+    """Dense codes of (company, code) pairs: equal codes of two companies become two."""
+    if len(codes) == 0:
+        return codes
+    key = company * (int(codes.max()) + 1) + codes
+    _, inverse = np.unique(key, return_inverse=True)
+    return inverse.reshape(-1).astype(np.int64)
 
 
 def _one_window(tz: str, days: set[int], lo: int, hi: int) -> tuple[int, int] | None:
