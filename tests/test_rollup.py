@@ -9,7 +9,10 @@ import random
 from datetime import date
 from typing import Any
 
+import pytest
+
 from tests.conftest import lines
+from vkurse_stats.metrics import rollup
 
 ZONES = {"msk": "Europe/Moscow", "vvo": "Asia/Vladivostok", "kgd": "Europe/Kaliningrad", "utc": "UTC"}
 BASE_MS = 1_780_000_000_000  # 2026-05-28
@@ -58,7 +61,12 @@ def _figures(svc: Any) -> dict[str, Any]:
     return out
 
 
-def test_live_batches_over_many_companies_equal_a_rebuild(make_services: Any) -> None:
+@pytest.mark.parametrize("timeline_days", [None, 4], ids=["one-sweep", "split-sweeps"])
+def test_live_batches_over_many_companies_equal_a_rebuild(
+    make_services: Any, monkeypatch: pytest.MonkeyPatch, timeline_days: int | None
+) -> None:
+    if timeline_days:  # the companies' windows then take several sweeps (more days than one can hold)
+        monkeypatch.setattr(rollup, "TIMELINE_DAYS", timeline_days)
     svc = make_services(now="2026-06-01T12:00:00+00:00")
     svc.ingest_lines(lines(*({"kind": "company", "id": c, "name": c, "timezone": tz} for c, tz in ZONES.items())))
     rng = random.Random(7)

@@ -30,6 +30,7 @@ from .engine import NO_TIME, Connections, WindowFigures, distinct, sweep_window
 
 WINDOW_DAYS = 31  # days recomputed per fetch: bounds memory on a full rebuild
 DAY_US = 86_400_000_000
+TIMELINE_DAYS = 1 << 20  # days of one sweep's timeline (the engine's keys number 2**22)
 PARENT_CHUNK = 100_000
 # Record kind -> (instant column, value column or None for 1, column that ends a stock or None)
 SOURCES = {
@@ -413,11 +414,18 @@ class Rollups:
         store = self.store
         names = list(windows)
         grids = [windows[c] for c in names]
+        ndays = np.array([g.last - g.first + 1 for g in grids], dtype=np.int64)
+        if len(names) > 1 and int(ndays.sum()) > TIMELINE_DAYS:  # more days than a key can number
+            half = len(names) // 2
+            for i, part in enumerate((names[:half], names[half:])):
+                rids = old_rids if i == 0 else pa.array([], pa.int64())  # the first part deletes them all
+                self._sweep_windows({c: windows[c] for c in part}, {c: within[c] for c in part if c in within},
+                                    rids, now)
+            return
         t0 = np.array([g.start(g.first) for g in grids], dtype=np.int64)
         t1 = np.array([g.end(g.last) for g in grids], dtype=np.int64)
         base = np.concatenate(([0], np.cumsum(t1 - t0)))
         shift = base[:-1] - t0  # add to a company's instant: its place on the timeline
-        ndays = np.array([g.last - g.first + 1 for g in grids], dtype=np.int64)
         day0 = np.concatenate(([0], np.cumsum(ndays)))  # timeline day of each company's first day
         timeline = DayGrid.of_starts(
             np.concatenate([g.starts[:-1] + shift[i] for i, g in enumerate(grids)] + [base[-1:]]).astype(np.int64)
