@@ -105,6 +105,15 @@ class Touched:
             .sort_by([("parent_kind", "ascending"), ("parent_id", "ascending")])
         )
 
+    def parent_tables(self) -> dict[str, pa.Table]:
+        """:meth:`parent_table` of every company with parents, in one pass over all of them."""
+        parts = [_with_company(c, t) for c, tables in self.parents.items() for t in tables if t.num_rows]
+        if not parts:
+            return {}
+        keys = ["company_id", "parent_kind", "parent_id"]
+        distinct = pa.concat_tables(parts).group_by(keys).aggregate([]).sort_by([(k, "ascending") for k in keys])
+        return {c: t.drop_columns(["company_id"]) for c, t in _by_company(distinct)}
+
     def __bool__(self) -> bool:
         return any(self.days.values()) or any(self.parents.values())
 
@@ -339,12 +348,13 @@ class Rollups:
         too long) go one by one."""
         store = self.store
         cands: dict[str, tuple[pa.Table | None, set[int], tuple[int, int] | None]] = {}
+        parent_tables = touched.parent_tables()
         for company_id in touched.companies():
             days = touched.days.get(company_id)
             if not days or store.exact_parents(company_id):  # type: ignore[attr-defined]
                 continue
             joined = touched.joined.get(company_id)
-            parents = touched.parent_table(company_id) if touched.parents.get(company_id) else None
+            parents = parent_tables.get(company_id)
             tz = self.timezone(company_id)
             if parents is not None and parents.num_rows:
                 if joined is None or _one_window(tz, days, *joined) is None:
