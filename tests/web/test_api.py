@@ -6,6 +6,8 @@ import gzip
 import json
 from typing import Any
 
+import pytest
+
 from tests.web.conftest import ACME, bearer
 from vkurse_stats.metrics.definitions import METRICS
 
@@ -125,7 +127,60 @@ def test_unauthenticated_api_is_401_json(client: Any) -> None:
 
 def test_unknown_api_path_is_404_json(client: Any) -> None:
     r = client.get("/api/v1/nothing")
-    assert r.status_code == 404 and r.json() == {"error": "not found"}
+    assert r.status_code == 404 and r.json() == {"error": "not found", "code": "not_found"}
+
+
+@pytest.mark.parametrize("params,code,ru,en", [
+    ({"from": "2026-03-31", "to": "2026-03-01"}, "range_reversed",
+     "Начало периода (2026-03-31) позже его конца (2026-03-01).",
+     "parameter 'from' (2026-03-31) is after parameter 'to' (2026-03-01)"),
+    ({"from": "2026-13-01", "to": "2026-03-31"}, "date_invalid",
+     "Параметр «from»: «2026-13-01» — не дата (нужно ГГГГ-ММ-ДД).",
+     "parameter 'from': '2026-13-01' is not a date (YYYY-MM-DD)"),
+    ({"to": "2026-03-31"}, "date_required", "Укажите дату в параметре «from» (ГГГГ-ММ-ДД).",
+     "parameter 'from' is required (YYYY-MM-DD)"),
+    ({**MARCH, "sort": "password"}, "bad_sort", "Параметр «sort»: по «password» сортировать "
+     "нельзя; можно по: id, title, template, organizer_id, organizer_name, created_at, "
+     "scheduled_start, first_join, last_leave, duration_s, participants, connections, peak, "
+     "peak_at.", None),
+    ({**MARCH, "order": "up"}, "bad_order", "Параметр «order» должен быть «asc» или «desc».",
+     "parameter 'order' must be 'asc' or 'desc'"),
+    ({**MARCH, "limit": "many"}, "not_integer", "Параметр «limit»: «many» — не целое число.",
+     "parameter 'limit': 'many' is not an integer"),
+    ({**MARCH, "offset": "-1"}, "out_of_bounds",
+     "Параметр «offset» должен быть от 0 до 1000000000.", None),
+    ({**MARCH, "company": "globex"}, "unknown_company", "Компания «globex» не найдена.",
+     "unknown company 'globex'"),
+])
+def test_errors_have_a_code_and_speak_the_accepted_language(admin: Any, params: dict[str, str],
+                                                            code: str, ru: str,
+                                                            en: str | None) -> None:
+    r = admin.get("/api/v1/events", params=params,
+                  headers={"Accept-Language": "ru-RU,ru;q=0.9,en;q=0.8"})
+    assert r.status_code in (400, 404) and r.json() == {"error": ru, "code": code}
+    r = admin.get("/api/v1/events", params=params, headers={"Accept-Language": "de, en;q=0.5"})
+    assert r.json()["code"] == code
+    if en is not None:
+        assert r.json()["error"] == en
+    # Without the header the API speaks English, the language of its parameters.
+    assert admin.get("/api/v1/events", params=params).json()["error"] == r.json()["error"]
+
+
+def test_accept_language_ranking() -> None:
+    from vkurse_stats.web.errors import accept_language
+
+    assert accept_language("en;q=0.4, ru;q=0.8") == "ru"
+    assert accept_language("ru-RU") == "ru"
+    assert accept_language("fr, de;q=0.9") is None
+    assert accept_language("ru;q=0, en") == "en"
+    assert accept_language(None) is None
+
+
+def test_table_page_past_the_end_is_the_last_page(admin: Any) -> None:
+    r = admin.get("/api/v1/events", params={**MARCH, "limit": 2, "offset": 500})
+    body = r.json()
+    assert r.status_code == 200 and body["offset"] == 2 and len(body["rows"]) == 1
+    assert body["total"] == 3
 
 
 def test_operator_needs_company_parameter(operator: Any) -> None:

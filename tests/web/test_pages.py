@@ -297,7 +297,7 @@ def test_errors_never_show_a_stack_trace(app: Any, seeded: Any, monkeypatch: Any
     monkeypatch.setattr(seeded.query, "summary", boom)
     monkeypatch.setattr(seeded.query, "report", boom)
     r = c.get("/api/v1/summary", params=MARCH)
-    assert r.status_code == 500 and r.json() == {"error": "internal error"}
+    assert r.status_code == 500 and r.json() == {"error": "internal error", "code": "internal"}
     r = c.get("/dashboard", params=MARCH)
     assert r.status_code == 500
     assert "Traceback" not in r.text and "secret internals" not in r.text

@@ -20,28 +20,9 @@ from .definitions import CLIENT_PREFIX, METRICS
 from .engine import NO_TIME
 from .model import Day, MetricValue, Page, Summary
 from .rollup import Rollups
+from .tables import TABLES, fold
 
-TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
-    "events": (
-        "id",
-        "title",
-        "template",
-        "organizer_id",
-        "organizer_name",
-        "created_at",
-        "scheduled_start",
-        "first_join",
-        "last_leave",
-        "duration_s",
-        "participants",
-        "connections",
-        "peak",
-        "peak_at",
-    ),
-    "planned": ("organizer_id", "organizer_name", "planned", "next_id", "next_title", "next_start"),
-    "disk": ("owner_id", "owner_name", "bytes", "files"),
-    "devices": ("client", "device", "users", "logins"),
-}
+TABLE_COLUMNS: dict[str, tuple[str, ...]] = {name: t.keys for name, t in TABLES.items()}
 MAX_PAGE = 100_000
 STOCKS = [m.id for m in METRICS if m.combine == "last"]  # daily rows are changes of a level
 TEMPLATE_NAMES: dict[int, str] = dict(enumerate(TEMPLATES))
@@ -49,7 +30,7 @@ TEMPLATE_NAMES: dict[int, str] = dict(enumerate(TEMPLATES))
 
 def fold_search(text: str | None) -> str:
     """Search text as the tables' SQL compares it: lower case, ё as е (both sides alike)."""
-    return (text or "").strip().lower().replace("ё", "е")
+    return fold(text or "")
 
 
 class _Grid:
@@ -218,8 +199,8 @@ class Query:
         date_from: date,
         date_to: date,
         *,
-        sort: str = "first_join",
-        order: str = "desc",
+        sort: str = TABLES["events"].sort,
+        order: str = TABLES["events"].order,
         search: str = "",
         limit: int = 50,
         offset: int = 0,
@@ -250,8 +231,8 @@ class Query:
         self,
         company_id: str,
         *,
-        sort: str = "planned",
-        order: str = "desc",
+        sort: str = TABLES["planned"].sort,
+        order: str = TABLES["planned"].order,
         search: str = "",
         limit: int = 50,
         offset: int = 0,
@@ -263,8 +244,8 @@ class Query:
         self,
         company_id: str,
         *,
-        sort: str = "bytes",
-        order: str = "desc",
+        sort: str = TABLES["disk"].sort,
+        order: str = TABLES["disk"].order,
         search: str = "",
         limit: int = 50,
         offset: int = 0,
@@ -278,8 +259,8 @@ class Query:
         date_from: date,
         date_to: date,
         *,
-        sort: str = "users",
-        order: str = "desc",
+        sort: str = TABLES["devices"].sort,
+        order: str = TABLES["devices"].order,
         search: str = "",
         limit: int = 50,
         offset: int = 0,

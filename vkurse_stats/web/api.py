@@ -27,6 +27,7 @@ from .auth import (
     resolve_company,
     services_of,
 )
+from .errors import ApiError
 from .params import MAX_LIMIT, fetch_table, page_json, parse_int, parse_order, parse_range
 
 router = APIRouter(prefix="/api/v1", tags=["api"])
@@ -126,7 +127,7 @@ def summary(request: Request, date_from: FromQ = None, date_to: ToQ = None,
     try:
         result = services_of(request).query.summary(info.id, d1, d2)
     except KeyError:
-        raise HTTPError(404, f"unknown company {info.id!r}") from None
+        raise ApiError(404, "unknown_company", company=info.id) from None
     return JSONResponse(result.as_json())
 
 
@@ -138,7 +139,7 @@ def daily(request: Request, date_from: FromQ = None, date_to: ToQ = None,
     try:
         days = services_of(request).query.daily(info.id, d1, d2)
     except KeyError:
-        raise HTTPError(404, f"unknown company {info.id!r}") from None
+        raise ApiError(404, "unknown_company", company=info.id) from None
     return JSONResponse({"company": info.id, "from": d1.isoformat(), "to": d2.isoformat(),
                          "timezone": info.timezone,
                          "days": [d.as_json(info.timezone) for d in days]})
@@ -152,7 +153,7 @@ def _table(request: Request, table: str, company: str | None, date_from: str | N
     d1, d2 = (parse_range(date_from, date_to) if table in ("events", "devices")
               else (date.min, date.min))
     page = fetch_table(services_of(request).query, table, info.id, d1, d2, sort=sort,
-                       order=parse_order("order", order), search=search,
+                       order=parse_order("order", order), search=search, last_page=True,
                        limit=parse_int("limit", limit, 50, 1, MAX_LIMIT),
                        offset=parse_int("offset", offset, 0, 0, 10**9))
     return JSONResponse(page_json(page, info))
@@ -202,10 +203,10 @@ def _export(request: Request, ext: str, company: str | None, date_from: str | No
     d1, d2 = parse_range(date_from, date_to)
     lang = lang or "ru"
     if lang not in ("ru", "en"):
-        raise HTTPError(400, "parameter 'lang' must be 'ru' or 'en'")
+        raise ApiError(400, "bad_lang")
     separators = {None: ";", "": ";", ";": ";", ",": ",", "semicolon": ";", "comma": ","}
     if sep not in separators:
-        raise HTTPError(400, "parameter 'sep' must be ';' or ','")
+        raise ApiError(400, "bad_sep")
     try:
         from ..export import export_csv, export_filename, export_xlsx
     except ImportError:
@@ -219,7 +220,7 @@ def _export(request: Request, ext: str, company: str | None, date_from: str | No
             data = export_xlsx(query, info.id, d1, d2, lang=lang)
             media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     except KeyError:
-        raise HTTPError(404, f"unknown company {info.id!r}") from None
+        raise ApiError(404, "unknown_company", company=info.id) from None
     accounts_of(request).audit(principal.actor, f"export.{ext}", info.id,
                                client_address(request), date_from=d1.isoformat(),
                                date_to=d2.isoformat(), lang=lang)

@@ -37,6 +37,7 @@ from ..store.accounts import AccountStore
 from ..store.errors import StoreUnavailableError
 from . import api, pages, support
 from .auth import HTTPError, LoginRequired, PasswordChangeRequired
+from .errors import STATUS_CODES, error_code, error_lang, error_text
 from .gate import ReadGate
 from .i18n import pick_lang, translate
 from .proxy import ProxyHeaders, TrustedProxies
@@ -95,9 +96,10 @@ def _is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
 
-def _error(request: Request, status: int, message: str) -> Response:
+def _error(request: Request, status: int, message: str, code: str | None = None) -> Response:
     if _is_api(request):
-        return JSONResponse({"error": message}, status_code=status)
+        return JSONResponse({"error": message, "code": code or STATUS_CODES.get(status, "error")},
+                            status_code=status)
     lang = pick_lang(request)
     title = {404: "error.404", 403: "error.403", 500: "error.500"}.get(status, "error.generic")
     if message == "CSRF token missing or invalid":
@@ -113,7 +115,7 @@ def _error(request: Request, status: int, message: str) -> Response:
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(HTTPError)
     async def on_http_error(request: Request, exc: HTTPError) -> Response:
-        return _error(request, exc.status, exc.message)
+        return _error(request, exc.status, error_text(exc, error_lang(request)), error_code(exc))
 
     @app.exception_handler(StarletteHTTPException)
     async def on_starlette_error(request: Request, exc: StarletteHTTPException) -> Response:

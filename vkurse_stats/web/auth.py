@@ -151,11 +151,13 @@ def operator_principal(request: Request) -> Principal:
 def resolve_company(request: Request, principal: Principal, requested: str | None, *,
                     default_first: bool) -> CompanyInfo:
     """The company a request reads. Pinned callers get 404 for any company but their own."""
+    from .errors import ApiError  # errors builds on this module
+
     meta = services_of(request).meta
     pinned = principal.pinned_company
     if pinned is not None:
         if requested and requested != pinned:
-            raise HTTPError(404, f"unknown company {requested!r}")
+            raise ApiError(404, "unknown_company", company=requested)
         company_id = pinned
     elif requested:
         company_id = requested
@@ -165,10 +167,10 @@ def resolve_company(request: Request, principal: Principal, requested: str | Non
             raise HTTPError(404, "there are no companies yet")
         company_id = all_companies[0].id
     else:
-        raise HTTPError(400, "parameter 'company' is required for this caller")
+        raise ApiError(400, "company_required")
     info = meta.company(company_id)
     if info is None:
-        raise HTTPError(404, f"unknown company {company_id!r}")
+        raise ApiError(404, "unknown_company", company=company_id)
     return info
 
 
