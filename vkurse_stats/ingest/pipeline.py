@@ -89,6 +89,10 @@ class AuditLog(Protocol):
         self, actor: str, action: str, company_id: str | None = None, address: str | None = None, **detail: Any
     ) -> None: ...
 
+    def audit_many(
+        self, actor: str, action: str, entries: list[tuple[str | None, dict[str, Any]]], address: str | None = None
+    ) -> None: ...
+
 
 @dataclass(frozen=True)
 class Actor:
@@ -223,6 +227,18 @@ class Ingestor:
         self._note_fresh(company_id)
         return True
 
+    def _admit_all(self, ids: list[str]) -> None:
+        """:meth:`_admit` of the companies of a columnar batch (in scope: checked before), in
+        one statement per step however many there are: a year of the platform's history holds
+        thousands."""
+        if not ids:
+            return
+        created = self.meta.create_companies(ids)
+        if created:
+            self._audit_all("company.create", [(c.id, {"company": c.as_json()}) for c in created])
+        self._known.update(ids)
+        self._rebuild.update(c for c in ids if c not in self.rollups.computed_of(ids))
+
     def _note_fresh(self, company_id: str) -> None:
         if not self.rollups.computed_any(company_id):
             self._rebuild.add(company_id)
@@ -284,6 +300,11 @@ class Ingestor:
 
     def _audit(self, action: str, company_id: str, line: int, **detail: Any) -> None:
         """One entry of the audit log for a company this import created or changed."""
+        self._audit_all(action, [(company_id, detail)], line)
+
+    def _audit_all(self, action: str, entries: list[tuple[str, dict[str, Any]]], line: int = 0) -> None:
+        """Entries of the audit log (company, detail) for companies this import created or
+        changed, in one transaction."""
         if self._audit_log is None:
             from ..store.accounts import AccountStore  # the audit log lives beside the accounts
 
@@ -293,16 +314,16 @@ class Ingestor:
             where["file"] = self.source
         if line:
             where["line"] = line
-        self._audit_log.audit(self.actor.name, action, company_id, self.actor.address, **detail, **where)
+        self._audit_log.audit_many(
+            self.actor.name, action, [(c, {**detail, **where}) for c, detail in entries], self.actor.address
+        )
 
     def add_table(self, kind: str, table: pa.Table) -> bool:
         """Store a batch that the columnar validator proved valid (ingest/fastpath.py).
         Returns False, storing nothing, when its companies need the per-row steps."""
         if not self._in_scope(table):
             return False
-        for company_id in pc.unique(table.column("company_id")).to_pylist():
-            if company_id not in self._known:
-                self._admit(0, company_id)
+        self._admit_all([c for c in pc.unique(table.column("company_id")).to_pylist() if c not in self._known])
         self._seal(kind)  # earlier rows first: arrival order decides between versions
         first = self.store.next_seq(table.num_rows)
         self._tables[kind].append(

@@ -189,6 +189,14 @@ class Rollups:
             self._computed.add(company_id)
         return True
 
+    def computed_of(self, ids: list[str]) -> set[str]:
+        """:meth:`computed_any` of many companies: those of ``ids`` that have rollups, in one
+        statement for the ones not known yet."""
+        unknown = [c for c in ids if c not in self._computed]
+        if unknown:
+            self._computed.update(self.store.computed_companies(unknown))  # type: ignore[attr-defined]
+        return {c for c in ids if c in self._computed}
+
     def touched_by(self, kind: str, versions: pa.Table, skip: set[str] | frozenset[str] = frozenset()) -> Touched:
         """Days and parents a set of record versions (old or new) affects (in companies not in
         ``skip``)."""

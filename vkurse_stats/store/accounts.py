@@ -520,6 +520,20 @@ class AccountStore:
                 at=self.clock(), actor=actor, action=action, company_id=company_id,
                 detail=json.dumps(detail, ensure_ascii=False, default=str), address=address))
 
+    def audit_many(self, actor: str, action: str, entries: list[tuple[str | None, dict[str, Any]]],
+                   address: str | None = None) -> None:
+        """:meth:`audit` of one action on many companies ((company_id, detail) each), in one
+        transaction: the first records of a thousand new companies in one import."""
+        if not entries:
+            return
+        at = self.clock()
+        with self.engine.begin() as conn:
+            conn.execute(audit_log.insert(), [
+                {"at": at, "actor": actor, "action": action, "company_id": company_id, "address": address,
+                 "detail": json.dumps(detail, ensure_ascii=False, default=str)}
+                for company_id, detail in entries
+            ])
+
     def audit_entries(self, *, limit: int = 100, offset: int = 0,
                       company_id: str | None = None) -> tuple[list[AuditEntry], int]:
         q = sa.select(audit_log)

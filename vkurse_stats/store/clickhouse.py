@@ -637,6 +637,11 @@ class ClickHouseStore:
             )
         }
 
+    def computed_companies(self, ids: Sequence[str]) -> set[str]:
+        """The companies of ``ids`` with any computed day."""
+        return {str(r[0]) for r in self.rows(
+            "SELECT DISTINCT company_id FROM rollup_days WHERE company_id IN {ids:Array(String)}", {"ids": list(ids)})}
+
     def sums_before(self, company_id: str, metrics: Sequence[str], day: int) -> dict[str, int]:
         """Sum of each metric's daily rows before ``day`` (the level a stock starts a range at)."""
         if not metrics:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -173,6 +174,35 @@ class MetaStore:
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(companies).where(companies.c.id == company_id)).first()
         return _row_to_company(row) if row else None
+
+    def companies_of(self, ids: Iterable[str]) -> dict[str, CompanyInfo]:
+        """The companies of ``ids`` that exist, by id: one statement per thousand ids."""
+        wanted = sorted(set(ids))
+        out: dict[str, CompanyInfo] = {}
+        with self.engine.connect() as conn:
+            for i in range(0, len(wanted), 1000):
+                rows = conn.execute(sa.select(companies).where(companies.c.id.in_(wanted[i : i + 1000]))).fetchall()
+                out.update((r.id, _row_to_company(r)) for r in rows)
+        self._existing.update(out)
+        return out
+
+    def create_companies(self, ids: Iterable[str]) -> list[CompanyInfo]:
+        """Create, with the defaults, the companies of ``ids`` that do not exist yet (the first
+        records of new companies in the platform's stream), in one transaction; returns those
+        created."""
+        wanted = sorted(set(ids) - self._existing)
+        if not wanted:
+            return []
+        with self._lock, self.engine.begin() as conn:
+            have: set[str] = set()
+            for i in range(0, len(wanted), 1000):
+                have.update(conn.execute(
+                    sa.select(companies.c.id).where(companies.c.id.in_(wanted[i : i + 1000]))).scalars())
+            new = [CompanyInfo(c, c) for c in wanted if c not in have]
+            if new:
+                conn.execute(companies.insert(), [{"id": c.id, "name": c.name, "timezone": c.timezone} for c in new])
+        self._existing.update(wanted)
+        return new
 
     def companies(self) -> list[CompanyInfo]:
         with self.engine.connect() as conn:
