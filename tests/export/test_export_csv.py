@@ -10,6 +10,7 @@ from tests.export.export_support import FROM, TO, TZ, FakeQuery, csv_moment, loc
 from vkurse_stats.export import export_csv
 from vkurse_stats.metrics.definitions import METRICS, PEAK_IDS
 from vkurse_stats.metrics.model import MetricValue
+from vkurse_stats.metrics.tables import client_label
 
 
 def test_bom_separator_and_line_ends(query: FakeQuery) -> None:
@@ -29,7 +30,8 @@ def test_header_in_russian_names_every_metric_once(query: FakeQuery) -> None:
     ]
     assert "Совещания/ВКС: Одновременных докладчиков" in header
     assert "Хранилище: Всего используется, байт" in header
-    assert header[-3:] == ["Клиенты: desktop", "Клиенты: ios", "Клиенты: web"]
+    # Client types by their names, ordered by id (desktop, ios, web) as the API keys them.
+    assert header[-3:] == ["Клиенты: Компьютер (приложение)", "Клиенты: iOS", "Клиенты: Браузер"]
     assert len(header) == 1 + len(METRICS) + len(PEAK_IDS) + 3
     assert len(set(header)) == len(header), "every header is unambiguous"
 
@@ -39,7 +41,7 @@ def test_header_in_english(query: FakeQuery) -> None:
     assert header[:3] == ["Date", "Total: Concurrent connections",
                           f"Total: Concurrent connections — peak time ({TZ})"]
     assert "Webinars: Concurrent participants (viewers)" in header
-    assert header[-1] == "Clients: web"
+    assert header[-1] == "Clients: Browser"
     assert len(set(header)) == len(header)
 
 
@@ -50,7 +52,7 @@ def test_comma_separator_on_request(query: FakeQuery) -> None:
     assert rows[0] == semicolon[0]
     # the same cells; only a fraction of a second takes the other decimal mark
     assert rows[1:] == [[c.replace(",", ".") for c in r] for r in semicolon[1:]]
-    assert b'"Storage: Uploaded in the range, bytes"' in data  # a comma inside: quoted
+    assert b'"Storage: Uploaded that day, bytes"' in data  # a comma inside: quoted
     assert b'"Webinars: Concurrent participants (viewers)"' not in data
 
 
@@ -69,7 +71,8 @@ def test_every_figure_is_the_days_figure(query: FakeQuery) -> None:
                 assert csv_moment(row[col]) == expected, (day.date, m.id)
                 col += 1
         assert dict(zip(header[col:], row[col:], strict=True)) == {
-            f"Клиенты: {c}": str(day.clients.get(c, 0)) for c in ("desktop", "ios", "web")}
+            f"Клиенты: {client_label(c, 'ru')}": str(day.clients.get(c, 0))
+            for c in ("desktop", "ios", "web")}
 
 
 def test_peak_moments_are_local_time_of_the_company(query: FakeQuery) -> None:
@@ -89,6 +92,29 @@ def test_fractions_of_a_second_follow_the_separator(query: FakeQuery) -> None:
     day.metrics["total.connections"] = MetricValue(1, us("2026-03-01T10:02:00.000007+05:00"))
     body = read_csv(export_csv(query, "romashka", FROM, TO))[1:]
     assert body[0][2] == "2026-03-01 10:02:00,000007"  # exact, to the microsecond
+
+
+def test_per_day_counts_say_per_day(query: FakeQuery) -> None:
+    header = read_csv(export_csv(query, "romashka", FROM, TO))[0]
+    assert "ВСЕГО: Мероприятий и звонков за день" in header
+    assert "Звонки: Сообщений за день" in header
+    assert not [h for h in header if "за период" in h]
+    header = read_csv(export_csv(query, "romashka", FROM, TO, lang="en"))[0]
+    assert "Total: Events and calls held that day" in header
+    assert not [h for h in header if "in the range" in h]
+
+
+def test_a_range_without_activity_says_so(query: FakeQuery) -> None:
+    for day in query.days_:
+        day.metrics.update({k: MetricValue(0) for k in day.metrics})
+        day.clients.clear()
+    query.summary_.metrics.update({m.id: MetricValue(0) for m in METRICS
+                                   if m.combine != "last"})
+    rows = read_csv(export_csv(query, "romashka", FROM, TO))
+    assert len(rows) == 1 + 3 + 1
+    assert rows[-1] == ["За период 01.03.2026 – 03.03.2026 активности не было."]
+    rows = read_csv(export_csv(query, "romashka", FROM, TO, lang="en"))
+    assert rows[-1] == ["No activity from 2026-03-01 to 2026-03-03."]
 
 
 def test_rows_follow_daily_even_when_empty(query: FakeQuery) -> None:

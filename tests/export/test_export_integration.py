@@ -14,6 +14,7 @@ import pytest
 from tests.export.export_support import csv_moment, ooxml_text, read_csv, read_xlsx, sheet_rows
 from vkurse_stats.export import export_csv, export_xlsx
 from vkurse_stats.metrics.definitions import METRICS, PEAK_IDS
+from vkurse_stats.metrics.tables import client_label
 from vkurse_stats.service import Services
 from vkurse_stats.timeutil import zone
 
@@ -106,13 +107,18 @@ def _csv_iso(text: str) -> str | None:
     return _iso(csv_moment(text))
 
 
+# Every client type the seed connects with.
+CLIENTS = ("android", "desktop", "ios", "web", "sip", "h323", "phone", "unknown")
+
+
 @pytest.mark.parametrize(("date_from", "date_to"), [(D1, D3), (date(2026, 3, 2), date(2026, 3, 2))])
 def test_csv_equals_daily_api(svc: Services, date_from: date, date_to: date) -> None:
     api = [d.as_json(TZ) for d in svc.query.daily("acme", date_from, date_to)]
     header, *body = read_csv(export_csv(svc.query, "acme", date_from, date_to))
     assert len(body) == (date_to - date_from).days + 1 == len(api)
     clients = sorted({c for d in api for c in d["clients"]})
-    assert header[len(header) - len(clients):] == [f"Клиенты: {c}" for c in clients]
+    assert header[len(header) - len(clients):] == [f"Клиенты: {client_label(c, 'ru')}"
+                                                   for c in clients]
     for row, day in zip(body, api, strict=True):
         assert row[0] == day["date"]
         cells = iter(row[1:])
@@ -131,8 +137,8 @@ def test_known_figures_of_the_seed(svc: Services) -> None:
     assert day2[f"Total: Concurrent connections — peak time ({TZ})"] == "2026-03-02 10:45:00"
     assert day2["Webinars: Concurrent participants (viewers)"] == "2"
     assert day2[f"Total: Concurrent events — peak time ({TZ})"] == "2026-03-02 10:00:00"
-    assert day2["Storage: Uploaded in the range, bytes"] == str(5_368_709_120 + 777)
-    assert [dict(zip(header, r, strict=True))["Calls: Messages sent"] for r in body] == [
+    assert day2["Storage: Uploaded that day, bytes"] == str(5_368_709_120 + 777)
+    assert [dict(zip(header, r, strict=True))["Calls: Messages sent that day"] for r in body] == [
         "3", "2", "2"]
 
 
@@ -164,13 +170,14 @@ def test_xlsx_equals_summary_and_daily_api(svc: Services) -> None:
             if m.id in PEAK_IDS:
                 assert _iso(next(cells)) == day["metrics"][m.id].get("at"), (day["date"], m.id)
         clients = [c for c in header[1 + len(METRICS) + len(PEAK_IDS):] if c.startswith("Клиенты")]
-        assert [next(cells) for _ in clients] == [
-            day["clients"].get(c.removeprefix("Клиенты: "), 0) for c in clients]
+        ids = {f"Клиенты: {client_label(c, 'ru')}": c for c in CLIENTS}
+        assert [next(cells) for _ in clients] == [day["clients"].get(ids[c], 0) for c in clients]
         # the licence limits drawn on the chart
         assert list(cells) == [summary["metrics"][p]["limit"] for p in PEAK_IDS]
 
     client_rows = sheet_rows(wb, "Клиенты")
-    names = list(client_rows[1][1:])
+    ids = {client_label(c, "ru"): c for c in CLIENTS}
+    names = [ids[n] for n in client_rows[1][1:]]
     for row, day in zip(client_rows[2:], api_days, strict=True):
         assert list(row[1:]) == [day["clients"].get(n, 0) for n in names]
 
@@ -197,7 +204,7 @@ def test_xlsx_tables_equal_the_table_api(svc: Services) -> None:
                 else row[7] == timedelta(seconds=ev["duration_s"]))
         assert row[8:12] == (ev["participants"], ev["connections"], ev["peak"],
                              local(ev["peak_at"]))
-        assert row[12:] == (ev["organizer_id"], ev["id"])
+        assert row[12:] == (ev["id"], ev["organizer_id"])
     assert HOSTILE in [r[0] for r in sheet]
 
     planned = q.planned("acme").rows
@@ -209,7 +216,7 @@ def test_xlsx_tables_equal_the_table_api(svc: Services) -> None:
         (d["bytes"], d["files"], d["owner_id"]) for d in disk]
     devices = q.devices("acme", D1, D3).rows
     assert [r for r in sheet_rows(wb, "Devices")[2:]] == [
-        (d["client"], d["device"], d["users"], d["logins"]) for d in devices]
+        (client_label(d["client"], "en"), d["device"], d["users"], d["logins"]) for d in devices]
 
 
 def test_a_year_of_days(svc: Services) -> None:

@@ -130,11 +130,32 @@ def test_xlsx_shows_readable_formats_and_text_as_text(tmp_path: Path) -> None:
 
     days = shown("По дням")
     assert days[2][:3] == ["01.03.2026", "17", "01.03.2026 10:02:00"]
-    assert days[2][days[1].index("Хранилище: Всего используется, байт")].endswith(" ГБ")
+    assert days[2][days[1].index("Хранилище: Всего используется, байт")] == "1.2 ТБ"
     events = shown("Мероприятия")
     # computed, the formula would show "click"; LibreOffice shows the text we wrote
     assert events[2][0] == HOSTILE
     assert events[3][0] == "+7 999 123-45-67"
     assert events[2][7] == "1:31:30"  # the duration
-    assert shown("Диск")[2][:2] == ["-1", "5.37 ГБ"]
+    assert shown("Диск")[2][:2] == ["-1", "5.4 ГБ"]
     assert shown("Устройства")[2][1] == "@SUM(A1)"
+
+
+SIZES = (0, 999, 1_000, 1_250, 1_949_999, 400_000, 5_368_709_120, 291_930_000_000,
+         999_960_000_000, 1_234_567_890_123, 3 * 10**12, 1_234_500_000_000_000)
+
+
+def test_xlsx_sizes_read_as_the_page_shows_them(tmp_path: Path) -> None:
+    """The same bytes read the same on the page and in the spreadsheet (decimal units, one
+    decimal, rounded half up); LibreOffice's marks are those of the document, the page's ru."""
+    from vkurse_stats.web.format import fmt_bytes
+
+    q = make_query()
+    q.disk_ = [{"owner_id": f"u{i}", "owner_name": f"n{i}", "bytes": n, "files": 1}
+               for i, n in enumerate(SIZES)]
+    src = tmp_path / "export.xlsx"
+    src.write_bytes(export_xlsx(q, "romashka", FROM, TO))
+    out = _convert(src, CSV_OUT_AS_SHOWN, tmp_path)
+    with open(out / "export-Диск.csv", encoding="utf-8", newline="") as f:
+        shown = [row[1] for row in list(csv.reader(f, delimiter=";"))[2:]]
+    page = [fmt_bytes(n, "ru").replace("\u00a0", " ") for n in SIZES]
+    assert [s.replace(",", " ").replace(".", ",") for s in shown] == page

@@ -92,6 +92,35 @@ def test_summary_is_the_summary(query: FakeQuery) -> None:
     assert ws.conditional_formatting, "over-limit shares are highlighted"
 
 
+def test_shares_are_amber_from_90_percent_and_red_over_100_as_on_the_page(
+        query: FakeQuery) -> None:
+    ws = read_xlsx(export_xlsx(query, "romashka", FROM, TO))["Сводка"]
+    rules = [(r.operator, r.formula, r.dxf.font.color.rgb)
+             for cf in ws.conditional_formatting for r in cf.rules]
+    assert [(op, formula) for op, formula, _ in rules] == [
+        ("greaterThan", ["1"]), ("greaterThanOrEqual", ["0.9"])]
+    assert [fill[-6:] for _, _, fill in rules] == ["9C0006", "7A4B00"]
+
+
+def test_every_sheet_prints_landscape_one_page_wide_with_its_header(query: FakeQuery) -> None:
+    wb = read_xlsx(export_xlsx(query, "romashka", FROM, TO))
+    for ws in wb.worksheets:
+        assert ws.page_setup.orientation == "landscape", ws.title
+        assert ws.page_setup.paperSize in (9, "9"), ws.title  # A4
+        assert ws.page_setup.fitToWidth in (None, 1, "1")  # 1 is the default, left out
+        assert ws.page_setup.fitToHeight in (0, "0")
+        assert ws.sheet_properties.pageSetUpPr.fitToPage
+        assert ws.print_title_rows == "$2:$2", ws.title
+
+
+def test_a_range_without_activity_says_so(query: FakeQuery) -> None:
+    from vkurse_stats.metrics.model import MetricValue
+
+    query.summary_.metrics.update({m.id: MetricValue(0) for m in METRICS if m.combine != "last"})
+    rows = sheet_rows(read_xlsx(export_xlsx(query, "romashka", FROM, TO)), "Сводка")
+    assert rows[-1][0] == "За период 01.03.2026 – 03.03.2026 активности не было."
+
+
 def test_days_sheet_is_the_csv_table_with_real_types(query: FakeQuery) -> None:
     wb = read_xlsx(export_xlsx(query, "romashka", FROM, TO))
     csv_rows = read_csv(export_csv(query, "romashka", FROM, TO))
@@ -116,14 +145,14 @@ def test_days_sheet_is_the_csv_table_with_real_types(query: FakeQuery) -> None:
         assert row[n:] == (20, 5)
     total_bytes = header.index("Хранилище: Всего используется, байт") + 1
     assert ws.cell(3, total_bytes).value == 1_234_567_890_123
-    assert "ГБ" in ws.cell(3, total_bytes).number_format
+    assert ws.cell(3, total_bytes).number_format == '#,##0.0,,,," ТБ"'  # 1,2 ТБ as on the page
     assert ws.cell(3, 2).number_format == "#,##0"
 
 
 def test_clients_sheet(query: FakeQuery) -> None:
     rows = sheet_rows(read_xlsx(export_xlsx(query, "romashka", FROM, TO)), "Клиенты")
     assert rows[1:] == [
-        ("Дата", "desktop", "ios", "web"),
+        ("Дата", "Компьютер (приложение)", "iOS", "Браузер"),
         (datetime(2026, 3, 1), 0, 3, 10),
         (datetime(2026, 3, 2), 0, 3, 11),
         (datetime(2026, 3, 3), 7, 0, 0),
@@ -139,15 +168,15 @@ def test_events_sheet_has_every_row_with_real_dates(
         ("events", 4, 0), ("events", 4, 4), ("events", 4, 8)]
     rows = sheet_rows(wb, "Мероприятия")
     assert rows[1] == (
-        "Название", "Тип", "Организатор", f"Создано ({TZ})", f"Запланировано на ({TZ})",
+        "Название", "Шаблон", "Организатор", f"Создано ({TZ})", f"Запланировано на ({TZ})",
         f"Первое подключение ({TZ})", f"Последнее отключение ({TZ})", "Длительность",
-        "Участников", "Подключений", "Пик одновременных подключений", f"Момент пика ({TZ})",
-        "ID организатора", "ID мероприятия")
+        "Участников", "Подключений", "Пик одновременных подключений", f"Время пика ({TZ})",
+        "ID мероприятия", "ID организатора")
     assert [r[0] for r in rows[2:]] == [f"Планёрка {i}" for i in range(11)]
     assert rows[3] == (
         "Планёрка 1", "Встреча", "Иванов 1", datetime(2026, 2, 27, 9, 0, 1),
         datetime(2026, 3, 1, 10, 0), datetime(2026, 3, 1, 10, 1), datetime(2026, 3, 1, 11, 31, 30),
-        timedelta(seconds=5490), 13, 16, 9, datetime(2026, 3, 1, 10, 5), "u1", "ev1")
+        timedelta(seconds=5490), 13, 16, 9, datetime(2026, 3, 1, 10, 5), "ev1", "u1")
     assert rows[2][4] is None  # not scheduled: an empty cell, not a zero date
     ws = wb["Мероприятия"]
     assert ws["H3"].number_format == "[h]:mm:ss"
@@ -167,14 +196,19 @@ def test_planned_disk_and_devices_sheets(query: FakeQuery) -> None:
     wb = read_xlsx(export_xlsx(query, "romashka", FROM, TO))
     assert sheet_rows(wb, "Планируемые")[2:] == [
         ("Иванов 1", 4, "Ретро", datetime(2026, 4, 1, 9, 0), "u1", "ev9")]
+    assert sheet_rows(wb, "Планируемые")[1] == (
+        "Организатор", "Запланировано мероприятий", "Ближайшее мероприятие",
+        f"Начало ближайшего ({TZ})", "ID организатора", "ID ближайшего")
     assert sheet_rows(wb, "Диск")[1:] == [
         ("Владелец", "Занято", "Файлов", "ID владельца"),
         ("Иванов 1", 5_368_709_120, 42, "u1"),
         (None, 512, 1, "u2"),
     ]
-    assert "МБ" in wb["Диск"]["B3"].number_format
+    # Each size in the unit the page shows it in: 5,4 ГБ and 512 Б.
+    assert wb["Диск"]["B3"].number_format == '#,##0.0,,," ГБ"'
+    assert wb["Диск"]["B4"].number_format == '#,##0" Б"'
     assert sheet_rows(wb, "Устройства")[2:] == [
-        ("web", "Windows 11", 8, 30), ("ios", "iPhone 15", 2, 5)]
+        ("Браузер", "Windows 11", 8, 30), ("iOS", "iPhone 15", 2, 5)]
 
 
 def test_empty_tables_keep_their_header(query: FakeQuery) -> None:

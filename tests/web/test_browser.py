@@ -107,7 +107,7 @@ def test_admin_journey(page: Any, server: str) -> None:
     assert "level-over" in page.get_attribute('[data-metric="total.connections"]', "class")
     assert "достигнуто 05.03.2026 10:10" in page.inner_text('[data-metric="total.connections"]')
     side = page.inner_text('[data-section="storage"]')
-    assert "390,6" in side and "488,3" in side
+    assert "400,0\u00a0КБ" in side and "500,0\u00a0КБ" in side
 
     # Charts drew (ECharts renders to canvas) and the CSP let every script run.
     page.wait_for_selector("html[data-charts-ready]")

@@ -22,21 +22,28 @@ TEMPLATES_DIR = Path(fmt.__file__).parent / "templates"
 
 @pytest.mark.parametrize("n,ru,en", [
     (0, "0\u00a0Б", "0\u00a0B"),
-    (1023, "1023\u00a0Б", "1023\u00a0B"),
-    (1536, "1,5\u00a0КБ", "1.5\u00a0KB"),
-    (400_000, "390,6\u00a0КБ", "390.6\u00a0KB"),
-    (3 * 1024**4, "3,0\u00a0ТБ", "3.0\u00a0TB"),
+    (999, "999\u00a0Б", "999\u00a0B"),
+    (1500, "1,5\u00a0КБ", "1.5\u00a0KB"),
+    (1250, "1,3\u00a0КБ", "1.3\u00a0KB"),  # half up, as Excel rounds
+    (400_000, "400,0\u00a0КБ", "400.0\u00a0KB"),
+    (291_930_000_000, "291,9\u00a0ГБ", "291.9\u00a0GB"),
+    (3 * 10**12, "3,0\u00a0ТБ", "3.0\u00a0TB"),
+    (1_234_500_000_000_000, "1\u00a0234,5\u00a0ТБ", "1,234.5\u00a0TB"),
 ])
-def test_fmt_bytes(n: int, ru: str, en: str) -> None:
+def test_fmt_bytes_in_decimal_units(n: int, ru: str, en: str) -> None:
     assert fmt.fmt_bytes(n, "ru") == ru
     assert fmt.fmt_bytes(n, "en") == en
 
 
 def test_exact_size_round_trips() -> None:
-    assert fmt.exact_size(3 * 1024**4) == "3 TB"
-    assert fmt.exact_size(1536 * 1024**3) == "1536 GB"
-    assert fmt.exact_size(1_000_000_000) == "1000000000"
-    assert fmt.exact_size(0) == "0"
+    for n in (3 * 10**12, 1500 * 10**9, 1_000_000_001, 0, 250 * 10**6):
+        assert fmt.parse_size(fmt.exact_size(n)) == n
+    assert fmt.exact_size(3 * 10**12) == "3 TB"
+    assert fmt.exact_size(1500 * 10**9) == "1500 GB"
+    assert fmt.exact_size(1_000_000_001) == "1000000001"
+    assert fmt.parse_size("1,5 ТБ") == 1_500_000_000_000
+    assert fmt.parse_size("500\u00a0гб") == 500 * 10**9
+    assert fmt.parse_size("3 TiB") is None and fmt.parse_size("-5") is None
 
 
 def test_numbers_durations_and_instants() -> None:

@@ -2,7 +2,8 @@
 
 One row per day returned by the query API's ``daily``: the date, every metric's daily figure,
 the moment of each total peak (wall-clock time in the company's timezone, named in the header)
-and one column per client type seen in the range. UTF-8 with a BOM (so Excel detects the
+and one column per client type seen in the range. A range without activity ends with a row
+saying so. UTF-8 with a BOM (so Excel detects the
 encoding), ``;`` between fields by default (Excel's separator under a Russian locale), plain
 numbers (a peak's fraction of a second uses the decimal mark that goes with the separator).
 Text cells that a spreadsheet could read as a formula get the OWASP escape.
@@ -15,8 +16,17 @@ import io
 from collections.abc import Sequence
 from datetime import date
 
+from ..metrics.definitions import has_activity
 from ..metrics.model import Day
-from .labels import DayColumn, ExportQuery, check_lang, clients_seen, day_columns, local_datetime
+from .labels import (
+    DayColumn,
+    ExportQuery,
+    check_lang,
+    clients_seen,
+    day_columns,
+    local_datetime,
+    no_activity,
+)
 
 # Separator -> the decimal mark of the locales that use it (";" is what Russian Excel expects).
 SEPARATORS = {";": ",", ",": "."}
@@ -85,4 +95,6 @@ def export_csv(
     writer = csv.writer(out, delimiter=sep, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
     writer.writerow([escape_cell(col.header) for col in columns])
     writer.writerows(day_row(day, columns, tz, SEPARATORS[sep]) for day in days)
+    if not has_activity(summary.metrics):
+        writer.writerow([escape_cell(no_activity(language, date_from, date_to))])
     return out.getvalue().encode("utf-8")

@@ -15,7 +15,8 @@ from typing import Literal, Protocol
 
 from ..metrics.definitions import METRICS, PEAK_IDS, SECTIONS, MetricDef
 from ..metrics.model import Day, Page, Summary
-from ..records import TEMPLATES
+from ..metrics.tables import TABLES, client_label
+from ..metrics.tables import template_label as template_label
 from ..timeutil import US, zone
 
 Lang = Literal["ru", "en"]
@@ -85,8 +86,9 @@ def is_bytes(metric: MetricDef) -> bool:
 
 
 def metric_header(metric: MetricDef, lang: Lang) -> str:
-    """An unambiguous column header: section, label, and the unit where it is not a count."""
-    text = f"{section_label(metric.section, lang)}: {metric.label(lang)}"
+    """An unambiguous header of a day's figure: section, label, and the unit where it is not a
+    count."""
+    text = f"{section_label(metric.section, lang)}: {metric.day_label(lang)}"
     if is_bytes(metric):
         text += ", bytes" if lang == "en" else ", байт"
     return text
@@ -98,7 +100,7 @@ def peak_at_header(metric: MetricDef, lang: Lang, tz: str) -> str:
 
 
 def client_header(client: str, lang: Lang) -> str:
-    return f"{'Clients' if lang == 'en' else 'Клиенты'}: {client}"
+    return f"{'Clients' if lang == 'en' else 'Клиенты'}: {client_label(client, lang)}"
 
 
 def limit_header(metric: MetricDef, lang: Lang) -> str:
@@ -188,9 +190,8 @@ def title(key: str, lang: Lang, company_name: str, company_id: str, date_from: d
             f"часовой пояс {tz}")
 
 
-# Column headers of the tables, keyed by the query API's row field.
+# Column headers of the summary sheet; the tables' come from their definitions (metrics/tables.py).
 COLUMNS: dict[str, tuple[str, str]] = {
-    # summary
     "section": ("Раздел", "Section"),
     "metric": ("Показатель", "Metric"),
     "value": ("Значение", "Value"),
@@ -198,36 +199,6 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "limit": ("Лимит лицензии", "Licence limit"),
     "share": ("Использовано лимита", "Share of limit used"),
     "metric_id": ("Код показателя", "Metric id"),
-    # events
-    "id": ("ID мероприятия", "Event id"),
-    "title": ("Название", "Title"),
-    "template": ("Тип", "Type"),
-    "organizer_name": ("Организатор", "Organizer"),
-    "organizer_id": ("ID организатора", "Organizer id"),
-    "created_at": ("Создано", "Created"),
-    "scheduled_start": ("Запланировано на", "Scheduled start"),
-    "first_join": ("Первое подключение", "First join"),
-    "last_leave": ("Последнее отключение", "Last leave"),
-    "duration_s": ("Длительность", "Duration"),
-    "participants": ("Участников", "Participants"),
-    "connections": ("Подключений", "Connections"),
-    "peak": ("Пик одновременных подключений", "Peak concurrent connections"),
-    "peak_at": ("Момент пика", "Peak at"),
-    # planned
-    "planned": ("Запланировано мероприятий", "Planned events"),
-    "next_title": ("Ближайшее мероприятие", "Next event"),
-    "next_start": ("Начало ближайшего", "Next start"),
-    "next_id": ("ID ближайшего", "Next event id"),
-    # disk
-    "owner_name": ("Владелец", "Owner"),
-    "owner_id": ("ID владельца", "Owner id"),
-    "bytes": ("Занято", "Used"),
-    "files": ("Файлов", "Files"),
-    # devices
-    "client": ("Тип клиента", "Client type"),
-    "device": ("Устройство", "Device"),
-    "users": ("Пользователей", "Users"),
-    "logins": ("Входов", "Logins"),
 }
 
 
@@ -245,22 +216,13 @@ def rows_left_out(shown: int, total: int, lang: Lang) -> str:
             f"Остальные — в выгрузке за более короткий период.")
 
 
-TEMPLATE_LABELS: dict[str, tuple[str, str]] = {
-    "meeting": ("Встреча", "Meeting"),
-    "conference": ("Конференция", "Conference"),
-    "selector": ("Селектор", "Selector"),
-    "lecture": ("Лекция", "Lecture"),
-    "webinar": ("Вебинар", "Webinar"),
-}
+def table_header(table: str, key: str, lang: Lang) -> str:
+    """A table column's header, as the page names it."""
+    return TABLES[table].column(key).label(lang)
 
 
-def template_label(template: str | int | None, lang: Lang) -> str:
-    """The event type as the UI names it; the store's integer template code is accepted too."""
-    if template is None:
-        return ""
-    if isinstance(template, int):
-        if not 0 <= template < len(TEMPLATES):
-            return str(template)
-        template = TEMPLATES[template]
-    pair = TEMPLATE_LABELS.get(template)
-    return _pick(pair, lang) if pair else template
+def no_activity(lang: Lang, date_from: date, date_to: date) -> str:
+    """What a download of a range without activity says (the page says the same)."""
+    if lang == "en":
+        return f"No activity from {date_from.isoformat()} to {date_to.isoformat()}."
+    return f"За период {date_from:%d.%m.%Y} – {date_to:%d.%m.%Y} активности не было."

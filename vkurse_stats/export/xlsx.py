@@ -30,8 +30,9 @@ from xlsxwriter.utility import xl_col_to_name
 from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
-from ..metrics.definitions import METRIC_BY_ID, METRICS, PEAK_IDS
+from ..metrics.definitions import METRIC_BY_ID, METRICS, PEAK_IDS, has_activity
 from ..metrics.model import Day, Page, Summary
+from ..metrics.tables import SIZE_UNITS, TABLES, size_unit
 from ..timeutil import zone
 from . import labels as L
 from .labels import ExportQuery, Lang
@@ -47,11 +48,14 @@ KIND_WIDTH: dict[str, int] = {
     "text": 12, "label": 12, "int": 10, "bytes": 11, "date": 11, "datetime": 19,
     "duration": 10, "share": 9,
 }
-# Sizes in bytes, shown in decimal units (an Excel format can scale by 1000, not 1024).
-BYTES_FORMAT = {
-    "ru": '[<1000000]0.0," КБ";[<1000000000]0.0,," МБ";0.00,,," ГБ"',
-    "en": '[<1000000]0.0," KB";[<1000000000]0.0,," MB";0.00,,," GB"',
-}
+def size_format(unit: int, lang: Lang) -> str:
+    """The number format of a size shown in unit ``unit`` of SIZE_UNITS: the cell keeps the
+    bytes, each trailing comma scales by 1000, so it reads as the page's text (one decimal)."""
+    scale, ru, en = SIZE_UNITS[unit]
+    name = en if lang == "en" else ru
+    if unit == 0:
+        return f'#,##0" {name}"'
+    return f'#,##0.0{"," * ((len(str(scale)) - 1) // 3)}" {name}"'
 DATE_FORMAT = {"ru": "dd.mm.yyyy", "en": "yyyy-mm-dd"}
 DATETIME_FORMAT = {"ru": "dd.mm.yyyy hh:mm:ss", "en": "yyyy-mm-dd hh:mm:ss"}
 SECONDS_PER_DAY = 86_400
@@ -73,12 +77,17 @@ class Styles:
             "bottom": 1, "quote_prefix": True,
         })
         self.over_limit = wb.add_format({"font_color": "#9C0006", "bg_color": "#FFC7CE"})
+        # The page's amber: 90 % of the limit or more.
+        self.near_limit = wb.add_format({"font_color": "#7A4B00", "bg_color": "#FFE8B3"})
+        # Each size is written with the format of the unit it reads in (see size_format).
+        self.sizes = [wb.add_format({"num_format": size_format(i, lang)})
+                      for i in range(len(SIZE_UNITS))]
         self.kind: dict[str, Format] = {
             # quote_prefix: Excel keeps the cell text even when a user edits it and presses Enter.
             "text": wb.add_format({"quote_prefix": True}),
             "label": wb.add_format({}),
             "int": wb.add_format({"num_format": "#,##0"}),
-            "bytes": wb.add_format({"num_format": BYTES_FORMAT[lang]}),
+            "bytes": self.sizes[-1],
             "date": wb.add_format({"num_format": DATE_FORMAT[lang], "align": "left"}),
             "datetime": wb.add_format({"num_format": DATETIME_FORMAT[lang], "align": "left"}),
             "duration": wb.add_format({"num_format": "[h]:mm:ss"}),
@@ -244,6 +253,9 @@ class SheetWriter:
                 x = serial(v) if offset is None else (v + offset) / US_PER_DAY + UNIX_EPOCH_SERIAL
                 return f'<c{at} s="{style}"><v>{x}</v></c>'
             return moment
+        if kind == "bytes":
+            sized = [number_cell(f._get_xf_index()) for f in self.styles.sizes]
+            return lambda v, at: sized[size_unit(int(v))](v, at)
         as_number = number_cell(style)
         if kind == "date":
             return lambda v, at: as_number(v.toordinal() - EXCEL_EPOCH, at)
@@ -288,6 +300,11 @@ class SheetWriter:
             ws.autofilter(HEADER_ROW, 0, self.last_row, len(self.cols) - 1)
         for i, width in enumerate(self.widths):
             ws.set_column(i, i, width)
+        # Printed: A4 landscape, as wide as one page, the header row on every page.
+        ws.set_paper(9)
+        ws.set_landscape()
+        ws.fit_to_pages(1, 0)
+        ws.repeat_rows(HEADER_ROW)
 
 
 def _header_width(col: Col) -> int:
@@ -319,8 +336,14 @@ def _summary_sheet(wb: Workbook, st: Styles, lang: Lang, s: Summary, title: str)
         sheet.add([L.section_label(m.section, lang, short=False), m.label(lang), mv.value, mv.at,
                    mv.limit, _share(mv.value, mv.limit), m.id],
                   sizes if L.is_bytes(m) else None)
+    # As the page: over the limit red, at 90 % of it or more amber.
     sheet.ws.conditional_format(FIRST_ROW, 5, sheet.last_row, 5, {
-        "type": "cell", "criteria": ">=", "value": 1, "format": st.over_limit})
+        "type": "cell", "criteria": ">", "value": 1, "format": st.over_limit,
+        "stop_if_true": True})
+    sheet.ws.conditional_format(FIRST_ROW, 5, sheet.last_row, 5, {
+        "type": "cell", "criteria": ">=", "value": WARN_SHARE, "format": st.near_limit})
+    if not has_activity(s.metrics):
+        sheet.add([L.no_activity(lang, s.date_from, s.date_to)], {0: "label"})
     sheet.widths[0] = max(sheet.widths[0], 20)
     sheet.finish()
     return sheet
@@ -398,40 +421,34 @@ def _peaks_chart(wb: Workbook, lang: Lang, days: SheetWriter, where: dict[str, i
 def _clients_sheet(wb: Workbook, st: Styles, lang: Lang, tz: str, days: Sequence[Day],
                    clients: Sequence[str], title: str) -> None:
     cols = [Col("Date" if lang == "en" else "Дата", "date")]
-    cols.extend(Col(client, "int") for client in clients)
+    cols.extend(Col(L.client_label(client, lang), "int") for client in clients)
     sheet = SheetWriter(wb, st, L.sheet_name("clients", lang), title, cols, tz)
     for day in days:
         sheet.add([day.date, *(day.clients.get(c, 0) for c in clients)])
     sheet.finish()
 
 
-# Table sheets: (row field, column kind); the order is the sheet's.
-EVENT_COLS: tuple[tuple[str, Kind], ...] = (
-    ("title", "text"), ("template", "label"), ("organizer_name", "text"),
-    ("created_at", "datetime"), ("scheduled_start", "datetime"), ("first_join", "datetime"),
-    ("last_leave", "datetime"), ("duration_s", "duration"), ("participants", "int"),
-    ("connections", "int"), ("peak", "int"), ("peak_at", "datetime"),
-    ("organizer_id", "text"), ("id", "text"),
-)
-PLANNED_COLS: tuple[tuple[str, Kind], ...] = (
-    ("organizer_name", "text"), ("planned", "int"), ("next_title", "text"),
-    ("next_start", "datetime"), ("organizer_id", "text"), ("next_id", "text"),
-)
-DISK_COLS: tuple[tuple[str, Kind], ...] = (
-    ("owner_name", "text"), ("bytes", "bytes"), ("files", "int"), ("owner_id", "text"),
-)
-DEVICE_COLS: tuple[tuple[str, Kind], ...] = (
-    ("client", "text"), ("device", "text"), ("users", "int"), ("logins", "int"),
-)
+# A table column's type (metrics/tables.py) -> its cells' kind in a sheet.
+# A label of a value the platform added later (a new client type) is the value itself: text from
+# the data, kept text like titles.
+KIND_OF: dict[str, Kind] = {"text": "text", "id": "text", "label": "text", "int": "int",
+                            "bytes": "bytes", "instant": "datetime", "duration": "duration"}
+# Values named by the label catalogue rather than shown as stored.
+LABELLED: dict[str, Callable[[Any, Lang], str]] = {
+    "template": L.template_label, "client": L.client_label}
+WARN_SHARE = 0.9
 
 
 def _table_sheet(wb: Workbook, st: Styles, lang: Lang, tz: str, key: str, title: str,
-                 spec: Sequence[tuple[str, Kind]], fetch: Callable[[int, int], Page]) -> None:
-    """Every row of a query API table, up to what a sheet holds (then a row says so)."""
-    cols = [Col(L.column(f, lang) + (f" ({tz})" if k == "datetime" else ""), k) for f, k in spec]
+                 fetch: Callable[[int, int], Page]) -> None:
+    """Every row of a query API table, up to what a sheet holds (then a row says so); its
+    columns are the table's definition, named as on the page."""
+    spec = TABLES[key].export_columns
+    cols = [Col(c.label(lang) + (f" ({tz})" if c.type == "instant" else ""), KIND_OF[c.type])
+            for c in spec]
     sheet = SheetWriter(wb, st, L.sheet_name(key, lang), title, cols, tz)
-    fields = [f for f, _ in spec]
-    template = fields.index("template") if "template" in fields else None
+    fields = [c.key for c in spec]
+    named = [(i, LABELLED[f]) for i, f in enumerate(fields) if f in LABELLED]
     room = EXCEL_MAX_ROWS - FIRST_ROW - 1  # the last row is kept to say what did not fit
     written = total = 0
     while written < room:
@@ -440,8 +457,8 @@ def _table_sheet(wb: Workbook, st: Styles, lang: Lang, tz: str, key: str, title:
         del page  # one page in memory at a time
         for row in rows:
             values = [row.get(f) for f in fields]
-            if template is not None:
-                values[template] = L.template_label(values[template], lang) or None
+            for i, name in named:
+                values[i] = name(values[i], lang) or None if values[i] is not None else None
             sheet.add(values)
         written += len(rows)
         if not rows or written >= total:
@@ -485,14 +502,14 @@ def export_xlsx(
         summary_sheet.ws.insert_chart(HEADER_ROW, len(summary_sheet.cols) + 1,
                                       _peaks_chart(wb, language, days_sheet, where))
     _clients_sheet(wb, st, language, tz, days, clients, title("clients"))
-    _table_sheet(wb, st, language, tz, "events", title("events"), EVENT_COLS,
+    _table_sheet(wb, st, language, tz, "events", title("events"),
                  lambda limit, offset: query.events(company_id, date_from, date_to,
                                                     limit=limit, offset=offset))
-    _table_sheet(wb, st, language, tz, "planned", title("planned"), PLANNED_COLS,
+    _table_sheet(wb, st, language, tz, "planned", title("planned"),
                  lambda limit, offset: query.planned(company_id, limit=limit, offset=offset))
-    _table_sheet(wb, st, language, tz, "disk", title("disk"), DISK_COLS,
+    _table_sheet(wb, st, language, tz, "disk", title("disk"),
                  lambda limit, offset: query.disk(company_id, limit=limit, offset=offset))
-    _table_sheet(wb, st, language, tz, "devices", title("devices"), DEVICE_COLS,
+    _table_sheet(wb, st, language, tz, "devices", title("devices"),
                  lambda limit, offset: query.devices(company_id, date_from, date_to,
                                                      limit=limit, offset=offset))
     wb.close()

@@ -8,8 +8,9 @@ a metric here shows it everywhere.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from ..records import CALL_TEMPLATE, MEETING_TEMPLATES, TEMPLATE_CODE, TRANSPORT_CODE
 
@@ -55,6 +56,14 @@ class MetricDef:
 
     def label(self, lang: str) -> str:
         return self.label_en if lang == "en" else self.label_ru
+
+    def day_label(self, lang: str) -> str:
+        """The label of one day's figure: a count of the range «за период» is «за день» there."""
+        if self.combine != "sum":
+            return self.label(lang)
+        if lang == "en":
+            return self.label_en.removesuffix(" in the range") + " that day"
+        return self.label_ru.replace("за период", "за день")
 
 
 METRICS: tuple[MetricDef, ...] = (
@@ -181,4 +190,11 @@ SECTIONS: tuple[tuple[str, str, str], ...] = (
     ("users", "Пользователи", "Users"),
 )
 CLIENT_PREFIX = "clients."
+
+
+def has_activity(values: Mapping[str, Any]) -> bool:
+    """Whether a range saw any activity: a figure other than a level (users, storage in use,
+    which a range before the company's start or in the future still shows) is not zero."""
+    return any(values[m.id].value for m in METRICS if m.combine != "last" and m.id in values)
+
 UNKNOWN_CLIENT = "unknown"

@@ -79,8 +79,9 @@ class TableDef:
 
     @property
     def export_columns(self) -> tuple[Column, ...]:
-        """The downloads' order: what the page shows first, then the ids."""
-        return self.page_columns + tuple(c for c in self.columns if not c.page)
+        """The downloads' order: every column as defined, the ids last."""
+        return (tuple(c for c in self.columns if c.type != "id")
+                + tuple(c for c in self.columns if c.type == "id"))
 
     def column(self, key: str) -> Column:
         for c in self.columns:
@@ -160,6 +161,22 @@ CLIENT_LABELS: dict[str, tuple[str, str]] = {
     "phone": ("Телефон", "Phone"),
     "unknown": ("Не указан", "Not stated"),
 }
+
+
+# Sizes in decimal units, as the licence is sold (1 ГБ = 10⁹ bytes): the page, both downloads and
+# the limit inputs use these (an Excel number format can scale by 1000, not by 1024).
+SIZE_UNITS: tuple[tuple[int, str, str], ...] = (
+    (1, "Б", "B"), (10**3, "КБ", "KB"), (10**6, "МБ", "MB"), (10**9, "ГБ", "GB"),
+    (10**12, "ТБ", "TB"),
+)
+
+
+def size_unit(n: int) -> int:
+    """The index in :data:`SIZE_UNITS` of the unit a size of ``n`` bytes is shown in."""
+    i = 0
+    while i + 1 < len(SIZE_UNITS) and abs(n) >= SIZE_UNITS[i + 1][0]:
+        i += 1
+    return i
 
 
 def template_label(template: str | int | None, lang: str) -> str:

@@ -8,8 +8,11 @@ a point. Instants are shown in the company's timezone, since "the peak was at 10
 from __future__ import annotations
 
 import functools
+import re
 from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 
+from ..metrics.tables import SIZE_UNITS, size_unit
 from ..timeutil import US, zone
 from .i18n import translate
 
@@ -31,28 +34,44 @@ def fmt_pct(share: float | None, lang: str) -> str:
 
 
 def fmt_bytes(n: int | None, lang: str) -> str:
-    """Binary multiples, one decimal above a kilobyte (1,5 ГБ / 1.5 GB)."""
+    """A size in decimal units, one decimal above a byte, rounded half up as Excel rounds
+    (1,5 ГБ / 1.5 GB): the same text the XLSX shows for the same bytes."""
     if n is None:
         return "—"
-    units = ("unit.b", "unit.kb", "unit.mb", "unit.gb", "unit.tb")
-    value = float(n)
-    i = 0
-    while value >= 1024 and i < len(units) - 1:
-        value /= 1024
-        i += 1
-    num = f"{int(value)}" if i == 0 else f"{value:.1f}"
+    i = size_unit(n)
+    scale, ru, en = SIZE_UNITS[i]
+    if i == 0:
+        num = f"{n:,}"
+    else:
+        value = (Decimal(n) / scale).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+        num = f"{value:,.1f}"
     if lang != "en":
-        num = num.replace(".", ",")
-    return f"{num}{NBSP}{translate(lang, units[i])}"
+        num = num.replace(",", NBSP).replace(".", ",")
+    return f"{num}{NBSP}{en if lang == 'en' else ru}"
 
 
 def exact_size(n: int) -> str:
-    """A size in the largest unit that states it exactly (for editing: "1536 GB", never a
-    rounded "1.5 TB" that would change the value when the form is saved again)."""
-    for unit, name in ((1024**4, "TB"), (1024**3, "GB"), (1024**2, "MB"), (1024, "KB")):
+    """A size in the largest decimal unit that states it exactly (for editing: "1500 GB", never
+    a rounded "1.5 TB" that would change the value when the form is saved again)."""
+    for unit, name in ((10**12, "TB"), (10**9, "GB"), (10**6, "MB"), (10**3, "KB")):
         if n and n % unit == 0:
             return f"{n // unit} {name}"
     return str(n)
+
+
+_SIZE = re.compile(r"^(\d+(?:[.,]\d+)?)([a-zа-я]*)$")
+_SIZE_NAMES = {"": 1, "b": 1, "б": 1, "kb": 10**3, "кб": 10**3, "mb": 10**6, "мб": 10**6,
+               "gb": 10**9, "гб": 10**9, "tb": 10**12, "тб": 10**12}
+
+
+def parse_size(text: str) -> int | None:
+    """A size typed as "3 TB", "500 ГБ", "1,5 тб" or bytes, in decimal units; None if it is not
+    one (the inverse of :func:`exact_size`)."""
+    raw = text.strip().replace("\u00a0", "").replace(" ", "").lower()
+    m = _SIZE.match(raw)
+    if not m or m.group(2) not in _SIZE_NAMES:
+        return None
+    return int(Decimal(m.group(1).replace(",", ".")) * _SIZE_NAMES[m.group(2)])
 
 
 def local_dt(us: int, tz: str) -> datetime:
