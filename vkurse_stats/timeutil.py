@@ -79,6 +79,13 @@ class DayGrid:
         grid.tz, grid.first, grid.last, grid.starts = tz, 0, len(starts) - 2, starts
         return grid
 
+    def part(self, first: int, last: int) -> DayGrid:
+        """The days ``first .. last`` of this grid, as a grid of their own."""
+        grid = DayGrid.__new__(DayGrid)
+        grid.tz, grid.first, grid.last = self.tz, first, last
+        grid.starts = self.starts[first - self.first : last - self.first + 2]
+        return grid
+
     @classmethod
     def covering(cls, tz: str, lo_us: int, hi_us: int) -> DayGrid:
         """A grid whose days cover the instants ``lo_us .. hi_us``."""

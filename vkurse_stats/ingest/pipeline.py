@@ -237,7 +237,7 @@ class Ingestor:
         if created:
             self._audit_all("company.create", [(c.id, {"company": c.as_json()}) for c in created])
         self._known.update(ids)
-        self._rebuild.update(c for c in ids if c not in self.rollups.computed_of(ids))
+        self._rebuild.update(set(ids) - self.rollups.computed_of(ids))
 
     def _note_fresh(self, company_id: str) -> None:
         if not self.rollups.computed_any(company_id):

@@ -176,6 +176,15 @@ class Rollups:
             self._tz[company_id] = tz
         return tz
 
+    def timezones(self, ids: Iterable[str]) -> dict[str, str]:
+        """:meth:`timezone` of many companies, the ones not known yet in one statement."""
+        unknown = [c for c in ids if c not in self._tz]
+        if unknown:
+            found = self.meta.companies_of(unknown)
+            for c in unknown:
+                self._tz[c] = found[c].timezone if c in found else "Europe/Moscow"
+        return {c: self._tz[c] for c in ids}
+
     def forget_timezone(self, company_id: str) -> None:
         self._tz.pop(company_id, None)
 
@@ -376,18 +385,12 @@ class Rollups:
             return set()
         with_parents = [c for c, (p, _, _) in cands.items() if p is not None]
         old = pa.table({"rid": pa.array([], pa.int64()), "company_id": pa.array([], pa.string())})
-        codes: dict[str, pa.Array] = {}
         shared: set[str] = set()
         if with_parents:
             tagged = pa.concat_tables(
                 [_with_company(c, cands[c][0]) for c in with_parents]  # type: ignore[arg-type]
             )
             old, pks, shared = store.stats_of_parents(tagged)  # type: ignore[attr-defined]
-            start = 0
-            for c in with_parents:
-                n = cands[c][0].num_rows  # type: ignore[union-attr]
-                codes[c] = pks.slice(start, n)
-                start += n
         old_of = dict(_by_company(old)) if old.num_rows else {}
         windows: dict[str, DayGrid] = {}
         for c, (parents, days, joined) in cands.items():
@@ -408,22 +411,26 @@ class Rollups:
                 windows[c] = DayGrid(tz, *span)
         if not windows:
             return set()
-        done_old = old.filter(pc.is_in(old.column("company_id"), pa.array(list(windows), pa.string())))
-        within = {c: (cands[c][0], codes[c]) for c in windows if cands[c][0] is not None}
-        self._sweep_windows(windows, within, done_old.column("rid").combine_chunks(), now)  # type: ignore[arg-type]
+        done = pa.array(list(windows), pa.string())
+        done_old = old.filter(pc.is_in(old.column("company_id"), done))
+        within = None
+        if with_parents:
+            within = tagged.append_column("code", pks)
+            within = within.filter(pc.is_in(within.column("company_id"), done))
+        self._sweep_windows(windows, within, done_old.column("rid").combine_chunks(), now)
         return set(windows)
 
     def _sweep_windows(
         self,
         windows: dict[str, DayGrid],
-        within: dict[str, tuple[pa.Table, pa.Array | pa.ChunkedArray]],
+        within: pa.Table | None,
         old_rids: pa.Array,
         now: int,
     ) -> None:
         """Recompute the days of each company's window (``windows``) and the stats of the
-        parents whose connections all lie in it (``within``: the parents and their codes in the
-        window's rows), replacing the stored stats rows ``old_rids``: one statement per step and
-        one sweep for every company.
+        parents whose connections all lie in it (``within``: company_id, parent_kind, parent_id
+        and ``code``, the parent's code in the window's rows), replacing the stored stats rows
+        ``old_rids``: one statement per step and one sweep for every company.
 
         The sweep sees one timeline: each company's window is moved to begin where the previous
         one ends, and each connection is clipped to its company's window (what lies outside a
@@ -437,8 +444,10 @@ class Rollups:
             half = len(names) // 2
             for i, part in enumerate((names[:half], names[half:])):
                 rids = old_rids if i == 0 else pa.array([], pa.int64())  # the first part deletes them all
-                self._sweep_windows({c: windows[c] for c in part}, {c: within[c] for c in part if c in within},
-                                    rids, now)
+                mine = None
+                if within is not None:
+                    mine = within.filter(pc.is_in(within.column("company_id"), pa.array(part, pa.string())))
+                self._sweep_windows({c: windows[c] for c in part}, mine, rids, now)
             return
         t0 = np.array([g.start(g.first) for g in grids], dtype=np.int64)
         t1 = np.array([g.end(g.last) for g in grids], dtype=np.int64)
@@ -453,8 +462,12 @@ class Rollups:
         rows = store.connections_windows(spans, self.cap_us)  # type: ignore[attr-defined]
         cidx = pc.index_in(rows.column("company_id"), value_set=spans.column("company_id"))
         cidx_np = cidx.to_numpy(zero_copy_only=False).astype(np.int64)
-        conns = to_connections(rows.drop_columns(["company_id"]))
-        conns.parent = _per_company(conns.parent, cidx_np)
+        # Parents numbered per company: (company, code) pairs, sorted, are the numbers.
+        pcode, pdict = _dense(rows.column("parent"))
+        width = len(pdict) + 1
+        pairs, parent = np.unique(cidx_np * width + pcode, return_inverse=True)
+        rows = rows.drop_columns(["company_id", "parent"]).append_column("parent", pa.array(parent.reshape(-1)))
+        conns = to_connections(rows, len(pairs))
         conns.person = _per_company(conns.person, cidx_np)
         end = conns.effective_end(now, self.cap_us)
         zero = conns.joined == end
@@ -475,7 +488,7 @@ class Rollups:
             fig.at[metric] = np.where(moved_at == NO_TIME, NO_TIME, moved_at - shift[company_of_day])
         fig.block_at = np.where(fig.block_at == NO_TIME, NO_TIME, fig.block_at - shift[company_of_day[fig.block_day]])
         # The new stats replace the old ones first: 'held' reads them.
-        stats = self._stats_within(names, within, rows, cidx_np, conns, fig, now)
+        stats = self._stats_within(names, within, pairs, pdict, width, conns, fig, now)
         store.replace_parent_stats(old_rids, stats)  # type: ignore[attr-defined]
         held = store.parent_first_joins_in(spans)  # type: ignore[attr-defined]
         fetched = {key: store.instants_in(spans, *key) for key in _SOURCE_COLUMNS}  # type: ignore[attr-defined]
@@ -504,11 +517,23 @@ class Rollups:
             return memo[key]
 
         local_day = np.concatenate([np.arange(g.first, g.last + 1, dtype=np.int64) for g in grids])
-        company_col = pa.array(names, pa.string()).take(pa.array(company_of_day))
-        out_metric: list[pa.Array] = []
+        out_metric: list[np.ndarray] = []  # a metric's number: its place in metric_names
+        out_day: list[np.ndarray] = []
         out_value: list[np.ndarray] = []
         out_at: list[np.ndarray] = []
-        for m in METRICS:
+        metric_names = [m.id for m in METRICS]
+
+        def emit(metric: int, day: np.ndarray, values: np.ndarray, at: np.ndarray | None) -> None:
+            # Only days with a figure are stored: a missing row reads as 0 (most company-days
+            # of a platform with thousands of small companies are empty).
+            kept = values != 0
+            out_metric.append(np.full(int(kept.sum()), metric, dtype=np.int32))
+            out_day.append(day[kept])
+            out_value.append(values[kept].astype(np.int64))
+            out_at.append(at[kept] if at is not None else np.full(int(kept.sum()), NO_TIME, dtype=np.int64))
+
+        timeline_days = np.arange(total, dtype=np.int64)
+        for i, m in enumerate(METRICS):
             at: np.ndarray | None = None
             if m.daily in ("peak", "parent_peak"):
                 values, at = fig.values[m.id], fig.at[m.id]
@@ -521,10 +546,7 @@ class Rollups:
                 values = bucket(m.source, start, value, stock)
                 if stock and end_col:
                     values = values - bucket(m.source, end_col, value, True)
-            out_metric.append(pa.array([m.id] * total, pa.string()))
-            out_value.append(values.astype(np.int64))
-            out_at.append(at if at is not None else np.full(total, NO_TIME, dtype=np.int64))
-        days_col, companies_col = [local_day] * len(METRICS), [company_col] * len(METRICS)
+            emit(i, timeline_days, values, at)
         client_day, client_metric, client_value = [], [], []
         for day, per_client in fig.clients.items():
             for client, n in per_client.items():
@@ -532,59 +554,61 @@ class Rollups:
                 client_metric.append(CLIENT_PREFIX + client)
                 client_value.append(n)
         if client_day:
-            cd = np.array(client_day, dtype=np.int64)
-            days_col.append(local_day[cd])
-            companies_col.append(company_col.take(pa.array(cd)))
-            out_metric.append(pa.array(client_metric, pa.string()))
+            client_names = sorted(set(client_metric))
+            number = {c: len(metric_names) + i for i, c in enumerate(client_names)}
+            metric_names += client_names
+            out_metric.append(np.array([number[c] for c in client_metric], dtype=np.int32))
+            out_day.append(np.array(client_day, dtype=np.int64))
             out_value.append(np.array(client_value, dtype=np.int64))
-            out_at.append(np.full(len(cd), NO_TIME, dtype=np.int64))
-        at_all = np.concatenate(out_at)
+            out_at.append(np.full(len(client_day), NO_TIME, dtype=np.int64))
+        row_day = np.concatenate(out_day)
+        company_col = pa.array(names, pa.string())
         day_rows = pa.table(
             {
-                "company_id": pa.concat_arrays(companies_col),
-                "day": pa.array(np.concatenate(days_col), pa.int32()),
-                "metric": pa.concat_arrays(out_metric),
+                "company_id": company_col.take(pa.array(company_of_day[row_day])),
+                "day": pa.array(local_day[row_day], pa.int32()),
+                "metric": pa.array(metric_names, pa.string()).take(pa.array(np.concatenate(out_metric))),
                 "value": pa.array(np.concatenate(out_value)),
-                "at": _nullable(at_all),
+                "at": _nullable(np.concatenate(out_at)),
             }
         )
-        days = pa.table({"company_id": company_col, "day": pa.array(local_day, pa.int32())})
+        days = pa.table({"company_id": company_col.take(pa.array(company_of_day)),
+                         "day": pa.array(local_day, pa.int32())})
         store.write_days_of(days, day_rows, now)  # type: ignore[attr-defined]
 
     def _stats_within(
         self,
         names: list[str],
-        within: dict[str, tuple[pa.Table, pa.Array | pa.ChunkedArray]],
-        rows: pa.Table,
-        cidx: np.ndarray,
+        within: pa.Table | None,
+        pairs: np.ndarray,
+        pdict: pa.Array,
+        width: int,
         conns: Connections,
         fig: WindowFigures,
         now: int,
     ) -> pa.Table:
-        """The stats (with ``company_id``) of the parents whose connections all lie in their
-        company's window, from the timeline's rows and blocks; parents are matched on their
-        company and code, so two companies' equal codes never meet."""
-        if not within:
+        """The stats (with ``company_id``) of the parents ``within`` whose connections all lie
+        in their company's window, from the timeline's rows and blocks. A row's parent is the
+        number of its (company, code) pair in ``pairs`` (company * width + position of the code
+        in ``pdict``), so two companies' equal codes never meet."""
+        if within is None or within.num_rows == 0:
             return _with_company("", PARENT_STATS_SCHEMA.empty_table())
-        order = [c for c in names if c in within]
-        position = {c: i for i, c in enumerate(names)}
-        parents = pa.concat_tables([_with_company(c, within[c][0]) for c in order])
-        codes = pa.chunked_array([within[c][1] for c in order]).combine_chunks().cast(pa.uint64())
-        owner = np.repeat([position[c] for c in order], [within[c][0].num_rows for c in order]).astype(np.int64)
-        # (company, code) of every parent, and of every row's parent, as one number each.
-        pcode = codes.to_numpy(zero_copy_only=False).view(np.int64)
-        rcode = rows.column("parent").combine_chunks().cast(pa.uint64()).to_numpy(zero_copy_only=False).view(np.int64)
-        keys = np.concatenate((np.stack((owner, pcode)), np.stack((cidx, rcode))), axis=1)
-        _, inverse = np.unique(keys, axis=1, return_inverse=True)
-        inverse = inverse.reshape(-1).astype(np.int64)
+        owner = pc.index_in(within.column("company_id"), value_set=pa.array(names, pa.string()))
+        code = pc.fill_null(pc.index_in(within.column("code"), value_set=pdict), -1)
+        key = owner.to_numpy(zero_copy_only=False).astype(np.int64) * width + code.to_numpy(
+            zero_copy_only=False
+        ).astype(np.int64)
+        number = np.minimum(np.searchsorted(pairs, key), len(pairs) - 1)
+        number = np.where((pairs[number] == key) & (code.to_numpy(zero_copy_only=False) >= 0), number, -1)
         return self._window_stats(
-            parents,
-            pa.array(inverse[: len(pcode)]),
-            pa.chunked_array([pa.array(inverse[len(pcode) :])]),
+            within.select(["company_id", "parent_kind", "parent_id"]),
+            pa.array(number),
+            pa.chunked_array([pa.array(conns.parent)]),
             conns,
             fig,
             now,
         )
+
     def _apply_in_one_window(self, company_id: str, parents: pa.Table, touched: Touched, now: int) -> bool:
         """Recompute the touched parents and days of a company from one fetch and sweep, as a
         rebuild's window does, when every connection of those parents lies within a few days
@@ -936,50 +960,96 @@ class Rollups:
             self._rebuild(company_id, None, None)
         names = [c for c in names if not store.exact_parents(c)]  # type: ignore[attr-defined]
         bounds = store.time_bounds_of(names)  # type: ignore[attr-defined]
-        span_of: dict[str, tuple[int, int]] = {}
-        for c, (b0, b1) in bounds.items():
-            tz = self.timezone(c)
-            span_of[c] = (day_number(local_date(b0, tz)), day_number(local_date(max(b1, b0) + self.cap_us, tz)))
-        if not span_of:
+        if not bounds:
             return
-        origin = min(lo for lo, _ in span_of.values())  # windows of WINDOW_DAYS from here, for all
-        parents_of = dict(_by_company(store.all_parents_of(list(span_of), self.cap_us)))  # type: ignore[attr-defined]
-        window_of: dict[str, np.ndarray] = {}
-        for c, parents in parents_of.items():
-            lo, hi = span_of[c]
-            window = np.full(parents.num_rows, -1, dtype=np.int64)
-            if pc.count_distinct(parents.column("parent")).as_py() == parents.num_rows:
-                grid = DayGrid(self.timezone(c), lo, hi + 1)
-                window = (grid.day_of(parents.column("lo").to_numpy().astype(np.int64)) - origin) // WINDOW_DAYS
-                end_day = np.minimum(origin + (window + 1) * WINDOW_DAYS, hi + 1)
-                # A window fetches connections joined before its end: one joined at it (zero-length)
-                # belongs to the next, so such an event is fetched alone too.
-                window[parents.column("end").to_numpy().astype(np.int64) >= grid.starts[end_day - lo]] = -1
-            window_of[c] = window
-            crossing = parents.filter(pa.array(window < 0))
-            if crossing.num_rows:
-                self.recompute_parents(c, crossing.select(["parent_kind", "parent_id"]), now)
-        total = sum(hi - lo + 1 for lo, hi in span_of.values())
+        tzs = self.timezones(list(bounds))
+        names = list(bounds)
+        lo_day = np.array([day_number(local_date(bounds[c][0], tzs[c])) for c in names], dtype=np.int64)
+        hi_day = np.array([day_number(local_date(max(bounds[c][1], bounds[c][0]) + self.cap_us, tzs[c]))
+                           for c in names], dtype=np.int64)
+        origin = int(lo_day.min())  # windows of WINDOW_DAYS from here, for all
+        # One grid per timezone (companies share a few) from the origin to the last day.
+        grids: dict[str, DayGrid] = {}
+        for tz in sorted(set(tzs.values())):
+            grids[tz] = DayGrid(tz, origin, int(hi_day.max()) + 1)
+        parents = store.all_parents_of(names, self.cap_us)  # type: ignore[attr-defined]
+        owner = pc.index_in(parents.column("company_id"), value_set=pa.array(names, pa.string()))
+        owner_np = owner.to_numpy(zero_copy_only=False).astype(np.int64)
+        window = self._windows_of(parents, owner_np, [tzs[c] for c in names], grids, hi_day, origin)
+        crossing = parents.filter(pa.array(window < 0))
+        if crossing.num_rows:
+            self._recompute_parents_of(crossing, now)
+        total = int((hi_day - lo_day + 1).sum())
         done = 0
-        last_window = max((hi - origin) // WINDOW_DAYS for _, hi in span_of.values())
+        last_window = int((hi_day.max() - origin) // WINDOW_DAYS)
+        # The parents of each window, in one pass: sorted by window.
+        order = np.argsort(window, kind="stable")
+        cuts = np.searchsorted(window[order], np.arange(last_window + 2))
+        within_all = parents.select(["company_id", "parent_kind", "parent_id", "parent"]).rename_columns(
+            ["company_id", "parent_kind", "parent_id", "code"]
+        )
         no_rids = pa.array([], pa.int64())
         for k in range(last_window + 1):
             first, last = origin + k * WINDOW_DAYS, origin + (k + 1) * WINDOW_DAYS - 1
             windows: dict[str, DayGrid] = {}
-            within: dict[str, tuple[pa.Table, pa.Array | pa.ChunkedArray]] = {}
-            for c, (lo, hi) in span_of.items():
-                if hi < first or lo > last:
-                    continue
-                windows[c] = DayGrid(self.timezone(c), max(lo, first), min(hi, last))
+            for i in np.flatnonzero((hi_day >= first) & (lo_day <= last)).tolist():
+                c = names[i]
+                windows[c] = grids[tzs[c]].part(max(int(lo_day[i]), first), min(int(hi_day[i]), last))
                 done += windows[c].last - windows[c].first + 1
-                if c in parents_of:
-                    mine = parents_of[c].filter(pa.array(window_of[c] == k))
-                    if mine.num_rows:
-                        within[c] = (mine.select(["parent_kind", "parent_id"]), mine.column("parent"))
             if windows:
+                within = within_all.take(pa.array(order[cuts[k] : cuts[k + 1]]))
                 self._sweep_windows(windows, within, no_rids, now)
                 if progress:
                     progress(done, total)
+
+    def _windows_of(
+        self,
+        parents: pa.Table,
+        owner: np.ndarray,
+        tz_of: list[str],
+        grids: dict[str, DayGrid],
+        hi_day: np.ndarray,
+        origin: int,
+    ) -> np.ndarray:
+        """For :meth:`all_parents_of` rows (their company's number ``owner``): the window of
+        WINDOW_DAYS days from ``origin`` that holds every connection of each, or -1 when none
+        does (it crosses a window's edge, or two parents of its company share a code)."""
+        window = np.full(parents.num_rows, -1, dtype=np.int64)
+        if parents.num_rows == 0:
+            return window
+        lo = parents.column("lo").to_numpy().astype(np.int64)
+        end = parents.column("end").to_numpy().astype(np.int64)
+        code = parents.column("parent").combine_chunks().cast(pa.uint64()).to_numpy(zero_copy_only=False)
+        for tz in grids:
+            rows = np.flatnonzero(np.array(tz_of)[owner] == tz)
+            if len(rows) == 0:
+                continue
+            grid = grids[tz]
+            w = (grid.day_of(lo[rows]) - origin) // WINDOW_DAYS
+            end_day = np.minimum(origin + (w + 1) * WINDOW_DAYS, hi_day[owner[rows]] + 1)
+            # A window fetches connections joined before its end: one joined at it (zero-length)
+            # belongs to the next, so such an event is fetched alone too.
+            window[rows] = np.where(end[rows] >= grid.starts[end_day - grid.first], -1, w)
+        # Companies where two parents share a code: their windows cannot tell them apart.
+        by = np.lexsort((code, owner))
+        same = (owner[by][1:] == owner[by][:-1]) & (code[by][1:] == code[by][:-1])
+        if same.any():
+            window[np.isin(owner, owner[by][1:][same])] = -1
+        return window
+
+    def _recompute_parents_of(self, parents: pa.Table, now: int) -> None:
+        """The stats of many companies' events/calls (:meth:`all_parents_of` rows, in order of
+        their first join) when none is stored (a rebuild): one fetch and sweep per chunk."""
+        store = self.store
+        no_rids = pa.array([], pa.int64())
+        order = pc.sort_indices(parents, sort_keys=[("lo", "ascending")])
+        parents = parents.take(order)
+        for i in range(0, parents.num_rows, PARENT_CHUNK):
+            chunk = parents.slice(i, PARENT_CHUNK)
+            rows = store.connections_of_parents_of(chunk)  # type: ignore[attr-defined]
+            # A parent's stats do not depend on the zone: its day blocks only split the sweep.
+            stats = self.parent_stats(chunk.select(["company_id", "parent_kind", "parent_id"]), rows, "UTC", now)
+            store.replace_parent_stats(no_rids, stats)  # type: ignore[attr-defined]
 
     def _rebuild(
         self, company_id: str, progress: Callable[[int, int], None] | None, fetch: WindowFetch | None

@@ -983,6 +983,26 @@ class DuckDBStore:
             finally:
                 self.con.unregister("_w")
 
+    def connections_of_parents_of(self, parents: pa.Table) -> pa.Table:
+        """Every connection of :meth:`all_parents_of` rows (company_id, parent_kind, parent_id,
+        lo, hi, and their hash as ``parent``) of many companies, its ``parent`` being the row
+        number in ``parents``: one statement, bounded by their joins."""
+        numbered = parents.select(["company_id", "parent_kind", "parent_id", "parent"]).append_column(
+            "pos", pa.array(np.arange(parents.num_rows, dtype=np.int64))
+        )
+        lo, hi = pc.min(parents.column("lo")).as_py(), pc.max(parents.column("hi")).as_py()
+        with self._lock:
+            self.con.register("_cp", numbered)
+            try:
+                return self.sql(
+                    f"""SELECT {self._conn_cols("c", "p.pos")} FROM connections c
+                    JOIN _cp p ON c.company_id = p.company_id AND c.pk = p.parent
+                      AND c.parent_kind = p.parent_kind AND c.parent_id = p.parent_id
+                    WHERE c.joined_at BETWEEN {int(lo)} AND {int(hi)}"""
+                )
+            finally:
+                self.con.unregister("_cp")
+
     def parent_first_joins_in(self, windows: pa.Table) -> pa.Table:
         """(company_id, template, first_join) of the parents first joined in each window."""
         return self._in_windows(windows, "parent_stats", "first_join", "template, first_join")
