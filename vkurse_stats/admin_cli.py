@@ -1,10 +1,10 @@
 """Administration commands: ``vkurse-stats account …`` and ``vkurse-stats token …``.
 
 They exist so a fresh install can be bootstrapped without the web UI (``account add
---operator``), and so support can script what the support pages do. Generated passwords and
-tokens are printed once and stored only hashed; every change is written to the audit log with
-the actor ``cli:<os user>``. The main CLI adds both groups and puts a ``Settings`` in
-``ctx.obj``.
+--operator``), and so support can script what the support pages do: both are adapters over
+:class:`~vkurse_stats.operations.Operations`, so a change is checked, applied and audited the
+same way (the actor is ``cli:<os user>``). Generated passwords and tokens are printed once and
+stored only hashed. The main CLI adds both groups and puts a ``Settings`` in ``ctx.obj``.
 
 They open the metadata store only, never the analytic store, so they work while ``vkurse-stats
 serve`` runs (it holds an embedded DuckDB store exclusively; SQLite and PostgreSQL take a second
@@ -18,12 +18,12 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
 
 import click
 
 from .config import Settings
-from .store.accounts import SCOPES, AccountError, AccountStore
+from .operations import Caller, OperationError, Operations
+from .store.accounts import SCOPES, AccountStore
 from .store.meta import MetaStore
 
 
@@ -42,11 +42,22 @@ def _stores(ctx: click.Context) -> Iterator[tuple[MetaStore, AccountStore]]:
         meta.close()
 
 
-def _actor() -> str:
+@contextmanager
+def _operations(ctx: click.Context) -> Iterator[Operations]:
+    """The operations of this command line over the metadata store; a refusal is one line."""
+    with _stores(ctx) as (meta, store):
+        try:
+            yield Operations(meta, store, None, cli_caller())
+        except OperationError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+def cli_caller() -> Caller:
+    """The audit log's name for a command: ``cli:<os user>``."""
     try:
-        return f"cli:{getpass.getuser()}"
+        return Caller(f"cli:{getpass.getuser()}")
     except Exception:  # no user name in some containers; the audit entry still matters
-        return "cli"
+        return Caller("cli")
 
 
 def _when(epoch: float | None) -> str:
@@ -73,15 +84,8 @@ def account_add(ctx: click.Context, email: str, company_id: str | None, operator
     """Create an account and print its one-time password (shown only now)."""
     if operator == bool(company_id):
         _fail("give exactly one of --company ID and --operator")
-    with _stores(ctx) as (meta, store):
-        if company_id and meta.company(company_id) is None:
-            _fail(f"unknown company {company_id!r} (create it first: vkurse-stats company …)")
-        try:
-            acct, password = store.create_account(
-                email, role="operator" if operator else "admin", company_id=company_id)
-        except AccountError as exc:
-            _fail(str(exc))
-        store.audit(_actor(), "account.create", acct.company_id, email=acct.email, role=acct.role)
+    with _operations(ctx) as ops:
+        acct, password = ops.create_account(email, "operator" if operator else "admin", company_id)
     click.echo(f"created {acct.role} account {acct.email}"
                + (f" for company {acct.company_id}" if acct.company_id else ""))
     click.echo(f"one-time password: {password}")
@@ -108,22 +112,13 @@ def account_list(ctx: click.Context, company_id: str | None, as_json: bool) -> N
                    f" last login {_when(a.last_login_at)}")
 
 
-def _find(store: AccountStore, email: str) -> Any:
-    acct = store.account_by_email(email)
-    if acct is None:
-        _fail(f"no account {email!r}")
-    return acct
-
-
 @account.command("reset")
 @click.argument("email")
 @click.pass_context
 def account_reset(ctx: click.Context, email: str) -> None:
     """Issue a new one-time password (ends the account's sessions)."""
-    with _stores(ctx) as (_, store):
-        acct = _find(store, email)
-        password = store.reset_password(acct.id)
-        store.audit(_actor(), "account.reset", acct.company_id, email=acct.email)
+    with _operations(ctx) as ops:
+        acct, password = ops.reset_password(ops.account_by_email(email).id)
     click.echo(f"one-time password for {acct.email}: {password}")
     click.echo("it is shown only now")
 
@@ -134,11 +129,8 @@ def account_reset(ctx: click.Context, email: str) -> None:
 @click.pass_context
 def account_disable(ctx: click.Context, email: str, enable: bool) -> None:
     """Disable an account (its sessions end at once), or enable it with --enable."""
-    with _stores(ctx) as (_, store):
-        acct = _find(store, email)
-        store.set_disabled(acct.id, not enable)
-        store.audit(_actor(), "account.enable" if enable else "account.disable",
-                    acct.company_id, email=acct.email)
+    with _operations(ctx) as ops:
+        acct = ops.set_disabled(ops.account_by_email(email).id, not enable)
     click.echo(f"{'enabled' if enable else 'disabled'} {acct.email}")
 
 
@@ -159,12 +151,8 @@ def token_create(ctx: click.Context, company_id: str | None, platform: bool, sco
     """Create a token and print it (shown only now; stored hashed)."""
     if platform == bool(company_id):
         _fail("give exactly one of --company ID and --platform")
-    with _stores(ctx) as (meta, store):
-        if company_id and meta.company(company_id) is None:
-            _fail(f"unknown company {company_id!r}")
-        tok, plain = store.create_token(scope, company_id, label)
-        store.audit(_actor(), "token.create", company_id, token_id=tok.id, scope=scope,
-                    prefix=tok.prefix, label=label)
+    with _operations(ctx) as ops:
+        tok, plain = ops.create_token(scope, company_id, label)
     click.echo(f"created {scope} token #{tok.id} for "
                + (f"company {company_id}" if company_id else "the whole platform"))
     click.echo(plain)
@@ -194,10 +182,6 @@ def token_list(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def token_revoke(ctx: click.Context, token_id: int) -> None:
     """Revoke a token by its number (see `token list`)."""
-    with _stores(ctx) as (_, store):
-        try:
-            tok = store.revoke_token(token_id)
-        except AccountError as exc:
-            _fail(str(exc))
-        store.audit(_actor(), "token.revoke", tok.company_id, token_id=tok.id, prefix=tok.prefix)
+    with _operations(ctx) as ops:
+        tok = ops.revoke_token(token_id)
     click.echo(f"revoked token #{tok.id} ({tok.prefix}…)")

@@ -1,5 +1,6 @@
-"""The services of one installation, opened from :class:`Settings`: the metadata store, the
-analytic store chosen by URL, rollups, the query API and the ingest entry point."""
+"""The services of one installation, opened from :class:`Settings`: the metadata store and the
+accounts in it, the analytic store chosen by URL, rollups, the query API and the ingest entry
+point."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from .ingest import Actor, Ingestor, IngestResult
 from .metrics.engine import warm_up as warm_engine
 from .metrics.query import Query
 from .metrics.rollup import Rollups
+from .store.accounts import AccountStore
 from .store.meta import MetaStore
 from .writer import Writer
 
@@ -42,9 +44,11 @@ class Services:
     rollups: Rollups
     query: Query
     writer: Writer = field(init=False)
+    accounts: AccountStore = field(init=False)  # accounts, sessions, tokens, the audit log
 
     def __post_init__(self) -> None:
         self.writer = Writer(self.rollups)
+        self.accounts = AccountStore(self.meta.engine)
 
     def now_us(self) -> int:
         return self.settings.now_us()

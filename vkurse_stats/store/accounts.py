@@ -15,6 +15,7 @@ once in a process, so a guessing storm costs neither unbounded memory nor unboun
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import secrets
@@ -84,6 +85,17 @@ audit_log = sa.Table(
     sa.Column("address", sa.String(64)),
 )
 
+# Results of a support action waiting to be shown once on the page it redirects to (POST ->
+# 303 -> GET). A one-time secret in it is stored only as ``payload`` XOR a pad of random bytes
+# the browser holds (a cookie): neither the table nor the cookie alone reveals it.
+flashes = sa.Table(
+    "flashes", METADATA,
+    sa.Column("id_hash", sa.String(64), primary_key=True),
+    sa.Column("session_hash", sa.String(64), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False, index=True),
+)
+
 # One row per throttled key. For an (account, address) pair ``failures`` counts the attempts since
 # the last success and ``next_at`` is when the next may start; for an address ``next_at`` is the
 # theoretical arrival time of a GCRA limiter (``failures`` unused). ``version`` makes every
@@ -99,6 +111,7 @@ login_throttle = sa.Table(
 
 TOKEN_PREFIX = "vks_"
 SESSION_SECONDS = 12 * 3600
+FLASH_SECONDS = 10 * 60
 MIN_PASSWORD_LENGTH = 10
 # Throttling. Per (account, address): a few attempts free, then exponential backoff, so a guesser
 # gets few tries at one password while the owner, from another address, is never locked out. Per
@@ -293,7 +306,7 @@ class AccountStore:
         self._lock = threading.Lock()
         # The metadata store may have migrated before this module was imported.
         METADATA.create_all(engine, tables=[accounts, sessions, api_tokens, audit_log,
-                                            login_throttle])
+                                            login_throttle, flashes])
 
     def _hash(self, password: str) -> str:
         with _hash_slot():
@@ -495,6 +508,11 @@ class AccountStore:
             return None
         return _token(row)
 
+    def token(self, token_id: int) -> ApiToken | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(api_tokens).where(api_tokens.c.id == token_id)).first()
+        return _token(row) if row else None
+
     def tokens(self) -> list[ApiToken]:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(api_tokens).order_by(api_tokens.c.id))
@@ -534,20 +552,72 @@ class AccountStore:
                 for company_id, detail in entries
             ])
 
-    def audit_entries(self, *, limit: int = 100, offset: int = 0,
-                      company_id: str | None = None) -> tuple[list[AuditEntry], int]:
-        q = sa.select(audit_log)
-        cnt = sa.select(sa.func.count()).select_from(audit_log)
+    def audit_entries(self, *, limit: int = 100, offset: int = 0, company_id: str | None = None,
+                      action: str | None = None, since: float | None = None,
+                      until: float | None = None) -> tuple[list[AuditEntry], int]:
+        """The newest entries first, ``limit`` from ``offset``, of one company, one action (or
+        every action under a prefix ending in "."), at or after ``since`` and before ``until``;
+        returns them and how many match."""
+        where: list[sa.ColumnElement[bool]] = []
         if company_id is not None:
-            q = q.where(audit_log.c.company_id == company_id)
-            cnt = cnt.where(audit_log.c.company_id == company_id)
-        q = q.order_by(audit_log.c.id.desc()).limit(limit).offset(offset)
+            where.append(audit_log.c.company_id == company_id)
+        if action:
+            where.append(audit_log.c.action.startswith(action, autoescape=True) if action.endswith(".")
+                         else audit_log.c.action == action)
+        if since is not None:
+            where.append(audit_log.c.at >= since)
+        if until is not None:
+            where.append(audit_log.c.at < until)
+        q = sa.select(audit_log).where(*where).order_by(audit_log.c.id.desc()).limit(limit).offset(offset)
+        cnt = sa.select(sa.func.count()).select_from(audit_log).where(*where)
         with self.engine.connect() as conn:
             rows = conn.execute(q).fetchall()
             total = int(conn.execute(cnt).scalar() or 0)
         return [AuditEntry(id=r.id, at=r.at, actor=r.actor, action=r.action,
                            company_id=r.company_id, detail=json.loads(r.detail or "{}"),
                            address=r.address) for r in rows], total
+
+    def audit_actions(self) -> list[str]:
+        """The actions the audit log holds (for its filter)."""
+        with self.engine.connect() as conn:
+            return list(conn.execute(sa.select(audit_log.c.action).distinct().order_by(audit_log.c.action)).scalars())
+
+    # --- one-time results of support actions -------------------------------------------------
+    def put_flash(self, session_id: str, value: dict[str, Any]) -> tuple[str, str]:
+        """Keep ``value`` for the next page of this session; returns the flash id (for the URL)
+        and the pad (for a cookie) that :meth:`take_flash` needs."""
+        data = json.dumps(value, ensure_ascii=False).encode()
+        pad = secrets.token_bytes(len(data))
+        flash_id = secrets.token_urlsafe(16)
+        now = self.clock()
+        with self.engine.begin() as conn:
+            conn.execute(flashes.delete().where(flashes.c.created_at < now - FLASH_SECONDS))
+            conn.execute(flashes.insert().values(
+                id_hash=sha256(flash_id), session_hash=sha256(session_id), created_at=now,
+                payload=base64.b64encode(bytes(a ^ b for a, b in zip(data, pad, strict=True))).decode()))
+        return flash_id, base64.urlsafe_b64encode(pad).decode()
+
+    def take_flash(self, session_id: str, flash_id: str, pad: str) -> dict[str, Any] | None:
+        """The value of a flash of this session, once (it is deleted), or None: unknown, taken,
+        expired, another session's, or the pad does not fit."""
+        if not flash_id or len(flash_id) > 64 or not pad or len(pad) > 8192:
+            return None
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(flashes).where(flashes.c.id_hash == sha256(flash_id))).first()
+            if row is None or row.session_hash != sha256(session_id):
+                return None
+            conn.execute(flashes.delete().where(flashes.c.id_hash == row.id_hash))
+        if row.created_at < self.clock() - FLASH_SECONDS:
+            return None
+        try:
+            sealed = base64.b64decode(row.payload)
+            key = base64.urlsafe_b64decode(pad)
+            if len(key) != len(sealed):
+                return None
+            value = json.loads(bytes(a ^ b for a, b in zip(sealed, key, strict=True)))
+        except (ValueError, TypeError):
+            return None
+        return value if isinstance(value, dict) else None
 
     # --- password checks, throttled -------------------------------------------------------
     def check_password(self, email: str, password: str, address: str) -> Account | None:

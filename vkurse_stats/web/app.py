@@ -279,7 +279,7 @@ def create_app(services: Services, *, accounts: AccountStore | None = None,
         "(ingest or read token) or a browser session. Dates are YYYY-MM-DD, inclusive.",
     )
     app.state.services = services
-    app.state.accounts = accounts or AccountStore(services.meta.engine)
+    app.state.accounts = accounts or services.accounts
     if isinstance(trusted_proxies, TrustedProxies):
         trusted = trusted_proxies
     elif trusted_proxies is not None:
