@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from . import format as fmt
+from . import timezones
 from .auth import csrf_token, current_session, ensure_anon_cookie, set_cookie
 from .i18n import LANG_COOKIE, LANGS, Translator, pick_lang
 
@@ -37,7 +38,7 @@ def make_templates() -> Jinja2Templates:
     env.filters["json_script"] = _json_script
     env.globals.update(fmt_int=fmt.fmt_int, fmt_bytes=fmt.fmt_bytes, fmt_dt=fmt.fmt_dt,
                        fmt_pct=fmt.fmt_pct, fmt_date=fmt.fmt_date, fmt_duration=fmt.fmt_duration,
-                       fmt_epoch=fmt.fmt_epoch, exact_size=fmt.exact_size)
+                       fmt_epoch=fmt.fmt_epoch, exact_size=fmt.exact_size, tz_label=timezones.label)
     return templates
 
 
