@@ -53,3 +53,21 @@ def test_a_read_does_not_wait_for_a_write_in_progress(tmp_path: Path) -> None:
         assert store.meta_get("k") == "during"
     finally:
         store.close()
+
+
+def test_unapplied_notes_of_an_older_store_move_to_their_table(tmp_path: Path) -> None:
+    """A store written when the notes lived in store_meta keeps them: the next start still
+    rebuilds those companies, and the notes are then cleared like new ones."""
+    path = tmp_path / "analytics.duckdb"
+    store = DuckDBStore(path)
+    store.con.execute("INSERT INTO store_meta VALUES ('unapplied:acme', '1'), ('unapplied:beta', '1')")
+    store.close()
+    store = DuckDBStore(path)
+    assert store.unapplied() == ["acme", "beta"]
+    assert store.rows("SELECT count(*) FROM store_meta WHERE starts_with(key, 'unapplied:')") == [(0,)]
+    store.mark_unapplied({"acme", "gamma"})
+    assert store.unapplied() == ["acme", "beta", "gamma"]
+    store.clear_unapplied({"acme", "beta"})
+    assert store.unapplied() == ["gamma"]
+    store.close()
+    assert DuckDBStore(path).unapplied() == ["gamma"]

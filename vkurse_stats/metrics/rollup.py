@@ -83,6 +83,7 @@ class Touched:
     """What a batch of versions touched, per company: local day numbers and parents."""
 
     days: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
+    # (company_id, parent_kind, parent_id) rows, listed under their company.
     parents: dict[str, list[pa.Table]] = field(default_factory=lambda: defaultdict(list))
     joined: dict[str, tuple[int, int]] = field(default_factory=dict)  # joined_at range of the versions
 
@@ -105,14 +106,14 @@ class Touched:
             .sort_by([("parent_kind", "ascending"), ("parent_id", "ascending")])
         )
 
-    def parent_tables(self) -> dict[str, pa.Table]:
-        """:meth:`parent_table` of every company with parents, in one pass over all of them."""
-        parts = [_with_company(c, t) for c, tables in self.parents.items() for t in tables if t.num_rows]
-        if not parts:
-            return {}
+    def all_parents(self) -> pa.Table:
+        """The distinct (company_id, parent_kind, parent_id) touched in every company, sorted:
+        one pass over all of them."""
         keys = ["company_id", "parent_kind", "parent_id"]
-        distinct = pa.concat_tables(parts).group_by(keys).aggregate([]).sort_by([(k, "ascending") for k in keys])
-        return {c: t.drop_columns(["company_id"]) for c, t in _by_company(distinct)}
+        parts = [t.select(keys) for tables in self.parents.values() for t in tables if t.num_rows]
+        if not parts:
+            return _with_company("", PARENT_SCHEMA.empty_table())
+        return pa.concat_tables(parts).group_by(keys).aggregate([]).sort_by([(k, "ascending") for k in keys])
 
     def __bool__(self) -> bool:
         return any(self.days.values()) or any(self.parents.values())
@@ -208,33 +209,45 @@ class Rollups:
 
     def touched_by(self, kind: str, versions: pa.Table, skip: set[str] | frozenset[str] = frozenset()) -> Touched:
         """Days and parents a set of record versions (old or new) affects (in companies not in
-        ``skip``)."""
+        ``skip``), for all their companies at once."""
         touched = Touched()
         if versions.num_rows == 0 or kind not in ("connection", *SOURCES):
             return touched
-        for company_id, rows in _by_company(versions):
-            if company_id in skip:
-                continue
-            tz = self.timezone(company_id)
-            if kind == "connection":
-                joined = rows.column("joined_at").to_numpy().astype(np.int64)
-                left_col = rows.column("left_at")
-                left = (
-                    pc.if_else(pc.is_null(left_col), pc.add(rows.column("joined_at"), self.cap_us), left_col)
-                    .to_numpy()
-                    .astype(np.int64)
-                )
-                touched.days[company_id] |= _days_spanned(tz, joined, np.maximum(left, joined))
-                touched.joined[company_id] = (int(joined.min()), int(joined.max()))
-                touched.parents[company_id].append(rows.select(["parent_kind", "parent_id"]))
-            else:
-                start, _, end = SOURCES[kind]
-                for col in (start, end):
-                    if col is None:
-                        continue
-                    vals = rows.column(col).drop_null().to_numpy().astype(np.int64)
-                    if len(vals):
-                        touched.days[company_id] |= _days_spanned(tz, vals, vals)
+        if skip:
+            versions = versions.filter(pc.invert(pc.is_in(versions.column("company_id"), pa.array(list(skip)))))
+            if versions.num_rows == 0:
+                return touched
+        codes, dictionary = _dense(versions.column("company_id"))
+        names = dictionary.to_pylist()
+        tzs = self.timezones(names)
+        zones = [tzs[c] for c in names]
+        if kind == "connection":
+            joined = versions.column("joined_at").to_numpy().astype(np.int64)
+            left_col = versions.column("left_at")
+            left = (
+                pc.if_else(pc.is_null(left_col), pc.add(versions.column("joined_at"), self.cap_us), left_col)
+                .to_numpy()
+                .astype(np.int64)
+            )
+            for c, day in _company_days(codes, joined, np.maximum(left, joined), zones):
+                touched.days[names[c]].add(day)
+            order = np.argsort(codes, kind="stable")
+            bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
+            lo = np.minimum.reduceat(joined[order], bounds[:-1])
+            hi = np.maximum.reduceat(joined[order], bounds[:-1])
+            parents = versions.select(["company_id", "parent_kind", "parent_id"]).take(order)
+            for i, company_id in enumerate(names):
+                touched.joined[company_id] = (int(lo[i]), int(hi[i]))
+                touched.parents[company_id].append(parents.slice(bounds[i], bounds[i + 1] - bounds[i]))
+        else:
+            start, _, end = SOURCES[kind]
+            for col in (start, end):
+                if col is None:
+                    continue
+                present = pc.is_valid(versions.column(col)).to_numpy(zero_copy_only=False)
+                vals = versions.column(col).to_numpy(zero_copy_only=False)[present].astype(np.int64)
+                for c, day in _company_days(codes[present], vals, vals, zones):
+                    touched.days[names[c]].add(day)
         return touched
 
     def defer(self, touched: Touched, *, durable: bool = True) -> None:
@@ -364,48 +377,51 @@ class Rollups:
         Returns the companies done; the others (a bulk write, parents sharing a hash, a window
         too long) go one by one."""
         store = self.store
-        cands: dict[str, tuple[pa.Table | None, set[int], tuple[int, int] | None]] = {}
-        parent_tables = touched.parent_tables()
-        for company_id in touched.companies():
+        cands: dict[str, tuple[bool, set[int], tuple[int, int] | None]] = {}
+        touched_parents = touched.all_parents()
+        has_parents = set(pc.unique(touched_parents.column("company_id")).to_pylist())
+        companies = touched.companies()
+        tzs = self.timezones(companies)
+        for company_id in companies:
             days = touched.days.get(company_id)
             if not days or store.exact_parents(company_id):  # type: ignore[attr-defined]
                 continue
             joined = touched.joined.get(company_id)
-            parents = parent_tables.get(company_id)
-            tz = self.timezone(company_id)
-            if parents is not None and parents.num_rows:
-                if joined is None or _one_window(tz, days, *joined) is None:
+            with_parents = company_id in has_parents
+            if with_parents:
+                if joined is None or _one_window(tzs[company_id], days, *joined) is None:
                     continue
             elif max(days) - min(days) + 1 > min(WINDOW_DAYS, len(days) + 2):
                 continue
-            else:
-                parents = None
-            cands[company_id] = (parents, days, joined)
+            cands[company_id] = (with_parents, days, joined)
         if not cands:
             return set()
-        with_parents = [c for c, (p, _, _) in cands.items() if p is not None]
         old = pa.table({"rid": pa.array([], pa.int64()), "company_id": pa.array([], pa.string())})
         shared: set[str] = set()
-        if with_parents:
-            tagged = pa.concat_tables(
-                [_with_company(c, cands[c][0]) for c in with_parents]  # type: ignore[arg-type]
-            )
+        bounds: dict[str, tuple[int, int]] = {}
+        tagged = None
+        if any(p for p, _, _ in cands.values()):
+            wanted = pa.array([c for c, (p, _, _) in cands.items() if p], pa.string())
+            tagged = touched_parents.filter(pc.is_in(touched_parents.column("company_id"), wanted))
             old, pks, shared = store.stats_of_parents(tagged)  # type: ignore[attr-defined]
-        old_of = dict(_by_company(old)) if old.num_rows else {}
+            if old.num_rows:
+                span = old.group_by("company_id").aggregate([("first_join", "min"), ("last_leave", "max")])
+                bounds = {
+                    c: (lo, hi)
+                    for c, lo, hi in zip(*(span.column(k).to_pylist() for k in span.column_names), strict=True)
+                }
         windows: dict[str, DayGrid] = {}
-        for c, (parents, days, joined) in cands.items():
-            tz = self.timezone(c)
-            if parents is None:
+        for c, (with_parents, days, joined) in cands.items():
+            tz = tzs[c]
+            if not with_parents:
                 windows[c] = DayGrid(tz, min(days), max(days))
                 continue
             if c in shared:
                 continue
             assert joined is not None
             lo, hi = joined
-            mine = old_of.get(c)
-            if mine is not None and mine.num_rows:
-                lo = min(lo, pc.min(mine.column("first_join")).as_py())
-                hi = max(hi, pc.max(mine.column("last_leave")).as_py())
+            if c in bounds:
+                lo, hi = min(lo, bounds[c][0]), max(hi, bounds[c][1] if bounds[c][1] is not None else hi)
             span = _one_window(tz, days, lo, hi)
             if span is not None:
                 windows[c] = DayGrid(tz, *span)
@@ -414,7 +430,7 @@ class Rollups:
         done = pa.array(list(windows), pa.string())
         done_old = old.filter(pc.is_in(old.column("company_id"), done))
         within = None
-        if with_parents:
+        if tagged is not None:
             within = tagged.append_column("code", pks)
             within = within.filter(pc.is_in(within.column("company_id"), done))
         self._sweep_windows(windows, within, done_old.column("rid").combine_chunks(), now)
@@ -491,7 +507,7 @@ class Rollups:
         stats = self._stats_within(names, within, pairs, pdict, width, conns, fig, now)
         store.replace_parent_stats(old_rids, stats)  # type: ignore[attr-defined]
         held = store.parent_first_joins_in(spans)  # type: ignore[attr-defined]
-        fetched = {key: store.instants_in(spans, *key) for key in _SOURCE_COLUMNS}  # type: ignore[attr-defined]
+        fetched = dict(zip(_SOURCE_COLUMNS, store.instants_in_many(spans, _SOURCE_COLUMNS), strict=True))  # type: ignore[attr-defined]
 
         def day_of(table: pa.Table, column: str) -> np.ndarray:
             """The timeline day of each row's instant."""
@@ -1161,13 +1177,37 @@ def _by_company(table: pa.Table) -> Iterator[tuple[str, pa.Table]]:
         return
     order = np.argsort(codes, kind="stable")
     bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
+    grouped = table.take(order)  # one take; each company's rows are a slice of it
     for i, company_id in enumerate(names.to_pylist()):
-        yield company_id, table.take(order[bounds[i] : bounds[i + 1]])
+        yield company_id, grouped.slice(bounds[i], bounds[i + 1] - bounds[i])
 
 
 def _nullable(values: np.ndarray) -> pa.Array:
     """Instants as an Arrow column, NO_TIME as null."""
     return pa.array(values.astype(np.int64), pa.int64(), mask=values == NO_TIME)
+
+
+def _company_days(
+    company: np.ndarray, start: np.ndarray, end: np.ndarray, zones: list[str]
+) -> list[tuple[int, int]]:
+    """The distinct (company, local day) pairs from each start's day to each end's day
+    (inclusive), ``company`` numbering ``zones`` (each company's timezone): one grid per zone."""
+    if len(company) == 0:
+        return []
+    zone_of = np.array(zones, dtype=object)[company]
+    keys: list[np.ndarray] = []
+    for tz in set(zones):
+        rows = np.flatnonzero(zone_of == tz)
+        if len(rows) == 0:
+            continue
+        grid = DayGrid.covering(tz, int(start[rows].min()), int(end[rows].max()))
+        d0, d1 = grid.day_of(start[rows]), grid.day_of(end[rows])
+        span = d1 - d0
+        for k in range(int(span.max()) + 1):
+            sel = span >= k
+            keys.append(company[rows][sel] * (1 << 32) + (d0[sel] + k + (1 << 31)))
+    unique = np.unique(np.concatenate(keys))
+    return list(zip((unique >> 32).tolist(), ((unique & 0xFFFFFFFF) - (1 << 31)).tolist(), strict=True))
 
 
 def _days_spanned(tz: str, start: np.ndarray, end: np.ndarray) -> set[int]:

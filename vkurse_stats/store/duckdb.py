@@ -43,6 +43,12 @@ ALTER TABLE parent_stats ADD COLUMN IF NOT EXISTS pk UBIGINT;
 UPDATE parent_stats SET pk = {parent_hash} WHERE pk IS NULL;
 CREATE TABLE IF NOT EXISTS spans (company_id VARCHAR PRIMARY KEY, max_span BIGINT);
 CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+-- Companies whose stored records are not all counted yet (see mark_unapplied). No key: the
+-- writer keeps it free of repeats, and an index would cost more than the few rows it holds.
+CREATE TABLE IF NOT EXISTS unapplied (company_id VARCHAR);
+INSERT INTO unapplied SELECT substr(key, length('{unapplied}') + 1) FROM store_meta
+    WHERE starts_with(key, '{unapplied}');
+DELETE FROM store_meta WHERE starts_with(key, '{unapplied}');
 """
 _DUCK_TYPES = {"string": "VARCHAR", "int64": "BIGINT", "int8": "TINYINT"}
 CANARY = "SELECT hash('vkurse', 'canary')::VARCHAR"
@@ -354,7 +360,7 @@ class DuckDBStore:
         with self._lock:
             for t in TABLES.values():
                 self.con.execute(_ddl(t))
-            self.con.execute(ROLLUPS_DDL.format(parent_hash=parent_hash()))
+            self.con.execute(ROLLUPS_DDL.format(parent_hash=parent_hash(), unapplied=UNAPPLIED))
             canary = self.con.execute(CANARY).fetchone()[0]  # type: ignore[index]
             stored = self.con.execute("SELECT value FROM store_meta WHERE key = 'hash'").fetchone()
             if stored is None:
@@ -381,24 +387,19 @@ class DuckDBStore:
         new = sorted(set(companies) - self._marked)
         if new:
             with self._lock:
-                self.con.execute(
-                    "INSERT OR REPLACE INTO store_meta SELECT ? || unnest(?::VARCHAR[]), '1'", [UNAPPLIED, new]
-                )
+                self.con.execute("INSERT INTO unapplied SELECT unnest(?::VARCHAR[])", [new])
                 self._marked.update(new)
 
     def clear_unapplied(self, companies: Iterable[str]) -> None:
         done = sorted(set(companies) & self._marked)
         if done:
             with self._lock:
-                self.con.execute(
-                    "DELETE FROM store_meta WHERE key IN (SELECT ? || unnest(?::VARCHAR[]))", [UNAPPLIED, done]
-                )
+                self.con.execute("DELETE FROM unapplied WHERE company_id IN (SELECT unnest(?::VARCHAR[]))", [done])
                 self._marked.difference_update(done)
 
     def unapplied(self) -> list[str]:
         """The companies noted by :meth:`mark_unapplied` and not cleared since."""
-        keys = self.rows("SELECT key FROM store_meta WHERE starts_with(key, ?) ORDER BY 1", [UNAPPLIED])
-        return [k[0].removeprefix(UNAPPLIED) for k in keys]
+        return [r[0] for r in self.rows("SELECT DISTINCT company_id FROM unapplied ORDER BY 1")]
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -1011,6 +1012,32 @@ class DuckDBStore:
         """(company_id, t[, v]) of the records of a kind whose ``column`` lies in each window."""
         cols = f'"{column}" AS t' + (f", {value} AS v" if value else "")
         return self._in_windows(windows, TABLES[kind].table, column, cols)
+
+    def instants_in_many(
+        self, windows: pa.Table, sources: Sequence[tuple[str, str, str | None]]
+    ) -> list[pa.Table]:
+        """:meth:`instants_in` of each (kind, column, value) of ``sources``, in one statement."""
+        lo, hi = pc.min(windows.column("t0")).as_py(), pc.max(windows.column("t1")).as_py()
+        parts = []
+        for i, (kind, column, value) in enumerate(sources):
+            parts.append(
+                f"""SELECT {i} AS src, x.company_id, x."{column}" AS t, {f"x.{value}" if value else "NULL"}::BIGINT AS v
+                FROM {TABLES[kind].table} x JOIN _w w ON x.company_id = w.company_id
+                WHERE x."{column}" >= {int(lo)} AND x."{column}" < {int(hi)}
+                  AND x."{column}" >= w.t0 AND x."{column}" < w.t1"""
+            )
+        with self._lock:
+            self.con.register("_w", windows)
+            try:
+                rows = self.sql(" UNION ALL ".join(parts))
+            finally:
+                self.con.unregister("_w")
+        src = rows.column("src")
+        out = []
+        for i, (_, _, value) in enumerate(sources):
+            part = rows.filter(pc.equal(src, i))
+            out.append(part.select(["company_id", "t", "v"] if value else ["company_id", "t"]))
+        return out
 
     def _in_windows(self, windows: pa.Table, table: str, column: str, cols: str) -> pa.Table:
         lo, hi = pc.min(windows.column("t0")).as_py(), pc.max(windows.column("t1")).as_py()
