@@ -16,6 +16,7 @@ from .metrics.engine import warm_up as warm_engine
 from .metrics.query import Query
 from .metrics.rollup import Rollups
 from .store.accounts import AccountStore
+from .store.base import AnalyticStore
 from .store.meta import MetaStore
 from .writer import Writer
 
@@ -23,7 +24,7 @@ HOUR_US = 3_600_000_000
 log = logging.getLogger("vkurse_stats")
 
 
-def open_analytics(url: str, settings: Settings | None = None) -> Any:
+def open_analytics(url: str, settings: Settings | None = None) -> AnalyticStore:
     """The analytic store for ``url`` (``duckdb:///path`` or ``clickhouse://...``/``chdb:///dir``)."""
     if url.startswith("duckdb:///"):
         from .store.duckdb import DuckDBStore
@@ -40,7 +41,7 @@ def open_analytics(url: str, settings: Settings | None = None) -> Any:
 class Services:
     settings: Settings
     meta: MetaStore
-    analytics: Any
+    analytics: AnalyticStore
     rollups: Rollups
     query: Query
     writer: Writer = field(init=False)

@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pajson
 
 from ..ahead import ahead
-from ..metrics.rollup import Rollups, Touched, store_transaction
+from ..metrics.rollup import Rollups, Touched
 from ..records import (
     DEFAULT_TIMEZONE,
     KINDS,
@@ -42,6 +42,7 @@ from ..records import (
     RecordError,
     decode_json,
 )
+from ..store.base import AnalyticStore
 from ..store.meta import CompanyInfo, MetaStore
 from . import fastpath
 from .columns import to_table
@@ -150,7 +151,7 @@ class Ingestor:
 
     def __init__(
         self,
-        store: Any,
+        store: AnalyticStore,
         meta: MetaStore,
         rollups: Rollups,
         *,
@@ -345,9 +346,9 @@ class Ingestor:
         """Write what is buffered as one batch per kind, in one transaction, and note what it
         touched. With ``whole_units`` (a bulk import's batches) the store's append unit is kept:
         a kind's last partial unit stays buffered for the next batch."""
-        unit = getattr(self.store, "APPEND_UNIT", 1) if whole_units else 1
+        unit = self.store.APPEND_UNIT if whole_units else 1
         kept: dict[str, list[pa.Table]] = {}
-        with store_transaction(self.store):
+        with self.store.transaction():
             for kind in list(self._buffers):
                 self._seal(kind)
             for kind, tables in self._tables.items():

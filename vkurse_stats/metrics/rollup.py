@@ -13,15 +13,15 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager, closing, contextmanager, nullcontext
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..ahead import ahead
+from ..store.base import AnalyticStore, WindowFetch
 from ..store.meta import MetaStore
 from ..store.schema import PARENT_SCHEMA, PARENT_STATS_SCHEMA
 from ..timeutil import DayGrid, day_number, local_date
@@ -38,13 +38,6 @@ SOURCES = {
     "file": ("uploaded_at", "size_bytes", "deleted_at"),
     "user": ("registered_at", None, "deleted_at"),
 }
-
-
-def store_transaction(store: object) -> AbstractContextManager[Any]:
-    """One transaction of the store around a whole write or recomputation (a DuckDB commit costs
-    milliseconds); a store without transactions (ClickHouse) gets none."""
-    begin = getattr(store, "transaction", None)
-    return begin() if begin else nullcontext()
 
 
 def _dense(column: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
@@ -134,7 +127,6 @@ class Touched:
         return out
 
 
-WindowFetch = Callable[[str, int, int, int], pa.Table]  # (company, t0, t1, cap_us) -> connections
 
 
 @dataclass
@@ -151,8 +143,8 @@ class Swept:
 class Rollups:
     """Maintains rollups in an analytic store (any backend with the DuckDBStore interface)."""
 
-    def __init__(self, store: object, meta: MetaStore, cap_us: int, clock: Callable[[], int]) -> None:
-        self.store = store  # typed loosely: DuckDBStore or ClickHouseStore
+    def __init__(self, store: AnalyticStore, meta: MetaStore, cap_us: int, clock: Callable[[], int]) -> None:
+        self.store = store
         self.meta = meta
         self.cap_us = cap_us
         self.clock = clock
@@ -194,7 +186,7 @@ class Rollups:
         """Whether any day of the company has rollups (else a rebuild computes it best). Only the
         choice between rebuilding and applying depends on it (both are exact), so a yes is kept."""
         if company_id not in self._computed:
-            if not self.store.computed_days(company_id, -(2**31), 2**31 - 1):  # type: ignore[attr-defined]
+            if not self.store.computed_days(company_id, -(2**31), 2**31 - 1):
                 return False
             self._computed.add(company_id)
         return True
@@ -204,7 +196,7 @@ class Rollups:
         statement for the ones not known yet."""
         unknown = [c for c in ids if c not in self._computed]
         if unknown:
-            self._computed.update(self.store.computed_companies(unknown))  # type: ignore[attr-defined]
+            self._computed.update(self.store.computed_companies(unknown))
         return {c for c in ids if c in self._computed}
 
     def touched_by(self, kind: str, versions: pa.Table, skip: set[str] | frozenset[str] = frozenset()) -> Touched:
@@ -262,19 +254,19 @@ class Rollups:
         """Note in the store, inside the write that stores their records, that these companies'
         rollups lag them until an apply or a rebuild clears the note."""
         if companies:
-            self.store.mark_unapplied(companies)  # type: ignore[attr-defined]
+            self.store.mark_unapplied(companies)
 
     def _applied(self, companies: set[str]) -> None:
         """Clear the notes of companies with nothing left queued (in the apply's transaction)."""
         with self._pending_lock:
             done = companies - self._pending.companies()
         if done:
-            self.store.clear_unapplied(done)  # type: ignore[attr-defined]
+            self.store.clear_unapplied(done)
 
     def recover(self, progress: Callable[[str], None] | None = None) -> list[str]:
         """Rebuild the companies whose records were stored but whose rollups a killed process
         never applied (the notes of :meth:`mark_unapplied`); returns them."""
-        companies = self.store.unapplied()  # type: ignore[attr-defined]
+        companies = self.store.unapplied()
         for company_id in companies:
             if progress:
                 progress(company_id)
@@ -332,7 +324,7 @@ class Rollups:
     def transaction(self) -> Iterator[None]:
         """The apply lock, then one store transaction: every writer of rollups takes them in
         this order (an import's last write and its rollups share one commit)."""
-        with self._apply_lock, store_transaction(self.store):
+        with self._apply_lock, self.store.transaction():
             yield
 
     def apply(self, touched: Touched, progress: Callable[[int, int], None] | None = None) -> None:
@@ -346,7 +338,7 @@ class Rollups:
         # Companies whose parents and days one window recomputed: many at once where the store
         # can (a live batch of the platform's stream touches many companies), else one by one.
         done_in_one: set[str] = set()
-        if self.store.batched_windows and len(touched.companies()) > 1:  # type: ignore[attr-defined]
+        if self.store.batched_windows and len(touched.companies()) > 1:
             done_in_one = self._apply_in_windows(touched, now)
         for company_id in list(touched.parents):
             if company_id in done_in_one:
@@ -384,7 +376,7 @@ class Rollups:
         tzs = self.timezones(companies)
         for company_id in companies:
             days = touched.days.get(company_id)
-            if not days or store.exact_parents(company_id):  # type: ignore[attr-defined]
+            if not days or store.exact_parents(company_id):
                 continue
             joined = touched.joined.get(company_id)
             with_parents = company_id in has_parents
@@ -403,7 +395,7 @@ class Rollups:
         if any(p for p, _, _ in cands.values()):
             wanted = pa.array([c for c, (p, _, _) in cands.items() if p], pa.string())
             tagged = touched_parents.filter(pc.is_in(touched_parents.column("company_id"), wanted))
-            old, pks, shared = store.stats_of_parents(tagged)  # type: ignore[attr-defined]
+            old, pks, shared = store.stats_of_parents(tagged)
             if old.num_rows:
                 span = old.group_by("company_id").aggregate([("first_join", "min"), ("last_leave", "max")])
                 bounds = {
@@ -475,7 +467,7 @@ class Rollups:
         )
         company_of_day = np.repeat(np.arange(len(names)), ndays)
         spans = pa.table({"company_id": pa.array(names, pa.string()), "t0": pa.array(t0), "t1": pa.array(t1)})
-        rows = store.connections_windows(spans, self.cap_us)  # type: ignore[attr-defined]
+        rows = store.connections_windows(spans, self.cap_us)
         cidx = pc.index_in(rows.column("company_id"), value_set=spans.column("company_id"))
         cidx_np = cidx.to_numpy(zero_copy_only=False).astype(np.int64)
         # Parents numbered per company: (company, code) pairs, sorted, are the numbers.
@@ -505,9 +497,9 @@ class Rollups:
         fig.block_at = np.where(fig.block_at == NO_TIME, NO_TIME, fig.block_at - shift[company_of_day[fig.block_day]])
         # The new stats replace the old ones first: 'held' reads them.
         stats = self._stats_within(names, within, pairs, pdict, width, conns, fig, now)
-        store.replace_parent_stats(old_rids, stats)  # type: ignore[attr-defined]
-        held = store.parent_first_joins_in(spans)  # type: ignore[attr-defined]
-        fetched = dict(zip(_SOURCE_COLUMNS, store.instants_in_many(spans, _SOURCE_COLUMNS), strict=True))  # type: ignore[attr-defined]
+        store.replace_parent_stats(old_rids, stats)
+        held = store.parent_first_joins_in(spans)
+        fetched = dict(zip(_SOURCE_COLUMNS, store.instants_in_many(spans, _SOURCE_COLUMNS), strict=True))
 
         def day_of(table: pa.Table, column: str) -> np.ndarray:
             """The timeline day of each row's instant."""
@@ -590,7 +582,7 @@ class Rollups:
         )
         days = pa.table({"company_id": company_col.take(pa.array(company_of_day)),
                          "day": pa.array(local_day, pa.int32())})
-        store.write_days_of(days, day_rows, now)  # type: ignore[attr-defined]
+        store.write_days_of(days, day_rows, now)
 
     def _stats_within(
         self,
@@ -645,7 +637,7 @@ class Rollups:
 
         if window(*joined) is None:  # a bulk write: decided before the stored stats are read
             return False
-        old = store.parent_first_joins_of(company_id, parents)  # type: ignore[attr-defined]
+        old = store.parent_first_joins_of(company_id, parents)
         lo, hi = joined
         if old.num_rows:
             lo = min(lo, pc.min(old.column("first_join")).as_py())
@@ -654,12 +646,12 @@ class Rollups:
         if span is None:
             return False
         first, last = span
-        codes = store.window_codes(company_id, parents)  # type: ignore[attr-defined]
+        codes = store.window_codes(company_id, parents)
         if codes is None:  # two parents may share a code: recompute them alone
             return False
         swept = self.sweep_days(company_id, first, last, now, parents, codes)
         rows = self.compute_days(company_id, first, last, now, swept)
-        store.write_days(company_id, list(range(first, last + 1)), rows, now)  # type: ignore[attr-defined]
+        store.write_days(company_id, list(range(first, last + 1)), rows, now)
         return True
 
     # --- events and calls --------------------------------------------------------------------
@@ -681,7 +673,7 @@ class Rollups:
         for i in range(0, all_parents.num_rows, PARENT_CHUNK):
             chunk = all_parents.slice(i, PARENT_CHUNK)
             parents = chunk.select(["parent_kind", "parent_id"])
-            old = store.parent_first_joins_of(company_id, parents)  # type: ignore[attr-defined]
+            old = store.parent_first_joins_of(company_id, parents)
             firsts = old.column("first_join").to_numpy().astype(np.int64)
             lo = hi = None
             if bounded:
@@ -689,12 +681,12 @@ class Rollups:
             elif joined is not None:
                 lo = min(joined[0], int(firsts.min()) if len(firsts) else joined[0])
                 hi = max(joined[1], pc.max(old.column("last_leave")).as_py() or joined[1])
-            rows = store.connections_of_parents(company_id, parents, lo, hi)  # type: ignore[attr-defined]
+            rows = store.connections_of_parents(company_id, parents, lo, hi)
             stats = self.parent_stats(parents, rows, tz, now)
             firsts = np.concatenate((firsts, stats.column("first_join").to_numpy().astype(np.int64)))
             if len(firsts):
                 days |= _days_spanned(tz, firsts, firsts)
-            store.put_parent_stats(company_id, parents, stats)  # type: ignore[attr-defined]
+            store.put_parent_stats(company_id, parents, stats)
         return days
 
     def parent_stats(self, parents: pa.Table, rows: pa.Table, tz: str, now: int) -> pa.Table:
@@ -751,7 +743,7 @@ class Rollups:
         for lo in range(first, last + 1, WINDOW_DAYS):
             hi = min(last, lo + WINDOW_DAYS - 1)
             rows = self.compute_days(company_id, lo, hi, now)
-            self.store.write_days(company_id, list(range(lo, hi + 1)), rows, now)  # type: ignore[attr-defined]
+            self.store.write_days(company_id, list(range(lo, hi + 1)), rows, now)
 
     def sweep_days(
         self,
@@ -769,7 +761,7 @@ class Rollups:
         written, so a worker thread may do this with a ``fetch`` of its own (the store's
         window_reader)."""
         grid = DayGrid(self.timezone(company_id), first, last)
-        fetch = fetch or self.store.connections_window  # type: ignore[attr-defined]
+        fetch = fetch or self.store.connections_window
         rows = fetch(company_id, grid.start(first), grid.end(last), self.cap_us)
         conns = to_connections(rows)
         fig = sweep_window(conns, grid, now, self.cap_us)
@@ -796,11 +788,11 @@ class Rollups:
         swept = swept or self.sweep_days(company_id, first, last, now)
         grid = swept.grid
         if swept.parents is not None:
-            store.put_parent_stats(company_id, swept.parents, swept.stats, replace=replace)  # type: ignore[attr-defined]
-        held = store.parent_first_joins(company_id, grid.start(first), grid.end(last))  # type: ignore[attr-defined]
+            store.put_parent_stats(company_id, swept.parents, swept.stats, replace=replace)
+        held = store.parent_first_joins(company_id, grid.start(first), grid.end(last))
 
         def instants(kind: str, column: str, value: str | None, t0: int, t1: int) -> pa.Table:
-            return store.instants(kind, company_id, column, t0, t1, value)  # type: ignore[attr-defined, no-any-return]
+            return store.instants(kind, company_id, column, t0, t1, value)
 
         return self._day_rows(first, last, now, swept, held, instants)
 
@@ -901,7 +893,7 @@ class Rollups:
         queued for the writer, which stores them at its next tick (see :meth:`catch_up`). Daily
         figures never read event stats that move with the clock ('held' uses first joins)."""
         now = self.clock()
-        computed = self.store.computed_days(company_id, -(2**31), last)  # type: ignore[attr-defined]
+        computed = self.store.computed_days(company_id, -(2**31), last)
         # A day ends at most 14 hours after its UTC midnight: the zone decides the rest.
         maybe = {d: at for d, at in computed.items() if at < (d + 2) * DAY_US and now > at}
         if not maybe:
@@ -928,20 +920,20 @@ class Rollups:
     def fresh_open_stats(self, company_id: str) -> pa.Table | None:
         """The stats of the events/calls with an open connection (their last leave, duration and
         peak move with the clock), recomputed now without storing them; None when there are none."""
-        open_parents = self.store.open_parents(company_id)  # type: ignore[attr-defined]
+        open_parents = self.store.open_parents(company_id)
         if not open_parents.num_rows:
             return None
         # Every connection of theirs joined at or after their stored first join (an earlier one
         # would have been queued work, applied before the read).
         lo = pc.min(open_parents.column("first_join")).as_py()
         parents = open_parents.select(["parent_kind", "parent_id"])
-        rows = self.store.read_connections_of(company_id, parents, lo)  # type: ignore[attr-defined]
+        rows = self.store.read_connections_of(company_id, parents, lo)
         return self.parent_stats(parents, rows, self.timezone(company_id), self.clock())
 
     def refresh_open_parents(self, company_id: str, now: int | None = None) -> None:
         """Recompute the events/calls that still have an open connection (their last leave,
         duration and peak move with the clock)."""
-        open_parents = self.store.open_parents(company_id)  # type: ignore[attr-defined]
+        open_parents = self.store.open_parents(company_id)
         if open_parents.num_rows:
             with self.transaction():
                 parents = open_parents.select(["parent_kind", "parent_id"])
@@ -950,8 +942,7 @@ class Rollups:
     def rebuild(self, company_id: str, progress: Callable[[int, int], None] | None = None) -> None:
         """Recompute every rollup of a company from its raw records. A store with a window
         reader fetches and sweeps the next window of days in a thread while this one writes."""
-        reader = getattr(self.store, "window_reader", None)
-        with reader() if reader else nullcontext(None) as fetch, self.transaction():
+        with self.store.window_reader() as fetch, self.transaction():
             self._rebuild(company_id, progress, fetch)
             self._applied({company_id})
 
@@ -960,7 +951,7 @@ class Rollups:
         rebuild): their windows of days are swept together, one statement per step for all of
         them, so a thousand small companies cost about what one large one does."""
         names = sorted(set(companies))
-        if len(names) < 2 or not self.store.batched_windows:  # type: ignore[attr-defined]
+        if len(names) < 2 or not self.store.batched_windows:
             for company_id in names:
                 self.rebuild(company_id, progress)
             return
@@ -971,11 +962,11 @@ class Rollups:
     def _rebuild_many(self, names: list[str], progress: Callable[[int, int], None] | None) -> None:
         store = self.store
         now = self.clock()
-        store.clear_rollups_of(names)  # type: ignore[attr-defined]
-        for company_id in [c for c in names if store.exact_parents(c)]:  # type: ignore[attr-defined]
+        store.clear_rollups_of(names)
+        for company_id in [c for c in names if store.exact_parents(c)]:
             self._rebuild(company_id, None, None)
-        names = [c for c in names if not store.exact_parents(c)]  # type: ignore[attr-defined]
-        bounds = store.time_bounds_of(names)  # type: ignore[attr-defined]
+        names = [c for c in names if not store.exact_parents(c)]
+        bounds = store.time_bounds_of(names)
         if not bounds:
             return
         tzs = self.timezones(list(bounds))
@@ -988,7 +979,7 @@ class Rollups:
         grids: dict[str, DayGrid] = {}
         for tz in sorted(set(tzs.values())):
             grids[tz] = DayGrid(tz, origin, int(hi_day.max()) + 1)
-        parents = store.all_parents_of(names, self.cap_us)  # type: ignore[attr-defined]
+        parents = store.all_parents_of(names, self.cap_us)
         owner = pc.index_in(parents.column("company_id"), value_set=pa.array(names, pa.string()))
         owner_np = owner.to_numpy(zero_copy_only=False).astype(np.int64)
         window = self._windows_of(parents, owner_np, [tzs[c] for c in names], grids, hi_day, origin)
@@ -1062,18 +1053,18 @@ class Rollups:
         parents = parents.take(order)
         for i in range(0, parents.num_rows, PARENT_CHUNK):
             chunk = parents.slice(i, PARENT_CHUNK)
-            rows = store.connections_of_parents_of(chunk)  # type: ignore[attr-defined]
+            rows = store.connections_of_parents_of(chunk)
             # A parent's stats do not depend on the zone: its day blocks only split the sweep.
             stats = self.parent_stats(chunk.select(["company_id", "parent_kind", "parent_id"]), rows, "UTC", now)
-            store.replace_parent_stats(no_rids, stats)  # type: ignore[attr-defined]
+            store.replace_parent_stats(no_rids, stats)
 
     def _rebuild(
         self, company_id: str, progress: Callable[[int, int], None] | None, fetch: WindowFetch | None
     ) -> None:
         store = self.store
         now = self.clock()
-        store.clear_rollups(company_id)  # type: ignore[attr-defined]
-        bounds = store.time_bounds(company_id)  # type: ignore[attr-defined]
+        store.clear_rollups(company_id)
+        bounds = store.time_bounds(company_id)
         if bounds is None:
             return
         tz = self.timezone(company_id)
@@ -1081,7 +1072,7 @@ class Rollups:
         hi = day_number(local_date(max(bounds[1], bounds[0]) + self.cap_us, tz))
         # An event/call whose connections all lie within one window of days gets its stats from
         # that window's fetch and sweep; the others (few: they cross a window's edge) first, alone.
-        parents = store.all_parents(company_id, self.cap_us)  # type: ignore[attr-defined]
+        parents = store.all_parents(company_id, self.cap_us)
         window = np.full(parents.num_rows, -1, dtype=np.int64)
         if parents.num_rows and pc.count_distinct(parents.column("parent")).as_py() == parents.num_rows:
             first = parents.column("lo").to_numpy().astype(np.int64)
@@ -1102,7 +1093,7 @@ class Rollups:
         with closing(ahead(sweep, spans, workers=1, depth=1) if fetch else (sweep(s) for s in spans)) as sweeps:
             for (d, last), swept in zip(spans, sweeps, strict=True):
                 rows = self.compute_days(company_id, d, last, now, swept, replace=False)
-                store.write_days(company_id, list(range(d, last + 1)), rows, now, replace=False)  # type: ignore[attr-defined]
+                store.write_days(company_id, list(range(d, last + 1)), rows, now, replace=False)
                 if progress:
                     progress(last - lo + 1, hi - lo + 1)
 

@@ -40,6 +40,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .base import AnalyticStore
 from .schema import (
     NULLABLE_STATS,
     PARENT_SCHEMA,
@@ -250,7 +251,7 @@ def parse_url(url: str) -> Target:
     )
 
 
-class ClickHouseStore:
+class ClickHouseStore(AnalyticStore):
     """Raw records, rollups and parent stats in ClickHouse."""
 
     backend = "clickhouse"

@@ -27,6 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .base import AnalyticStore
 from .errors import StoreUnavailableError
 from .keyindex import KeyIndex
 from .schema import PARENT_STATS_SCHEMA, TABLES, TIME_COLUMN, UNAPPLIED, KindTable, parent_text
@@ -167,7 +168,7 @@ class _WriteLock:
         return self._owner == threading.get_ident()
 
 
-class DuckDBStore:
+class DuckDBStore(AnalyticStore):
     """Raw records, rollups and parent stats in one DuckDB file."""
 
     # Rows per row group. A bulk import writes whole ones, each batch from one Arrow chunk (DuckDB
