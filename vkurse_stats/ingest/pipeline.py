@@ -31,6 +31,7 @@ import pyarrow.json as pajson
 
 from ..ahead import ahead
 from ..metrics.rollup import Rollups, Touched
+from ..operations import timezone_changed
 from ..records import (
     DEFAULT_TIMEZONE,
     KINDS,
@@ -275,10 +276,8 @@ class Ingestor:
             self._known.add(after.id)
             self._note_fresh(after.id)
         if before is not None and before.timezone != after.timezone:
-            # Days are calendar days of the company's zone: every rollup of it moves.
-            self.flush()
-            self.rollups.forget_timezone(after.id)
-            self.rollups.rebuild(after.id)
+            self.flush()  # the records before it are counted on the new zone's days too
+            timezone_changed(self.rollups, after.id)
 
     def _refuse_settings(self, company_id: str, rec: Company, limits: dict[str, int | None] | None) -> None:
         """A scoped writer may name its company, not change its timezone or licence limits
