@@ -109,21 +109,25 @@ def test_admin_journey(page: Any, server: str) -> None:
     side = page.inner_text('[data-section="storage"]')
     assert "400,0\u00a0КБ" in side and "500,0\u00a0КБ" in side
 
-    # Charts drew (ECharts renders to canvas) and the CSP let every script run.
+    # Charts drew (ECharts renders to SVG) and the CSP let every script run.
     page.wait_for_selector("html[data-charts-ready]")
-    assert page.locator("#chart-total canvas").count() >= 1
-    assert page.locator("#chart-devices canvas").count() >= 1
+    assert page.locator("#chart-total svg").count() >= 1
+    assert page.locator("#chart-devices svg").count() >= 1
     page.hover("#chart-total", position={"x": 300, "y": 200})
-    page.wait_for_selector("#chart-total div:has-text('2026-03-')")  # the day's tooltip
+    page.wait_for_selector("#chart-total div:has-text('.03.2026')")  # the day's tooltip
 
-    # Sort the events table by clicking a header; the sort lands in the URL.
+    # Sort the events table by clicking a header: in place, and the sort lands in the URL.
+    page.evaluate("window.notReloaded = true")
     page.click('#events th a[data-col="title"]')
-    page.wait_for_url(re.compile(r"ev_sort=title"))
-    first = page.locator("#events tbody tr").first.locator("td").first.inner_text()
-    page.click('#events th a[data-col="title"]')
-    page.wait_for_url(re.compile(r"ev_order=asc"))
+    page.wait_for_url(re.compile(r"ev_sort=title&ev_order=asc"))
+    page.wait_for_selector('#events[data-updates="1"]')
     first_asc = page.locator("#events tbody tr").first.locator("td").first.inner_text()
-    assert (first, first_asc) == ("Планёрка", "Вебинар о продукте")
+    page.click('#events th a[data-col="title"]')
+    page.wait_for_url(re.compile(r"ev_order=desc"))
+    page.wait_for_selector('#events[data-updates="2"]')
+    first = page.locator("#events tbody tr").first.locator("td").first.inner_text()
+    assert (first_asc, first) == ("Вебинар о продукте", "Планёрка")  # А→Я first
+    assert page.evaluate("window.notReloaded") is True
 
     # English, and it sticks.
     page.click('a.lang-link[data-lang="en"]')

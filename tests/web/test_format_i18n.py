@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from vkurse_stats.metrics.definitions import METRICS
+from vkurse_stats.metrics.tables import TABLES, client_label, template_label
 from vkurse_stats.records import TEMPLATES
 from vkurse_stats.store.accounts import SCOPES
 from vkurse_stats.store.meta import LIMIT_NAMES
@@ -80,11 +81,9 @@ def test_every_text_used_by_templates_is_translated() -> None:
     used = set()
     for path in TEMPLATES_DIR.glob("*.html"):
         used |= set(re.findall(r"""\bt\(\s*["']([a-z0-9_.]+)["']""", path.read_text()))
-    dynamic = ({f"support.limit.{n}" for n in LIMIT_NAMES} | {f"tpl.{t}" for t in TEMPLATES}
+    dynamic = ({f"support.limit.{n}" for n in LIMIT_NAMES}
                | {f"support.scope.{s}" for s in SCOPES}
                | {f"support.role.{r}" for r in ("admin", "operator")}
-               | {f"col.{c}" for cols in dashboard.TABLE_COLUMNS.values() for c in cols}
-               | {f"table.{name}" for name in dashboard.TABLE_COLUMNS}
                | {f"range.{k}" for k in fmt.presets(date(2026, 1, 1))})
     used = {k for k in used if not k.endswith(".")}  # prefixes of the dynamic keys
     missing = sorted(k for k in used | dynamic if k not in MESSAGES)
@@ -94,6 +93,32 @@ def test_every_text_used_by_templates_is_translated() -> None:
         assert set(re.findall(r"\{(\w+)\}", ru)) == set(re.findall(r"\{(\w+)\}", en)), key
     assert translate("en", "range.show") == "Show statistics"
     assert translate("ru", "range.show") == "Показать статистику"
+
+
+def test_every_table_column_and_value_has_both_labels() -> None:
+    """Tables, their columns, event and client types are named in metrics/tables.py, once for
+    the page and the downloads."""
+    for t in TABLES.values():
+        assert t.title("ru") and t.title("en") and t.sort in t.keys
+        for c in t.columns:
+            assert c.label("ru").strip() and c.label("en").strip(), c.key
+            assert (c.hint("ru") is None) == (c.hint("en") is None), c.key
+            assert c.fallback is None or c.fallback in t.keys
+    assert TABLES["events"].column("template").label("ru") == "Шаблон"
+    for template in TEMPLATES:
+        assert template_label(template, "ru") != template and template_label(template, "en")
+    assert client_label("desktop", "ru") == "Компьютер (приложение)"
+    assert client_label("h323", "ru") == "H.323" and client_label("web", "en") == "Browser"
+    assert client_label("tv", "ru") == "tv"  # a type the platform adds later reads as its id
+
+
+def test_table_sorts_break_ties_by_the_first_two_columns_of_the_store(admin: Any) -> None:
+    """The store orders ties by its first two columns: the definitions name them."""
+    for name, params in (("events", "from=2026-03-01&to=2026-03-31"), ("planned", ""),
+                         ("disk", ""), ("devices", "from=2026-03-01&to=2026-03-31")):
+        body = admin.get(f"/api/v1/{name}?{params}").json()
+        assert body["columns"] == list(TABLES[name].keys)
+        assert list(body["rows"][0])[:2] == list(TABLES[name].tie_break), name
 
 
 def test_every_metric_reaches_the_dashboard(admin: Any) -> None:

@@ -122,7 +122,7 @@ def test_dashboard_shows_figures_limits_and_warnings(admin: TestClient) -> None:
     assert "достигнуто 05.03.2026 10:10" in html
     assert "125\u202f%" in html and "167\u202f%" in html and "100\u202f%" in html
     # Right side: uploaded in the range, with the total in brackets.
-    assert "390,6\u00a0КБ" in html and "488,3\u00a0КБ" in html
+    assert "400,0\u00a0КБ" in html and "500,0\u00a0КБ" in html
     assert re.search(r'data-section="users">.*?<div class="side-value">2</div>.*?'
                      r'<strong>3</strong>',
                      html, re.S)
@@ -147,14 +147,16 @@ def test_dashboard_chart_data(admin: TestClient) -> None:
     overlays = {s["id"] for s in total["series"] if s["overlay"]}
     assert overlays == {"meetings.speakers", "webinars.speakers", "calls.speakers"}
     assert [c["id"] for c in data["charts"]] == ["total", "meetings", "webinars", "calls"]
-    assert {d["name"] for d in data["devices"]} == {"web · Windows 10", "ios · iPhone 14"}
-    assert data["clients"]["series"]["web"][4] == 1
+    assert {d["name"] for d in data["devices"]} == {"Браузер · Windows 10", "iOS · iPhone 14"}
+    web = data["clients"]["names"].index("Браузер")
+    assert data["clients"]["series"][web][4] == 1
     assert '<script src="/static/vendor/echarts/echarts.min.js"></script>' in html
 
 
 def test_dashboard_defaults_to_this_month(admin: TestClient) -> None:
     html = admin.get("/dashboard").text
-    assert 'name="from" value="2026-03-01"' in html and 'name="to" value="2026-03-31"' in html
+    assert re.search(r'name="from" id="range-from" value="2026-03-01" max="2026-03-31"', html)
+    assert re.search(r'name="to" id="range-to" value="2026-03-31" min="2026-03-01"', html)
     assert 'data-preset="last_month"' in html
     assert "/dashboard?from=2026-02-01&amp;to=2026-02-28" in html
     assert "/dashboard?from=2026-01-01&amp;to=2026-03-31" in html  # this quarter
@@ -172,7 +174,8 @@ def test_dashboard_empty_state(operator: TestClient, accounts: Any) -> None:
     operator.post("/support/companies", data={"csrf": csrf, "id": "empty", "name": "Пустая",
                                               "timezone": "Europe/Moscow"})
     html = operator.get("/dashboard", params={**MARCH, "company": "empty"}).text
-    assert 'id="empty-state"' in html and "За выбранный период данных нет" in html
+    assert 'id="empty-state"' in html and "За выбранный период активности не было" in html
+    assert 'data-metric="total.connections"' not in html  # no zero cards
     assert "Нет записей." in html
 
 
@@ -208,7 +211,7 @@ def test_planned_and_disk_tables(admin: TestClient) -> None:
     assert "01.04.2026 10:00" in planned
     disk = html[html.index('id="disk"'):]
     assert disk.index("Иван Петров") < disk.index("Мария Смирнова")  # largest first
-    assert "293,0\u00a0КБ" in disk and "195,3\u00a0КБ" in disk
+    assert "300,0\u00a0КБ" in disk and "200,0\u00a0КБ" in disk
 
 
 def test_language_switch_sticks(admin: TestClient) -> None:
@@ -311,7 +314,7 @@ def test_errors_never_show_a_stack_trace(app: Any, seeded: Any, monkeypatch: Any
 def test_peak_moments_in_the_company_timezone(operator: TestClient) -> None:
     """globex lives in Yekaterinburg (+05:00): its 10:00 Moscow peak is 12:00 on its clocks."""
     html = operator.get("/dashboard", params={**MARCH, "company": "globex"}).text
-    assert "Asia/Yekaterinburg" in html
+    assert "Екатеринбург (UTC+5)" in html
     assert "достигнуто 05.03.2026 12:00" in html
 
 

@@ -14,7 +14,16 @@ from typing import Any
 from starlette.requests import Request
 
 from ..metrics.definitions import METRICS, SECTIONS, MetricDef
-from ..metrics.model import Day, Page, Summary
+from ..metrics.model import Day, MetricValue, Page, Summary
+from ..metrics.tables import (
+    CLIENT_LABELS,
+    SIZE_UNITS,
+    TABLES,
+    TEMPLATE_LABELS,
+    Column,
+    client_label,
+    template_label,
+)
 from ..store.meta import CompanyInfo
 from . import format as fmt
 from .i18n import translate
@@ -25,6 +34,8 @@ PEAK_SECTIONS = ("total", "meetings", "webinars", "calls")
 SIDE_SECTIONS = ("storage", "users")
 WARN_SHARE = 0.9
 TABLE_PAGE = 20
+DEVICES_TOP = 10  # bars of the devices chart; the rest is one "other" bar, so totals add up
+WEEKLY_FROM = 93  # a range of more days is charted by week (each week's greatest daily peak)
 # Which metric of a section the chart is about (bars, limit line, average, peak marker).
 MAIN_LIMIT = "concurrent_speakers"
 
@@ -124,10 +135,66 @@ def side_cards(summary: Summary, lang: str) -> list[SideCard]:
     return out
 
 
+# --- charts ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Bucket:
+    """The days a chart point stands for: one day, or the days of a week inside the range."""
+
+    first: date
+    last: date
+    days: list[Day]
+
+
+def buckets(days: list[Day]) -> list[Bucket]:
+    """Days as they are charted: one by one, or by week (Monday to Sunday) on long ranges."""
+    if len(days) < WEEKLY_FROM:
+        return [Bucket(d.date, d.date, [d]) for d in days]
+    out: list[Bucket] = []
+    for d in days:
+        if out and d.date.isocalendar()[:2] == out[-1].first.isocalendar()[:2]:
+            out[-1].days.append(d)
+        else:
+            out.append(Bucket(d.date, d.date, [d]))
+    return [Bucket(b.first, b.days[-1].date, b.days) for b in out]
+
+
+def bucket_value(m: MetricDef, b: Bucket) -> MetricValue:
+    """A metric over a bucket, combined as a range combines days: a peak keeps the exact
+    greatest daily peak and its first instant."""
+    values = [d.metrics[m.id] for d in b.days]
+    if m.combine == "max":
+        best = max(values, key=lambda v: v.value)  # the first day with the greatest peak
+        return best
+    if m.combine == "last":
+        return values[-1]
+    return MetricValue(sum(v.value for v in values))
+
+
+def _day_text(d: date, lang: str, *, year: bool) -> str:
+    if lang == "en":
+        return d.isoformat() if year else d.strftime("%m-%d")
+    return d.strftime("%d.%m.%Y") if year else d.strftime("%d.%m")
+
+
 def chart_data(summary: Summary, days: list[Day], devices: Page, lang: str) -> dict[str, Any]:
-    """Everything the charts need, as JSON-ready data (no presentation decisions in JS)."""
+    """Everything the charts and their data tables need, as JSON-ready data: values, names,
+    limits per series, texts (no presentation decisions in JS beyond layout)."""
     tz = summary.timezone
-    labels = [d.date.isoformat() for d in days]
+    groups = buckets(days)
+    weekly = len(groups) < len(days)
+    long_range = weekly or summary.date_from.year != summary.date_to.year
+    axis = [_day_text(b.first, lang, year=long_range) for b in groups]
+    titles = [fmt.fmt_date(b.first, lang) if b.first == b.last
+              else f"{fmt.fmt_date(b.first, lang)} – {fmt.fmt_date(b.last, lang)}" for b in groups]
+    values = {m.id: [bucket_value(m, b) for b in groups] for m in METRICS}
+
+    def at_text(mv: MetricValue) -> str | None:
+        if mv.at is None or not mv.value:
+            return None
+        if weekly:  # which day of the week, and when
+            return fmt.fmt_dt(mv.at, tz, lang)
+        return fmt.fmt_hhmm(mv.at, tz)
+
     charts = []
     for section in PEAK_SECTIONS:
         own = [m for m in METRICS if m.section == section]
@@ -135,57 +202,96 @@ def chart_data(summary: Summary, days: list[Day], devices: Page, lang: str) -> d
         main = next((m for m in peaks if m.limit == MAIN_LIMIT), peaks[0] if peaks else None)
         if main is None:
             continue
-        series = [{"id": m.id, "name": m.label(lang), "main": m is main, "overlay": False,
-                   "data": [d.metrics[m.id].value for d in days]} for m in peaks]
+
+        items = [_series(m, main, values[m.id], summary, lang, overlay=False, name=m.label(lang))
+                 for m in peaks]
         if section == "total":
             # Per-type peaks of the same kind, so one sees how the total relates to each type.
             for m in METRICS:
                 if m.section != section and m.section in PEAK_SECTIONS and \
                         m.limit == main.limit and m.daily == main.daily:
-                    series.append({"id": m.id, "overlay": True, "main": False,
-                                   "name": section_title(m.section, lang),
-                                   "full": f"{m.label(lang)} — {section_title(m.section, lang)}",
-                                   "data": [d.metrics[m.id].value for d in days]})
-        limit = summary.metrics[main.id].limit
+                    s = _series(m, main, values[m.id], summary, lang, overlay=True,
+                                name=section_title(m.section, lang))
+                    s["full"] = f"{m.label(lang)} — {section_title(m.section, lang)}"
+                    items.append(s)
         charts.append({
-            "id": section, "title": section_title(section, lang), "limit": limit,
-            "series": series,
-            # The tooltip lists every figure of the section for the hovered day.
-            "tooltip": [{"name": m.label(lang),
-                         "values": [d.metrics[m.id].value for d in days],
-                         "at": [fmt.fmt_hhmm(at, tz) if m.is_peak and (at := d.metrics[m.id].at) else None
-                                for d in days]}
+            "id": section, "title": section_title(section, lang),
+            "limit": summary.metrics[main.id].limit,
+            "series": items,
+            # The tooltip lists every figure of the section for the hovered day or week.
+            "tooltip": [{"name": m.day_label(lang) if not weekly or m.combine != "sum"
+                         else m.label(lang),
+                         "values": [mv.value for mv in values[m.id]],
+                         "at": [at_text(mv) if m.is_peak else None for mv in values[m.id]]}
                         for m in own],
         })
-    client_names = sorted({c for d in days for c in d.clients})
+    client_ids = sorted({c for d in days for c in d.clients})
     return {
         "lang": lang,
-        "days": labels,
+        "days": axis,
+        "titles": titles,
+        "weekly": weekly,
         "text": {k: translate(lang, f"dash.{k}") for k in
-                 ("average", "peak_day", "limit_line", "devices", "clients_daily")},
+                 ("average", "peak_day", "limit_line", "limit_short", "devices", "clients_daily",
+                  "users")},
         "charts": charts,
-        "devices": [{"name": f"{r.get('client') or '—'} · {r.get('device') or '—'}",
-                     "users": r.get("users", 0), "logins": r.get("logins", 0)}
-                    for r in devices.rows],
-        "clients": {"names": client_names,
-                    "series": {c: [d.clients.get(c, 0) for d in days] for c in client_names}},
+        "devices": devices_bars(devices, lang),
+        "clients": {"names": [client_label(c, lang) for c in client_ids],
+                    "series": [[max((d.clients.get(c, 0) for d in b.days), default=0)
+                                for b in groups] for c in client_ids]},
     }
 
 
+def _series(m: MetricDef, main: MetricDef, values: list[MetricValue], summary: Summary, lang: str,
+            *, overlay: bool, name: str) -> dict[str, Any]:
+    """One chart series with the licence limit of its own metric (an overlay has none)."""
+    data = [mv.value for mv in values]
+    limit = None if overlay else summary.metrics[m.id].limit
+    return {"id": m.id, "name": name, "main": m is main, "overlay": overlay, "data": data,
+            "limit": limit,
+            "limit_name": translate(lang, "dash.limit_of", name=name) if limit is not None else None,
+            # Every limited series marks its peak (the first point reaching it), as the main one.
+            "peak": data.index(max(data)) if data and max(data) > 0 and
+            (m is main or limit is not None) else None}
+
+
+def devices_bars(devices: Page, lang: str) -> list[dict[str, Any]]:
+    """The top :data:`DEVICES_TOP` client/device pairs by users, and one bar for the rest."""
+    rows = sorted(devices.rows, key=lambda r: (-int(r.get("users") or 0), -int(r.get("logins") or 0)))
+    bars = [{"name": f"{client_label(r.get('client') or 'unknown', lang)} · {r.get('device') or '—'}",
+             "users": int(r.get("users") or 0), "logins": int(r.get("logins") or 0)}
+            for r in rows[:DEVICES_TOP]]
+    rest = rows[DEVICES_TOP:]
+    if rest:
+        bars.append({"name": translate(lang, "dash.devices_other", n=fmt.fmt_int(len(rest), lang)),
+                     "users": sum(int(r.get("users") or 0) for r in rest),
+                     "logins": sum(int(r.get("logins") or 0) for r in rest), "other": True})
+    return bars
+
+
+def chart_tables(charts: dict[str, Any], lang: str) -> dict[str, dict[str, Any]]:
+    """Each chart as a table (its accessible alternative): a header and formatted rows."""
+    period = translate(lang, "dash.week" if charts["weekly"] else "dash.day")
+    out: dict[str, dict[str, Any]] = {}
+    for ch in charts["charts"]:
+        cols = [s for s in ch["series"]]
+        header = [period] + [s.get("full") or s["name"] for s in cols]
+        header += [s["limit_name"] for s in cols if s["limit"] is not None]
+        limits = [fmt.fmt_int(s["limit"], lang) for s in cols if s["limit"] is not None]
+        rows = [[title] + [fmt.fmt_int(s["data"][i], lang) for s in cols] + limits
+                for i, title in enumerate(charts["titles"])]
+        out[ch["id"]] = {"header": header, "rows": rows}
+    out["devices"] = {"header": [translate(lang, "col.client_device"), charts["text"]["users"]],
+                      "rows": [[d["name"], fmt.fmt_int(d["users"], lang)] for d in charts["devices"]]}
+    clients = charts["clients"]
+    out["clients"] = {"header": [period, *clients["names"]],
+                      "rows": [[title] + [fmt.fmt_int(s[i], lang) for s in clients["series"]]
+                               for i, title in enumerate(charts["titles"])]}
+    return out
+
+
 # --- tables ---------------------------------------------------------------------------------
-TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
-    "events": ("title", "template", "organizer_name", "created_at", "scheduled_start",
-               "first_join", "last_leave", "duration_s", "participants", "peak"),
-    "planned": ("organizer_name", "planned", "next_title", "next_start"),
-    "disk": ("owner_name", "bytes", "files"),
-}
 TABLE_PREFIX = {"events": "ev", "planned": "pl", "disk": "dk"}
-NUMERIC = frozenset({"duration_s", "participants", "connections", "peak", "planned", "bytes",
-                     "files", "users", "logins"})
-INSTANTS = frozenset({"created_at", "scheduled_start", "first_join", "last_leave", "peak_at",
-                      "next_start"})
-# A person's name falls back to their id when the platform never sent a user record.
-FALLBACK = {"organizer_name": "organizer_id", "owner_name": "owner_id", "next_title": "next_id"}
 
 
 @dataclass
@@ -201,31 +307,43 @@ class Table:
     search: str
     prev_url: str | None
     next_url: str | None
+    shown: str
+    note: str | None = None
     hidden: list[tuple[str, str]] = field(default_factory=list)
 
 
-def _cell(key: str, row: dict[str, Any], tz: str, lang: str) -> dict[str, Any]:
-    value = row.get(key)
-    if value in (None, "") and key in FALLBACK:
-        value = row.get(FALLBACK[key])
-    if key in INSTANTS:
-        text = fmt.fmt_dt(value, tz, lang) if isinstance(value, int) else "—"
-    elif key == "duration_s":
-        text = fmt.fmt_duration(value, lang)
-    elif key == "bytes":
-        text = fmt.fmt_bytes(value, lang)
-    elif key == "template" and value:
-        text = translate(lang, f"tpl.{value}")
-    elif key in NUMERIC:
-        text = fmt.fmt_int(value, lang)
-    else:
-        text = "—" if value in (None, "") else str(value)
-    return {"text": text, "numeric": key in NUMERIC}
+def cell_text(col: Column, row: dict[str, Any], tz: str, lang: str) -> str:
+    """A table cell as the page shows it (static/dashboard.js renders API rows the same way)."""
+    value = row.get(col.key)
+    if value in (None, "") and col.fallback:
+        value = row.get(col.fallback)
+    if value in (None, ""):
+        return "—"
+    if col.type == "instant":
+        return fmt.fmt_dt(value, tz, lang) if isinstance(value, int) else "—"
+    if col.type == "duration":
+        return fmt.fmt_duration(value, lang)
+    if col.type == "bytes":
+        return fmt.fmt_bytes(value, lang)
+    if col.type == "int":
+        return fmt.fmt_int(value, lang)
+    if col.key == "template":
+        return template_label(value, lang)
+    if col.key == "client":
+        return client_label(value, lang)
+    return str(value)
+
+
+def shown_text(first: int, last: int, total: int, lang: str) -> str:
+    return translate(lang, "table.shown", first=fmt.fmt_int(first, lang),
+                     last=fmt.fmt_int(last, lang), total=fmt.fmt_int(total, lang))
 
 
 def table(request: Request, name: str, query: Any, company: CompanyInfo, d1: date, d2: date,
           lang: str) -> Table:
-    """One dashboard table; its sort, order, search and page live in ``<prefix>_*`` params."""
+    """One dashboard table; its sort, order, search and page live in ``<prefix>_*`` params
+    (static/dashboard.js changes them in place through the API and keeps the URL the same)."""
+    spec = TABLES[name]
     p = TABLE_PREFIX[name]
     qp = request.query_params
     sort = qp.get(f"{p}_sort") or None
@@ -234,29 +352,59 @@ def table(request: Request, name: str, query: Any, company: CompanyInfo, d1: dat
     page_no = parse_int(f"{p}_page", qp.get(f"{p}_page"), 1, 1, 10**6)
     page = fetch_table(query, name, company.id, d1, d2, sort=sort, order=order, search=search,
                        limit=TABLE_PAGE, offset=(page_no - 1) * TABLE_PAGE,
-                       sort_param=f"{p}_sort")
+                       sort_param=f"{p}_sort", last_page=True)
+    page_no = page.offset // TABLE_PAGE + 1
     anchor = f"#{name}"
     columns = []
-    for key in TABLE_COLUMNS[name]:
-        sortable = key in page.columns
-        active = sortable and page.sort == key
-        # Clicking the active column flips the order; a new column starts largest/latest first.
-        new_order = ("asc" if page.order == "desc" else "desc") if active else "desc"
+    for col in spec.page_columns:
+        active = page.sort == col.key
+        # Clicking the active column flips the order; a new one starts А→Я or largest first.
+        new_order = ("asc" if page.order == "desc" else "desc") if active else col.first_order
         columns.append({
-            "key": key, "label": translate(lang, f"col.{key}"), "numeric": key in NUMERIC,
-            "active": active, "order": page.order if active else None,
-            "url": url_with(request, **{f"{p}_sort": key, f"{p}_order": new_order,
-                                        f"{p}_page": None}) + anchor if sortable else None,
+            "key": col.key, "label": col.label(lang), "numeric": col.numeric,
+            "hint": col.hint(lang), "active": active, "order": page.order if active else None,
+            "url": url_with(request, **{f"{p}_sort": col.key, f"{p}_order": new_order,
+                                        f"{p}_page": None}) + anchor,
         })
-    rows = [[_cell(k, r, company.timezone, lang) for k in TABLE_COLUMNS[name]] for r in page.rows]
+    rows = [[{"text": cell_text(c, r, company.timezone, lang), "numeric": c.numeric}
+             for c in spec.page_columns] for r in page.rows]
     first = page.offset + 1 if page.rows else 0
     last = page.offset + len(page.rows)
     hidden = [(k, v) for k, v in qp.items() if k not in (f"{p}_q", f"{p}_page")]
     return Table(
-        id=name, title=translate(lang, f"table.{name}"), prefix=p, columns=columns, rows=rows,
+        id=name, title=spec.title(lang), prefix=p, columns=columns, rows=rows,
         total=page.total, first=first, last=last, search=search, hidden=hidden,
+        shown=shown_text(first, last, page.total, lang),
+        note=translate(lang, "table.events_note") if name == "events" else None,
         prev_url=url_with(request, **{f"{p}_page": page_no - 1 if page_no > 2 else None}) + anchor
         if page_no > 1 else None,
         next_url=url_with(request, **{f"{p}_page": page_no + 1}) + anchor
         if last < page.total else None,
     )
+
+
+def tables_spec(lang: str, company: CompanyInfo, d1: date, d2: date,
+                operator: bool) -> dict[str, Any]:
+    """What static/dashboard.js needs to render API rows as the server does: each table's
+    columns (from metrics/tables.py), the label catalogue, units and texts."""
+    base: dict[str, str] = {"company": company.id} if operator else {}
+    return {
+        "lang": lang,
+        "page": TABLE_PAGE,
+        "tables": {name: {
+            "prefix": p,
+            "api": f"/api/v1/{name}",
+            "params": {**base, "from": d1.isoformat(), "to": d2.isoformat()}
+            if TABLES[name].ranged else base,
+            "sort": TABLES[name].sort, "order": TABLES[name].order,
+            "columns": [{"key": c.key, "type": c.type, "fallback": c.fallback,
+                         "first": c.first_order, "numeric": c.numeric}
+                        for c in TABLES[name].page_columns],
+        } for name, p in TABLE_PREFIX.items()},
+        "labels": {"template": {k: v[1] if lang == "en" else v[0]
+                                for k, v in TEMPLATE_LABELS.items()},
+                   "client": {k: v[1] if lang == "en" else v[0] for k, v in CLIENT_LABELS.items()}},
+        "sizes": [[scale, en if lang == "en" else ru] for scale, ru, en in SIZE_UNITS],
+        "text": {k: translate(lang, k) for k in
+                 ("table.shown", "table.empty", "unit.h", "unit.min", "unit.s", "table.error")},
+    }

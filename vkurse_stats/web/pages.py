@@ -16,6 +16,8 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
+from ..metrics.definitions import has_activity
+from ..metrics.query import MAX_PAGE
 from ..store.accounts import MIN_PASSWORD_LENGTH, AccountError, HashersBusy, Throttled
 from . import dashboard as dash
 from . import format as fmt
@@ -34,6 +36,7 @@ from .auth import (
     set_cookie,
 )
 from .company_list import company_listing
+from .errors import error_text
 from .i18n import pick_lang, translate
 from .params import parse_range
 from .render import render
@@ -203,21 +206,26 @@ def dashboard(request: Request) -> Response:
     today = fmt.today_in(company.timezone, services.now_us())
     presets = fmt.presets(today)
     error = None
-    if qp.get("from") or qp.get("to"):
+    typed = (qp.get("from") or "", qp.get("to") or "")
+    if any(typed):
         try:
-            d1, d2 = parse_range(qp.get("from"), qp.get("to"))
+            d1, d2 = parse_range(*typed)
         except HTTPError as exc:
-            error = translate(lang, "range.bad", error=exc.message)
+            # The inputs keep what was typed; the figures are this month's, and the page says so.
+            error = translate(lang, "range.bad", error=error_text(exc, lang))
             d1, d2 = presets["this_month"]
     else:
         d1, d2 = presets["this_month"]
     summary, days = services.query.report(company.id, d1, d2)
-    devices = services.query.devices(company.id, d1, d2, limit=15)
+    devices = services.query.devices(company.id, d1, d2, limit=MAX_PAGE)
     base = {"company": company.id} if principal.is_operator else {}
     range_q = {**base, "from": d1.isoformat(), "to": d2.isoformat()}
+    charts = dash.chart_data(summary, days, devices, lang)
     return render(request, "dashboard.html", {
         "company": company,
         "d1": d1, "d2": d2,
+        "typed_from": typed[0] if error else d1.isoformat(),
+        "typed_to": typed[1] if error else d2.isoformat(),
         "range_error": error,
         "presets": [(key, translate(lang, f"range.{key}"), a, b,
                      _query_string({**base, "from": a.isoformat(), "to": b.isoformat()}),
@@ -225,10 +233,12 @@ def dashboard(request: Request) -> Response:
                     for key, (a, b) in presets.items()],
         "sections": dash.cards(summary, lang),
         "side": dash.side_cards(summary, lang),
-        "has_data": any(v.value for v in summary.metrics.values()),
-        "charts": dash.chart_data(summary, days, devices, lang),
+        "has_data": has_activity(summary.metrics),
+        "charts": charts,
+        "chart_tables": dash.chart_tables(charts, lang),
         "tables": [dash.table(request, name, services.query, company, d1, d2, lang)
-                   for name in ("events", "planned", "disk")],
+                   for name in dash.TABLE_PREFIX],
+        "tables_spec": dash.tables_spec(lang, company, d1, d2, principal.is_operator),
         "export_csv": "/api/v1/export.csv?" + _query_string({**range_q, "lang": lang}),
         "export_xlsx": "/api/v1/export.xlsx?" + _query_string({**range_q, "lang": lang}),
         "operator_company": base.get("company"),

@@ -1,13 +1,11 @@
-// Dashboard charts: reads the JSON block #chart-data (the CSP forbids inline scripts) and draws
-// them with the vendored Apache ECharts. All figures are computed on the server.
+// The dashboard: charts from the JSON block #chart-data (the CSP forbids inline scripts), drawn
+// with the vendored Apache ECharts; tables sorted, searched and paged in place through the API
+// (#table-data says how the server renders a row); the two date inputs bound each other.
+// Every figure is computed on the server; without JavaScript every link and form still works.
 (function () {
   "use strict";
-  var holder = document.getElementById("chart-data");
-  if (!holder || typeof echarts === "undefined") { return; }
-  var data = JSON.parse(holder.textContent);
   var palette = ["#1f5eff", "#13a38b", "#f08c00", "#8a4dff", "#e8467c", "#5b6b8c", "#2bb0ed"];
-  var charts = [];
-  var nf = new Intl.NumberFormat(data.lang === "en" ? "en-US" : "ru-RU");
+  var limitColour = "#b3261e";
 
   function esc(text) {
     return String(text).replace(/[&<>"']/g, function (c) {
@@ -15,123 +13,387 @@
     });
   }
 
-  function shortDate(iso) {
-    var p = iso.split("-");
-    return data.lang === "en" ? p[1] + "-" + p[2] : p[2] + "." + p[1];
+  function readJson(id) {
+    var holder = document.getElementById(id);
+    return holder ? JSON.parse(holder.textContent) : null;
   }
 
-  function labelled(text) {
-    return function (p) { return text + ": " + nf.format(Math.round(p.value * 10) / 10); };
-  }
-
-  function make(id) {
-    var el = document.getElementById(id);
-    if (!el) { return null; }
-    var chart = echarts.init(el, null, { renderer: "canvas" });
-    charts.push(chart);
-    return chart;
-  }
-
-  function baseOption() {
-    return {
-      color: palette,
-      animation: false,
-      grid: { left: 48, right: 24, top: 56, bottom: 40, containLabel: true },
-      legend: { top: 4, type: "plain", textStyle: { fontSize: 11 }, itemGap: 14 },
-      xAxis: { type: "category", data: data.days, axisLabel: { formatter: shortDate } },
-      yAxis: { type: "value", minInterval: 1 },
-      dataZoom: data.days.length > 62 ? [{ type: "inside" }, { type: "slider", height: 16, bottom: 6 }] : [],
+  // --- the date range ---------------------------------------------------------------------
+  var from = document.getElementById("range-from");
+  var to = document.getElementById("range-to");
+  if (from && to) {
+    var bound = function () {
+      if (to.value) { from.max = to.value; } else { from.removeAttribute("max"); }
+      if (from.value) { to.min = from.value; } else { to.removeAttribute("min"); }
     };
+    from.addEventListener("change", bound);
+    to.addEventListener("change", bound);
   }
 
-  function sectionChart(spec) {
-    var chart = make("chart-" + spec.id);
-    if (!chart) { return; }
-    var series = spec.series.map(function (s) {
-      var out = {
-        name: s.name, type: s.main ? "bar" : "line", data: s.data, symbol: "circle",
-        symbolSize: 4, barMaxWidth: 18, emphasis: { focus: "series" },
+  // --- charts -------------------------------------------------------------------------------
+  var data = readJson("chart-data");
+  var charts = [];
+  if (data && typeof echarts !== "undefined") {
+    var nf = new Intl.NumberFormat(data.lang === "en" ? "en-US" : "ru-RU");
+    var num = function (v) { return nf.format(v); };
+    var narrow = function (el) { return el.clientWidth < 600; };
+
+    var make = function (id) {
+      var el = document.getElementById(id);
+      if (!el) { return null; }
+      var chart = echarts.init(el, null, { renderer: "svg" });  // text a test and a printer can read
+      charts.push(chart);
+      return chart;
+    };
+
+    var baseOption = function (el) {
+      var phone = narrow(el);
+      return {
+        color: palette,
+        animation: false,
+        // Limit and average labels sit right of the plot, never on the bars.
+        grid: { left: 8, right: phone ? 64 : 120, top: phone ? 16 : 56, bottom: phone ? 72 : 40,
+                containLabel: true },
+        // On a phone the legend goes under the plot and scrolls instead of covering it.
+        legend: phone ? { type: "scroll", bottom: 0, textStyle: { fontSize: 11 } }
+          : { top: 4, type: "plain", textStyle: { fontSize: 11 }, itemGap: 14 },
+        xAxis: { type: "category", data: data.days, axisLabel: { hideOverlap: true } },
+        yAxis: { type: "value", minInterval: 1, axisLabel: { formatter: num } },
+        tooltip: { trigger: "axis", confine: true, valueFormatter: num },
       };
-      if (s.overlay) { out.lineStyle = { type: "dashed", width: 1.5 }; }
-      if (s.main) {
-        out.itemStyle = { borderRadius: [3, 3, 0, 0] };
-        var lines = [{ type: "average", name: data.text.average,
-                       label: { formatter: labelled(data.text.average), position: "insideEndTop" },
-                       lineStyle: { color: "#5b6b8c", type: "dotted" } }];
-        if (spec.limit !== null && spec.limit !== undefined) {
-          lines.push({ yAxis: spec.limit, name: data.text.limit_line,
-                       label: { formatter: labelled(data.text.limit_line), position: "insideEndTop",
-                                color: "#b3261e", fontWeight: "bold" },
-                       lineStyle: { color: "#d93025", type: "solid", width: 2 } });
+    };
+
+    // Labels of horizontal lines right of the plot, moved apart where they would overlap.
+    var spreadLabels = function (chart, lines) {
+      var placed = lines.map(function (l) {
+        return { line: l, y: chart.convertToPixel({ yAxisIndex: 0 }, l.yAxis) };
+      }).sort(function (a, b) { return b.y - a.y; });
+      var last = null;
+      placed.forEach(function (p) {
+        var y = p.y;
+        if (last !== null && last - y < 14) { y = last - 14; }
+        p.line.label.offset = [0, y - p.y];
+        last = y;
+      });
+    };
+
+    var sectionChart = function (spec) {
+      var chart = make("chart-" + spec.id);
+      if (!chart) { return; }
+      var el = chart.getDom();
+      var option = baseOption(el);
+      var lines = [];
+      var highest = 0;
+      option.series = spec.series.map(function (s, i) {
+        var colour = palette[i % palette.length];
+        var out = {
+          name: s.name, type: s.main ? "bar" : "line", data: s.data, symbol: "circle",
+          symbolSize: 4, barMaxWidth: 18, emphasis: { focus: "series" }, itemStyle: { color: colour },
+          markLine: { symbol: "none", silent: true, data: [] },
+        };
+        s.data.forEach(function (v) { highest = Math.max(highest, v); });
+        if (s.overlay) { out.lineStyle = { type: "dashed", width: 1.5 }; }
+        if (s.main) {
+          out.itemStyle.borderRadius = [3, 3, 0, 0];
+          var avg = s.data.reduce(function (a, b) { return a + b; }, 0) / Math.max(1, s.data.length);
+          var average = { yAxis: avg, name: data.text.average,
+                          label: { formatter: data.text.average + ": " + nf.format(Math.round(avg * 10) / 10),
+                                   position: "end", fontSize: 11, color: "#5b6b8c" },
+                          lineStyle: { color: "#5b6b8c", type: "dotted" } };
+          out.markLine.data.push(average);
+          lines.push(average);
         }
-        out.markLine = { symbol: "none", precision: 1, data: lines };
-        out.markPoint = { symbolSize: 44, label: { fontSize: 11 },
-                          data: [{ type: "max", name: data.text.peak_day }] };
-      }
-      return out;
-    });
-    var option = baseOption();
-    option.series = series;
-    var highest = 0;
-    spec.series.forEach(function (s) { highest = Math.max.apply(null, [highest].concat(s.data)); });
-    if (spec.limit && highest < spec.limit) {
-      // Keep the limit line in view even when usage stays far below it.
-      option.yAxis.max = Math.ceil(spec.limit * 1.1);
-    }
-    if (spec.series.length > 4) { option.grid.top = 64; }
-    option.tooltip = {
-      trigger: "axis", confine: true,
-      formatter: function (items) {
+        if (s.limit !== null && s.limit !== undefined) {
+          // Each limit is drawn against its own series, in its colour.
+          var limit = { yAxis: s.limit, name: s.limit_name,
+                        // Short, in the colour of its series (the legend names it; the data
+                        // table under the chart spells it out).
+                        label: { formatter: (s.main ? data.text.limit_line : data.text.limit_short) +
+                                   ": " + nf.format(s.limit), position: "end", fontSize: 11,
+                                 color: s.main ? limitColour : colour, fontWeight: "bold" },
+                        lineStyle: { color: s.main ? limitColour : colour, type: "solid", width: 2 } };
+          out.markLine.data.push(limit);
+          lines.push(limit);
+          highest = Math.max(highest, s.limit);
+        }
+        if (s.peak !== null && s.peak !== undefined) {
+          out.markPoint = { symbol: "pin", symbolSize: s.main ? 40 : 32,
+                            itemStyle: { color: colour },
+                            label: { fontSize: 10, formatter: function (p) { return nf.format(p.value); } },
+                            data: [{ name: data.text.peak_day, coord: [s.peak, s.data[s.peak]],
+                                     value: s.data[s.peak] }] };
+        }
+        return out;
+      });
+      // Keep every limit line in view, with room for the peak pins above the bars.
+      option.yAxis.max = function (v) { return Math.ceil(Math.max(v.max, highest) * 1.15) || 1; };
+      option.tooltip.formatter = function (items) {
         if (!items.length) { return ""; }
         var i = items[0].dataIndex;
-        var lines = ["<b>" + esc(data.days[i]) + "</b>"];
+        var rows = ["<b>" + esc(data.titles[i]) + "</b>"];
         spec.tooltip.forEach(function (row) {
           var at = row.at[i] ? " (" + esc(row.at[i]) + ")" : "";
-          lines.push(esc(row.name) + ": <b>" + nf.format(row.values[i]) + "</b>" + at);
+          rows.push(esc(row.name) + ": <b>" + num(row.values[i]) + "</b>" + at);
         });
         spec.series.forEach(function (s) {
-          if (s.overlay) { lines.push(esc(s.full) + ": <b>" + nf.format(s.data[i]) + "</b>"); }
+          if (s.overlay) { rows.push(esc(s.full) + ": <b>" + num(s.data[i]) + "</b>"); }
         });
-        return lines.join("<br>");
-      },
+        return rows.join("<br>");
+      };
+      chart.setOption(option);
+      spreadLabels(chart, lines);
+      chart.setOption({ series: option.series.map(function (s) { return { markLine: s.markLine }; }) });
     };
-    chart.setOption(option);
-  }
 
-  function devicesChart() {
-    var chart = make("chart-devices");
-    if (!chart) { return; }
-    var rows = data.devices.slice().reverse();
-    chart.setOption({
-      color: palette, animation: false,
-      grid: { left: 8, right: 32, top: 8, bottom: 8, containLabel: true },
-      tooltip: { trigger: "axis", axisPointer: { type: "shadow" }, confine: true },
-      xAxis: { type: "value", minInterval: 1 },
-      yAxis: { type: "category", data: rows.map(function (r) { return r.name; }),
-               axisLabel: { width: 200, overflow: "truncate" } },
-      series: [{ type: "bar", name: document.getElementById("chart-devices").getAttribute("aria-label"),
-                 data: rows.map(function (r) { return r.users; }), barMaxWidth: 16,
-                 label: { show: true, position: "right", fontSize: 11 } }],
+    var devicesChart = function () {
+      var chart = make("chart-devices");
+      if (!chart) { return; }
+      var rows = data.devices.slice().reverse();
+      chart.setOption({
+        color: palette, animation: false,
+        grid: { left: 8, right: 48, top: 8, bottom: 8, containLabel: true },
+        tooltip: { trigger: "axis", axisPointer: { type: "shadow" }, confine: true, valueFormatter: num },
+        xAxis: { type: "value", minInterval: 1, axisLabel: { formatter: num } },
+        yAxis: { type: "category", data: rows.map(function (r) { return r.name; }),
+                 axisLabel: { width: narrow(chart.getDom()) ? 120 : 220, overflow: "truncate" } },
+        series: [{ type: "bar", name: data.text.users,
+                   data: rows.map(function (r) {
+                     return r.other ? { value: r.users, itemStyle: { color: "#9aa5b8" } } : r.users;
+                   }), barMaxWidth: 16,
+                   label: { show: true, position: "right", fontSize: 11,
+                            formatter: function (p) { return num(p.value); } } }],
+      });
+    };
+
+    var clientsChart = function () {
+      var chart = make("chart-clients");
+      if (!chart) { return; }
+      var option = baseOption(chart.getDom());
+      option.grid.right = 16;
+      option.tooltip.formatter = function (items) {
+        if (!items.length) { return ""; }
+        var rows = ["<b>" + esc(data.titles[items[0].dataIndex]) + "</b>"];
+        items.forEach(function (it) { rows.push(esc(it.seriesName) + ": <b>" + num(it.value) + "</b>"); });
+        return rows.join("<br>");
+      };
+      option.series = data.clients.names.map(function (name, i) {
+        return { name: name, type: "bar", stack: "clients", data: data.clients.series[i], barMaxWidth: 18 };
+      });
+      chart.setOption(option);
+    };
+
+    data.charts.forEach(sectionChart);
+    devicesChart();
+    clientsChart();
+    window.addEventListener("resize", function () {
+      charts.forEach(function (c) { c.resize(); });
     });
+    // Printing draws the charts at the width of the page.
+    window.addEventListener("beforeprint", function () { charts.forEach(function (c) { c.resize(); }); });
+    window.addEventListener("afterprint", function () { charts.forEach(function (c) { c.resize(); }); });
   }
-
-  function clientsChart() {
-    var chart = make("chart-clients");
-    if (!chart) { return; }
-    var option = baseOption();
-    option.tooltip = { trigger: "axis", confine: true };
-    option.series = data.clients.names.map(function (name) {
-      return { name: name, type: "bar", stack: "clients", data: data.clients.series[name],
-               barMaxWidth: 18 };
-    });
-    chart.setOption(option);
-  }
-
-  data.charts.forEach(sectionChart);
-  devicesChart();
-  clientsChart();
-  window.addEventListener("resize", function () {
-    charts.forEach(function (c) { c.resize(); });
-  });
   document.documentElement.setAttribute("data-charts-ready", String(charts.length));
+
+  // --- tables in place ----------------------------------------------------------------------
+  var spec = readJson("table-data");
+  if (!spec || !window.fetch || !window.history || !window.URLSearchParams) { return; }
+  var tnf = new Intl.NumberFormat(spec.lang === "en" ? "en-US" : "ru-RU");
+  var NBSP = "\u00a0";
+
+  function fmtInt(v) { return spec.lang === "en" ? tnf.format(v) : tnf.format(v).replace(/\s/g, NBSP); }
+
+  function fmtBytes(n) {
+    var i = 0;
+    while (i + 1 < spec.sizes.length && Math.abs(n) >= spec.sizes[i + 1][0]) { i += 1; }
+    var unit = spec.sizes[i];
+    if (i === 0) { return fmtInt(n) + NBSP + unit[1]; }
+    var tenths = Math.round(n * 10 / unit[0]);  // half up, as the server and Excel round
+    var text = new Intl.NumberFormat(spec.lang === "en" ? "en-US" : "ru-RU",
+      { minimumFractionDigits: 1, maximumFractionDigits: 1 }).format(tenths / 10);
+    if (spec.lang !== "en") { text = text.replace(/\s/g, NBSP); }
+    return text + NBSP + unit[1];
+  }
+
+  function pad(n) { return (n < 10 ? "0" : "") + n; }
+
+  function fmtDuration(s) {
+    var h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = Math.floor(s % 60);
+    var u = spec.text;
+    if (h) { return h + NBSP + u["unit.h"] + " " + pad(m) + NBSP + u["unit.min"]; }
+    if (m) { return m + NBSP + u["unit.min"] + " " + pad(sec) + NBSP + u["unit.s"]; }
+    return sec + NBSP + u["unit.s"];
+  }
+
+  function fmtInstant(iso) {
+    // The API gives the instant in the company's zone: its wall-clock digits are what we show.
+    var m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})/.exec(iso);
+    if (!m) { return "—"; }
+    return spec.lang === "en" ? m[1] + "-" + m[2] + "-" + m[3] + " " + m[4] + ":" + m[5]
+      : m[3] + "." + m[2] + "." + m[1] + " " + m[4] + ":" + m[5];
+  }
+
+  function cellText(col, row) {
+    var v = row[col.key];
+    if ((v === null || v === undefined || v === "") && col.fallback) { v = row[col.fallback]; }
+    if (v === null || v === undefined || v === "") { return "—"; }
+    switch (col.type) {
+      case "instant": return fmtInstant(v);
+      case "duration": return fmtDuration(v);
+      case "bytes": return fmtBytes(v);
+      case "int": return fmtInt(v);
+      default:
+        if (col.key === "template" || col.key === "client") {
+          return spec.labels[col.key][v] || String(v);
+        }
+        return String(v);
+    }
+  }
+
+  function shownText(first, last, total) {
+    return spec.text["table.shown"].replace("{first}", fmtInt(first)).replace("{last}", fmtInt(last))
+      .replace("{total}", fmtInt(total));
+  }
+
+  function stateOf(name, params) {
+    var t = spec.tables[name], p = t.prefix;
+    var page = parseInt(params.get(p + "_page") || "1", 10);
+    return { sort: params.get(p + "_sort") || "", order: params.get(p + "_order") || "",
+             q: params.get(p + "_q") || "", page: page > 0 ? page : 1 };
+  }
+
+  function setState(name, state) {
+    var p = spec.tables[name].prefix;
+    var params = new URLSearchParams(window.location.search);
+    var set = function (k, v) { if (v) { params.set(p + "_" + k, v); } else { params.delete(p + "_" + k); } };
+    set("sort", state.sort);
+    set("order", state.order);
+    set("q", state.q);
+    set("page", state.page > 1 ? String(state.page) : "");
+    var url = window.location.pathname + "?" + params.toString() + "#" + name;
+    window.history.pushState({ table: name }, "", url);
+    return url;
+  }
+
+  function render(name, section, body, state) {
+    var t = spec.tables[name];
+    var tbody = section.querySelector("tbody");
+    var rows = body.rows.map(function (row) {
+      return "<tr>" + t.columns.map(function (col) {
+        return "<td class=\"" + (col.numeric ? "num" : "") + "\">" + esc(cellText(col, row)) + "</td>";
+      }).join("") + "</tr>";
+    });
+    tbody.innerHTML = rows.join("");
+    var sort = body.sort, order = body.order;
+    section.querySelectorAll("thead th").forEach(function (th) {
+      var key = th.getAttribute("data-key");
+      var link = th.querySelector("a");
+      var arrow = link.querySelector(".arrow");
+      if (arrow) { arrow.remove(); }
+      link.textContent = link.textContent.replace(/\s+$/, "");
+      th.classList.toggle("sorted", key === sort);
+      if (key === sort) {
+        th.setAttribute("aria-sort", order === "asc" ? "ascending" : "descending");
+        var span = document.createElement("span");
+        span.className = "arrow";
+        span.setAttribute("aria-hidden", "true");
+        span.textContent = order === "asc" ? "▲" : "▼";
+        link.appendChild(document.createTextNode(" "));
+        link.appendChild(span);
+      } else {
+        th.removeAttribute("aria-sort");
+      }
+    });
+    var first = body.rows.length ? body.offset + 1 : 0;
+    var last = body.offset + body.rows.length;
+    var empty = !body.rows.length;
+    section.querySelector(".table-scroll").hidden = empty;
+    section.querySelector(".empty").hidden = !empty;
+    var pager = section.querySelector(".pager");
+    pager.hidden = empty;
+    pager.querySelector(".shown").textContent = shownText(first, last, body.total);
+    pager.querySelector('[data-step="-1"]').hidden = body.offset === 0;
+    pager.querySelector('[data-step="1"]').hidden = last >= body.total;
+    state.page = Math.floor(body.offset / spec.page) + 1;
+    section.setAttribute("data-state", JSON.stringify({ sort: sort, order: order, q: state.q, page: state.page }));
+  }
+
+  function load(name, state) {
+    var t = spec.tables[name];
+    var section = document.getElementById(name);
+    var params = new URLSearchParams(t.params);
+    if (state.sort) { params.set("sort", state.sort); }
+    if (state.order) { params.set("order", state.order); }
+    if (state.q) { params.set("search", state.q); }
+    params.set("limit", String(spec.page));
+    params.set("offset", String((state.page - 1) * spec.page));
+    var error = section.querySelector(".table-error");
+    section.setAttribute("aria-busy", "true");
+    var started = performance.now();
+    return fetch(t.api + "?" + params.toString(), {
+      headers: { "Accept": "application/json", "Accept-Language": spec.lang },
+      credentials: "same-origin",
+    }).then(function (r) {
+      return r.json().then(function (body) { return { ok: r.ok, body: body }; });
+    }).then(function (res) {
+      section.removeAttribute("aria-busy");
+      if (!res.ok) {
+        error.textContent = spec.text["table.error"].replace("{error}", res.body.error || "");
+        error.hidden = false;
+        return;
+      }
+      error.hidden = true;
+      render(name, section, res.body, state);
+      setState(name, state);
+      section.setAttribute("data-updated-ms", String(Math.round(performance.now() - started)));
+      section.setAttribute("data-updates", String(1 + parseInt(section.getAttribute("data-updates") || "0", 10)));
+    }).catch(function (exc) {
+      section.removeAttribute("aria-busy");
+      error.textContent = spec.text["table.error"].replace("{error}", String(exc));
+      error.hidden = false;
+    });
+  }
+
+  Object.keys(spec.tables).forEach(function (name) {
+    var section = document.getElementById(name);
+    if (!section) { return; }
+    var t = spec.tables[name];
+    var current = function () {
+      var saved = section.getAttribute("data-state");
+      return saved ? JSON.parse(saved) : stateOf(name, new URLSearchParams(window.location.search));
+    };
+    section.addEventListener("click", function (ev) {
+      var link = ev.target.closest("a");
+      if (!link || !section.contains(link)) { return; }
+      var state = current();
+      if (link.hasAttribute("data-col")) {
+        var key = link.getAttribute("data-col");
+        var col = t.columns.filter(function (c) { return c.key === key; })[0];
+        var active = (state.sort || t.sort) === key;
+        var order = state.order || t.order;
+        state.order = active ? (order === "asc" ? "desc" : "asc") : col.first;
+        state.sort = key;
+        state.page = 1;
+      } else if (link.hasAttribute("data-step")) {
+        state.page = Math.max(1, state.page + parseInt(link.getAttribute("data-step"), 10));
+      } else {
+        return;
+      }
+      ev.preventDefault();
+      load(name, state);
+    });
+    var form = section.querySelector("form.search-form");
+    form.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var state = current();
+      state.q = form.querySelector("input[type=search]").value.trim();
+      state.page = 1;
+      load(name, state);
+    });
+  });
+  // Back and forward between table states restore what the URL says (the server renders it);
+  // a jump to an anchor (the skip link, #events) is no table state and changes nothing.
+  window.history.replaceState({ table: "" }, "", window.location.href);
+  window.addEventListener("popstate", function (ev) {
+    if (ev.state && "table" in ev.state) { window.location.reload(); }
+  });
 })();
