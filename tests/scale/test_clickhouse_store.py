@@ -14,7 +14,7 @@ import pytest
 from tests.scale.conftest import needs_chdb
 from tests.scale.gen import lines, records
 from vkurse_stats.service import Services
-from vkurse_stats.store.clickhouse import Layout, parse_url, schema_ddl
+from vkurse_stats.store.clickhouse import SCHEMA_VERSION, Layout, parse_url, schema_ddl
 from vkurse_stats.store.duckdb import DuckDBStore
 from vkurse_stats.store.schema import TABLES
 
@@ -274,12 +274,12 @@ def test_open_connections_follow_the_clock(open_backend: Open) -> None:
 def test_schema_is_versioned_and_reopening_keeps_data(open_backend: Open) -> None:
     svc = open_backend("chdb", name="s")
     ingest(svc, [COMPANY, conn("c1", t(5, "10:00"), t(5, "11:00"))])
-    assert svc.analytics.schema_version() == 1
+    assert svc.analytics.schema_version() == SCHEMA_VERSION
     again = open_backend(
         "chdb", name="s2", analytics_url=svc.settings.analytics_url, database_url=svc.settings.resolved_database_url
     )
-    assert again.analytics.schema_version() == 1
-    assert again.analytics.rows("SELECT count() FROM schema_migrations")[0][0] == 1
+    assert again.analytics.schema_version() == SCHEMA_VERSION
+    assert again.analytics.rows("SELECT count() FROM schema_migrations")[0][0] == SCHEMA_VERSION
     assert again.query.summary("acme", *MARCH).metrics["total.held"].value == 1
 
 

@@ -9,14 +9,22 @@ DuckDBStore.upsert: ``(terminal field present) << 62 | seq``, so a version lacki
 field never outranks one that has it, and otherwise the later arrival wins. A new version whose
 time (hence sorting key or partition) differs from the version it replaces also writes a
 tombstone (``is_deleted = 1``) under the old key. Every read uses ``FINAL`` (or the same rule
-spelled with ``LIMIT 1 BY``), so figures are exact before any background merge.
+spelled with ``LIMIT 1 BY``), so figures are exact before any background merge; since every
+version of a sorting key lies in one partition, ``FINAL`` merges partitions separately.
 
-Rollups are written as generations: each ``write_days`` call inserts its rows and then one
-``rollup_days`` row per day carrying a fresh ``gen``; readers keep only the rows of each day's
-newest generation, so a metric that disappeared from a day (a client type) is gone at once and
-a reader never sees half a write. Parent stats are ReplacingMergeTree by parent with tombstones
-for parents that lost all their connections. Whole-company clears (``rebuild``) use lightweight
-``DELETE``.
+Rollups are written as generations: each write inserts, in one statement, its rows and one
+marker row per day (metric ``''``, value = when the day was computed) carrying a fresh ``gen``;
+readers keep only the rows of each day's newest generation, so a metric that disappeared from a
+day (a client type) is gone at once and a reader never sees half a write. Parent stats are
+ReplacingMergeTree by parent with tombstones for parents that lost all their connections.
+Whole-company clears (``rebuild``) use lightweight ``DELETE``.
+
+Day windows name an event/call by a 64-bit hash of its ids (``PARENT_HASH``); a company where two
+parents share one is noted (``exact_parents``) and from then on grouped by the ids themselves.
+
+One writer per installation (as on DuckDB): the arrival counter, the longest connection per
+company and the key index of each raw table (see :class:`~vkurse_stats.store.keyindex.KeyIndex`)
+are kept in the writer's memory, read from the tables when the store opens.
 
 Cluster DDL lives only in :class:`Layout` (``?cluster=NAME`` on the URL; ``&sharded=1`` adds
 ``Distributed`` tables over ``<table>_local`` sharded by company). Every query runs unchanged on a
@@ -31,7 +39,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -56,22 +64,34 @@ TERMINAL_BIT = 1 << 62
 OPEN_PARENT_SCHEMA = pa.schema([*PARENT_SCHEMA, pa.field("first_join", pa.int64())])
 _LOW_CARDINALITY = {"client", "device", "role", "type"}
 _CH_TYPES = {"string": "String", "int64": "Int64", "int8": "Int8", "bool": "Bool"}
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# What names an event/call in day windows: unique per company unless noted (see exact_parents).
+PARENT_HASH = "cityHash64({kind}, {id})"
+EXACT_PARENTS = "exact_parents:"  # store_meta keys of companies whose windows group by ids
+MARKER = ""  # the metric of a day's marker row in rollups (its value: when the day was computed)
+# Session settings: every version of a sorting key lies in one partition (see the module
+# docstring), so FINAL may merge partitions apart and skip those already merged.
+SETTINGS = {"do_not_merge_across_partitions_select_final": 1}
 
 _CONN_SCHEMA = pa.schema(
     [
         ("parent", pa.string()),
-        ("parent_kind", pa.int8()),
-        ("parent_id", pa.string()),
         ("template", pa.int8()),
         ("transport", pa.int8()),
         ("joined_at", pa.int64()),
         ("left_at", pa.int64()),
         ("person", pa.string()),
         ("client", pa.string()),
-        ("id", pa.string()),
     ]
 )
+_COMPANY_PARENT_SCHEMA = pa.schema([("company_id", pa.string()), *PARENT_SCHEMA])
+
+
+def _conn_schema(parent: pa.DataType) -> pa.Schema:
+    """The engine's columns of connections (see ClickHouseStore._conn_cols)."""
+    return pa.schema([("parent", parent), *_CONN_SCHEMA.remove(0)])
+
+
 _DAYS_SCHEMA = pa.schema([("day", pa.int32()), ("metric", pa.string()), ("value", pa.int64()), ("at", pa.int64())])
 _PARENT_STATS_COLUMNS = tuple(
     (f.name, f"Nullable({_CH_TYPES[str(f.type)]})" if f.name in NULLABLE_STATS else _CH_TYPES[str(f.type)])
@@ -81,6 +101,18 @@ _PARENT_STATS_COLUMNS = tuple(
 
 def _ident(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
+
+
+def parent_hash(kind: str = "parent_kind", pid: str = "parent_id") -> str:
+    return PARENT_HASH.format(kind=kind, id=pid)
+
+
+def _empty_parents() -> dict[str, pa.Array]:
+    return {"parent_kind": pa.array([], pa.int8()), "parent_id": pa.array([], pa.string())}
+
+
+def _with_company(company_id: str, table: pa.Table) -> pa.Table:
+    return table.add_column(0, "company_id", pa.array([company_id] * table.num_rows, pa.string()))
 
 
 # --- layout: the one place that knows about clusters ---------------------------------------------
@@ -205,8 +237,22 @@ def schema_ddl(database: str, layout: Layout) -> list[str]:
     return ddl
 
 
+def day_markers_ddl(database: str, layout: Layout) -> list[str]:
+    """Version 2: when each day was computed moves from ``rollup_days`` into ``rollups`` (a
+    marker row per day), so a write of days is one insert and a read one range of one table."""
+    drop = [f"DROP TABLE IF EXISTS rollup_days{layout.on_cluster}"]
+    if layout.sharded:
+        drop.append(f"DROP TABLE IF EXISTS {layout.local('rollup_days')}{layout.on_cluster}")
+    return [
+        f"""INSERT INTO rollups (company_id, day, metric, value, at, gen)
+        SELECT company_id, day, '{MARKER}', argMax(computed_at, gen), NULL, max(gen) FROM rollup_days
+        GROUP BY company_id, day""",
+        *drop,
+    ]
+
+
 # Schema version -> the statements that bring the previous version to it.
-MIGRATIONS: dict[int, Any] = {1: schema_ddl}
+MIGRATIONS: dict[int, Any] = {1: schema_ddl, 2: day_markers_ddl}
 
 
 # --- URL -----------------------------------------------------------------------------------------
@@ -256,11 +302,11 @@ class ClickHouseStore(AnalyticStore):
 
     backend = "clickhouse"
     read_only = False
-    concurrent_reads = False  # one client under one lock: reads store what they recompute
-    batched_windows = False  # a live batch's companies are recomputed one by one
-
-    def exact_parents(self, company_id: str) -> bool:
-        return False  # parents are always matched on their ids here
+    # Reads recompute what depends on the clock for themselves rather than storing it, so a read
+    # waits for at most one statement of the writer, never for a whole write.
+    concurrent_reads = True
+    # The companies of a live batch or a rebuild are recomputed together, one statement a step.
+    batched_windows = True
 
     def __init__(self, url: str) -> None:
         import clickhouse_connect
@@ -269,8 +315,9 @@ class ClickHouseStore(AnalyticStore):
         self.target = parse_url(url)
         self.layout = self.target.layout
         tg = self.target
+        settings = {**SETTINGS, **self.layout.settings}
         if tg.kind == "chdb":
-            self.client = clickhouse_connect.get_client(dsn=f"chdb://{tg.path}", settings=self.layout.settings)
+            self.client = clickhouse_connect.get_client(dsn=f"chdb://{tg.path}", settings=settings)
         else:
             self.client = clickhouse_connect.get_client(
                 host=tg.host,
@@ -278,14 +325,35 @@ class ClickHouseStore(AnalyticStore):
                 username=tg.user,
                 password=tg.password,
                 secure=tg.secure,
-                settings=self.layout.settings,
+                settings=settings,
             )
         self._lock = threading.RLock()
         self._gen = 0
         self.client.command(f"CREATE DATABASE IF NOT EXISTS {_ident(tg.database)}{self.layout.on_cluster}")
         self.client.database = tg.database
         self._migrate()
+        self._load_state()
+
+    def _load_state(self) -> None:
+        """What the writer keeps in memory, read from the tables."""
         self._marked: set[str] = set(self.unapplied())  # see mark_unapplied
+        # The arrival counter continues after the newest stored version.
+        seqs = " UNION ALL ".join(f"SELECT max(seq) AS s FROM {t.table}" for t in TABLES.values())
+        stored = int(self.rows(f"SELECT max(s) + 1 FROM ({seqs})")[0][0] or 0)
+        self._seq = max(stored, int(self.meta_get("seq") or "0"))
+        self._spans: dict[str, int] = {
+            str(c): int(s) for c, s in self.rows("SELECT company_id, max(max_span) FROM spans GROUP BY company_id")
+        }
+        self._exact: set[str] = {
+            str(r[0]).removeprefix(EXACT_PARENTS)
+            for r in self.rows(
+                "SELECT key FROM store_meta FINAL WHERE startsWith(key, {p:String}) AND value = '1'",
+                {"p": EXACT_PARENTS},
+            )
+        }
+        # Keys (rows of company_id, parent_kind, parent_id) of the stats rows the last
+        # stats_of_parents found: its ``rid`` are row numbers here, for replace_parent_stats.
+        self._found_stats = pa.table({"company_id": pa.array([], pa.string()), **_empty_parents()})
 
     # --- plumbing ----------------------------------------------------------------------------
     @contextmanager
@@ -345,7 +413,11 @@ class ClickHouseStore(AnalyticStore):
         """``data`` in a scratch Memory table on this node (read through GLOBAL IN/JOIN)."""
         name = f"_stage_{uuid.uuid4().hex[:16]}"
         types = {"string": "String", "int8": "Int8", "int64": "Int64"}
-        cols = ", ".join(f"{_ident(f.name)} {types[str(f.type)]}" for f in data.schema)
+        cols = ", ".join(
+            f"{_ident(f.name)} " + (f"Nullable({types[str(f.type)]})" if data.column(f.name).null_count
+                                   else types[str(f.type)])
+            for f in data.schema
+        )
         with self._lock:
             self.client.command(f"CREATE TABLE {name} ({cols}) ENGINE = Memory")
             try:
@@ -383,21 +455,34 @@ class ClickHouseStore(AnalyticStore):
         return row[0][0] if row else None
 
     def meta_set(self, key: str, value: str) -> None:
+        self._meta_set_many({key: value})
+
+    def _meta_set_many(self, items: dict[str, str]) -> None:
+        gen = self.next_gen()
         self.insert(
-            "store_meta", pa.table({"key": [key], "value": [value], "gen": pa.array([self.next_gen()], pa.uint64())})
+            "store_meta",
+            pa.table(
+                {
+                    "key": pa.array(list(items), pa.string()),
+                    "value": pa.array(list(items.values()), pa.string()),
+                    "gen": pa.array(np.full(len(items), gen, np.uint64)),
+                }
+            ),
         )
 
     def mark_unapplied(self, companies: Iterable[str]) -> None:
         """Note that these companies have records whose rollups are not applied yet (a process
         killed before it applies them leaves the note behind)."""
-        for company_id in sorted(set(companies) - self._marked):
-            self.meta_set(UNAPPLIED + company_id, "1")
-            self._marked.add(company_id)
+        new = sorted(set(companies) - self._marked)
+        if new:
+            self._meta_set_many({UNAPPLIED + c: "1" for c in new})
+            self._marked.update(new)
 
     def clear_unapplied(self, companies: Iterable[str]) -> None:
-        for company_id in sorted(set(companies) & self._marked):
-            self.meta_set(UNAPPLIED + company_id, "")
-            self._marked.discard(company_id)
+        done = sorted(set(companies) & self._marked)
+        if done:
+            self._meta_set_many({UNAPPLIED + c: "" for c in done})
+            self._marked.difference_update(done)
 
     def unapplied(self) -> list[str]:
         rows = self.rows(
@@ -409,8 +494,8 @@ class ClickHouseStore(AnalyticStore):
     def next_seq(self, n: int) -> int:
         """Reserve ``n`` arrival sequence numbers; returns the first."""
         with self._lock:
-            first = int(self.meta_get("seq") or "0")
-            self.meta_set("seq", str(first + n))
+            first = self._seq
+            self._seq += n
             return first
 
     # --- raw records -------------------------------------------------------------------------
@@ -424,6 +509,8 @@ class ClickHouseStore(AnalyticStore):
         batch = batch.select(t.names).cast(schema)
         if batch.num_rows == 0:
             return schema.empty_table(), schema.empty_table()
+        with self._lock:  # versions numbered elsewhere (a migration's copy) keep their order
+            self._seq = max(self._seq, int(pc.max(batch.column("seq")).as_py()) + 1)
         s = _latest_per_key(batch, _versions(batch, t))
         with self._lock, self.staged(s.select(["company_id", "id"])) as stage:
             companies = pc.unique(s.column("company_id")).to_pylist()
@@ -497,14 +584,21 @@ class ClickHouseStore(AnalyticStore):
         end = pc.if_else(pc.is_null(new.column("left_at")), pc.add(joined, int(cap_us)), new.column("left_at"))
         spans = pa.table({"company_id": new.column("company_id"), "span": pc.subtract(end, joined)})
         per = spans.group_by("company_id").aggregate([("span", "max")])
-        self.insert(
-            "spans",
-            pa.table({"company_id": per.column("company_id"), "max_span": per.column("span_max").cast(pa.int64())}),
-        )
+        grown = {
+            c: int(v)
+            for c, v in zip(per.column("company_id").to_pylist(), per.column("span_max").to_pylist(), strict=True)
+            if v is not None and v > self._spans.get(c, -1)
+        }
+        if grown:
+            self.insert(
+                "spans",
+                pa.table({"company_id": pa.array(list(grown), pa.string()),
+                          "max_span": pa.array(list(grown.values()), pa.int64())}),
+            )
+            self._spans.update(grown)
 
     def max_span(self, company_id: str) -> int:
-        row = self.rows("SELECT max(max_span) FROM spans WHERE company_id = {c:String}", {"c": company_id})
-        return int(row[0][0] or 0) if row else 0
+        return self._spans.get(company_id, 0)
 
     def reset_spans(self, cap_us: int) -> None:
         with self._lock:
@@ -512,21 +606,46 @@ class ClickHouseStore(AnalyticStore):
             self.client.command(f"""INSERT INTO spans SELECT company_id,
                 max(coalesce(left_at, joined_at + {int(cap_us)}) - joined_at) FROM connections FINAL
                 GROUP BY company_id""")
+            self._spans = {
+                str(c): int(v) for c, v in self.rows("SELECT company_id, max(max_span) FROM spans GROUP BY company_id")
+            }
 
-    _CONN_COLS = """concat(toString(parent_kind), ':', parent_id) AS parent, parent_kind, parent_id, template,
-        transport, joined_at, coalesce(left_at, -1) AS left_at, coalesce(user_id, concat(char(0), id)) AS person,
-        coalesce(client, 'unknown') AS client, id"""
+    @staticmethod
+    def _conn_cols(parent: str) -> str:
+        """The engine's columns of connections (``parent``: what names a row's event/call). A
+        guest is a person of their own: their connection's id, which no user id can equal."""
+        return f"""{parent} AS parent, template, transport, joined_at, coalesce(left_at, -1) AS left_at,
+            coalesce(user_id, concat(char(0), id)) AS person, coalesce(client, 'unknown') AS client"""
+
+    def _window_parent(self, company_id: str) -> tuple[str, pa.DataType]:
+        """What names a connection's event/call in day windows, and its type: the parent hash,
+        unless two parents of the company share one (then the ids, see exact_parents)."""
+        if company_id in self._exact:
+            return "concat(toString(parent_kind), ':', parent_id)", pa.string()
+        return parent_hash(), pa.uint64()
+
+    def exact_parents(self, company_id: str) -> bool:
+        """Whether the company's day windows group by ids (two of its parents share a hash)."""
+        return company_id in self._exact
+
+    def _note_exact(self, companies: Iterable[str]) -> None:
+        new = sorted(set(companies) - self._exact)
+        if new:
+            self._meta_set_many({EXACT_PARENTS + c: "1" for c in new})
+            self._exact.update(new)
 
     def connections_window(self, company_id: str, t0: int, t1: int, cap_us: int) -> pa.Table:
-        """Connections active (or joining) in ``[t0, t1)``."""
+        """Connections active (or joining) in ``[t0, t1)``, their ``parent`` as
+        :meth:`_window_parent` says."""
         lo = t0 - self.max_span(company_id)
+        parent, ptype = self._window_parent(company_id)
         # The filter sits in a subquery: ClickHouse lets select aliases shadow columns in WHERE.
         return self.sql(
-            f"""SELECT {self._CONN_COLS} FROM (SELECT * FROM connections FINAL
+            f"""SELECT {self._conn_cols(parent)} FROM (SELECT * FROM connections FINAL
             WHERE company_id = {{c:String}} AND joined_at >= {{lo:Int64}} AND joined_at < {{t1:Int64}}
               AND (coalesce(left_at, joined_at + {{cap:Int64}}) > {{t0:Int64}} OR joined_at >= {{t0:Int64}}))""",
             {"c": company_id, "lo": lo, "t1": t1, "cap": cap_us, "t0": t0},
-            _CONN_SCHEMA,
+            _conn_schema(ptype),
         )
 
     def connections_of_parents(
@@ -535,19 +654,36 @@ class ClickHouseStore(AnalyticStore):
         """Every connection of the given (parent_kind, parent_id) pairs, its ``parent`` being the
         pair's row number in ``parents`` (all of them joined in ``[lo, hi]`` when the caller knows
         such bounds)."""
-        window = "" if lo is None or hi is None else "AND joined_at >= {lo:Int64} AND joined_at <= {hi:Int64}"
-        keys = parents.select(PARENT_SCHEMA.names).cast(PARENT_SCHEMA)
+        return self.connections_of_parents_of(_with_company(company_id, parents), lo, hi)
+
+    def read_connections_of(self, company_id: str, parents: pa.Table, lo: int) -> pa.Table:
+        """Every connection joined at or after ``lo`` of the given (parent_kind, parent_id) pairs,
+        its ``parent`` being the pair's row number (a read: it stores nothing)."""
+        return self.connections_of_parents_of(_with_company(company_id, parents), lo, None)
+
+    def connections_of_parents_of(self, parents: pa.Table, lo: int | None = None, hi: int | None = None) -> pa.Table:
+        """Every connection of (company_id, parent_kind, parent_id) rows of many companies, its
+        ``parent`` being the row number in ``parents``; joined within ``[lo, hi]`` (by default
+        the ``lo`` and ``hi`` columns of the rows when they have them: :meth:`all_parents_of`)."""
+        if lo is None and hi is None and "lo" in parents.column_names and parents.num_rows:
+            lo, hi = pc.min(parents.column("lo")).as_py(), pc.max(parents.column("hi")).as_py()
+        keys = parents.select(["company_id", *PARENT_SCHEMA.names]).cast(_COMPANY_PARENT_SCHEMA)
+        if keys.num_rows == 0:
+            return _conn_schema(pa.int64()).empty_table()
+        bounds = (("lo", ">=", lo), ("hi", "<=", hi))
+        window = "".join(f" AND joined_at {op} {{{name}:Int64}}" for name, op, v in bounds if v is not None)
         with self._lock, self.staged(keys) as stage:
             rows = self.sql(
-                f"""SELECT {self._CONN_COLS} FROM (SELECT * FROM connections FINAL
-                WHERE company_id = {{c:String}} {window}
-                  AND (parent_kind, parent_id) GLOBAL IN (SELECT parent_kind, parent_id FROM {stage}))""",
-                {"c": company_id, "lo": lo, "hi": hi},
-                _CONN_SCHEMA,
+                f"""SELECT company_id, parent_kind, parent_id, {self._conn_cols("0")} FROM (
+                SELECT * FROM connections FINAL WHERE company_id IN {{cs:Array(String)}} {window}
+                  AND (company_id, parent_kind, parent_id) GLOBAL IN
+                      (SELECT company_id, parent_kind, parent_id FROM {stage}))""",
+                {"cs": pc.unique(keys.column("company_id")).to_pylist(), "lo": lo, "hi": hi},
+                pa.schema([*_COMPANY_PARENT_SCHEMA, *_conn_schema(pa.int64())]),
             )
         numbered = keys.append_column("pos", pa.array(np.arange(keys.num_rows, dtype=np.int64)))
-        rows = rows.join(numbered, ["parent_kind", "parent_id"])
-        return rows.set_column(rows.column_names.index("parent"), "parent", rows.column("pos")).drop_columns(["pos"])
+        rows = rows.join(numbered, ["company_id", "parent_kind", "parent_id"])
+        return rows.select(_conn_schema(pa.int64()).names[1:]).add_column(0, "parent", rows.column("pos"))
 
     def instants(self, kind: str, company_id: str, column: str, t0: int, t1: int, value: str | None = None) -> pa.Table:
         """``column`` (and ``value``) of the records of a kind whose ``column`` is in [t0, t1)."""
@@ -567,19 +703,144 @@ class ClickHouseStore(AnalyticStore):
 
     def time_bounds(self, company_id: str) -> tuple[int, int] | None:
         """The earliest and latest instant any record of the company mentions."""
+        return self.time_bounds_of([company_id]).get(company_id)
+
+    def time_bounds_of(self, companies: Sequence[str]) -> dict[str, tuple[int, int]]:
+        """:meth:`time_bounds` of many companies (those with records), one statement."""
         parts = []
         for t in TABLES.values():
             times = [c for c, typ in t.columns if str(typ) == "int64" and c not in ("seq", "size_bytes")]
             # minOrNull: plain min() of no rows is 0 in ClickHouse, not NULL.
-            parts += [
-                f"SELECT minOrNull({_ident(c)}) AS lo, maxOrNull({_ident(c)}) AS hi FROM {t.table} FINAL "
-                "WHERE company_id = {c:String}"
-                for c in times
+            cols = ", ".join(f"minOrNull({_ident(c)}) AS lo_{i}, maxOrNull({_ident(c)}) AS hi_{i}"
+                             for i, c in enumerate(times))
+            parts.append(
+                f"""SELECT company_id, least({", ".join(f"lo_{i}" for i in range(len(times)))}) AS lo,
+                    greatest({", ".join(f"hi_{i}" for i in range(len(times)))}) AS hi
+                FROM (SELECT company_id, {cols} FROM {t.table} FINAL
+                      WHERE company_id IN {{cs:Array(String)}} GROUP BY company_id)"""
+            )
+        rows = self.rows(
+            f"SELECT company_id, min(lo), max(hi) FROM ({' UNION ALL '.join(parts)}) GROUP BY company_id",
+            {"cs": list(companies)},
+        )
+        return {str(c): (int(lo), int(hi)) for c, lo, hi in rows if lo is not None}
+
+    # --- many companies at once (a live batch of the platform's stream, a bulk rebuild) -------
+    # Each statement serves every company of the batch: the fixed cost of a statement (a few
+    # milliseconds) is paid once per batch, not once per company. Windows (company_id, t0, t1)
+    # travel as array parameters: one row per company.
+    @staticmethod
+    def _windows(windows: pa.Table, lo_of: dict[str, int] | None = None) -> tuple[str, dict[str, Any]]:
+        """A subquery of the windows (company_id, t0, t1, lo: where their rows may start) and
+        its parameters, with the bounds of all of them (``all_lo``, ``all_hi``)."""
+        names = windows.column("company_id").to_pylist()
+        t0 = windows.column("t0").to_pylist()
+        los = [lo_of.get(c, t) if lo_of else t for c, t in zip(names, t0, strict=True)]
+        params = {
+            "wc": names,
+            "w0": t0,
+            "w1": windows.column("t1").to_pylist(),
+            "wlo": los,
+            "all_lo": min(los),
+            "all_hi": pc.max(windows.column("t1")).as_py(),
+        }
+        sub = """(SELECT w.1 AS company_id, w.2 AS t0, w.3 AS t1, w.4 AS lo FROM (SELECT arrayJoin(arrayZip(
+            {wc:Array(String)}, {w0:Array(Int64)}, {w1:Array(Int64)}, {wlo:Array(Int64)})) AS w))"""
+        return sub, params
+
+    def connections_windows(self, windows: pa.Table, cap_us: int) -> pa.Table:
+        """The connections of :meth:`connections_window` for many (company_id, t0, t1) windows
+        at once, with their ``company_id``; ``parent`` is the parent hash."""
+        if windows.num_rows == 0:
+            return pa.schema([("company_id", pa.string()), *_conn_schema(pa.uint64())]).empty_table()
+        names = windows.column("company_id").to_pylist()
+        t0 = windows.column("t0").to_pylist()
+        sub, params = self._windows(windows, {c: t - self.max_span(c) for c, t in zip(names, t0, strict=True)})
+        return self.sql(
+            f"""SELECT company_id, {self._conn_cols(parent_hash())} FROM (
+                SELECT c.* FROM (SELECT * FROM connections FINAL WHERE company_id IN {{wc:Array(String)}}
+                    AND joined_at >= {{all_lo:Int64}} AND joined_at < {{all_hi:Int64}}) AS c
+                INNER JOIN {sub} AS w ON c.company_id = w.company_id
+                WHERE c.joined_at >= w.lo AND c.joined_at < w.t1
+                  AND (coalesce(c.left_at, c.joined_at + {{cap:Int64}}) > w.t0 OR c.joined_at >= w.t0))""",
+            {**params, "cap": cap_us},
+            pa.schema([("company_id", pa.string()), *_conn_schema(pa.uint64())]),
+        )
+
+    def parent_first_joins_in(self, windows: pa.Table) -> pa.Table:
+        """(company_id, template, first_join) of the parents first joined in each window."""
+        return self._in_windows(
+            windows, "parent_stats", "first_join", "template, first_join",
+            pa.schema([("company_id", pa.string()), ("template", pa.int8()), ("first_join", pa.int64())]),
+        )
+
+    def instants_in(self, windows: pa.Table, kind: str, column: str, value: str | None = None) -> pa.Table:
+        """(company_id, t[, v]) of the records of a kind whose ``column`` lies in each window."""
+        cols = f"{_ident(column)} AS t" + (f", {value} AS v" if value else "")
+        schema = pa.schema([("company_id", pa.string()), ("t", pa.int64()), *([("v", pa.int64())] if value else [])])
+        return self._in_windows(windows, TABLES[kind].table, column, cols, schema)
+
+    def instants_in_many(self, windows: pa.Table, sources: Sequence[tuple[str, str, str | None]]) -> list[pa.Table]:
+        """:meth:`instants_in` of each (kind, column, value) of ``sources``, in one statement."""
+        schema = pa.schema([("src", pa.int64()), ("company_id", pa.string()), ("t", pa.int64()), ("v", pa.int64())])
+        if windows.num_rows == 0 or not sources:
+            rows = schema.empty_table()
+        else:
+            sub, params = self._windows(windows)
+            parts = [
+                f"""SELECT {i} AS src, company_id, {_ident(column)} AS t,
+                    {f"toNullable(toInt64({value}))" if value else "CAST(NULL, 'Nullable(Int64)')"} AS v
+                FROM {self._in_windows_sql(TABLES[kind].table, column, sub)}"""
+                for i, (kind, column, value) in enumerate(sources)
             ]
-        row = self.rows(f"SELECT min(lo), max(hi) FROM ({' UNION ALL '.join(parts)})", {"c": company_id})
-        if not row or row[0][0] is None:
-            return None
-        return int(row[0][0]), int(row[0][1])
+            rows = self.sql(" UNION ALL ".join(parts), params, schema)
+        src = rows.column("src")
+        return [
+            rows.filter(pc.equal(src, i)).select(["company_id", "t", "v"] if value else ["company_id", "t"])
+            for i, (_, _, value) in enumerate(sources)
+        ]
+
+    def _in_windows(self, windows: pa.Table, table: str, column: str, cols: str, schema: pa.Schema) -> pa.Table:
+        if windows.num_rows == 0:
+            return schema.empty_table()
+        sub, params = self._windows(windows)
+        return self.sql(f"SELECT company_id, {cols} FROM {self._in_windows_sql(table, column, sub)}", params, schema)
+
+    @staticmethod
+    def _in_windows_sql(table: str, column: str, windows: str) -> str:
+        """The rows of ``table`` whose ``column`` lies in their company's window (a subquery)."""
+        col = _ident(column)
+        return f"""(SELECT x.* FROM (SELECT * FROM {table} FINAL WHERE company_id IN {{wc:Array(String)}}
+                    AND {col} >= {{all_lo:Int64}} AND {col} < {{all_hi:Int64}}) AS x
+                INNER JOIN {windows} AS w ON x.company_id = w.company_id
+                WHERE x.{col} >= w.t0 AND x.{col} < w.t1)"""
+
+    def all_parents_of(self, companies: Sequence[str], cap_us: int) -> pa.Table:
+        """:meth:`all_parents` of many companies (whose windows group by the parent hash), with
+        their ``company_id``, in order of company and ``lo``, one statement."""
+        return self._all_parents(list(companies), cap_us, parent_hash(), pa.uint64())
+
+    def all_parents(self, company_id: str, cap_us: int) -> pa.Table:
+        """Every event/call with connections, in order of ``lo``: the first and last joined_at of
+        its connections (``lo``, ``hi``: chunks of the list are bounded in time), the latest
+        instant one may end (``end``), and its ``parent`` as :meth:`connections_window` gives it."""
+        parent, ptype = self._window_parent(company_id)
+        return self._all_parents([company_id], cap_us, parent, ptype).drop_columns(["company_id"])
+
+    def _all_parents(self, companies: list[str], cap_us: int, parent: str, ptype: pa.DataType) -> pa.Table:
+        parents = self.sql(
+            f"""SELECT company_id, parent_kind, parent_id, min(joined_at) AS lo, max(joined_at) AS hi,
+                max(coalesce(left_at, joined_at + {{cap:Int64}})) AS end, any({parent}) AS parent
+            FROM connections FINAL WHERE company_id IN {{cs:Array(String)}}
+            GROUP BY company_id, parent_kind, parent_id ORDER BY company_id, lo, parent_kind, parent_id""",
+            {"cs": companies, "cap": cap_us},
+            pa.schema([*_COMPANY_PARENT_SCHEMA, *((c, pa.int64()) for c in ("lo", "hi", "end")), ("parent", ptype)]),
+        )
+        if ptype == pa.uint64():  # two parents sharing a hash: the company groups by ids from now on
+            per = parents.group_by(["company_id", "parent"]).aggregate([("parent_id", "count")])
+            self._note_exact(pc.unique(per.filter(pc.greater(per.column("parent_id_count"), 1))
+                                       .column("company_id")).to_pylist())
+        return parents
 
     # --- rollups -----------------------------------------------------------------------------
     def write_days(
@@ -587,53 +848,60 @@ class ClickHouseStore(AnalyticStore):
     ) -> None:
         """Replace the rollups of ``days`` with ``rows`` (day, metric, value, at). Rows are
         versioned, so ``replace=False`` (none stored) changes nothing here."""
+        day_table = pa.table({"day": pa.array(list(days), pa.int32())})
+        self.write_days_of(_with_company(company_id, day_table), _with_company(company_id, rows), computed_at)
+
+    def write_days_of(self, days: pa.Table, rows: pa.Table, computed_at: int) -> None:
+        """Replace the rollups of many (company_id, day) with ``rows`` (company_id, day, metric,
+        value, at): the rows and each day's marker, in one insert of a new generation."""
         gen = self.next_gen()
-        n = rows.num_rows
-        # Rows first, then the day markers that make them current: readers switch atomically.
+        n, k = rows.num_rows, days.num_rows
+
+        def col(table: pa.Table, name: str, typ: pa.DataType) -> pa.Array:
+            return table.column(name).combine_chunks().cast(typ)
+
         self.insert(
             "rollups",
             pa.table(
                 {
-                    "company_id": pa.array([company_id] * n, pa.string()),
-                    "day": rows.column("day").cast(pa.int32()),
-                    "metric": rows.column("metric").cast(pa.string()),
-                    "value": rows.column("value").cast(pa.int64()),
-                    "at": rows.column("at").cast(pa.int64()),
-                    "gen": pa.array(np.full(n, gen, np.uint64)),
-                }
-            ),
-        )
-        self.insert(
-            "rollup_days",
-            pa.table(
-                {
-                    "company_id": pa.array([company_id] * len(days), pa.string()),
-                    "day": pa.array(list(days), pa.int32()),
-                    "computed_at": pa.array(np.full(len(days), computed_at, np.int64)),
-                    "gen": pa.array(np.full(len(days), gen, np.uint64)),
+                    "company_id": pa.concat_arrays([col(rows, "company_id", pa.string()),
+                                                    col(days, "company_id", pa.string())]),
+                    "day": pa.concat_arrays([col(rows, "day", pa.int32()), col(days, "day", pa.int32())]),
+                    "metric": pa.concat_arrays([col(rows, "metric", pa.string()), pa.array([MARKER] * k, pa.string())]),
+                    "value": pa.concat_arrays([col(rows, "value", pa.int64()),
+                                               pa.array(np.full(k, computed_at, np.int64))]),
+                    "at": pa.concat_arrays([col(rows, "at", pa.int64()), pa.nulls(k, pa.int64())]),
+                    "gen": pa.array(np.full(n + k, gen, np.uint64)),
                 }
             ),
         )
 
-    # Only the rows of each day's newest generation are current.
-    _CURRENT = """(day, gen) IN (SELECT day, max(gen) FROM rollup_days
-        WHERE company_id = {c:String} AND %s GROUP BY day)"""
+    def _current_days(self, where: str, params: dict[str, Any]) -> pa.Table:
+        """Rollup rows (day, metric, value, at) of one company matching ``where``, of each day's
+        newest generation (its marker row is in the same write: it is read along to tell them)."""
+        tbl = self.sql(
+            f"SELECT day, metric, value, at, gen FROM rollups WHERE company_id = {{c:String}} AND {where}",
+            params,
+            pa.schema([*_DAYS_SCHEMA, ("gen", pa.uint64())]),
+        )
+        if tbl.num_rows == 0:
+            return _DAYS_SCHEMA.empty_table()
+        gen = tbl.column("gen").to_numpy()
+        _, day = np.unique(tbl.column("day").to_numpy(), return_inverse=True)
+        top = np.zeros(int(day.max()) + 1, np.uint64)
+        np.maximum.at(top, day, gen)
+        keep = pc.and_(pa.array(gen == top[day]), pc.not_equal(tbl.column("metric"), MARKER))
+        return tbl.filter(keep).select(_DAYS_SCHEMA.names)
 
     def read_days(self, company_id: str, d0: int, d1: int) -> pa.Table:
-        cond = "day BETWEEN {d0:Int32} AND {d1:Int32}"
-        return self.sql(
-            f"""SELECT day, metric, value, at FROM rollups
-            WHERE company_id = {{c:String}} AND {cond} AND {self._CURRENT % cond}""",
-            {"c": company_id, "d0": d0, "d1": d1},
-            _DAYS_SCHEMA,
-        )
+        return self._current_days("day BETWEEN {d0:Int32} AND {d1:Int32}", {"c": company_id, "d0": d0, "d1": d1})
 
     def computed_days(self, company_id: str, d0: int, d1: int) -> dict[int, int]:
         return {
             int(d): int(at)
             for d, at in self.rows(
-                """SELECT day, argMax(computed_at, gen) FROM rollup_days
-            WHERE company_id = {c:String} AND day BETWEEN {d0:Int32} AND {d1:Int32} GROUP BY day""",
+                f"""SELECT day, argMax(value, gen) FROM rollups WHERE company_id = {{c:String}}
+                AND day BETWEEN {{d0:Int32}} AND {{d1:Int32}} AND metric = '{MARKER}' GROUP BY day""",
                 {"c": company_id, "d0": d0, "d1": d1},
             )
         }
@@ -641,26 +909,23 @@ class ClickHouseStore(AnalyticStore):
     def computed_companies(self, ids: Sequence[str]) -> set[str]:
         """The companies of ``ids`` with any computed day."""
         return {str(r[0]) for r in self.rows(
-            "SELECT DISTINCT company_id FROM rollup_days WHERE company_id IN {ids:Array(String)}", {"ids": list(ids)})}
+            "SELECT DISTINCT company_id FROM rollups WHERE company_id IN {ids:Array(String)} AND metric = {m:String}",
+            {"ids": list(ids), "m": MARKER})}
 
     def sums_before(self, company_id: str, metrics: Sequence[str], day: int) -> dict[str, int]:
         """Sum of each metric's daily rows before ``day`` (the level a stock starts a range at)."""
         if not metrics:
             return {}
-        cond = "day < {day:Int32}"
-        return {
-            m: int(v)
-            for m, v in self.rows(
-                f"""SELECT metric, sum(value) FROM rollups
-            WHERE company_id = {{c:String}} AND {cond} AND metric IN {{m:Array(String)}}
-              AND {self._CURRENT % cond} GROUP BY metric""",
-                {"c": company_id, "day": day, "m": list(metrics)},
-            )
-        }
+        rows = self._current_days(
+            "day < {day:Int32} AND metric IN {m:Array(String)}",
+            {"c": company_id, "day": day, "m": [*metrics, MARKER]},
+        )
+        sums = rows.group_by("metric").aggregate([("value", "sum")])
+        return dict(zip(sums.column("metric").to_pylist(), sums.column("value_sum").to_pylist(), strict=True))
 
     def clear_rollups(self, company_id: str | None = None) -> None:
         with self._lock:
-            for table in ("rollups", "rollup_days", "parent_stats"):
+            for table in ("rollups", "parent_stats"):
                 local = self.layout.local(table) + self.layout.on_cluster
                 if company_id is None:
                     self.client.command(f"TRUNCATE TABLE IF EXISTS {local}")
@@ -669,52 +934,107 @@ class ClickHouseStore(AnalyticStore):
                         f"DELETE FROM {local} WHERE company_id = {{c:String}}", parameters={"c": company_id}
                     )
 
+    def clear_rollups_of(self, companies: Sequence[str]) -> None:
+        """:meth:`clear_rollups` of many companies, one statement per table."""
+        with self._lock:
+            for table in ("rollups", "parent_stats"):
+                self.client.command(
+                    f"DELETE FROM {self.layout.local(table)}{self.layout.on_cluster} "
+                    "WHERE company_id IN {cs:Array(String)}",
+                    parameters={"cs": list(companies)},
+                )
+
     # --- parent stats ------------------------------------------------------------------------
     def put_parent_stats(self, company_id: str, parents: pa.Table, stats: pa.Table, *, replace: bool = True) -> None:
-        """Replace the stats of ``parents`` (parent_kind, parent_id) with ``stats`` rows. Rows are
-        versioned, so ``replace=False`` (none stored) changes nothing here."""
-        gen = self.next_gen()
-        names = [n for n, _ in _PARENT_STATS_COLUMNS]
-        keys = pa.table(
+        """Replace the stats of ``parents`` (parent_kind, parent_id) with ``stats`` rows.
+
+        Every event/call with connections has a row here, so this is also where two parents of a
+        company sharing a hash would first meet: the company's day windows then group by ids.
+        With ``replace=False`` the caller knows that none of these stats is stored and that
+        their hashes differ from every other parent's of the company (a rebuild)."""
+        keys = _with_company(company_id, parents.select(PARENT_SCHEMA.names)).cast(_COMPANY_PARENT_SCHEMA)
+        if replace and company_id not in self._exact:
+            self._note_exact(self._lookup_parents(keys)[2])
+        self._write_stats(_with_company(company_id, stats.select(PARENT_STATS_SCHEMA.names)), keys)
+
+    def _write_stats(self, stats: pa.Table, parents: pa.Table) -> None:
+        """``stats`` (company_id and the stats columns) as the new rows of their parents, and a
+        tombstone for each of ``parents`` (company_id, parent_kind, parent_id) without one."""
+        key = ["company_id", "parent_kind", "parent_id"]
+        names = ["company_id", *(n for n, _ in _PARENT_STATS_COLUMNS)]
+        live = stats.select(names).cast(pa.schema([("company_id", pa.string()), *PARENT_STATS_SCHEMA]))
+        gone = parents.select(key).cast(_COMPANY_PARENT_SCHEMA)
+        if live.num_rows:
+            gone = gone.join(live.select(key), key, join_type="left anti")
+        tomb = pa.table(
             {
-                "parent_kind": parents.column("parent_kind").cast(pa.int8()),
-                "parent_id": parents.column("parent_id").cast(pa.string()),
+                **{n: gone.column(n) for n in key},
+                **{
+                    f.name: pa.nulls(gone.num_rows, f.type) if f.name in NULLABLE_STATS
+                    else pa.array(np.zeros(gone.num_rows, np.int64)).cast(f.type)
+                    for f in PARENT_STATS_SCHEMA
+                    if f.name not in key
+                },
             }
-        )
-        gone = keys.join(
-            stats.select(["parent_kind", "parent_id"]), ["parent_kind", "parent_id"], join_type="left anti"
-        )
-        live = stats.select(names)
-        tomb = (
-            pa.table(
-                {
-                    "parent_kind": gone.column("parent_kind"),
-                    "parent_id": gone.column("parent_id"),
-                    **{
-                        n: pa.nulls(gone.num_rows, live.schema.field(n).type).fill_null(0 if n != "is_open" else False)
-                        for n in names[2:]
-                        if n not in ("peak_at", "open_until")
-                    },
-                    "peak_at": pa.nulls(gone.num_rows, pa.int64()),
-                    "open_until": pa.nulls(gone.num_rows, pa.int64()),
-                }
-            )
-            .select(names)
-            .cast(live.schema)
-        )
+        ).select(names).cast(live.schema)
         both = pa.concat_tables([live, tomb])
+        if both.num_rows == 0:
+            return
         flags = np.r_[np.zeros(live.num_rows, np.uint8), np.ones(gone.num_rows, np.uint8)]
         self.insert(
             "parent_stats",
-            pa.table(
-                {
-                    "company_id": pa.array([company_id] * both.num_rows, pa.string()),
-                    **{n: both.column(n) for n in names},
-                    "gen": pa.array(np.full(both.num_rows, gen, np.uint64)),
-                    "is_deleted": pa.array(flags),
-                }
-            ),
+            both.append_column("gen", pa.array(np.full(both.num_rows, self.next_gen(), np.uint64)))
+            .append_column("is_deleted", pa.array(flags)),
         )
+
+    def _lookup_parents(self, parents: pa.Table) -> tuple[pa.Table, pa.Array, set[str]]:
+        """For (company_id, parent_kind, parent_id) rows: their stored stats rows (company_id,
+        parent_kind, parent_id, first_join, last_leave), each row's parent hash, and the
+        companies where two parents (of the rows, or one of them and a stored one) share a hash."""
+        keys = parents.select(_COMPANY_PARENT_SCHEMA.names).cast(_COMPANY_PARENT_SCHEMA)
+        numbered = keys.append_column("pos", pa.array(np.arange(keys.num_rows, dtype=np.int64)))
+        with self._lock, self.staged(numbered) as stage:
+            pks = self.sql(
+                f"SELECT {parent_hash()} AS pk FROM {stage} ORDER BY pos", None, pa.schema([("pk", pa.uint64())])
+            ).column("pk").combine_chunks()
+            stored = self.sql(
+                f"""SELECT company_id, parent_kind, parent_id, first_join, last_leave, {parent_hash()} AS pk
+                FROM parent_stats FINAL WHERE company_id IN {{cs:Array(String)}}
+                  AND {parent_hash()} GLOBAL IN (SELECT {parent_hash()} FROM {stage})""",
+                {"cs": pc.unique(keys.column("company_id")).to_pylist()},
+                pa.schema([*_COMPANY_PARENT_SCHEMA, ("first_join", pa.int64()), ("last_leave", pa.int64()),
+                           ("pk", pa.uint64())]),
+            )
+        tagged = keys.append_column("pk", pks)
+        pairs = stored.join(tagged.rename_columns(["company_id", "kind", "id", "pk"]), ["company_id", "pk"])
+        same = pc.and_(
+            pc.equal(pairs.column("parent_kind"), pairs.column("kind")),
+            pc.equal(pairs.column("parent_id"), pairs.column("id")),
+        )
+        shared = set(pc.unique(pairs.filter(pc.invert(same)).column("company_id")).to_pylist())
+        distinct = tagged.group_by(["company_id", "parent_kind", "parent_id", "pk"]).aggregate([])
+        per = distinct.group_by(["company_id", "pk"]).aggregate([("parent_id", "count")])
+        shared |= set(pc.unique(per.filter(pc.greater(per.column("parent_id_count"), 1)).column("company_id"))
+                      .to_pylist())
+        old = pairs.filter(same).select(["company_id", "parent_kind", "parent_id", "first_join", "last_leave"])
+        return old, pks, shared
+
+    def stats_of_parents(self, parents: pa.Table) -> tuple[pa.Table, pa.Array, set[str]]:
+        """For (company_id, parent_kind, parent_id) rows: the stored stats rows of those parents
+        (rid, company_id, parent_kind, parent_id, first_join, last_leave), each parent's hash,
+        and the companies where two parents (of the rows, or one of them and a stored one)
+        share a hash. ``rid`` is what :meth:`replace_parent_stats` takes."""
+        old, pks, shared = self._lookup_parents(parents)
+        with self._lock:
+            self._found_stats = old.select(["company_id", "parent_kind", "parent_id"])
+        return old.add_column(0, "rid", pa.array(np.arange(old.num_rows, dtype=np.int64))), pks, shared
+
+    def replace_parent_stats(self, old_rids: pa.Array, stats: pa.Table) -> None:
+        """Replace the stats rows ``old_rids`` (of the last :meth:`stats_of_parents`) with
+        ``stats`` (with ``company_id``): those parents' new stats, in one insert for every company."""
+        with self._lock:
+            gone = self._found_stats.take(old_rids) if len(old_rids) else self._found_stats.slice(0, 0)
+            self._write_stats(stats, gone)
 
     def parent_first_joins(self, company_id: str, t0: int, t1: int) -> pa.Table:
         return self.sql(
@@ -742,25 +1062,13 @@ class ClickHouseStore(AnalyticStore):
             OPEN_PARENT_SCHEMA,
         )
 
-    def window_codes(self, company_id: str, parents: pa.Table) -> pa.Array:
-        """What identifies each of ``parents`` in :meth:`connections_window` rows (its ids)."""
-        return parent_text(parents)
-
-    def all_parents(self, company_id: str, cap_us: int) -> pa.Table:
-        """Every event/call with connections, in order of ``lo``: the first and last joined_at of
-        its connections (``lo``, ``hi``: chunks of the list are bounded in time), the latest
-        instant one may end (``end``), and its ``parent`` as :meth:`connections_window` gives it."""
-        return self.sql(
-            """SELECT parent_kind, parent_id, min(joined_at) AS lo, max(joined_at) AS hi,
-                max(coalesce(left_at, joined_at + {cap:Int64})) AS end,
-                concat(toString(parent_kind), ':', parent_id) AS parent
-            FROM connections FINAL
-            WHERE company_id = {c:String} GROUP BY parent_kind, parent_id ORDER BY lo, parent_kind, parent_id""",
-            {"c": company_id, "cap": cap_us},
-            pa.schema(
-                [*PARENT_SCHEMA, ("lo", pa.int64()), ("hi", pa.int64()), ("end", pa.int64()), ("parent", pa.string())]
-            ),
-        )
+    def window_codes(self, company_id: str, parents: pa.Table) -> pa.Array | None:
+        """What identifies each of ``parents`` in :meth:`connections_window` rows, or None when
+        that may not be distinct: two of them, or one of them and a stored parent, share a hash."""
+        if company_id in self._exact:
+            return parent_text(parents)
+        _, pks, shared = self._lookup_parents(_with_company(company_id, parents.select(PARENT_SCHEMA.names)))
+        return None if shared else pks
 
     # --- tables of the dashboard -------------------------------------------------------------
     def table_page(
@@ -773,15 +1081,18 @@ class ClickHouseStore(AnalyticStore):
         offset: int,
         fresh_stats: pa.Table | None = None,
     ) -> tuple[list[dict[str, Any]], int]:
-        """One page of a dashboard table (see TABLE_SQL), sorted and searched in SQL. Reads here
-        store what they recompute (``concurrent_reads`` is False), so ``fresh_stats`` is unused."""
-        if fresh_stats is not None:
-            raise ValueError("the ClickHouse store reads stored stats only; refresh them first")
+        """One page of a dashboard table (see TABLE_SQL), sorted and searched in SQL;
+        ``fresh_stats``: stats rows of events recomputed for this read, read instead of theirs."""
         base, tie = TABLE_SQL[name]
         params = {k: v for k, v in params.items() if "{" + k + ":" in base}
         direction = "DESC" if order == "desc" else "ASC"
         settings = {"join_use_nulls": 1}
-        with self._lock:
+        fresh = None
+        if fresh_stats is not None and "{stats}" in base:
+            fresh = fresh_stats.filter(pc.equal(fresh_stats.column("parent_kind"), 0)).select(_FRESH_COLUMNS)
+        with self._lock, self.staged(fresh) if fresh is not None else nullcontext(None) as stage:
+            stats = _STORED_STATS if stage is None else _FRESH_STATS.replace("{fresh}", stage)
+            base = base.replace("{stats}", stats)
             total = self.client.query(
                 f"SELECT count() FROM ({base})", parameters=params, settings=settings
             ).result_rows[0][0]
@@ -826,6 +1137,18 @@ def _search(*cols: str) -> str:
     return f"({{search:String}} = '' OR {like})"
 
 
+# The events' stats as stored, or with the rows of a scratch table ``{fresh}`` (recomputed for this
+# read) instead.
+_FRESH_COLUMNS = ["parent_id", "template", "first_join", "last_leave", "participants", "connections", "peak", "peak_at"]
+_STORED_STATS = (
+    f"SELECT {', '.join(_FRESH_COLUMNS)} FROM parent_stats FINAL "
+    "WHERE company_id = {company:String} AND parent_kind = 0"
+)
+_FRESH_STATS = (
+    f"{_STORED_STATS} AND parent_id NOT IN (SELECT parent_id FROM {{fresh}}) "
+    f"UNION ALL SELECT {', '.join(_FRESH_COLUMNS)} FROM {{fresh}}"
+)
+
 # The four dashboard tables in ClickHouse SQL, each with its tie-break: the first column, and for
 # devices (whose first column is not unique) the second as well, so pages never overlap.
 # Parameters: {company}, {t0}/{t1} (the range's instants), {now}, {search}.
@@ -846,9 +1169,7 @@ TABLE_SQL: dict[str, tuple[str, str]] = {
                    ps.connections AS connections, ps.peak AS peak, ps.peak_at AS peak_at
             FROM (SELECT id, title, template, organizer_id, created_at, scheduled_start
                   FROM events FINAL WHERE company_id = {{company:String}}) AS ev
-            FULL OUTER JOIN
-                 (SELECT parent_id, template, first_join, last_leave, participants, connections, peak, peak_at
-                  FROM parent_stats FINAL WHERE company_id = {{company:String}} AND parent_kind = 0) AS ps
+            FULL OUTER JOIN ({{stats}}) AS ps
             ON ev.id = ps.parent_id) AS j
         LEFT JOIN (SELECT id, name FROM users FINAL WHERE company_id = {{company:String}}) AS u
             ON u.id = j.organizer_id
