@@ -53,7 +53,19 @@ def test_one_company_is_the_demo_as_it_was(tmp_path: Path) -> None:
     path = tmp_path / "one.jsonl.gz"
     assert write_demo_file(replace(OPTS, companies=1), path) == 36959
     digest = hashlib.sha256(gzip.decompress(path.read_bytes())).hexdigest()
-    assert digest == "d3cfc9a80106a20c9f3e3e33402617eb2501d59386fbb25c5de5222f90e952fe"
+    assert digest == "41968c1915d8fc4c15ac7929d1ff561a4f3e07c8c64d10ed12f76b357bee55f9"
+
+
+def test_surnames_agree_with_the_first_name() -> None:
+    from vkurse_stats.demo import FEMININE, FIRST
+
+    names = [r["name"] for r in demo_records(OPTS) if r["kind"] == "user"]
+    assert len(names) == OPTS.employees
+    for name in names:
+        first, last = name.split()
+        assert first in FIRST
+        assert last.endswith("а") == (first in FEMININE), name
+    assert {n.split()[0] for n in names} & FEMININE, "women among the staff"
 
 
 def test_more_companies_leave_the_first_one_as_it_is() -> None:

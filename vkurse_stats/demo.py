@@ -67,6 +67,17 @@ LAST = [
     "Семёнов",
     "Егоров",
 ]
+# First names of women: their surnames take the feminine form (Иванова, not Иванов).
+FEMININE = frozenset({"Мария", "Анна", "Елена", "Ольга", "Наталья", "Татьяна", "Ирина", "Екатерина",
+                      "Юлия"})
+
+
+def full_name(first: str, last: str) -> str:
+    """«Имя Фамилия» with the surname in the first name's gender (every surname of LAST ends in
+    -ов/-ев/-ёв, which takes -а)."""
+    return f"{first} {last}а" if first in FEMININE else f"{first} {last}"
+
+
 DEPARTMENTS = ["Продажи", "Разработка", "Бухгалтерия", "HR", "Маркетинг", "Поддержка", "Юристы", "Логистика"]
 TOPICS = [
     "Планёрка",
@@ -220,7 +231,7 @@ class _Gen:
                 "id": uid,
                 "company_id": c.id,
                 "registered_at": self.ts(reg),
-                "name": f"{r.choice(FIRST)} {r.choice(LAST)}",
+                "name": full_name(r.choice(FIRST), r.choice(LAST)),
                 "email": f"{uid}@{c.id}.example",
                 "department": r.choice(DEPARTMENTS),
             }
