@@ -8,7 +8,6 @@ import logging
 import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from .config import Settings
 from .ingest import Actor, Ingestor, IngestResult
