@@ -193,6 +193,7 @@
     window.addEventListener("afterprint", function () { charts.forEach(function (c) { c.resize(); }); });
   }
   document.documentElement.setAttribute("data-charts-ready", String(charts.length));
+  if (window.performance && performance.mark) { performance.mark("charts-drawn"); }  // bench_browser
 
   // --- tables in place ----------------------------------------------------------------------
   var spec = readJson("table-data");
