@@ -106,7 +106,7 @@ def serve(
             if trusted_proxies
             else TrustedProxies(hops=1)
             if proxy_headers
-            else TrustedProxies.from_env()
+            else TrustedProxies.parse(ctx.obj.trusted_proxies)
         )
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--trusted-proxies") from None

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ENV_PREFIX = "VKURSE_STATS_"
+DEFAULT_MAX_INGEST_BYTES = 64 * 1024 * 1024
 
 
 def env(name: str, default: str | None = None) -> str | None:
@@ -35,6 +36,12 @@ class Settings:
     min_free_mb: int = field(default_factory=lambda: int(env("MIN_FREE_MB") or 64))
     # A fixed "now" (ISO 8601 with offset) for reproducible demos and tests; unset = the clock.
     fixed_now: str | None = field(default_factory=lambda: env("NOW"))
+    # Proxies whose X-Forwarded-For counts: a hop count or networks (see web/proxy.py).
+    trusted_proxies: str = field(default_factory=lambda: _trusted_proxies())
+    # The largest ingest body a request may send (after decompression).
+    max_ingest_bytes: int = field(
+        default_factory=lambda: int(env("MAX_INGEST_BYTES") or DEFAULT_MAX_INGEST_BYTES)
+    )
 
     @property
     def resolved_analytics_url(self) -> str:
@@ -49,3 +56,12 @@ class Settings:
         if self.fixed_now:
             return int(datetime.fromisoformat(self.fixed_now).timestamp() * 1_000_000)
         return int(datetime.now(UTC).timestamp() * 1_000_000)
+
+
+def _trusted_proxies() -> str:
+    """``VKURSE_STATS_TRUSTED_PROXIES``, else one hop when ``VKURSE_STATS_TRUST_PROXY`` is set
+    (its older form), else none."""
+    value = (env("TRUSTED_PROXIES") or "").strip()
+    if value:
+        return value
+    return "1" if (env("TRUST_PROXY") or "").strip().lower() in ("1", "true", "yes") else ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import secrets
 from typing import Any
@@ -9,7 +10,9 @@ from typing import Any
 import pytest
 
 from tests.web.conftest import PASSWORD, TestClient, bearer, csrf_of, login
+from vkurse_stats.config import Settings
 from vkurse_stats.store import accounts as accounts_module
+from vkurse_stats.web.app import create_app
 
 MARCH = {"from": "2026-03-01", "to": "2026-03-31"}
 READ_ENDPOINTS = ("/api/v1/summary", "/api/v1/daily", "/api/v1/events", "/api/v1/planned",
@@ -170,8 +173,14 @@ def test_trusted_proxies_setting_is_parsed() -> None:
         TrustedProxies.parse("proxy.example")
 
 
-def test_trusted_proxies_from_the_environment(monkeypatch: Any, make_app: Any,
-                                              accounts: Any) -> None:
+def test_trusted_proxies_from_the_environment(monkeypatch: Any, seeded: Any, accounts: Any) -> None:
+    """The variables are read with the installation's settings (config.py), then the app
+    trusts what they name."""
+
+    def make_app() -> Any:
+        settings = dataclasses.replace(seeded.settings, trusted_proxies=Settings().trusted_proxies)
+        return create_app(dataclasses.replace(seeded, settings=settings), accounts=accounts)
+
     spoof = {"X-Forwarded-For": "6.6.6.6, 203.0.113.9"}
     monkeypatch.setenv("VKURSE_STATS_TRUSTED_PROXIES", "testclient/32, 10.0.0.0/8")
     with pytest.raises(ValueError):

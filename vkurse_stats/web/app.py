@@ -32,7 +32,6 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __doc__ as package_doc
-from ..config import env
 from ..store.accounts import AccountStore
 from ..store.errors import StoreUnavailableError
 from . import api, pages, support
@@ -48,7 +47,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
-DEFAULT_MAX_INGEST_BYTES = 64 * 1024 * 1024
 
 # No inline script or style anywhere: chart data travels as JSON in <script type=application/json>.
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -287,10 +285,10 @@ def create_app(services: Services, *, accounts: AccountStore | None = None,
     elif trust_proxy is not None:
         trusted = TrustedProxies(hops=1 if trust_proxy else 0)
     else:
-        trusted = TrustedProxies.from_env()
+        trusted = TrustedProxies.parse(services.settings.trusted_proxies)
     app.state.trusted_proxies = trusted
     if max_ingest_bytes is None:
-        max_ingest_bytes = int(env("MAX_INGEST_BYTES") or DEFAULT_MAX_INGEST_BYTES)
+        max_ingest_bytes = services.settings.max_ingest_bytes
     app.state.max_ingest_bytes = max_ingest_bytes
     app.state.templates = make_templates()
 

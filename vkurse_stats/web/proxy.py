@@ -20,8 +20,6 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..config import env
-
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 MAX_ADDRESS_LENGTH = 64
 
@@ -63,17 +61,6 @@ class TrustedProxies:
                 raise ValueError(f"trusted proxies: {part!r} is neither a hop count nor a network "
                                  "(e.g. 1, or 10.0.0.0/8,192.168.1.7)") from None
         return cls(networks=tuple(networks))
-
-    @classmethod
-    def from_env(cls) -> TrustedProxies:
-        """``VKURSE_STATS_TRUSTED_PROXIES``, else one hop when ``VKURSE_STATS_TRUST_PROXY`` is
-        set (its older form), else none."""
-        value = env("TRUSTED_PROXIES")
-        if value is not None and value.strip():
-            return cls.parse(value)
-        if (env("TRUST_PROXY") or "").strip().lower() in ("1", "true", "yes"):
-            return cls(hops=1)
-        return cls()
 
     @property
     def active(self) -> bool:
