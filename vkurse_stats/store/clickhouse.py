@@ -38,7 +38,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
@@ -309,30 +309,28 @@ class ClickHouseStore(AnalyticStore):
     batched_windows = True
 
     def __init__(self, url: str) -> None:
-        import clickhouse_connect
-
         self.url = url
         self.target = parse_url(url)
         self.layout = self.target.layout
+        self.client = self._connect()
+        self._lock = threading.RLock()
+        self._gen = 0
+        self.client.command(f"CREATE DATABASE IF NOT EXISTS {_ident(self.target.database)}{self.layout.on_cluster}")
+        self.client.database = self.target.database
+        self._migrate()
+        self._load_state()
+
+    def _connect(self) -> Any:
+        """A client of the store's server or engine (chDB takes any number of them)."""
+        import clickhouse_connect
+
         tg = self.target
         settings = {**SETTINGS, **self.layout.settings}
         if tg.kind == "chdb":
-            self.client = clickhouse_connect.get_client(dsn=f"chdb://{tg.path}", settings=settings)
-        else:
-            self.client = clickhouse_connect.get_client(
-                host=tg.host,
-                port=tg.port,
-                username=tg.user,
-                password=tg.password,
-                secure=tg.secure,
-                settings=settings,
-            )
-        self._lock = threading.RLock()
-        self._gen = 0
-        self.client.command(f"CREATE DATABASE IF NOT EXISTS {_ident(tg.database)}{self.layout.on_cluster}")
-        self.client.database = tg.database
-        self._migrate()
-        self._load_state()
+            return clickhouse_connect.get_client(dsn=f"chdb://{tg.path}", settings=settings)
+        return clickhouse_connect.get_client(
+            host=tg.host, port=tg.port, username=tg.user, password=tg.password, secure=tg.secure, settings=settings
+        )
 
     def _load_state(self) -> None:
         """What the writer keeps in memory, read from the tables."""
@@ -351,6 +349,10 @@ class ClickHouseStore(AnalyticStore):
                 {"p": EXACT_PARENTS},
             )
         }
+        # Records' instants of one range (see instants): what was asked, and the last answers.
+        self._writes = 0  # upserts so far: answers read before one are stale
+        self._sources: list[tuple[str, str, str | None]] = []
+        self._instants: tuple[tuple[str, int, int, int], dict[tuple[str, str, str | None], pa.Table]] | None = None
         # Keys (rows of company_id, parent_kind, parent_id) of the stats rows the last
         # stats_of_parents found: its ``rid`` are row numbers here, for replace_parent_stats.
         self._found_stats = pa.table({"company_id": pa.array([], pa.string()), **_empty_parents()})
@@ -375,11 +377,7 @@ class ClickHouseStore(AnalyticStore):
         """A query's result as Arrow, cast to ``schema`` (DuckDB's column types) when given."""
         with self._lock:
             tbl = self.client.query_arrow(sql, parameters=params)
-        if schema is None:
-            return tbl
-        if tbl.num_rows == 0:
-            return schema.empty_table()
-        return tbl.select(schema.names).cast(schema)
+        return _cast(tbl, schema)
 
     def insert(self, table: str, data: pa.Table) -> None:
         if data.num_rows:
@@ -511,6 +509,7 @@ class ClickHouseStore(AnalyticStore):
             return schema.empty_table(), schema.empty_table()
         with self._lock:  # versions numbered elsewhere (a migration's copy) keep their order
             self._seq = max(self._seq, int(pc.max(batch.column("seq")).as_py()) + 1)
+            self._writes += 1
         s = _latest_per_key(batch, _versions(batch, t))
         with self._lock, self.staged(s.select(["company_id", "id"])) as stage:
             companies = pc.unique(s.column("company_id")).to_pylist()
@@ -573,7 +572,9 @@ class ClickHouseStore(AnalyticStore):
             )
             if tombstones is not None:
                 rows = pa.concat_tables([rows, tombstones])
-            self.insert(t.table, rows)
+            with self._lock:
+                self.insert(t.table, rows)
+                self._writes += 1
         return replaced, inserted
 
     def update_span(self, new: pa.Table, cap_us: int) -> None:
@@ -637,16 +638,33 @@ class ClickHouseStore(AnalyticStore):
     def connections_window(self, company_id: str, t0: int, t1: int, cap_us: int) -> pa.Table:
         """Connections active (or joining) in ``[t0, t1)``, their ``parent`` as
         :meth:`_window_parent` says."""
+        return self.sql(*self._window_query(company_id, t0, t1, cap_us))
+
+    def _window_query(self, company_id: str, t0: int, t1: int, cap_us: int) -> tuple[str, dict[str, Any], pa.Schema]:
         lo = t0 - self.max_span(company_id)
         parent, ptype = self._window_parent(company_id)
         # The filter sits in a subquery: ClickHouse lets select aliases shadow columns in WHERE.
-        return self.sql(
-            f"""SELECT {self._conn_cols(parent)} FROM (SELECT * FROM connections FINAL
+        sql = f"""SELECT {self._conn_cols(parent)} FROM (SELECT * FROM connections FINAL
             WHERE company_id = {{c:String}} AND joined_at >= {{lo:Int64}} AND joined_at < {{t1:Int64}}
-              AND (coalesce(left_at, joined_at + {{cap:Int64}}) > {{t0:Int64}} OR joined_at >= {{t0:Int64}}))""",
-            {"c": company_id, "lo": lo, "t1": t1, "cap": cap_us, "t0": t0},
-            _conn_schema(ptype),
-        )
+              AND (coalesce(left_at, joined_at + {{cap:Int64}}) > {{t0:Int64}} OR joined_at >= {{t0:Int64}}))"""
+        return sql, {"c": company_id, "lo": lo, "t1": t1, "cap": cap_us, "t0": t0}, _conn_schema(ptype)
+
+    @contextmanager
+    def window_reader(self) -> Iterator[Callable[[str, int, int, int], pa.Table]]:
+        """:meth:`connections_window` on a client of its own, which another thread may use while
+        this one writes (a rebuild fetches its next window of days so). Writes are visible to
+        every client as soon as they return."""
+        client = self._connect()
+        client.database = self.target.database
+        try:
+
+            def fetch(company_id: str, t0: int, t1: int, cap_us: int) -> pa.Table:
+                sql, params, schema = self._window_query(company_id, t0, t1, cap_us)
+                return _cast(client.query_arrow(sql, parameters=params), schema)
+
+            yield fetch
+        finally:
+            client.close()
 
     def connections_of_parents(
         self, company_id: str, parents: pa.Table, lo: int | None = None, hi: int | None = None
@@ -686,16 +704,38 @@ class ClickHouseStore(AnalyticStore):
         return rows.select(_conn_schema(pa.int64()).names[1:]).add_column(0, "parent", rows.column("pos"))
 
     def instants(self, kind: str, company_id: str, column: str, t0: int, t1: int, value: str | None = None) -> pa.Table:
-        """``column`` (and ``value``) of the records of a kind whose ``column`` is in [t0, t1)."""
-        t = TABLES[kind]
-        schema = pa.schema([("t", pa.int64()), *([("v", pa.int64())] if value else [])])
-        cols = f"{_ident(column)} AS t" + (f", {value} AS v" if value else "")
-        return self.sql(
-            f"""SELECT {cols} FROM {t.table} FINAL WHERE company_id = {{c:String}}
-            AND {_ident(column)} >= {{t0:Int64}} AND {_ident(column)} < {{t1:Int64}}""",
-            {"c": company_id, "t0": t0, "t1": t1},
-            schema,
-        )
+        """``column`` (and ``value``) of the records of a kind whose ``column`` is in [t0, t1).
+
+        A day's rollups ask this of several columns over the same instants: the first miss of a
+        range fetches every column asked for so far in one statement, kept until the next write
+        of records or another range."""
+        source = (kind, column, value)
+        with self._lock:
+            if source not in self._sources:
+                self._sources.append(source)
+            key = (company_id, t0, t1, self._writes)
+            cached = self._instants[1] if self._instants is not None and self._instants[0] == key else {}
+            if source not in cached:
+                sources = list(self._sources)
+                parts = [
+                    f"""SELECT {i} AS src, {_ident(col)} AS t,
+                        {f"toNullable(toInt64({val}))" if val else "CAST(NULL, 'Nullable(Int64)')"} AS v
+                    FROM {TABLES[k].table} FINAL WHERE company_id = {{c:String}}
+                      AND {_ident(col)} >= {{t0:Int64}} AND {_ident(col)} < {{t1:Int64}}"""
+                    for i, (k, col, val) in enumerate(sources)
+                ]
+                rows = self.sql(
+                    " UNION ALL ".join(parts),
+                    {"c": company_id, "t0": t0, "t1": t1},
+                    pa.schema([("src", pa.int64()), ("t", pa.int64()), ("v", pa.int64())]),
+                )
+                src = rows.column("src")
+                cached = {
+                    s: rows.filter(pc.equal(src, i)).select(["t", "v"] if s[2] else ["t"])
+                    for i, s in enumerate(sources)
+                }
+                self._instants = (key, cached)
+            return cached[source]
 
     def companies_with_data(self) -> list[str]:
         union = " UNION DISTINCT ".join(f"SELECT DISTINCT company_id FROM {t.table} FINAL" for t in TABLES.values())
@@ -730,13 +770,14 @@ class ClickHouseStore(AnalyticStore):
     # milliseconds) is paid once per batch, not once per company. Windows (company_id, t0, t1)
     # travel as array parameters: one row per company.
     @staticmethod
-    def _windows(windows: pa.Table, lo_of: dict[str, int] | None = None) -> tuple[str, dict[str, Any]]:
-        """A subquery of the windows (company_id, t0, t1, lo: where their rows may start) and
-        its parameters, with the bounds of all of them (``all_lo``, ``all_hi``)."""
+    def _windows(windows: pa.Table, lo_of: dict[str, int] | None = None) -> dict[str, Any]:
+        """The parameters of windows (``wc``: their companies; ``w0``, ``w1``: their instants,
+        ``wlo``: where their rows may start; ``all_lo``, ``all_hi``: the bounds of them all), which
+        :func:`_of_window` reads per row: a lookup, where a join would cost tens of milliseconds."""
         names = windows.column("company_id").to_pylist()
         t0 = windows.column("t0").to_pylist()
         los = [lo_of.get(c, t) if lo_of else t for c, t in zip(names, t0, strict=True)]
-        params = {
+        return {
             "wc": names,
             "w0": t0,
             "w1": windows.column("t1").to_pylist(),
@@ -744,27 +785,24 @@ class ClickHouseStore(AnalyticStore):
             "all_lo": min(los),
             "all_hi": pc.max(windows.column("t1")).as_py(),
         }
-        sub = """(SELECT w.1 AS company_id, w.2 AS t0, w.3 AS t1, w.4 AS lo FROM (SELECT arrayJoin(arrayZip(
-            {wc:Array(String)}, {w0:Array(Int64)}, {w1:Array(Int64)}, {wlo:Array(Int64)})) AS w))"""
-        return sub, params
 
     def connections_windows(self, windows: pa.Table, cap_us: int) -> pa.Table:
         """The connections of :meth:`connections_window` for many (company_id, t0, t1) windows
         at once, with their ``company_id``; ``parent`` is the parent hash."""
+        schema = pa.schema([("company_id", pa.string()), *_conn_schema(pa.uint64())])
         if windows.num_rows == 0:
-            return pa.schema([("company_id", pa.string()), *_conn_schema(pa.uint64())]).empty_table()
+            return schema.empty_table()
         names = windows.column("company_id").to_pylist()
         t0 = windows.column("t0").to_pylist()
-        sub, params = self._windows(windows, {c: t - self.max_span(c) for c, t in zip(names, t0, strict=True)})
+        params = self._windows(windows, {c: t - self.max_span(c) for c, t in zip(names, t0, strict=True)})
         return self.sql(
-            f"""SELECT company_id, {self._conn_cols(parent_hash())} FROM (
-                SELECT c.* FROM (SELECT * FROM connections FINAL WHERE company_id IN {{wc:Array(String)}}
-                    AND joined_at >= {{all_lo:Int64}} AND joined_at < {{all_hi:Int64}}) AS c
-                INNER JOIN {sub} AS w ON c.company_id = w.company_id
-                WHERE c.joined_at >= w.lo AND c.joined_at < w.t1
-                  AND (coalesce(c.left_at, c.joined_at + {{cap:Int64}}) > w.t0 OR c.joined_at >= w.t0))""",
+            f"""SELECT company_id, {self._conn_cols(parent_hash())} FROM (SELECT * FROM connections FINAL
+            WHERE company_id IN {{wc:Array(String)}} AND joined_at >= {{all_lo:Int64}} AND joined_at < {{all_hi:Int64}}
+              AND joined_at >= {_of_window("wlo")} AND joined_at < {_of_window("w1")}
+              AND (coalesce(left_at, joined_at + {{cap:Int64}}) > {_of_window("w0")}
+                   OR joined_at >= {_of_window("w0")}))""",
             {**params, "cap": cap_us},
-            pa.schema([("company_id", pa.string()), *_conn_schema(pa.uint64())]),
+            schema,
         )
 
     def parent_first_joins_in(self, windows: pa.Table) -> pa.Table:
@@ -786,14 +824,13 @@ class ClickHouseStore(AnalyticStore):
         if windows.num_rows == 0 or not sources:
             rows = schema.empty_table()
         else:
-            sub, params = self._windows(windows)
             parts = [
                 f"""SELECT {i} AS src, company_id, {_ident(column)} AS t,
                     {f"toNullable(toInt64({value}))" if value else "CAST(NULL, 'Nullable(Int64)')"} AS v
-                FROM {self._in_windows_sql(TABLES[kind].table, column, sub)}"""
+                FROM {self._in_windows_sql(TABLES[kind].table, column)}"""
                 for i, (kind, column, value) in enumerate(sources)
             ]
-            rows = self.sql(" UNION ALL ".join(parts), params, schema)
+            rows = self.sql(" UNION ALL ".join(parts), self._windows(windows), schema)
         src = rows.column("src")
         return [
             rows.filter(pc.equal(src, i)).select(["company_id", "t", "v"] if value else ["company_id", "t"])
@@ -803,17 +840,16 @@ class ClickHouseStore(AnalyticStore):
     def _in_windows(self, windows: pa.Table, table: str, column: str, cols: str, schema: pa.Schema) -> pa.Table:
         if windows.num_rows == 0:
             return schema.empty_table()
-        sub, params = self._windows(windows)
-        return self.sql(f"SELECT company_id, {cols} FROM {self._in_windows_sql(table, column, sub)}", params, schema)
+        return self.sql(f"SELECT company_id, {cols} FROM {self._in_windows_sql(table, column)}",
+                        self._windows(windows), schema)
 
     @staticmethod
-    def _in_windows_sql(table: str, column: str, windows: str) -> str:
+    def _in_windows_sql(table: str, column: str) -> str:
         """The rows of ``table`` whose ``column`` lies in their company's window (a subquery)."""
         col = _ident(column)
-        return f"""(SELECT x.* FROM (SELECT * FROM {table} FINAL WHERE company_id IN {{wc:Array(String)}}
-                    AND {col} >= {{all_lo:Int64}} AND {col} < {{all_hi:Int64}}) AS x
-                INNER JOIN {windows} AS w ON x.company_id = w.company_id
-                WHERE x.{col} >= w.t0 AND x.{col} < w.t1)"""
+        return f"""(SELECT * FROM {table} FINAL WHERE company_id IN {{wc:Array(String)}}
+            AND {col} >= {{all_lo:Int64}} AND {col} < {{all_hi:Int64}}
+            AND {col} >= {_of_window("w0")} AND {col} < {_of_window("w1")})"""
 
     def all_parents_of(self, companies: Sequence[str], cap_us: int) -> pa.Table:
         """:meth:`all_parents` of many companies (whose windows group by the parent hash), with
@@ -1105,6 +1141,19 @@ class ClickHouseStore(AnalyticStore):
             cols = list(res.column_names)
             rows = [dict(zip(cols, r, strict=True)) for r in res.result_rows]
         return rows, int(total)
+
+
+def _of_window(param: str) -> str:
+    """The value of a window's parameter (see ClickHouseStore._windows) for a row's company."""
+    return f"transform(company_id, {{wc:Array(String)}}, {{{param}:Array(Int64)}}, toInt64(0))"
+
+
+def _cast(tbl: pa.Table, schema: pa.Schema | None) -> pa.Table:
+    if schema is None:
+        return tbl
+    if tbl.num_rows == 0:
+        return schema.empty_table()
+    return tbl.select(schema.names).cast(schema)
 
 
 def _versions(batch: pa.Table, t: KindTable) -> np.ndarray:
