@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from tests.conftest import NOW, lines
 from tests.test_ingest import CONN
 from vkurse_stats.cli import cli
-from vkurse_stats.ingest import pipeline
+from vkurse_stats.ingest import jsonl
 from vkurse_stats.ingest.readers import read_file
 from vkurse_stats.records import INSTANT_RANGE, MAX_DEPTH, RecordError, decode_json
 from vkurse_stats.store.schema import TABLES
@@ -131,22 +131,22 @@ def test_the_columnar_path_takes_only_what_the_line_path_takes_at_the_depth_limi
     at_limit = raw(conn(1))[:-1] + b', "extra": ' + b"[" * (MAX_DEPTH - 1) + b"]" * (MAX_DEPTH - 1) + b"}"
     deeper = raw(conn(2))[:-1] + b', "extra": ' + b"[" * MAX_DEPTH + b"]" * MAX_DEPTH + b"}"
     assert decode_json(at_limit).id == "c1"
-    tables = pipeline.jsonl_tables([at_limit, GOOD])
+    tables = jsonl.jsonl_tables([at_limit, GOOD])
     assert tables is not None and tables[1]["connection"].num_rows == 2
     with pytest.raises(RecordError, match="nested more than"):
         decode_json(deeper)
-    assert pipeline.jsonl_tables([deeper, GOOD]) is None
+    assert jsonl.jsonl_tables([deeper, GOOD]) is None
     # Brackets inside strings do not count, on either path.
     title = raw(conn(3, device="[" * 100 + "{" * 100))
     assert decode_json(title).device.startswith("[[")
-    assert pipeline.jsonl_tables([title] * 3) is not None
+    assert jsonl.jsonl_tables([title] * 3) is not None
 
 
 def test_a_field_the_record_does_not_have_may_repeat_on_both_paths(svc: Any) -> None:
     """Keys a record ignores are ignored, repeated or not: Arrow's columns then take the line too."""
     line = raw(conn(1))[:-1] + b', "extra": 1, "extra": {"a": 1, "a": 2}}'
     assert decode_json(line).id == "c1"
-    assert pipeline.jsonl_tables([line, GOOD]) is not None
+    assert jsonl.jsonl_tables([line, GOOD]) is not None
     assert svc.ingest_lines([line, GOOD]).as_json() == {"accepted": 2, "rejected": 0, "errors": []}
 
 

@@ -369,7 +369,7 @@ def _mixed_iso_records() -> list[dict[str, Any]]:
 def test_json_lines_columnar_path_equals_line_path(make_services: Any, tmp_path: Path) -> None:
     """Clean JSON lines are parsed and validated per column; the figures and tables must be
     exactly those of the line-by-line path."""
-    from vkurse_stats.ingest.pipeline import jsonl_tables
+    from vkurse_stats.ingest.jsonl import jsonl_tables
 
     recs = _mixed_iso_records()
     body = lines(*recs)

@@ -8,8 +8,8 @@ refused change raises :class:`OperationError`: a stable machine ``code``, the fi
 and its message in Russian and English.
 
 A company's days are calendar days of its timezone, so a timezone change recomputes every rollup
-of the company (:func:`timezone_changed`); ingest of a company record that moves the zone calls
-the same function.
+of the company (``Rollups.timezone_changed``); ingest of a company record that moves the zone
+calls the same method.
 """
 
 from __future__ import annotations
@@ -165,15 +165,6 @@ def _check_name(name: str) -> str:
     return name
 
 
-def timezone_changed(rollups: Rollups, company_id: str) -> None:
-    """Recompute every rollup of a company whose timezone changed (its days are calendar days of
-    the zone). The company is noted as unapplied first, so if this fails the store rebuilds it
-    when it next opens."""
-    rollups.mark_unapplied({company_id})
-    rollups.forget_timezone(company_id)
-    rollups.rebuild(company_id)
-
-
 class Operations:
     """The administrative changes one caller makes over an installation's stores. ``rollups`` may
     be None where no analytic store is open (the account and token commands, which run beside a
@@ -227,7 +218,7 @@ class Operations:
         _, after = self.meta.put_company(company_id, name, timezone, parsed)
         if moves:
             assert self.rollups is not None
-            timezone_changed(self.rollups, company_id)
+            self.rollups.timezone_changed(company_id)
         if after != before:
             self._audit("company.update", company_id, before=before.as_json(), after=after.as_json())
         return after

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.web.conftest import bearer
-from vkurse_stats.ingest import pipeline
+from vkurse_stats.ingest import jsonl
 from vkurse_stats.ingest.columns import to_table
 from vkurse_stats.ingest.readers import read_file
 from vkurse_stats.records import Record, RecordError, decode_json
@@ -222,10 +222,10 @@ def test_mutated_lines_among_good_ones_on_the_request_and_the_file_path(
         # The columnar path takes a line only if the line path does, with the same values.
         good = [line for line, j in zip(lines, judged, strict=True) if not isinstance(j, RecordError)]
         for line, j in zip(lines, judged, strict=True):
-            tables = pipeline.jsonl_tables([line])
+            tables = jsonl.jsonl_tables([line])
             if tables is not None:
                 assert not isinstance(j, RecordError), (line, j)
                 _same_values([line], tables[1])
-        tables = pipeline.jsonl_tables(good) if good else None
+        tables = jsonl.jsonl_tables(good) if good else None
         if tables is not None:
             _same_values(good, tables[1])

@@ -12,10 +12,7 @@ company an import creates or changes is written to the audit log with the writer
 
 from __future__ import annotations
 
-import functools
-import io
 import itertools
-import re
 import zlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
@@ -27,16 +24,10 @@ import msgspec
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.json as pajson
 
 from ..ahead import ahead
-from ..metrics.rollup import Rollups, Touched
-from ..operations import timezone_changed
 from ..records import (
     DEFAULT_TIMEZONE,
-    KINDS,
-    MAX_DEPTH,
-    TIME_FIELDS,
     Company,
     Limits,
     Record,
@@ -45,8 +36,9 @@ from ..records import (
 )
 from ..store.base import AnalyticStore
 from ..store.meta import CompanyInfo, MetaStore
-from . import fastpath
 from .columns import to_table
+from .jsonl import chunk_tables, jsonl_tables, split_lines
+from .sink import FigureSink
 
 MAX_ERRORS = 1000  # errors listed in a result; the count covers all
 # A long import recomputes what it touched every this many written records, so what it holds
@@ -54,21 +46,6 @@ MAX_ERRORS = 1000  # errors listed in a result; the count covers all
 APPLY_EVERY = 2_000_000
 JSON_BLOCK = 50_000  # JSON lines parsed as one columnar block
 JSON_BLOCK_BYTES = 1 << 23  # a file's JSON lines are read in chunks of about this many bytes
-# Every field of every record kind but company, as JSON gives it (the column validator decides).
-_JSON_SCHEMA = pa.schema(
-    [("kind", pa.string())]
-    + [
-        (name, pa.int64() if name == "size_bytes" else pa.string())
-        for name in sorted({f for k, cls in KINDS.items() if k != "company" for f in cls.__struct_fields__})
-    ]
-)
-# The fields of one kind: parsing fewer columns is faster, and a block is usually of one kind.
-_KIND_SCHEMAS = {
-    kind: pa.schema([f for f in _JSON_SCHEMA if f.name == "kind" or f.name in cls.__struct_fields__])
-    for kind, cls in KINDS.items()
-    if kind != "company"
-}
-_BLANK_LINE = re.compile(rb"\n[ \t\r\x0b\x0c]*(?:\n|$)")  # after the first line
 # What reading a file may raise (a truncated or corrupt gzip, an I/O error).
 READ_ERRORS = (OSError, EOFError, zlib.error)
 
@@ -154,7 +131,7 @@ class Ingestor:
         self,
         store: AnalyticStore,
         meta: MetaStore,
-        rollups: Rollups,
+        rollups: FigureSink[Any],
         *,
         company_scope: str | None = None,
         batch_size: int = 100_000,
@@ -168,7 +145,7 @@ class Ingestor:
         self._audit_log = self.actor.log
         self.batch_size = batch_size
         self.result = IngestResult()
-        self.touched = Touched()
+        self.touched = self.rollups.changes()
         self._buffers: dict[str, list[Record]] = defaultdict(list)
         # Per kind, batches already in the store's layout with their seq, in arrival order.
         self._tables: dict[str, list[pa.Table]] = defaultdict(list)
@@ -277,7 +254,7 @@ class Ingestor:
             self._note_fresh(after.id)
         if before is not None and before.timezone != after.timezone:
             self.flush()  # the records before it are counted on the new zone's days too
-            timezone_changed(self.rollups, after.id)
+            self.rollups.timezone_changed(after.id)
 
     def _refuse_settings(self, company_id: str, rec: Company, limits: dict[str, int | None] | None) -> None:
         """A scoped writer may name its company, not change its timezone or licence limits
@@ -367,7 +344,7 @@ class Ingestor:
         self._buffered = sum(t.num_rows for tables in kept.values() for t in tables)
         if self._written >= APPLY_EVERY and not self._defer:
             self.rollups.apply(self.touched)
-            self.touched = Touched()
+            self.touched = self.rollups.changes()
             self._written = 0
 
     def _write(self, kind: str, table: pa.Table) -> None:
@@ -393,7 +370,7 @@ class Ingestor:
                     self.rollups.defer(self.touched)
                 else:
                     self.rollups.apply(self.touched, progress)
-                self.touched = Touched()
+                self.touched = self.rollups.changes()
         return self.result
 
     def absorb(self, other: Ingestor) -> None:
@@ -410,7 +387,7 @@ class Ingestor:
         self._known |= other._known
         other._tables = defaultdict(list)
         other._buffered = 0
-        other.touched = Touched()
+        other.touched = other.rollups.changes()
         other._rebuild = set()
 
     def snapshot(self) -> tuple[Any, ...]:
@@ -418,7 +395,7 @@ class Ingestor:
         (a server's writer retries the batch then, or reports the failure)."""
         for kind in list(self._buffers):
             self._seal(kind)
-        touched = Touched()
+        touched = self.rollups.changes()
         touched.merge(self.touched)
         tables = {kind: list(tables) for kind, tables in self._tables.items()}
         return tables, touched, self._buffered, self._written, set(self._rebuild)
@@ -426,7 +403,7 @@ class Ingestor:
     def restore(self, state: tuple[Any, ...]) -> None:
         tables, touched, self._buffered, self._written, rebuild = state
         self._tables = defaultdict(list, {kind: list(t) for kind, t in tables.items()})
-        self.touched = Touched()
+        self.touched = self.rollups.changes()
         self.touched.merge(touched)
         self._rebuild = set(rebuild)
 
@@ -456,7 +433,7 @@ class Ingestor:
 
     def add_stream(self, stream: IO[bytes]) -> None:
         """JSON Lines of a binary stream (a file), read in chunks of whole lines that the
-        read-ahead threads parse (see :func:`_chunk_tables`)."""
+        read-ahead threads parse (see :func:`chunk_tables`)."""
 
         def chunks() -> Iterator[bytes]:
             buf = bytearray()
@@ -486,15 +463,15 @@ class Ingestor:
         except SourceError as exc:
             failure = exc
         parsed = (
-            ahead(_chunk_tables, itertools.chain(head, it))
+            ahead(chunk_tables, itertools.chain(head, it))
             if len(head) > 1 and failure is None
-            else (_chunk_tables(d) for d in head)
+            else (chunk_tables(d) for d in head)
         )  # one chunk: no thread to start
         first_line = 1
         with closing(parsed):  # work already started ends before an error goes on
             try:
                 for raw, lines, tables in parsed:
-                    block = raw if not isinstance(raw, bytes) else [] if self._fits_scope(tables) else _lines(raw)
+                    block = raw if not isinstance(raw, bytes) else [] if self._fits_scope(tables) else split_lines(raw)
                     self._add_block(block, first_line, tables)  # (a block parsed from its text has no company)
                     first_line += lines
                 if failure is not None:
@@ -555,166 +532,5 @@ def _record_key(table: pa.Table) -> pa.ChunkedArray:
     return pc.binary_join_element_wise(table.column("company_id"), table.column("id"), "\x1f")
 
 
-def jsonl_tables(block: list[bytes | str]) -> tuple[list[int], dict[str, pa.Table]] | None:
-    """A block of JSON lines as (the positions of its company records, one store-layout table
-    per other kind in line order), when Arrow parses it and the column validator proves every
-    record valid; None when any line needs the per-line path (which then explains it).
-
-    Accepting only what the per-line path accepts holds by construction: the parser is strict
-    about types (a number where text is expected fails the block), and fastpath.validate only
-    passes rows the record types accept."""
-    data, terminated = _joined(block)
-    blank = _has_blank_line(data, block[0], terminated)
-    lines = len(block) - (sum(1 for raw in block if not raw.strip()) if blank else 0)
-    return _data_tables(data, block[0], lines, len(block))
-
-
-def _has_blank_line(data: bytes, first: bytes | str, terminated: bool) -> bool:
-    """Whether a block's text (``first``: its first line) has a blank line: an empty or
-    whitespace line after a newline; the newline that ends the last line read from a file
-    (``terminated``) starts none."""
-    end = len(data) - 1 if terminated and data.endswith(b"\n") else len(data)
-    return not first.strip() or _BLANK_LINE.search(data, 0, end) is not None
-
-
-def _data_tables(
-    data: bytes, first: bytes | str, records: int, lines: int
-) -> tuple[list[int], dict[str, pa.Table]] | None:
-    """:func:`jsonl_tables` of the block's text ``data`` (``first``: its first line; ``records``:
-    its lines that are not blank, of ``lines``).
-
-    Arrow takes text that is not UTF-8 into its columns, any depth of nesting, and fields the
-    schema lacks whatever they hold: a block with such a line goes line by line, where it is
-    refused alone (records.decode_json)."""
-    if not data.isascii() and not _is_utf8(data):
-        return None
-    table = _read_json(data, _schema_like(first))
-    if table is not None and pc.count_distinct(table.column("kind"), mode="all").as_py() > 1:
-        table = None  # more than one kind: every kind's fields are needed
-    if table is None:
-        table = _read_json(data, _JSON_SCHEMA)
-    if table is None:
-        return None
-    if table.num_rows != records:
-        return None  # a line Arrow read differently (e.g. two objects on one line)
-    if _too_deep(data, records):
-        return None
-    kinds = table.column("kind")
-    companies: list[int] = []
-    per_kind: dict[str, pa.Table] = {}
-    kinds_seen = pc.unique(kinds).to_pylist()
-    for kind in kinds_seen:
-        if kind == "company":
-            if table.num_rows != lines:
-                return None  # blank lines: positions would not be line numbers
-            companies = np.flatnonzero(pc.equal(kinds, "company").to_numpy(zero_copy_only=False)).tolist()
-            continue
-        if kind not in KINDS:
-            return None
-        rows = (table if len(kinds_seen) == 1 else table.filter(pc.equal(kinds, kind))).combine_chunks()
-        try:
-            valid, _doubtful = fastpath.validate(kind, rows.to_batches()[0])
-        except pa.ArrowException:  # columns Arrow cannot compute on: the line path judges them
-            return None
-        if valid is None:
-            return None
-        per_kind[kind] = valid
-    return companies, per_kind
-
-
-def _chunk_tables(data: bytes) -> tuple[bytes | list[bytes | str], int, tuple[list[int], dict[str, pa.Table]] | None]:
-    """A chunk of whole lines of a file, parsed as :func:`jsonl_tables` parses a block, straight
-    from its text when it has no blank line (cutting it into lines and joining them again for
-    the parser cost a tenth of an import): as (the text, its number of lines, tables) when the
-    tables hold all its records and none is a company; else as (its lines, as iterating the
-    file gives them, their number, tables), each parse done once."""
-    first = data[: data.find(b"\n") + 1] or data
-    if _has_blank_line(data, first, terminated=True):
-        block = _lines(data)
-        return block, len(block), jsonl_tables(block)
-    lines = data.count(b"\n") + (not data.endswith(b"\n"))
-    tables = _data_tables(data, first, lines, lines)
-    if tables is None or tables[0]:  # the line path, or company records read by their lines
-        return _lines(data), lines, tables
-    return data, lines, tables
-
-
-def _is_utf8(data: bytes) -> bool:
-    """Whether a text is UTF-8, checked by Arrow without copying it."""
-    offsets = pa.py_buffer(np.array([0, len(data)], dtype=np.int64))
-    text = pa.Array.from_buffers(pa.large_string(), 1, [None, offsets, pa.py_buffer(data)])
-    try:
-        text.validate(full=True)
-    except pa.ArrowInvalid:
-        return False
-    return True
-
-
-def _too_deep(data: bytes, records: int) -> bool:
-    """Whether a line of a block Arrow read (``records`` lines, each an object: one '{' at least)
-    nests deeper than records.MAX_DEPTH; the brackets of all the other lines bound any one's."""
-    if data.count(b"{") + data.count(b"[") - (records - 1) <= MAX_DEPTH:
-        return False
-    from . import textscan
-
-    return textscan.deeper_than(data, MAX_DEPTH)
-
-
 def _shown(limit: int | None) -> str:
     return "none" if limit is None else str(limit)
-
-
-def _lines(data: bytes) -> list[bytes | str]:
-    """The lines of a file's text as iterating the file gives them (each with its newline)."""
-    return list(io.BytesIO(data).readlines())
-
-
-def _joined(block: list[bytes | str]) -> tuple[bytes, bool]:
-    """The lines of a block as one text, one line per line, and whether each line ends with its
-    own newline (lines read from a file keep theirs: then they are joined as they were)."""
-    try:
-        if block[0][-1:] == b"\n":
-            data = b"".join(block)  # type: ignore[arg-type]
-            if len(block) - 1 <= data.count(b"\n") <= len(block):
-                return data, True
-        return b"\n".join(block), False  # type: ignore[arg-type]
-    except TypeError:
-        # (a lone surrogate is kept as bytes that are not UTF-8: the line path explains it)
-        return b"\n".join(raw if isinstance(raw, bytes) else raw.encode(errors="surrogatepass") for raw in block), False
-
-
-def _schema_like(line: bytes | str) -> pa.Schema | None:
-    """The fields of the first line's kind, its instants typed as that line gives them (text or
-    epoch milliseconds); a block that does not fit it is read again with every kind's fields."""
-    try:
-        first = msgspec.json.decode(line)
-    except (msgspec.DecodeError, RecursionError, UnicodeError):
-        return None
-    if not isinstance(first, dict) or not isinstance(first.get("kind"), str) or first["kind"] not in _KIND_SCHEMAS:
-        return None
-    fields = KINDS[first["kind"]].__struct_fields__  # (others are ignored, whatever they hold)
-    epoch_ms = frozenset(k for k, v in first.items() if k in TIME_FIELDS and k in fields and type(v) is int)
-    return _kind_schema(first["kind"], epoch_ms)
-
-
-@functools.cache
-def _kind_schema(kind: str, epoch_ms: frozenset[str]) -> pa.Schema:
-    schema = _KIND_SCHEMAS[kind]
-    for name in epoch_ms:
-        schema = schema.set(schema.get_field_index(name), pa.field(name, pa.int64()))
-    return schema
-
-
-def _read_json(data: bytes, schema: pa.Schema | None) -> pa.Table | None:
-    """JSON lines as a table of ``schema``'s fields (others ignored); None when Arrow cannot
-    read them so (then the per-line path explains why)."""
-    if schema is None:
-        return None
-    try:
-        return pajson.read_json(
-            io.BytesIO(data),
-            read_options=pajson.ReadOptions(block_size=1 << 20),
-            parse_options=pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore"),
-        )
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return None

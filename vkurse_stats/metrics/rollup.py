@@ -181,6 +181,18 @@ class Rollups:
     def forget_timezone(self, company_id: str) -> None:
         self._tz.pop(company_id, None)
 
+    def timezone_changed(self, company_id: str) -> None:
+        """Recompute every rollup of a company whose timezone changed (its days are calendar
+        days of the zone), whoever changed it. The company is noted as unapplied first, so if
+        this fails the store rebuilds it when it next opens."""
+        self.mark_unapplied({company_id})
+        self.forget_timezone(company_id)
+        self.rebuild(company_id)
+
+    def changes(self) -> Touched:
+        """An empty :class:`Touched` (what ingest accumulates its writes' changes in)."""
+        return Touched()
+
     # --- what a batch touched ----------------------------------------------------------------
     def computed_any(self, company_id: str) -> bool:
         """Whether any day of the company has rollups (else a rebuild computes it best). Only the
