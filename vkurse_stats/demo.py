@@ -113,7 +113,7 @@ LIMITS = {
     "concurrent_speakers": 150,
     "concurrent_events": 30,
     "concurrent_connections": 700,
-    "storage_bytes": 3 * 1024**4,
+    "storage_bytes": 3 * 10**12,  # 3 ТБ as sold (decimal, as every size is shown)
 }
 # Further companies: names from these parts, timezones across Russia.
 NAME_FORMS = ["ООО", "АО", "ПАО", "ГК", "ООО", "ООО"]
@@ -172,7 +172,7 @@ def _companies(opts: DemoOptions) -> list[_Company]:
         else:
             name = f"{name[:-1]} {cid.rsplit('-', 1)[1]}»"
         names.add(name)
-        limits = {k: max(5 if k != "storage_bytes" else 1024**3, round(v * share)) for k, v in LIMITS.items()}
+        limits = {k: max(5 if k != "storage_bytes" else 10**9, round(v * share)) for k, v in LIMITS.items()}
         out.append(_Company(cid, name, r.choice(TIMEZONES), max(50, round(opts.employees * share)), share, limits))
     return out
 

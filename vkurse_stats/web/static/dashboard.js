@@ -52,7 +52,7 @@
         color: palette,
         animation: false,
         // Limit and average labels sit right of the plot, never on the bars.
-        grid: { left: 8, right: phone ? 64 : 120, top: phone ? 16 : 56, bottom: phone ? 72 : 40,
+        grid: { left: 8, right: phone ? 72 : 96, top: phone ? 16 : 56, bottom: phone ? 72 : 40,
                 containLabel: true },
         // On a phone the legend goes under the plot and scrolls instead of covering it.
         legend: phone ? { type: "scroll", bottom: 0, textStyle: { fontSize: 11 } }
@@ -61,6 +61,14 @@
         yAxis: { type: "value", minInterval: 1, axisLabel: { formatter: num } },
         tooltip: { trigger: "axis", confine: true, valueFormatter: num },
       };
+    };
+
+    // The next round number (1, 2, 2.5, 5 × 10ⁿ) at or above v, so the axis ends on a tick.
+    var niceCeil = function (v) {
+      if (v <= 1) { return 1; }
+      var step = Math.pow(10, Math.floor(Math.log10(v)));
+      var nice = [1, 2, 2.5, 5, 10].filter(function (k) { return k * step >= v; })[0];
+      return nice * step;
     };
 
     // Labels of horizontal lines right of the plot, moved apart where they would overlap.
@@ -108,8 +116,8 @@
           var limit = { yAxis: s.limit, name: s.limit_name,
                         // Short, in the colour of its series (the legend names it; the data
                         // table under the chart spells it out).
-                        label: { formatter: (s.main ? data.text.limit_line : data.text.limit_short) +
-                                   ": " + nf.format(s.limit), position: "end", fontSize: 11,
+                        label: { formatter: data.text.limit_short + ": " + nf.format(s.limit),
+                                 position: "end", fontSize: 11,
                                  color: s.main ? limitColour : colour, fontWeight: "bold" },
                         lineStyle: { color: s.main ? limitColour : colour, type: "solid", width: 2 } };
           out.markLine.data.push(limit);
@@ -126,7 +134,7 @@
         return out;
       });
       // Keep every limit line in view, with room for the peak pins above the bars.
-      option.yAxis.max = function (v) { return Math.ceil(Math.max(v.max, highest) * 1.15) || 1; };
+      option.yAxis.max = function (v) { return niceCeil(Math.max(v.max, highest) * 1.12); };
       option.tooltip.formatter = function (items) {
         if (!items.length) { return ""; }
         var i = items[0].dataIndex;
