@@ -415,3 +415,31 @@ def test_axe_finds_no_serious_or_critical_violation(chromium: Any, signed_in: di
         assert _axe(page) == []
     finally:
         context.close()
+
+
+@pytest.fixture(scope="module")
+def support_signed_in(chromium: Any, base: str) -> dict[str, Any]:
+    context = chromium.new_context()
+    page = context.new_page()
+    page.goto(base + "/login")
+    page.fill("input[name=email]", "support@demo.vkurse.ru")
+    page.fill("input[name=password]", DEMO_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r"/dashboard"))
+    state: dict[str, Any] = context.storage_state()
+    context.close()
+    return state
+
+
+@pytest.mark.parametrize("path", [
+    "/support/companies", "/support/companies/demo", "/support/accounts", "/support/tokens",
+    "/support/audit",
+])
+def test_axe_finds_no_serious_or_critical_violation_on_support_pages(
+        chromium: Any, support_signed_in: dict[str, Any], base: str, path: str) -> None:
+    context, page = _open(chromium, support_signed_in, bypass_csp=True)
+    try:
+        page.goto(base + path)
+        assert _axe(page) == []
+    finally:
+        context.close()
