@@ -43,6 +43,22 @@ class Settings:
         default_factory=lambda: int(env("MAX_INGEST_BYTES") or DEFAULT_MAX_INGEST_BYTES)
     )
 
+    # Outgoing e-mail (scheduled reports, alerts) through an SMTP relay; without a host, e-mail
+    # stays queued in the outbox (retried, shown to support) until one is set.
+    smtp_host: str | None = field(default_factory=lambda: env("SMTP_HOST"))
+    smtp_port: int | None = field(default_factory=lambda: int(env("SMTP_PORT") or 0) or None)
+    smtp_user: str | None = field(default_factory=lambda: env("SMTP_USER"))
+    smtp_password: str | None = field(default_factory=lambda: env("SMTP_PASSWORD"))
+    smtp_from: str = field(default_factory=lambda: env("SMTP_FROM") or "vkurse-stats@localhost")
+    smtp_starttls: bool = field(default_factory=lambda: _flag("SMTP_STARTTLS"))
+    smtp_ssl: bool = field(default_factory=lambda: _flag("SMTP_SSL"))
+    # The address users open the service at, for links in e-mails.
+    public_url: str = field(default_factory=lambda: (env("PUBLIC_URL") or "https://stats.vkurse.ru").rstrip("/"))
+    # Local time (HH:MM, the company's timezone) at which scheduled reports are sent.
+    report_time: str = field(default_factory=lambda: env("REPORT_TIME") or "09:00")
+    # Seconds between two runs of the server's scheduler (reports due, messages to retry).
+    notify_interval: float = field(default_factory=lambda: float(env("NOTIFY_INTERVAL") or 30))
+
     @property
     def resolved_analytics_url(self) -> str:
         return self.analytics_url or f"duckdb:///{self.data_dir / 'analytics.duckdb'}"
@@ -65,3 +81,7 @@ def _trusted_proxies() -> str:
     if value:
         return value
     return "1" if (env("TRUST_PROXY") or "").strip().lower() in ("1", "true", "yes") else ""
+
+
+def _flag(name: str) -> bool:
+    return (env(name) or "").strip().lower() in ("1", "true", "yes", "on")

@@ -34,7 +34,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .. import __doc__ as package_doc
 from ..store.accounts import AccountStore
 from ..store.errors import StoreUnavailableError
-from . import api, pages, support
+from . import api, pages, subscriptions, support
 from .auth import HTTPError, LoginRequired, PasswordChangeRequired
 from .errors import STATUS_CODES, error_code, error_lang, error_text
 from .gate import ReadGate
@@ -302,6 +302,7 @@ def create_app(services: Services, *, accounts: AccountStore | None = None,
     app.include_router(api.router)
     app.include_router(pages.router)
     app.include_router(support.router)
+    app.include_router(subscriptions.router)
     _install_error_handlers(app)
     _install_openapi_security(app)
     return app

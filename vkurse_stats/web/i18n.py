@@ -10,6 +10,8 @@ from typing import Any
 
 from starlette.requests import Request
 
+from ..notify.texts import MESSAGES as NOTIFY_MESSAGES
+
 LANGS = ("ru", "en")
 DEFAULT_LANG = "ru"
 LANG_COOKIE = "vks_lang"
@@ -311,6 +313,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "unit.min": ("мин", "min"),
     "unit.s": ("с", "s"),
 }
+
+MESSAGES.update(NOTIFY_MESSAGES)
 
 
 def pick_lang(request: Request) -> str:
