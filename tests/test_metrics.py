@@ -130,7 +130,10 @@ def test_limits_and_storage_and_users(svc: Any) -> None:
         )
     )
     m = summary(svc, date(2026, 3, 1), date(2026, 3, 15))
-    assert m["total.speakers"] == {"value": 1, "at": "2026-03-05T10:00:00+03:00", "limit": 2}
+    assert m["total.speakers"] == {
+        "value": 1, "at": "2026-03-05T10:00:00+03:00", "limit": 2,
+        "at_limit_seconds": 0.0, "over_limit_seconds": 0.0, "episodes": 0, "over_episodes": 0,
+    }
     assert m["storage.uploaded_bytes"] == {"value": 5}
     assert m["storage.total_bytes"] == {"value": 12, "at": None, "limit": 10}
     assert (m["users.registered"], m["users.total"]) == ({"value": 1}, {"value": 1})

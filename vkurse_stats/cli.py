@@ -12,7 +12,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -365,15 +365,28 @@ def company_list(ctx: click.Context, as_json: bool) -> None:
 @click.argument("company_id")
 @_limit_options
 @click.option("--clear", multiple=True, type=click.Choice(LIMIT_NAMES), help="Remove a limit.")
+@click.option("--effective", "effective", default=None, metavar="INSTANT",
+              help="When the change takes effect (ISO 8601 with offset, e.g. 2026-05-01T00:00:00+03:00; "
+                   "default now): days before it keep being judged against the old limit.")
 @click.pass_context
-def company_set_limits(ctx: click.Context, company_id: str, clear: tuple[str, ...], **limits: str | None) -> None:
+def company_set_limits(ctx: click.Context, company_id: str, clear: tuple[str, ...], effective: str | None,
+                       **limits: str | None) -> None:
     """Set (or --clear) licence limits."""
     values = _limits(limits)
     values.update({k: None for k in clear})
     if not values:
         raise click.UsageError("give at least one limit, e.g. --concurrent-speakers 50")
+    effective_from = None
+    if effective is not None:
+        try:
+            when = datetime.fromisoformat(effective)
+        except ValueError:
+            raise click.BadParameter(f"{effective!r} is not an ISO 8601 instant", param_hint="--effective") from None
+        if when.tzinfo is None:
+            raise click.BadParameter("give the instant with its offset, e.g. +03:00", param_hint="--effective")
+        effective_from = int(when.timestamp()) * 1_000_000 + when.microsecond
     with operations(ctx) as (_, ops):
-        info = ops.update_company(company_id, limits=values)
+        info = ops.update_company(company_id, limits=values, effective_from=effective_from)
     click.echo(json.dumps(info.as_json(), ensure_ascii=False))
 
 

@@ -201,9 +201,11 @@ class Operations:
         return after
 
     def update_company(self, company_id: str, *, name: str | None = None, timezone: str | None = None,
-                       limits: Mapping[str, int | str | None] | None = None) -> CompanyInfo:
+                       limits: Mapping[str, int | str | None] | None = None,
+                       effective_from: int | None = None) -> CompanyInfo:
         """Change a company's name, timezone or limits (a limit given as None or "" is removed,
-        one not given stays). A new timezone recomputes the company's days."""
+        one not given stays; a changed limit takes effect at ``effective_from``, epoch
+        microseconds, default now). A new timezone or limit recomputes the company's days."""
         before = self.company(company_id)
         if name is not None:
             name = _check_name(name) or before.name
@@ -211,14 +213,18 @@ class Operations:
             check_timezone(timezone)
         parsed = parse_limits(limits or {})
         moves = timezone is not None and timezone != before.timezone
-        if moves:
+        relimits = any(parsed[k] != before.limits.get(k) for k in parsed) or effective_from is not None
+        if moves or relimits:
             if self.rollups is None:
-                raise RuntimeError("a timezone change recomputes the company's days: open the analytic store")
+                raise RuntimeError("a timezone or limit change recomputes the company's days: open the analytic store")
             self.rollups.mark_unapplied({company_id})
-        _, after = self.meta.put_company(company_id, name, timezone, parsed)
+        _, after = self.meta.put_company(company_id, name, timezone, parsed, effective_from=effective_from)
         if moves:
             assert self.rollups is not None
             self.rollups.timezone_changed(company_id)
+        elif relimits:
+            assert self.rollups is not None
+            self.rollups.limits_changed(company_id)
         if after != before:
             self._audit("company.update", company_id, before=before.as_json(), after=after.as_json())
         return after

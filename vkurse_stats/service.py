@@ -125,7 +125,7 @@ class Services:
 def open_services(settings: Settings | None = None) -> Services:
     settings = settings or Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    meta = MetaStore(settings.resolved_database_url)
+    meta = MetaStore(settings.resolved_database_url, clock=settings.now_us)
     analytics = open_analytics(settings.resolved_analytics_url, settings)
     cap_us = settings.max_open_hours * HOUR_US
     stored_cap = analytics.meta_get("max_open_hours")

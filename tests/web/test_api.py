@@ -14,6 +14,11 @@ from vkurse_stats.metrics.definitions import METRICS
 MARCH = {"from": "2026-03-01", "to": "2026-03-31"}
 
 
+def _core(figure: dict[str, Any]) -> dict[str, Any]:
+    """A limited peak without its breach figures (checked on their own)."""
+    return {k: v for k, v in figure.items() if k in ("value", "at", "limit")}
+
+
 def test_summary_exact_figures(admin: Any) -> None:
     r = admin.get("/api/v1/summary", params=MARCH)
     assert r.status_code == 200, r.text
@@ -23,11 +28,14 @@ def test_summary_exact_figures(admin: Any) -> None:
                                                            "Europe/Moscow")
     m = body["metrics"]
     assert set(m) == {x.id for x in METRICS}
-    assert m["total.connections"] == {"value": 5, "at": "2026-03-05T10:10:00+03:00", "limit": 4}
-    assert m["total.speakers"] == {"value": 5, "at": "2026-03-05T10:10:00+03:00", "limit": 3}
-    assert m["total.events"] == {"value": 2, "at": "2026-03-05T10:10:00+03:00", "limit": 2}
+    assert _core(m["total.connections"]) == {"value": 5, "at": "2026-03-05T10:10:00+03:00", "limit": 4}
+    assert _core(m["total.speakers"]) == {"value": 5, "at": "2026-03-05T10:10:00+03:00", "limit": 3}
+    assert _core(m["total.events"]) == {"value": 2, "at": "2026-03-05T10:10:00+03:00", "limit": 2}
+    # The time at and over the limit in force: 5 connections against 4 for five minutes.
+    assert {k: m["total.connections"][k] for k in ("at_limit_seconds", "over_limit_seconds", "episodes")} == {
+        "at_limit_seconds": 300.0, "over_limit_seconds": 300.0, "episodes": 1}
     assert m["total.held"] == {"value": 3}
-    assert m["meetings.speakers"] == {"value": 3, "at": "2026-03-05T10:05:00+03:00", "limit": 3}
+    assert _core(m["meetings.speakers"]) == {"value": 3, "at": "2026-03-05T10:05:00+03:00", "limit": 3}
     assert m["meetings.held"] == {"value": 1}
     assert m["webinars.speakers"]["value"] == 1
     assert m["webinars.participants"] == {"value": 2, "at": "2026-03-10T14:15:00+03:00"}
@@ -55,9 +63,14 @@ def test_daily(admin: Any) -> None:
     assert r.status_code == 200
     days = r.json()["days"]
     assert [d["date"] for d in days] == ["2026-03-04", "2026-03-05", "2026-03-06"]
-    assert days[0]["metrics"]["total.connections"] == {"value": 0}
-    assert days[1]["metrics"]["total.connections"] == {"value": 5,
-                                                       "at": "2026-03-05T10:10:00+03:00"}
+    # A limited peak carries the day's limit and the time at and over it.
+    assert days[0]["metrics"]["total.connections"] == {
+        "value": 0, "at": None, "limit": 4,
+        "at_limit_seconds": 0.0, "over_limit_seconds": 0.0, "episodes": 0, "over_episodes": 0}
+    assert days[1]["metrics"]["total.connections"] == {
+        "value": 5, "at": "2026-03-05T10:10:00+03:00", "limit": 4,
+        "at_limit_seconds": 300.0, "over_limit_seconds": 300.0, "episodes": 1, "over_episodes": 1}
+    assert days[1]["metrics"]["total.held"] == {"value": 2}
     assert days[1]["clients"] == {"android": 1, "desktop": 1, "ios": 1, "web": 1}
 
 

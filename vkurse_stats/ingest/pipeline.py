@@ -255,6 +255,9 @@ class Ingestor:
         if before is not None and before.timezone != after.timezone:
             self.flush()  # the records before it are counted on the new zone's days too
             self.rollups.timezone_changed(after.id)
+        elif before is not None and before.limits != after.limits:
+            self.flush()
+            self.rollups.limits_changed(after.id)
 
     def _refuse_settings(self, company_id: str, rec: Company, limits: dict[str, int | None] | None) -> None:
         """A scoped writer may name its company, not change its timezone or licence limits

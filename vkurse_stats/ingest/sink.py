@@ -66,6 +66,10 @@ class FigureSink(Protocol[C]):
         """Compute every figure of these companies from their records."""
         ...
 
+    def limits_changed(self, company_id: str) -> None:
+        """Recompute a company whose licence limits changed (the time at and over them moved)."""
+        ...
+
     def timezone_changed(self, company_id: str) -> None:
         """Recompute a company whose timezone changed (its days moved)."""
         ...

@@ -15,7 +15,7 @@ NumPy's. It works on arrays a store fetched, so every backend shares it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -103,6 +103,30 @@ class WindowFigures:
     block_day: I64
     block_peak: I64
     block_at: I64
+    # Limited metric id -> per day, the figures of insight.BREACH_FIGURES (only with limits,
+    # see LimitSteps and kernels.breaches).
+    breaches: dict[str, tuple[I64, ...]] = field(default_factory=dict)
+
+
+@dataclass
+class LimitSteps:
+    """The licence limits a window's days are judged against, per limited peak metric: the
+    limit in force when each day (of the grid, numbered from 0) begins (-1: none), and the
+    changes inside a day as (metric id, day, time in the day, new limit or -1) rows."""
+
+    start: dict[str, I64]
+    changes: list[tuple[str, int, int, int]]
+
+    def arrays(self, ids: tuple[str, ...], ndays: int) -> tuple[I64, I64, I64, I64, I64]:
+        """:func:`kernels.breaches` inputs for the metrics ``ids`` (one row each)."""
+        start = np.full((len(ids), ndays), -1, dtype=np.int64)
+        for row, metric_id in enumerate(ids):
+            if metric_id in self.start:
+                start[row] = self.start[metric_id]
+        rows = {metric_id: row for row, metric_id in enumerate(ids)}
+        mine = sorted((d, t, rows[m], v) for m, d, t, v in self.changes if m in rows)
+        cols = [np.array([r[j] for r in mine], dtype=np.int64) for j in range(4)]
+        return start, cols[0], cols[1], cols[2], cols[3]
 
 
 def warm_up() -> None:
@@ -117,6 +141,8 @@ def warm_up() -> None:
     kernels.cut(none, none, np.zeros(2, dtype=np.int64), none, none, none, none, 1)  # one type signature
     kernels.endpoint_keys(none, DAY_SHIFT, none, none, CAT_BITS + 1, none)
     kernels.first_days(none, none, 1, 1)
+    kernels.breaches(none, CONNECTION_PEAKS[1], np.zeros((len(CONNECTION_PEAKS[0]), 1), dtype=np.int64),
+                     none, none, none, none, np.zeros(1, dtype=np.int64))
 
 
 def distinct(values: I64) -> I64:
@@ -130,8 +156,15 @@ def distinct(values: I64) -> I64:
     return v[keep]
 
 
-def _peaks(key: I64, metrics: tuple[tuple[str, ...], npt.NDArray[np.bool_]], starts: I64, out: WindowFigures) -> None:
-    """Sort packed endpoint keys and put the daily peak of each metric into ``out``."""
+def _peaks(
+    key: I64,
+    metrics: tuple[tuple[str, ...], npt.NDArray[np.bool_]],
+    starts: I64,
+    out: WindowFigures,
+    limits: LimitSteps | None = None,
+) -> None:
+    """Sort packed endpoint keys and put the daily peak of each metric into ``out`` (and, with
+    ``limits``, the time at and over each limit)."""
     from . import kernels  # numba loads on the first sweep of a process
 
     key.sort()
@@ -140,11 +173,25 @@ def _peaks(key: I64, metrics: tuple[tuple[str, ...], npt.NDArray[np.bool_]], sta
     for i, metric_id in enumerate(ids):
         out.values[metric_id] = values[i]
         out.at[metric_id] = at[i]
+    if limits is not None and any(m in limits.start for m in ids):
+        figures = kernels.breaches(key, masks, *limits.arrays(ids, len(starts) - 1), np.diff(starts))
+        for i, metric_id in enumerate(ids):
+            if metric_id in limits.start:
+                out.breaches[metric_id] = tuple(f[i] for f in figures)
 
 
-def sweep_window(conns: Connections, grid: DayGrid, now: int, cap_us: int, *, days: bool = True) -> WindowFigures:
-    """Exact daily figures for the days of ``grid`` from the connections overlapping them.
-    With ``days=False`` only the (parent, day) blocks, which is what event stats need."""
+def sweep_window(
+    conns: Connections,
+    grid: DayGrid,
+    now: int,
+    cap_us: int,
+    *,
+    days: bool = True,
+    limits: LimitSteps | None = None,
+) -> WindowFigures:
+    """Exact daily figures for the days of ``grid`` from the connections overlapping them, and
+    the time at and over the ``limits``. With ``days=False`` only the (parent, day) blocks,
+    which is what event stats need."""
     from . import kernels  # numba loads on the first sweep of a process
 
     starts = grid.starts  # one more than the days
@@ -167,7 +214,8 @@ def sweep_window(conns: Connections, grid: DayGrid, now: int, cap_us: int, *, da
     out = WindowFigures({}, {}, {}, *(np.zeros(0, dtype=np.int64),) * 4)
     if days:
         # Connection-level peaks: one sort of every active segment's two endpoints.
-        _peaks(kernels.endpoint_keys(a_day, DAY_SHIFT, a_s, a_t, CAT_BITS + 1, a_cat), CONNECTION_PEAKS, starts, out)
+        key = kernels.endpoint_keys(a_day, DAY_SHIFT, a_s, a_t, CAT_BITS + 1, a_cat)
+        _peaks(key, CONNECTION_PEAKS, starts, out, limits)
 
     # Parent-level activity: endpoints grouped by (parent, day) block. A block is numbered by
     # the parent and the day relative to the parent's first day here, which keeps the number
@@ -203,7 +251,7 @@ def sweep_window(conns: Connections, grid: DayGrid, now: int, cap_us: int, *, da
         | (tr_rise.astype(np.int64) << CAT_BITS)
         | (block_cls[tr_block] * 2)
     )
-    _peaks(ekey, PARENT_PEAKS, starts, out)
+    _peaks(ekey, PARENT_PEAKS, starts, out, limits)
 
     # Clients: distinct people present on a day with a client (zero-length connections included).
     if clients == 1:

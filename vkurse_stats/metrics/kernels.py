@@ -232,3 +232,94 @@ def first_days(a_parent: np.ndarray, a_day: np.ndarray, nparents: int, ndays: in
         if a_day[i] < first[a_parent[i]]:
             first[a_parent[i]] = a_day[i]
     return first
+
+
+@njit(cache=True, nogil=True)
+def breaches(
+    key: np.ndarray,
+    masks: np.ndarray,
+    limit_start: np.ndarray,
+    ch_day: np.ndarray,
+    ch_t: np.ndarray,
+    ch_metric: np.ndarray,
+    ch_value: np.ndarray,
+    day_len: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per metric (a row of ``masks``) and day: the time the level was at or above its limit
+    and over it, and how many times each began, from the sorted keys of :func:`peaks`.
+
+    ``limit_start[m, day]`` is the limit in force when the day begins (-1: none); changes inside
+    a day are ``(ch_day, ch_t, ch_metric, ch_value)`` rows sorted by day and time. Every key and
+    change of one instant is applied before the level is judged, so joins and leaves at one
+    instant change it once. "At" needs a level above zero (a limit of 0 is not reached by no
+    activity). A day ends with every segment closed, so an episode crossing midnight counts on
+    both days; ``at_edges``/``over_edges`` say so per day (1: one begins as the day begins,
+    2: one lasts until the day ends), which lets a range count it once."""
+    nm = masks.shape[0]
+    ndays = limit_start.shape[1]
+    at_us = np.zeros((nm, ndays), dtype=np.int64)
+    over_us = np.zeros((nm, ndays), dtype=np.int64)
+    at_n = np.zeros((nm, ndays), dtype=np.int64)
+    over_n = np.zeros((nm, ndays), dtype=np.int64)
+    at_edges = np.zeros((nm, ndays), dtype=np.int64)
+    over_edges = np.zeros((nm, ndays), dtype=np.int64)
+    level = np.zeros(nm, dtype=np.int64)
+    lim = np.full(nm, -1, dtype=np.int64)
+    tmask = (1 << TIME_BITS) - 1
+    n = key.shape[0]
+    nch = ch_day.shape[0]
+    i = 0
+    c = 0
+    day = -1
+    prev = 0
+    while i < n:
+        kday = key[i] >> DAY_SHIFT
+        if kday != day:
+            day = kday
+            prev = 0
+            for m in range(nm):
+                level[m] = 0
+                lim[m] = limit_start[m, day]
+            while c < nch and ch_day[c] < day:
+                c += 1
+        t = (key[i] >> (CAT_BITS + 1)) & tmask
+        if c < nch and ch_day[c] == day and ch_t[c] < t:
+            t = ch_t[c]
+        for m in range(nm):
+            if lim[m] >= 0 and level[m] > 0:
+                if level[m] >= lim[m]:
+                    at_us[m, day] += t - prev
+                if level[m] > lim[m]:
+                    over_us[m, day] += t - prev
+        was_at = np.zeros(nm, dtype=np.bool_)
+        was_over = np.zeros(nm, dtype=np.bool_)
+        for m in range(nm):
+            was_at[m] = lim[m] >= 0 and level[m] > 0 and level[m] >= lim[m]
+            was_over[m] = lim[m] >= 0 and level[m] > lim[m]
+        while c < nch and ch_day[c] == day and ch_t[c] == t:
+            lim[ch_metric[c]] = ch_value[c]
+            c += 1
+        while i < n and (key[i] >> DAY_SHIFT) == day and ((key[i] >> (CAT_BITS + 1)) & tmask) == t:
+            k = key[i]
+            cat = k & ((1 << CAT_BITS) - 1)
+            step = 1 if (k >> CAT_BITS) & 1 else -1
+            for m in range(nm):
+                if masks[m, cat]:
+                    level[m] += step
+            i += 1
+        for m in range(nm):
+            if t == day_len[day]:  # the day's end: what held until now lasts into the next day
+                if was_at[m]:
+                    at_edges[m, day] |= 2
+                if was_over[m]:
+                    over_edges[m, day] |= 2
+            if lim[m] >= 0 and level[m] > 0 and level[m] >= lim[m] and not was_at[m]:
+                at_n[m, day] += 1
+                if t == 0:
+                    at_edges[m, day] |= 1
+            if lim[m] >= 0 and level[m] > lim[m] and not was_over[m]:
+                over_n[m, day] += 1
+                if t == 0:
+                    over_edges[m, day] |= 1
+        prev = t
+    return at_us, over_us, at_n, over_n, at_edges, over_edges

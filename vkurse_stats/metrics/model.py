@@ -19,7 +19,10 @@ class MetricValue(msgspec.Struct, frozen=True):
 
     value: int
     at: int | None = None  # first instant of a peak, epoch microseconds
-    limit: int | None = None
+    limit: int | None = None  # the limit in force at the peak (or, without one, at the end)
+    # A limited peak's time at or above its limits and over them (microseconds), and how many
+    # times each began (SPEC 4a; an episode crossing midnight counts on both days).
+    breach: tuple[int, int, int, int] | None = None
 
     def as_json(self, tz: str, *, with_limit: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {"value": self.value}
@@ -27,6 +30,12 @@ class MetricValue(msgspec.Struct, frozen=True):
             out["at"] = to_iso(self.at, tz)
         if with_limit and self.limit is not None:
             out["limit"] = self.limit
+        if self.breach is not None:
+            at_us, over_us, at_n, over_n = self.breach
+            out["at_limit_seconds"] = at_us / 1_000_000
+            out["over_limit_seconds"] = over_us / 1_000_000
+            out["episodes"] = at_n
+            out["over_episodes"] = over_n
         return out
 
     @property
@@ -68,7 +77,7 @@ class Day:
     def as_json(self, tz: str) -> dict[str, Any]:
         return {
             "date": self.date.isoformat(),
-            "metrics": {m.id: self.metrics[m.id].as_json(tz, with_limit=False) for m in METRICS},
+            "metrics": {m.id: self.metrics[m.id].as_json(tz) for m in METRICS},
             "clients": dict(sorted(self.clients.items())),
         }
 

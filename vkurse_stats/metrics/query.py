@@ -15,9 +15,10 @@ import pyarrow.compute as pc
 
 from ..records import TEMPLATES
 from ..store.meta import MetaStore
-from ..timeutil import day_from_number, day_number, day_start_us
+from ..timeutil import DayGrid, day_from_number, day_number, day_start_us
 from .definitions import CLIENT_PREFIX, METRICS
 from .engine import NO_TIME
+from .insight import BREACH_FIGURES, History, breach_id, limit_at
 from .model import Day, MetricValue, Page, Summary
 from .rollup import Rollups
 from .tables import TABLES, fold
@@ -64,6 +65,22 @@ class _Grid:
                 for d in np.flatnonzero(row).tolist():
                     out.setdefault(self.first + d, {})[name.removeprefix(CLIENT_PREFIX)] = int(row[d])
         return out
+
+
+def _breach(grid: _Grid, metric_id: str, history: History, limit: str | None) -> tuple[int, int, int, int] | None:
+    """A limited peak's breach figures summed over a range's days (None: never limited)."""
+    if not limit or not history.get(limit) or limit == "storage_bytes":
+        return None
+    at_us, over_us, at_n, over_n = (int(grid.values(breach_id(metric_id, f)).sum()) for f in BREACH_FIGURES[:4])
+    # An episode crossing midnight is one episode of the range, counted by both its days.
+    for figure, n in (("at_edges", "at_n"), ("over_edges", "over_n")):
+        edges = grid.values(breach_id(metric_id, figure))
+        crossing = int(np.count_nonzero(((edges[:-1] & 2) > 0) & ((edges[1:] & 1) > 0)))
+        if n == "at_n":
+            at_n -= crossing
+        else:
+            over_n -= crossing
+    return at_us, over_us, at_n, over_n
 
 
 class Query:
@@ -115,27 +132,41 @@ class Query:
 
     def summary(self, company_id: str, date_from: date, date_to: date) -> Summary:
         info, grid, stocks = self._grid(company_id, date_from, date_to)
-        return self._summary(info, grid, stocks, date_from, date_to)
+        return self._summary(info, grid, stocks, date_from, date_to, self._history(company_id))
 
     def daily(self, company_id: str, date_from: date, date_to: date) -> list[Day]:
-        _info, grid, stocks = self._grid(company_id, date_from, date_to)
-        return self._daily(grid, stocks)
+        info, grid, stocks = self._grid(company_id, date_from, date_to)
+        return self._daily(info, grid, stocks, self._history(company_id))
 
     def report(self, company_id: str, date_from: date, date_to: date) -> tuple[Summary, list[Day]]:
         """:meth:`summary` and :meth:`daily` of one range, reading its rollups once."""
         info, grid, stocks = self._grid(company_id, date_from, date_to)
-        return self._summary(info, grid, stocks, date_from, date_to), self._daily(grid, stocks)
+        history = self._history(company_id)
+        return self._summary(info, grid, stocks, date_from, date_to, history), self._daily(info, grid, stocks, history)
 
-    @staticmethod
-    def _summary(info: Any, grid: _Grid, stocks: dict[str, int], date_from: date, date_to: date) -> Summary:
+    def _history(self, company_id: str) -> History:
+        return self.rollups.limit_histories([company_id])[company_id]
+
+    def _range_end(self, info: Any, date_to: date) -> int:
+        """The last instant of a range, or now if sooner: what a figure without a peak is held to."""
+        end = day_start_us(day_from_number(day_number(date_to) + 1), info.timezone) - 1
+        return min(end, self.rollups.clock())
+
+    def _summary(
+        self, info: Any, grid: _Grid, stocks: dict[str, int], date_from: date, date_to: date, history: History
+    ) -> Summary:
         out: dict[str, MetricValue] = {}
+        end = self._range_end(info, date_to)
         for m in METRICS:
-            limit = info.limits.get(m.limit) if m.limit else None
+            limit = limit_at(history, m.limit, end) if m.limit else None
             values = grid.values(m.id)
             if m.combine == "max":
                 best = int(values.argmax())  # the first day with the greatest peak
                 peak = int(values[best])
-                out[m.id] = MetricValue(peak, int(grid.at(m.id)[best]) if peak > 0 else None, limit)
+                at = int(grid.at(m.id)[best]) if peak > 0 else None
+                if m.limit and at is not None:
+                    limit = limit_at(history, m.limit, at)  # the limit in force at the peak
+                out[m.id] = MetricValue(peak, at, limit, _breach(grid, m.id, history, m.limit))
             elif m.combine == "sum":
                 out[m.id] = MetricValue(int(values.sum()), None, limit)
             else:
@@ -143,8 +174,9 @@ class Query:
         return Summary(info, date_from, date_to, out)
 
     @staticmethod
-    def _daily(grid: _Grid, stocks: dict[str, int]) -> list[Day]:
-        columns: list[tuple[str, list[int], list[int | None]]] = []
+    def _daily(info: Any, grid: _Grid, stocks: dict[str, int], history: History) -> list[Day]:
+        columns: list[tuple[str, list[int], list[int | None], list[int | None], list[Any]]] = []
+        starts = DayGrid(info.timezone, grid.first, grid.first + grid.days - 1).starts
         for m in METRICS:
             values = grid.values(m.id)
             if m.combine == "last":
@@ -152,12 +184,19 @@ class Query:
             ats: list[int | None] = [None] * len(values)
             if m.is_peak:
                 ats = [t if v > 0 else None for v, t in zip(values.tolist(), grid.at(m.id).tolist(), strict=True)]
-            columns.append((m.id, values.tolist(), ats))
+            limits: list[int | None] = [None] * len(values)
+            breaches: list[Any] = [None] * len(values)
+            if m.is_peak and m.limit and history.get(m.limit):
+                limits = [limit_at(history, m.limit, t if t is not None else int(s))
+                          for t, s in zip(ats, starts[:-1].tolist(), strict=True)]
+                figures = [grid.values(breach_id(m.id, f)).tolist() for f in BREACH_FIGURES[:4]]
+                breaches = list(zip(*figures, strict=True))
+            columns.append((m.id, values.tolist(), ats, limits, breaches))
         clients = grid.clients()
         return [
             Day(
                 day_from_number(grid.first + i),
-                {mid: MetricValue(vals[i], ats[i]) for mid, vals, ats in columns},
+                {mid: MetricValue(vals[i], ats[i], lims[i], brs[i]) for mid, vals, ats, lims, brs in columns},
                 clients.get(grid.first + i, {}),
             )
             for i in range(grid.days)

@@ -27,6 +27,7 @@ from ..store.schema import PARENT_SCHEMA, PARENT_STATS_SCHEMA
 from ..timeutil import DayGrid, day_number, local_date
 from .definitions import CLIENT_PREFIX, METRICS
 from .engine import NO_TIME, Connections, WindowFigures, distinct, sweep_window
+from .insight import BREACH_FIGURES, History, breach_id, limit_steps
 
 WINDOW_DAYS = 31  # days recomputed per fetch: bounds memory on a full rebuild
 DAY_US = 86_400_000_000
@@ -149,6 +150,7 @@ class Rollups:
         self.cap_us = cap_us
         self.clock = clock
         self._tz: dict[str, str] = {}
+        self._limits: dict[str, History] = {}  # each company's limit history (see limit_histories)
         self._computed: set[str] = set()  # companies known to have rollups (computed_any)
         # Deferred work (small HTTP batches): queued here, applied by a worker, or by the next
         # read of its company. ``_applying``: companies whose queued work an apply has taken and
@@ -187,6 +189,23 @@ class Rollups:
         this fails the store rebuilds it when it next opens."""
         self.mark_unapplied({company_id})
         self.forget_timezone(company_id)
+        self.rebuild(company_id)
+
+    def limit_histories(self, ids: Iterable[str]) -> dict[str, History]:
+        """Each company's licence limits as history (the days' breach figures judge by it)."""
+        wanted = list(ids)
+        unknown = [c for c in wanted if c not in self._limits]
+        if unknown:
+            found = self.meta.limit_history(unknown)
+            for c in unknown:
+                self._limits[c] = found.get(c, {})
+        return {c: self._limits[c] for c in wanted}
+
+    def limits_changed(self, company_id: str) -> None:
+        """Recompute a company whose licence limits changed: its days' time at and over the
+        limits moves (from the change on; the whole company is recomputed, as for a timezone)."""
+        self.mark_unapplied({company_id})
+        self._limits.pop(company_id, None)
         self.rebuild(company_id)
 
     def changes(self) -> Touched:
@@ -502,7 +521,11 @@ class Rollups:
             client=conns.client,
             client_names=conns.client_names,
         )
-        fig = sweep_window(moved, timeline, now, self.cap_us)
+        histories = self.limit_histories(names)
+        limits = limit_steps(
+            [(histories[c], grids[i].starts, int(day0[i])) for i, c in enumerate(names) if histories[c]], int(day0[-1])
+        )
+        fig = sweep_window(moved, timeline, now, self.cap_us, limits=limits)
         # Instants back from the timeline to each company's own.
         for metric, moved_at in fig.at.items():
             fig.at[metric] = np.where(moved_at == NO_TIME, NO_TIME, moved_at - shift[company_of_day])
@@ -567,6 +590,10 @@ class Rollups:
                 if stock and end_col:
                     values = values - bucket(m.source, end_col, value, True)
             emit(i, timeline_days, values, at)
+        for metric_id, figures in fig.breaches.items():
+            for name, values in zip(BREACH_FIGURES, figures, strict=True):
+                metric_names.append(breach_id(metric_id, name))
+                emit(len(metric_names) - 1, timeline_days, values, None)
         client_day, client_metric, client_value = [], [], []
         for day, per_client in fig.clients.items():
             for client, n in per_client.items():
@@ -776,7 +803,9 @@ class Rollups:
         fetch = fetch or self.store.connections_window
         rows = fetch(company_id, grid.start(first), grid.end(last), self.cap_us)
         conns = to_connections(rows)
-        fig = sweep_window(conns, grid, now, self.cap_us)
+        history = self.limit_histories([company_id])[company_id]
+        limits = limit_steps([(history, grid.starts, 0)], last - first + 1)
+        fig = sweep_window(conns, grid, now, self.cap_us, limits=limits)
         if parents is None or codes is None or parents.num_rows == 0:
             return Swept(grid, fig, None, None)
         return Swept(grid, fig, parents, self._window_stats(parents, codes, rows.column("parent"), conns, fig, now))
@@ -851,6 +880,9 @@ class Rollups:
                     _bucket(instants, m.source, start, value, grid, now if stock else None, memo)
                     - (_bucket(instants, m.source, end, value, grid, now, memo) if stock and end else 0),
                 )
+        for metric_id, figures in fig.breaches.items():
+            for name, values in zip(BREACH_FIGURES, figures, strict=True):
+                emit(breach_id(metric_id, name), values)
         for day, per_client in fig.clients.items():
             for client, n in per_client.items():
                 out_day.append(np.array([day], dtype=np.int64))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from ..records import DEFAULT_TIMEZONE
 from ..timeutil import zone
 
 METADATA = sa.MetaData()
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 schema_info = sa.Table(
     "schema_info", METADATA,
@@ -45,6 +45,19 @@ companies = sa.Table(
 )
 
 LIMIT_NAMES = ("concurrent_speakers", "concurrent_events", "concurrent_connections", "storage_bytes")
+BEGINNING = 0  # effective_from of a company's first limits: they judge all of its history
+
+# Licence limits as effective-dated history: a past day is judged against the limit in force
+# then. A change takes effect at an instant (epoch microseconds); a value of NULL is "no limit".
+# The companies table keeps the values in force now, for the pages that only need those.
+limit_history = sa.Table(
+    "limit_history", METADATA,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("company_id", sa.String(256), nullable=False, index=True),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("value", sa.BigInteger),
+    sa.Column("effective_from", sa.BigInteger, nullable=False),
+)
 
 
 @dataclass(frozen=True)
@@ -125,8 +138,10 @@ def make_engine(url: str) -> Engine:
 class MetaStore:
     """Companies and the other metadata tables, on SQLite or PostgreSQL."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, clock: Callable[[], int] | None = None) -> None:
         self.url = url
+        # The instant a limit change takes effect by default (epoch microseconds).
+        self.clock = clock or (lambda: int(time.time() * 1_000_000))
         self.engine = make_engine(url)
         self._lock = threading.Lock()
         self._existing: set[str] = set()  # see exists()
@@ -138,6 +153,16 @@ class MetaStore:
             have = conn.execute(sa.select(schema_info.c.value).where(schema_info.c.key == "version")).scalar()
             if have is None:
                 conn.execute(schema_info.insert().values(key="version", value=str(SCHEMA_VERSION)))
+            elif int(have) < 2:
+                # Limits before their history existed: each judges the company's whole history.
+                rows = conn.execute(sa.select(companies)).fetchall()
+                entries = [
+                    {"company_id": r.id, "name": k, "value": r._mapping[f"limit_{k}"], "effective_from": BEGINNING}
+                    for r in rows for k in LIMIT_NAMES if r._mapping[f"limit_{k}"] is not None
+                ]
+                if entries:
+                    conn.execute(limit_history.insert(), entries)
+                conn.execute(schema_info.update().where(schema_info.c.key == "version").values(value="2"))
             elif int(have) > SCHEMA_VERSION:
                 raise RuntimeError(
                     f"the metadata database has schema {have}, newer than this program ({SCHEMA_VERSION})"
@@ -248,9 +273,12 @@ class MetaStore:
     def put_company(
         self, company_id: str, name: str | None = None, timezone: str | None = None,
         limits: dict[str, int | None] | None = None, *, replace_limits: bool = False,
+        effective_from: int | None = None,
     ) -> tuple[CompanyInfo | None, CompanyInfo]:
         """Create or update a company; returns (before, after). ``limits`` given as None values
-        clear those limits; with ``replace_limits`` every limit not given is cleared."""
+        clear those limits; with ``replace_limits`` every limit not given is cleared. A limit
+        that changes takes effect at ``effective_from`` (default now); a company's first value
+        of a limit judges its whole history. ``after`` holds the limits in force now."""
         if timezone is not None:
             zone(timezone)
         with self._lock, self.engine.begin() as conn:
@@ -269,11 +297,60 @@ class MetaStore:
                 if v is not None and v < 0:
                     raise ValueError(f"limit {k} must not be negative")
                 values[f"limit_{k}"] = v
+            old_limits = before.limits if before else {}
+            changed = {k: values.pop(f"limit_{k}") for k in LIMIT_NAMES
+                       if f"limit_{k}" in values and values[f"limit_{k}"] != old_limits.get(k)}
             if before is None:
                 values.setdefault("name", company_id)
                 values.setdefault("timezone", DEFAULT_TIMEZONE)
                 conn.execute(companies.insert().values(id=company_id, **values))
             elif values:
                 conn.execute(companies.update().where(companies.c.id == company_id).values(**values))
+            if changed:
+                self._put_limits(conn, company_id, changed, effective_from)
             after = _row_to_company(conn.execute(sa.select(companies).where(companies.c.id == company_id)).one())
         return before, after
+
+    def _put_limits(self, conn: Any, company_id: str, changed: dict[str, int | None],
+                    effective_from: int | None) -> None:
+        """Add the changes to the history and set the company's columns to what is in force now."""
+        now = self.clock()
+        known = set(conn.execute(sa.select(limit_history.c.name).where(
+            limit_history.c.company_id == company_id).distinct()).scalars())
+        conn.execute(limit_history.insert(), [
+            {"company_id": company_id, "name": k, "value": v,
+             "effective_from": (now if effective_from is None else effective_from) if k in known else BEGINNING}
+            for k, v in changed.items()
+        ])
+        in_force = {k: v for k, v in self._limits_at(conn, company_id, now).items() if k in LIMIT_NAMES}
+        conn.execute(companies.update().where(companies.c.id == company_id).values(
+            **{f"limit_{k}": in_force.get(k) for k in LIMIT_NAMES}))
+
+    @staticmethod
+    def _limits_at(conn: Any, company_id: str, instant: int) -> dict[str, int | None]:
+        rows = conn.execute(
+            sa.select(limit_history.c.name, limit_history.c.value)
+            .where(limit_history.c.company_id == company_id, limit_history.c.effective_from <= instant)
+            .order_by(limit_history.c.effective_from, limit_history.c.id)
+        ).fetchall()
+        return {r.name: r.value for r in rows}  # the latest of each name wins
+
+    def limit_history(self, company_ids: Iterable[str]) -> dict[str, dict[str, list[tuple[int, int | None]]]]:
+        """Per company and limit: its (effective_from, value) steps in order (value None = no
+        limit from then on); companies and limits never set are absent."""
+        wanted = sorted(set(company_ids))
+        out: dict[str, dict[str, list[tuple[int, int | None]]]] = {}
+        with self.engine.connect() as conn:
+            for i in range(0, len(wanted), 1000):
+                rows = conn.execute(
+                    sa.select(limit_history).where(limit_history.c.company_id.in_(wanted[i : i + 1000]))
+                    .order_by(limit_history.c.company_id, limit_history.c.name,
+                              limit_history.c.effective_from, limit_history.c.id)
+                ).fetchall()
+                for r in rows:
+                    steps = out.setdefault(r.company_id, {}).setdefault(r.name, [])
+                    if steps and steps[-1][0] == r.effective_from:
+                        steps[-1] = (r.effective_from, r.value)  # the later change of one instant wins
+                    else:
+                        steps.append((r.effective_from, r.value))
+        return out
