@@ -66,7 +66,11 @@ def _settings_context(request: Request, principal: Principal, company: CompanyIn
     notice = None
     done = request.query_params.get("done")
     if done in NOTICES:
-        notice = translate(lang, done, period=request.query_params.get("period", "")[:100])
+        kind = request.query_params.get("kind")
+        period = ""
+        if kind in REPORT_KINDS and not principal.is_operator and account.company_id:
+            period = period_label(services.notifier.report_period(cast(ReportKind, kind), account.company_id), lang)
+        notice = translate(lang, done, period=period)
     return {
         "company": company,
         "own_company": None if principal.is_operator else services.meta.company(account.company_id or ""),
@@ -135,9 +139,7 @@ async def send_report_now(request: Request) -> Response:
     accounts_of(request).audit(account.email, "report.send_now", company_id, client_address(request),
                                kind=kind, date_from=period.first.isoformat(),
                                date_to=period.last.isoformat(), delivery=delivery_id)
-    label = period_label(period, pick_lang(request))
-    return RedirectResponse("/settings?" + urlencode({"done": "settings.sent_now", "period": label}),
-                            status_code=303)
+    return RedirectResponse("/settings?" + urlencode({"done": "settings.sent_now", "kind": kind}), status_code=303)
 
 
 def _webhook_company(request: Request, form: dict[str, str]) -> tuple[Principal, CompanyInfo]:
