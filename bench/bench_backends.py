@@ -154,7 +154,8 @@ def main() -> None:
                         print(
                             f"  {b}/duckdb: import x{r['import_s'] / base_r['import_s']:.2f}, "
                             f"rebuild x{r['rebuild_s'] / base_r['rebuild_s']:.2f}, "
-                            f"p50 x{r['p50_ms'] / base_r['p50_ms']:.2f}; same figures: {same} "
+                            f"p50 x{r['p50_ms'] / base_r['p50_ms']:.2f}, p95 x{r['p95_ms'] / base_r['p95_ms']:.2f}; "
+                            f"same figures: {same} "
                             f"(generating the lines alone takes ~{gen_s:.0f} s of each import)"
                         )
     finally:

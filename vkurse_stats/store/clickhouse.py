@@ -22,9 +22,8 @@ Whole-company clears (``rebuild``) use lightweight ``DELETE``.
 Day windows name an event/call by a 64-bit hash of its ids (``PARENT_HASH``); a company where two
 parents share one is noted (``exact_parents``) and from then on grouped by the ids themselves.
 
-One writer per installation (as on DuckDB): the arrival counter, the longest connection per
-company and the key index of each raw table (see :class:`~vkurse_stats.store.keyindex.KeyIndex`)
-are kept in the writer's memory, read from the tables when the store opens.
+One writer per installation (as on DuckDB): the arrival counter and the longest connection per
+company are kept in the writer's memory, read from the tables when the store opens.
 
 Cluster DDL lives only in :class:`Layout` (``?cluster=NAME`` on the URL; ``&sharded=1`` adds
 ``Distributed`` tables over ``<table>_local`` sharded by company). Every query runs unchanged on a
@@ -70,8 +69,9 @@ PARENT_HASH = "cityHash64({kind}, {id})"
 EXACT_PARENTS = "exact_parents:"  # store_meta keys of companies whose windows group by ids
 MARKER = ""  # the metric of a day's marker row in rollups (its value: when the day was computed)
 # Session settings: every version of a sorting key lies in one partition (see the module
-# docstring), so FINAL may merge partitions apart and skip those already merged.
-SETTINGS = {"do_not_merge_across_partitions_select_final": 1}
+# docstring), so FINAL may merge partitions apart and skip those already merged; results are
+# read as Arrow with text as text.
+SETTINGS = {"do_not_merge_across_partitions_select_final": 1, "output_format_arrow_string_as_string": 1}
 
 _CONN_SCHEMA = pa.schema(
     [
@@ -370,14 +370,24 @@ class ClickHouseStore(AnalyticStore):
     def rows(
         self, sql: str, params: dict[str, Any] | None = None, settings: dict[str, Any] | None = None
     ) -> list[tuple[Any, ...]]:
-        with self._lock:
-            return [tuple(r) for r in self.client.query(sql, parameters=params, settings=settings).result_rows]
+        tbl = self._arrow(self.client, sql, params, settings)
+        return list(zip(*(c.to_pylist() for c in tbl.columns), strict=True))
 
     def sql(self, sql: str, params: dict[str, Any] | None = None, schema: pa.Schema | None = None) -> pa.Table:
         """A query's result as Arrow, cast to ``schema`` (DuckDB's column types) when given."""
-        with self._lock:
-            tbl = self.client.query_arrow(sql, parameters=params)
-        return _cast(tbl, schema)
+        return _cast(self._arrow(self.client, sql, params), schema)
+
+    def _arrow(
+        self, client: Any, sql: str, params: dict[str, Any] | None = None, settings: dict[str, Any] | None = None
+    ) -> pa.Table:
+        """A query's result read as Arrow bytes: a millisecond less a statement than the
+        client's own result objects, which a dashboard's three reads notice."""
+        if client is self.client:
+            with self._lock:
+                data = client.raw_query(sql, parameters=params, settings=settings, fmt="ArrowStream")
+        else:
+            data = client.raw_query(sql, parameters=params, settings=settings, fmt="ArrowStream")
+        return pa.ipc.open_stream(data).read_all() if data else pa.table({})
 
     def insert(self, table: str, data: pa.Table) -> None:
         if data.num_rows:
@@ -660,7 +670,7 @@ class ClickHouseStore(AnalyticStore):
 
             def fetch(company_id: str, t0: int, t1: int, cap_us: int) -> pa.Table:
                 sql, params, schema = self._window_query(company_id, t0, t1, cap_us)
-                return _cast(client.query_arrow(sql, parameters=params), schema)
+                return _cast(self._arrow(client, sql, params), schema)
 
             yield fetch
         finally:
