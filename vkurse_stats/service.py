@@ -8,6 +8,7 @@ import logging
 import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .config import Settings
 from .ingest import Actor, Ingestor, IngestResult
@@ -18,6 +19,9 @@ from .store.accounts import AccountStore
 from .store.base import AnalyticStore
 from .store.meta import MetaStore
 from .writer import Writer
+
+if TYPE_CHECKING:
+    from .notify.notifier import Notifier
 
 HOUR_US = 3_600_000_000
 log = logging.getLogger("vkurse_stats")
@@ -46,9 +50,29 @@ class Services:
     writer: Writer = field(init=False)
     accounts: AccountStore = field(init=False)  # accounts, sessions, tokens, the audit log
 
+    _notifier: Notifier | None = field(init=False, default=None)
+
     def __post_init__(self) -> None:
         self.writer = Writer(self.rollups)
         self.accounts = AccountStore(self.meta.engine)
+
+    @property
+    def notifier(self) -> Notifier:
+        """E-mail, webhooks and scheduled reports (made on first use: commands that send
+        nothing do not load it)."""
+        if self._notifier is None:
+            from .notify.notifier import Notifier
+
+            self._notifier = Notifier(self)
+        return self._notifier
+
+    def start_notifier(self) -> None:
+        """Start the server's scheduler thread (scheduled reports, deliveries and retries)."""
+        self.notifier.start()
+
+    def stop_notifier(self) -> None:
+        if self._notifier is not None:
+            self._notifier.stop()
 
     def now_us(self) -> int:
         return self.settings.now_us()
@@ -117,6 +141,7 @@ class Services:
         return problems
 
     def close(self) -> None:
+        self.stop_notifier()
         self.stop_writer()
         self.analytics.close()
         self.meta.close()
