@@ -440,3 +440,15 @@ def test_the_scheduler_thread_delivers_what_is_queued_and_stops_cleanly(
     svc.stop_notifier()
     assert not svc.notifier.running
     assert smtp.parsed()["Subject"] == "Сразу"
+
+
+def test_serve_refuses_a_bad_report_time_in_one_line(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from vkurse_stats.cli import cli
+
+    result = CliRunner().invoke(cli, ["--data-dir", str(tmp_path / "data"), "serve", "--port", "0"],
+                                env={"VKURSE_STATS_REPORT_TIME": "9 am"})
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines()[-1] == (
+        "Error: expected a time HH:MM, got '9 am' (VKURSE_STATS_REPORT_TIME)")

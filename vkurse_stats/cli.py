@@ -114,7 +114,10 @@ def serve(
         ctx.invoke(demo)
     with services(ctx) as svc:
         app = create_app(svc, trusted_proxies=trusted)
-        svc.start_notifier()  # stopped when the services close
+        try:
+            svc.start_notifier()  # stopped when the services close
+        except ValueError as exc:  # a bad VKURSE_STATS_REPORT_TIME
+            raise click.ClickException(str(exc)) from None
         click.echo(f"vkurse-stats: serving http://{host}:{port}/ (data: {ctx.obj.data_dir})", err=True)
         # The app reads forwarded headers itself (web/proxy.py); uvicorn must not rewrite them first.
         uvicorn.run(app, host=host, port=port, proxy_headers=False, log_config=log_config(), log_level="info")
