@@ -325,8 +325,8 @@ def test_email_is_retried_with_backoff_until_the_server_is_back(open_at: Callabl
         assert down.parsed()["Subject"] == "Проверка"
         done = notifier.store.delivery(delivery_id)
         assert done is not None
-        assert (done.state, done.attempts, done.last_error, done.delivered_at) == (
-            "delivered", 2, None, clock())
+        assert (done.state, done.attempts, done.last_error, done.delivered_at, done.payload) == (
+            "delivered", 2, None, clock(), b"")
     finally:
         down.stop()
 

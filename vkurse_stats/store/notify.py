@@ -260,10 +260,12 @@ class NotifyStore:
         return claimed
 
     def mark_delivered(self, delivery_id: int, now: float) -> None:
+        """Record the delivery; the bytes are dropped (a report's workbook need not stay), the
+        row stays as the record and as the key that keeps the message from being sent again."""
         with self.engine.begin() as conn:
             conn.execute(outbox.update().where(outbox.c.id == delivery_id).values(
                 attempts=outbox.c.attempts + 1, delivered_at=now, next_attempt_at=None,
-                claimed_until=None, last_error=None))
+                claimed_until=None, last_error=None, payload=b""))
 
     def mark_attempt_failed(self, delivery_id: int, now: float, error: str,
                             next_attempt_at: float | None) -> None:
