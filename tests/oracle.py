@@ -3,6 +3,7 @@ for every candidate instant, count what is active. Slow and obviously right."""
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -131,4 +132,43 @@ def oracle_day(records: list[dict[str, Any]], d: date, tz: str, now: int, cap: i
         None,
     )  # type: ignore[arg-type]
     out["users.total"] = (sum(1 for u in users if alive(us(u["registered_at"]), us(u.get("deleted_at")))), None)  # type: ignore[arg-type]
+    return out
+
+
+def oracle_breaches(
+    records: list[dict[str, Any]], d: date, tz: str, now: int, cap: int, limits: dict[str, int]
+) -> dict[str, tuple[int, int, int, int]]:
+    """Per limited peak metric of day ``d`` (``limits``: metric id -> its limit all day): the
+    microseconds the count was at or above the limit (and above zero) and over it, and how many
+    maximal stretches of each the day holds; the count between two consecutive instants where
+    anything changes is constant, so each such stretch is judged at its start."""
+    final = final_versions(records)
+    ds, de = day_bounds(d, tz)
+    ivals = []
+    for c in (r for k, r in final.items() if k[1] == "connection"):
+        j = us(c["joined_at"])
+        left = us(c.get("left_at"))
+        e = max(left if left is not None else min(j + cap, now), j)  # type: ignore[type-var]
+        parent = ("call", str(c["call_id"])) if c.get("call_id") is not None else ("event", str(c["event_id"]))
+        ivals.append((j, e, classify(c), c["transport"], parent))
+    cuts = sorted({ds, de} | {t for j, e, *_ in ivals for t in (j, e) if ds < t < de})  # type: ignore[operator]
+    out: dict[str, tuple[int, int, int, int]] = {}
+    for m in METRICS:
+        if m.id not in limits:
+            continue
+        limit = limits[m.id]
+        at_us = over_us = at_n = over_n = 0
+        was_at = was_over = False
+        for a, b in itertools.pairwise(cuts):
+            if m.daily == "peak":
+                n = sum(1 for j, e, cls, tr, _p in ivals if j <= a < e and in_scope(m.id, cls, tr))  # type: ignore[operator]
+            else:
+                n = len({p for j, e, cls, _tr, p in ivals if j <= a < e and in_scope(m.id, cls, None)})  # type: ignore[operator]
+            is_at, is_over = n > 0 and n >= limit, n > limit
+            at_us += (b - a) if is_at else 0
+            over_us += (b - a) if is_over else 0
+            at_n += is_at and not was_at
+            over_n += is_over and not was_over
+            was_at, was_over = is_at, is_over
+        out[m.id] = (at_us, over_us, at_n, over_n)
     return out

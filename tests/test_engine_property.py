@@ -17,8 +17,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.oracle import oracle_day, us
+from tests.oracle import oracle_breaches, oracle_day, us
 from vkurse_stats.metrics.definitions import METRICS
+from vkurse_stats.metrics.insight import LIMITED
 
 ZONES = ["Europe/Moscow", "Asia/Vladivostok", "America/New_York", "Pacific/Auckland", "Australia/Lord_Howe", "UTC"]
 BASE = "2026-03-07T00:00:00+00:00"  # around the US DST change of 2026-03-08
@@ -88,7 +89,7 @@ def company_records(draw: Any) -> list[dict[str, Any]]:
     return recs
 
 
-Scenario = tuple[list[str], list[tuple[int, dict[str, Any]]], list[int]]
+Scenario = tuple[list[str], list[tuple[int, dict[str, Any]]], list[int], list[dict[str, int]]]
 
 
 @st.composite
@@ -99,7 +100,16 @@ def scenario(draw: Any) -> Scenario:
     tagged = [(i, r) for i in range(len(zones)) for r in draw(company_records())]
     order = draw(st.permutations(range(len(tagged))))
     cuts = sorted(draw(st.lists(st.integers(1, max(1, len(tagged) - 1)), max_size=3)))
-    return zones, [tagged[i] for i in order], cuts
+    # Small licence limits, so the counts often sit at them, cross them and exceed them.
+    limits = [
+        draw(st.fixed_dictionaries({
+            "concurrent_speakers": st.integers(0, 3),
+            "concurrent_events": st.integers(1, 2),
+            "concurrent_connections": st.integers(1, 4),
+        }))
+        for _ in zones
+    ]
+    return zones, [tagged[i] for i in order], cuts, limits
 
 
 _counter = itertools.count()
@@ -118,7 +128,7 @@ def test_engine_matches_oracle(make_services: Any, backend: str) -> None:
     )
     @given(scenario())
     def check(case: Scenario) -> None:
-        zones, tagged, cuts = case
+        zones, tagged, cuts, limits = case
         svc = _shared(make_services)
         example = next(_counter)
         companies = [f"co{example}-{i}" for i in range(len(zones))]
@@ -126,19 +136,20 @@ def test_engine_matches_oracle(make_services: Any, backend: str) -> None:
         # The company records open the first batch; every batch may hold any of the companies.
         batches = [arrived[a:b] for a, b in itertools.pairwise([0, *cuts, len(arrived)])]
         batches[0] = [
-            {"kind": "company", "id": c, "name": c, "timezone": tz} for c, tz in zip(companies, zones, strict=True)
+            {"kind": "company", "id": c, "name": c, "timezone": tz, "limits": lim}
+            for c, tz, lim in zip(companies, zones, limits, strict=True)
         ] + batches[0]
         for batch in batches:
             result = svc.ingest_lines([json.dumps(r) for r in batch])
             assert result.rejected == 0, result.errors
             assert result.accepted == len(batch)
         own = {c: [r for r in arrived if r["company_id"] == c] for c in companies}
-        for c, tz in zip(companies, zones, strict=True):
-            _compare(svc, c, tz, own[c])
+        for c, tz, lim in zip(companies, zones, limits, strict=True):
+            _compare(svc, c, tz, own[c], lim)
         for c in companies:
             svc.rollups.rebuild(c)
-        for c, tz in zip(companies, zones, strict=True):
-            _compare(svc, c, tz, own[c])
+        for c, tz, lim in zip(companies, zones, limits, strict=True):
+            _compare(svc, c, tz, own[c], lim)
 
     check()
 
@@ -156,12 +167,18 @@ def _shared(make_services: Any) -> Any:
     return _SHARED[key]
 
 
-def _compare(svc: Any, company: str, tz: str, arrived: list[dict[str, Any]]) -> None:
+def _compare(svc: Any, company: str, tz: str, arrived: list[dict[str, Any]], limits: dict[str, int]) -> None:
     now = us(NOW)
     cap = CAP_H * 3600 * 1_000_000
     days = svc.query.daily(company, FIRST, LAST)
+    by_metric = {m.id: limits[m.limit] for m in LIMITED if m.limit in limits}
     for day in days:
         want = oracle_day(arrived, day.date, tz, now, cap)  # type: ignore[arg-type]
+        breaches = oracle_breaches(arrived, day.date, tz, now, cap, by_metric)  # type: ignore[arg-type]
+        for metric_id, expected in breaches.items():
+            got = day.metrics[metric_id]
+            assert got.breach == expected, (day.date, metric_id, got, expected)
+            assert got.limit == by_metric[metric_id]
         for m in METRICS:
             got = day.metrics[m.id]
             exp_value, exp_at = want[m.id]
