@@ -15,10 +15,11 @@ import pyarrow.compute as pc
 
 from ..records import TEMPLATES
 from ..store.meta import MetaStore
-from ..timeutil import DayGrid, day_from_number, day_number, day_start_us
+from ..timeutil import DayGrid, day_from_number, day_number, day_start_us, to_iso
+from .activity import PEAKS, Episode, Window, active_at, episodes, minute_maxima, percentile, smallest_covering
 from .definitions import CLIENT_PREFIX, METRICS
 from .engine import NO_TIME
-from .insight import BREACH_FIGURES, History, breach_id, limit_at
+from .insight import BREACH_FIGURES, LIMITED, History, breach_id, limit_at
 from .model import Day, MetricValue, Page, Summary
 from .rollup import Rollups
 from .tables import TABLES, fold
@@ -65,6 +66,14 @@ class _Grid:
                 for d in np.flatnonzero(row).tolist():
                     out.setdefault(self.first + d, {})[name.removeprefix(CLIENT_PREFIX)] = int(row[d])
         return out
+
+
+MAIN_CURVES = ("total.connections", "total.speakers", "total.events")
+
+
+def _episode_json(e: Episode, tz: str) -> dict[str, Any]:
+    return {"metric": e.metric, "kind": "over" if e.over else "at", "start": to_iso(e.start, tz),
+            "end": to_iso(e.end, tz), "seconds": (e.end - e.start) / 1_000_000, "highest": e.highest}
 
 
 def _breach(grid: _Grid, metric_id: str, history: History, limit: str | None) -> tuple[int, int, int, int] | None:
@@ -201,6 +210,119 @@ class Query:
             )
             for i in range(grid.days)
         ]
+
+    # --- licence insight (SPEC 4a) -------------------------------------------------------------
+    def at(self, company_id: str, instant: int) -> dict[str, Any]:
+        """What was active at ``instant``: each peak metric's count with the limit in force, and
+        the events and calls active then, largest first (their figures sum to the counts)."""
+        info = self._company(company_id)
+        counts, parents = active_at(self.store, company_id, instant, self.rollups.clock(), self.rollups.cap_us,
+                                    self._history(company_id))
+        return {
+            "company": company_id, "instant": to_iso(instant, info.timezone),
+            "metrics": {mid: {"value": v, "limit": lim} for mid, (v, lim) in counts.items()},
+            "active": [p.as_json() for p in parents],
+        }
+
+    def peak_instant(self, company_id: str, metric_id: str, day: date) -> int | None:
+        """The first instant of a day's peak of a metric (None: nothing that day)."""
+        days = self.daily(company_id, day, day)
+        figure = days[0].metrics.get(metric_id)
+        if figure is None:
+            raise ValueError(f"unknown peak metric {metric_id!r}")
+        return figure.at
+
+    def intraday(self, company_id: str, day: date) -> dict[str, Any]:
+        """A day's exact step curves of the main counts (instants where each changes and its
+        value from then), their per-minute maxima, peaks and the limit steps of the day."""
+        info = self._company(company_id)
+        grid = DayGrid(info.timezone, day_number(day), day_number(day))
+        t0, t1 = grid.start(grid.first), grid.end(grid.first)
+        window = Window.fetch(self.store, company_id, t0, t1, self.rollups.clock(), self.rollups.cap_us)
+        history = self._history(company_id)
+        out: dict[str, Any] = {}
+        for m in (x for x in PEAKS if x.id in MAIN_CURVES):
+            curve = window.curve(m)
+            times, values = curve
+            peak = int(values.max()) if len(values) else 0
+            at = int(times[int(np.argmax(values))]) if peak else None
+            steps = [(t, v) for t, v in history.get(m.limit or "", []) if t0 < t < t1]
+            out[m.id] = {
+                "steps": [[to_iso(int(t), info.timezone), int(v)] for t, v in zip(times.tolist(), values.tolist(),
+                                                                                  strict=True)],
+                "minutes": minute_maxima(curve, t0, t1),
+                "peak": peak, "at": to_iso(at, info.timezone),
+                "limit": limit_at(history, m.limit, t0) if m.limit else None,
+                "limit_changes": [[to_iso(t, info.timezone), v] for t, v in steps],
+                "episodes": [_episode_json(e, info.timezone) for e in episodes(
+                    curve, history.get(m.limit or "", []), m.id, t0, t1)] if m.limit else [],
+            }
+        return {"company": company_id, "day": day.isoformat(), "timezone": info.timezone,
+                "start": to_iso(t0, info.timezone), "end": to_iso(t1, info.timezone), "metrics": out}
+
+    def breaches(self, company_id: str, date_from: date, date_to: date, metric: str | None = None,
+                 max_episodes: int = 500) -> dict[str, Any]:
+        """Per limited peak metric of a range: the time at and over the limit in force, the
+        episodes (an episode crossing midnight is listed once, its days both count it), the days
+        with a breach, and sizing: the median and 95th percentile of the daily peaks over days
+        with activity, days at >= 90 % and >= 100 % of the limit, and the smallest limits that
+        would have covered 95 % and 100 % of those days."""
+        chosen = [m for m in LIMITED if metric is None or m.id == metric]
+        if not chosen:
+            raise ValueError(f"unknown limited metric {metric!r}; one of: {', '.join(m.id for m in LIMITED)}")
+        info, grid, _stocks = self._grid(company_id, date_from, date_to)
+        history = self._history(company_id)
+        summary = self._summary(info, grid, {}, date_from, date_to, history)
+        days = self._daily(info, grid, {}, history)
+        bounds = DayGrid(info.timezone, grid.first, grid.first + grid.days - 1).starts
+        out: dict[str, Any] = {}
+        listed = 0
+        for m in chosen:
+            figure = summary.metrics[m.id]
+            peaks = [d.metrics[m.id].value for d in days if d.metrics[m.id].value > 0]
+            shares = [(d.metrics[m.id].value, d.metrics[m.id].limit) for d in days if d.metrics[m.id].value > 0]
+            hit_days = [i for i, d in enumerate(days) if (d.metrics[m.id].breach or (0, 0, 0, 0))[0] > 0]
+            found: list[Episode] = []
+            truncated = False
+            for i in hit_days:
+                if listed >= max_episodes:
+                    truncated = True
+                    break
+                t0, t1 = int(bounds[i]), int(bounds[i + 1])
+                window = Window.fetch(self.store, company_id, t0, t1, self.rollups.clock(), self.rollups.cap_us)
+                for e in episodes(window.curve(m), history.get(m.limit or "", []), m.id, t0, t1):
+                    last = next((x for x in reversed(found) if x.over == e.over), None)
+                    if last is not None and last.end == e.start:  # one episode across midnight
+                        joined = Episode(m.id, e.over, last.start, e.end, max(last.highest, e.highest))
+                        found[found.index(last)] = joined
+                    else:
+                        found.append(e)
+                        listed += 1
+            at_us, over_us, at_n, over_n = figure.breach or (0, 0, 0, 0)
+            out[m.id] = {
+                "limit": figure.limit,
+                "at_limit_seconds": at_us / 1_000_000, "over_limit_seconds": over_us / 1_000_000,
+                "episodes": at_n, "over_episodes": over_n,
+                "days": [
+                    {"date": days[i].date.isoformat(), "peak": days[i].metrics[m.id].value,
+                     "limit": days[i].metrics[m.id].limit,
+                     "at_limit_seconds": days[i].metrics[m.id].breach[0] / 1_000_000,  # type: ignore[index]
+                     "over_limit_seconds": days[i].metrics[m.id].breach[1] / 1_000_000,  # type: ignore[index]
+                     "episodes": days[i].metrics[m.id].breach[2]}  # type: ignore[index]
+                    for i in hit_days
+                ],
+                "list": [_episode_json(e, info.timezone) for e in found],
+                "truncated": truncated,
+                "sizing": {
+                    "active_days": len(peaks),
+                    "median": percentile(peaks, 50), "p95": percentile(peaks, 95),
+                    "days_at_90": sum(1 for v, lim in shares if lim is not None and lim > 0 and v >= 0.9 * lim),
+                    "days_at_100": sum(1 for v, lim in shares if lim is not None and v >= lim),
+                    "covers_95": smallest_covering(peaks, 0.95), "covers_100": smallest_covering(peaks, 1.0),
+                },
+            }
+        return {"company": company_id, "from": date_from.isoformat(), "to": date_to.isoformat(),
+                "timezone": info.timezone, "metrics": out}
 
     # --- tables ------------------------------------------------------------------------------
     def _page(

@@ -112,6 +112,16 @@ class AnalyticStore(Protocol):
         window while the current one is computed), or None where there is no such thing."""
         return nullcontext(None)
 
+    def connections_over(self, company_id: str, t0: int, t1: int, cap_us: int) -> pa.Table:
+        """Connections active at some instant of [t0, t1) or joining in it, with their ids:
+        parent_kind, parent_id, template, transport, joined_at, left_at (-1: open), user_id."""
+        ...
+
+    def describe_parents(self, company_id: str, parents: pa.Table) -> pa.Table:
+        """For (parent_kind, parent_id) rows: title, organizer_id and organizer_name (a call:
+        its type and initiator), null where no record says."""
+        ...
+
     def connections_windows(self, windows: pa.Table, cap_us: int) -> pa.Table:
         """:meth:`connections_window` of many (company_id, t0, t1) windows, with company_id."""
         ...

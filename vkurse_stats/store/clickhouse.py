@@ -50,6 +50,8 @@ import pyarrow.compute as pc
 from .base import AnalyticStore
 from .schema import (
     NULLABLE_STATS,
+    PARENT_CALL,
+    PARENT_EVENT,
     PARENT_SCHEMA,
     PARENT_STATS_SCHEMA,
     TABLES,
@@ -1117,6 +1119,45 @@ class ClickHouseStore(AnalyticStore):
         return None if shared else pks
 
     # --- tables of the dashboard -------------------------------------------------------------
+    def connections_over(self, company_id: str, t0: int, t1: int, cap_us: int) -> pa.Table:
+        """Connections active at some instant of ``[t0, t1)`` or joining in it, with their
+        event/call ids (what was active at an instant, a day's curve)."""
+        lo = t0 - self.max_span(company_id)
+        sql = """SELECT parent_kind, parent_id, template, transport, joined_at, coalesce(left_at, -1) AS left_at,
+                user_id FROM (SELECT * FROM connections FINAL
+            WHERE company_id = {c:String} AND joined_at >= {lo:Int64} AND joined_at < {t1:Int64}
+              AND (coalesce(left_at, joined_at + {cap:Int64}) > {t0:Int64} OR joined_at >= {t0:Int64}))"""
+        schema = pa.schema([("parent_kind", pa.int8()), ("parent_id", pa.string()), ("template", pa.int8()),
+                            ("transport", pa.int8()), ("joined_at", pa.int64()), ("left_at", pa.int64()),
+                            ("user_id", pa.string())])
+        return self.sql(sql, {"c": company_id, "lo": lo, "t1": t1, "cap": cap_us, "t0": t0}, schema)
+
+    def describe_parents(self, company_id: str, parents: pa.Table) -> pa.Table:
+        """For (parent_kind, parent_id) rows: the title and organizer of events (a call: its
+        type and initiator), with the organizer's name, as their records say (null: no record)."""
+        kinds = parents.column("parent_kind").to_pylist()
+        ids = parents.column("parent_id").to_pylist()
+        events = {r[0]: (r[1], r[2]) for r in self.rows(
+            "SELECT id, title, organizer_id FROM events FINAL"
+            " WHERE company_id = {c:String} AND id IN {ids:Array(String)}",
+            {"c": company_id, "ids": [i for k, i in zip(kinds, ids, strict=True) if k == PARENT_EVENT]})}
+        calls = {r[0]: (r[1], r[2]) for r in self.rows(
+            "SELECT id, type, initiator_id FROM calls FINAL"
+            " WHERE company_id = {c:String} AND id IN {ids:Array(String)}",
+            {"c": company_id, "ids": [i for k, i in zip(kinds, ids, strict=True) if k == PARENT_CALL]})}
+        found = [(events if k == PARENT_EVENT else calls).get(i, (None, None)) for k, i in zip(kinds, ids, strict=True)]
+        people = [o for _, o in found if o is not None]
+        names = {r[0]: r[1] for r in self.rows(
+            "SELECT id, name FROM users FINAL WHERE company_id = {c:String} AND id IN {ids:Array(String)}",
+            {"c": company_id, "ids": people})} if people else {}
+        return pa.table({
+            "parent_kind": pa.array(kinds, pa.int8()),
+            "parent_id": pa.array(ids, pa.string()),
+            "title": pa.array([t for t, _ in found], pa.string()),
+            "organizer_id": pa.array([o for _, o in found], pa.string()),
+            "organizer_name": pa.array([names.get(o) if o is not None else None for _, o in found], pa.string()),
+        })
+
     def table_page(
         self,
         name: str,

@@ -30,7 +30,16 @@ import pyarrow.compute as pc
 from .base import AnalyticStore
 from .errors import StoreUnavailableError
 from .keyindex import KeyIndex
-from .schema import PARENT_STATS_SCHEMA, TABLES, TIME_COLUMN, UNAPPLIED, KindTable, parent_text
+from .schema import (
+    PARENT_CALL,
+    PARENT_EVENT,
+    PARENT_STATS_SCHEMA,
+    TABLES,
+    TIME_COLUMN,
+    UNAPPLIED,
+    KindTable,
+    parent_text,
+)
 
 PARENT_STATS_COLUMNS = ("company_id", *PARENT_STATS_SCHEMA.names)
 ROLLUPS_DDL = """
@@ -637,6 +646,42 @@ class DuckDBStore(AnalyticStore):
               AND (coalesce(left_at, joined_at + ?) > ? OR joined_at >= ?)""",
             [company_id, lo, t1, cap_us, t0, t0],
         )
+
+    def connections_over(self, company_id: str, t0: int, t1: int, cap_us: int) -> pa.Table:
+        """Connections active at some instant of ``[t0, t1)`` or joining in it, with their
+        event/call ids (what was active at an instant, a day's curve)."""
+        lo = t0 - self.max_span(company_id)
+        return self.sql(
+            """SELECT parent_kind, parent_id, template, transport, joined_at, coalesce(left_at, -1) AS left_at,
+                user_id FROM connections
+            WHERE company_id = ? AND joined_at >= ? AND joined_at < ?
+              AND (coalesce(left_at, joined_at + ?) > ? OR joined_at >= ?)""",
+            [company_id, lo, t1, cap_us, t0, t0],
+        )
+
+    def describe_parents(self, company_id: str, parents: pa.Table) -> pa.Table:
+        """For (parent_kind, parent_id) rows: the title and organizer of events (a call: its
+        type and initiator), with the organizer's name, as their records say (null: no record)."""
+        with self._failing():
+            con = self.con if self._lock.held() else self._reader()
+            con.register("_dp", parents.select(["parent_kind", "parent_id"]))
+            try:
+                return con.sql(
+                    f"""SELECT p.parent_kind, p.parent_id,
+                        CASE WHEN p.parent_kind = {PARENT_EVENT} THEN e.title ELSE c.type END AS title,
+                        CASE WHEN p.parent_kind = {PARENT_EVENT} THEN e.organizer_id ELSE c.initiator_id END
+                            AS organizer_id, u.name AS organizer_name
+                    FROM _dp p
+                    LEFT JOIN events e
+                        ON p.parent_kind = {PARENT_EVENT} AND e.company_id = $c AND e.id = p.parent_id
+                    LEFT JOIN calls c
+                        ON p.parent_kind = {PARENT_CALL} AND c.company_id = $c AND c.id = p.parent_id
+                    LEFT JOIN users u ON u.company_id = $c AND u.id = CASE
+                        WHEN p.parent_kind = {PARENT_EVENT} THEN e.organizer_id ELSE c.initiator_id END""",
+                    params={"c": company_id},
+                ).to_arrow_table()
+            finally:
+                con.unregister("_dp")
 
     @contextmanager
     def window_reader(self) -> Iterator[Callable[[str, int, int, int], pa.Table] | None]:

@@ -34,7 +34,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .. import __doc__ as package_doc
 from ..store.accounts import AccountStore
 from ..store.errors import StoreUnavailableError
-from . import api, pages, subscriptions, support
+from . import api, insight, pages, subscriptions, support
 from .auth import HTTPError, LoginRequired, PasswordChangeRequired
 from .errors import STATUS_CODES, error_code, error_lang, error_text
 from .gate import ReadGate
@@ -300,6 +300,7 @@ def create_app(services: Services, *, accounts: AccountStore | None = None,
     _install_docs(app)
     _install_health(app)
     app.include_router(api.router)
+    app.include_router(insight.router)
     app.include_router(pages.router)
     app.include_router(support.router)
     app.include_router(subscriptions.router)

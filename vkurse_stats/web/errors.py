@@ -37,6 +37,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "bad_lang": ("Параметр «lang» должен быть «ru» или «en».",
                  "parameter 'lang' must be 'ru' or 'en'"),
     "bad_sep": ("Параметр «sep» должен быть «;» или «,».", "parameter 'sep' must be ';' or ','"),
+    "instant_invalid": ("Параметр «instant»: «{value}» — не момент времени (нужно ISO 8601 со смещением, "
+                        "например 2026-03-05T10:00:00+03:00).",
+                        "parameter 'instant': {value!r} is not an ISO 8601 instant with an offset "
+                        "(e.g. 2026-03-05T10:00:00+03:00)"),
+    "instant_required": ("Укажите момент в параметре «instant» или показатель и день в «metric» и «day».",
+                         "give 'instant', or 'metric' and 'day'"),
+    "unknown_metric": ("Параметр «metric»: показателя «{value}» нет; можно: {choices}.",
+                       "parameter 'metric': no metric {value!r}; one of: {choices}"),
 }
 # The code of an error raised without one, by its status.
 STATUS_CODES: dict[int, str] = {
