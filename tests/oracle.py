@@ -172,3 +172,36 @@ def oracle_breaches(
             was_at, was_over = is_at, is_over
         out[m.id] = (at_us, over_us, at_n, over_n)
     return out
+
+
+def oracle_hours(records: list[dict[str, Any]], d: date, tz: str, now: int, cap: int,
+                 metrics: tuple[str, ...]) -> dict[str, list[int]]:
+    """Per metric, the highest count at any instant of each hour from midnight of day ``d``
+    (25 slots): the count at an hour's start and after each change inside it."""
+    final = final_versions(records)
+    ds, de = day_bounds(d, tz)
+    ivals = []
+    for c in (r for k, r in final.items() if k[1] == "connection"):
+        j = us(c["joined_at"])
+        left = us(c.get("left_at"))
+        e = max(left if left is not None else min(j + cap, now), j)  # type: ignore[type-var]
+        parent = ("call", str(c["call_id"])) if c.get("call_id") is not None else ("event", str(c["event_id"]))
+        ivals.append((j, e, classify(c), c["transport"], parent))
+    hour = 3600 * US
+    out: dict[str, list[int]] = {}
+    for metric_id in metrics:
+        m = next(x for x in METRICS if x.id == metric_id)
+        slots = [0] * 25
+        for h in range(25):
+            a, b = ds + h * hour, min(ds + (h + 1) * hour, de)
+            if a >= de:
+                break
+            instants = {a} | {t for j, e, *_ in ivals for t in (j, e) if a < t < b}  # type: ignore[operator]
+            for t in instants:
+                if m.daily == "peak":
+                    n = sum(1 for j, e, cls, tr, _p in ivals if j <= t < e and in_scope(m.id, cls, tr))  # type: ignore[operator]
+                else:
+                    n = len({p for j, e, cls, _tr, p in ivals if j <= t < e and in_scope(m.id, cls, None)})  # type: ignore[operator]
+                slots[h] = max(slots[h], n)
+        out[metric_id] = slots
+    return out

@@ -17,9 +17,11 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.oracle import oracle_breaches, oracle_day, us
+from tests.oracle import oracle_breaches, oracle_day, oracle_hours, us
 from vkurse_stats.metrics.definitions import METRICS
-from vkurse_stats.metrics.insight import LIMITED
+from vkurse_stats.metrics.engine import HOURLY
+from vkurse_stats.metrics.insight import LIMITED, hour_id
+from vkurse_stats.timeutil import day_number
 
 ZONES = ["Europe/Moscow", "Asia/Vladivostok", "America/New_York", "Pacific/Auckland", "Australia/Lord_Howe", "UTC"]
 BASE = "2026-03-07T00:00:00+00:00"  # around the US DST change of 2026-03-08
@@ -175,6 +177,13 @@ def _compare(svc: Any, company: str, tz: str, arrived: list[dict[str, Any]], lim
     for day in days:
         want = oracle_day(arrived, day.date, tz, now, cap)  # type: ignore[arg-type]
         breaches = oracle_breaches(arrived, day.date, tz, now, cap, by_metric)  # type: ignore[arg-type]
+        hours = oracle_hours(arrived, day.date, tz, now, cap, HOURLY)  # type: ignore[arg-type]
+        n = day_number(day.date)
+        rows = svc.analytics.read_days(company, n, n)
+        stored = dict(zip(rows.column("metric").to_pylist(), rows.column("value").to_pylist(), strict=True))
+        for metric_id, slots in hours.items():
+            got_slots = [stored.get(hour_id(metric_id, h), 0) for h in range(25)]
+            assert got_slots == slots, (day.date, metric_id, got_slots, slots)
         for metric_id, expected in breaches.items():
             got = day.metrics[metric_id]
             assert got.breach == expected, (day.date, metric_id, got, expected)

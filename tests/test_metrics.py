@@ -227,6 +227,37 @@ def test_a_shared_parent_hash_never_merges_two_events(tmp_path: Any, monkeypatch
         ref.close()
 
 
+def test_a_shared_parent_hash_in_a_bulk_import_of_many_companies(tmp_path: Any, monkeypatch: Any) -> None:
+    """The many-company rebuild of a bulk import sweeps companies' windows together, keyed by
+    the parent hash; a company where two events share it is rebuilt alone, by ids, so both
+    companies' figures equal those of a store with the real hash."""
+    from tests.conftest import NOW
+    from vkurse_stats.config import Settings
+    from vkurse_stats.service import open_services
+    from vkurse_stats.store import duckdb as duckdb_store
+
+    base = [
+        c("a", "05T10:00:00", "05T11:00:00"),
+        c("b", "05T10:30:00", "05T11:30:00", event_id="e2", event_template="meeting"),
+        c("x", "05T10:40:00", "05T10:50:00", event_id="e2", event_template="meeting"),
+    ]
+    recs = lines(*base, *({**r, "company_id": "beta"} for r in base))
+    ref = open_services(Settings(data_dir=tmp_path / "ref", fixed_now=NOW))
+    ref.ingest_lines(recs)
+    monkeypatch.setattr(duckdb_store, "PARENT_HASH", "hash({company})")
+    svc = open_services(Settings(data_dir=tmp_path / "data", fixed_now=NOW))
+    try:
+        svc.ingest_lines(recs)  # both companies new: rebuilt together
+        march5 = date(2026, 3, 5), date(2026, 3, 5)
+        for company in ("acme", "beta"):
+            got = svc.query.summary(company, *march5).as_json()["metrics"]
+            assert got["meetings.events"] == {"value": 2, "at": "2026-03-05T10:30:00+03:00"}
+            assert got == ref.query.summary(company, *march5).as_json()["metrics"]
+    finally:
+        svc.close()
+        ref.close()
+
+
 def test_rebuild_windows_agree_with_incremental_for_events_crossing_their_edges(make_services: Any) -> None:
     """A rebuild takes the stats of events lying within one 31-day window from that window's
     sweep, and fetches the others by event: an event across a window's edge (by a connection

@@ -50,6 +50,11 @@ def to_iso(us: int | None, tz: str) -> str | None:
     return dt.astimezone(zone(tz)).isoformat()
 
 
+def local_hour(us: int, tz: str) -> int:
+    """The wall-clock hour of an instant in ``tz``."""
+    return datetime.fromtimestamp(us / 1_000_000, tz=UTC).astimezone(zone(tz)).hour
+
+
 def local_date(us: int, tz: str) -> date:
     return datetime.fromtimestamp(us / US, tz=UTC).astimezone(zone(tz)).date()
 

@@ -51,3 +51,14 @@ def test_the_day_curve_reaches_the_daily_peak(admin: Any) -> None:
         assert max(curve["minutes"]) == curve["peak"]
         assert len(curve["minutes"]) == 24 * 60
     assert day["metrics"]["total.connections"]["episodes"][0]["start"] == "2026-03-05T10:10:00+03:00"
+
+
+def test_weekday_hour_maxima(admin: Any) -> None:
+    r = admin.get("/api/v1/hours", params=MARCH)
+    assert r.status_code == 200, r.text
+    matrix = r.json()["metrics"]["total.connections"]
+    assert len(matrix) == 7 and all(len(row) == 24 for row in matrix)
+    # 2026-03-05 is a Thursday; its peak of 5 at 10:10 is in the 10 o'clock hour.
+    assert matrix[3][10] == 5
+    peak = admin.get("/api/v1/summary", params=MARCH).json()["metrics"]["total.connections"]["value"]
+    assert max(max(row) for row in matrix) == peak

@@ -50,6 +50,9 @@ def _masks(daily: str, *, parent_level: bool) -> tuple[tuple[str, ...], npt.NDAr
     return tuple(m.id for m in chosen), np.array([_category_mask(m, parent_level=parent_level) for m in chosen])
 
 
+# The counts whose hourly maxima a day keeps (the weekday x hour view).
+HOURLY = ("total.connections", "total.speakers", "total.events")
+HOUR_US = 3_600_000_000
 CONNECTION_PEAKS = _masks("peak", parent_level=False)
 PARENT_PEAKS = _masks("parent_peak", parent_level=True)
 
@@ -106,6 +109,8 @@ class WindowFigures:
     # Limited metric id -> per day, the figures of insight.BREACH_FIGURES (only with limits,
     # see LimitSteps and kernels.breaches).
     breaches: dict[str, tuple[I64, ...]] = field(default_factory=dict)
+    # Metric id of HOURLY -> per day and hour from midnight (25 slots), the highest count.
+    hours: dict[str, npt.NDArray[np.int64]] = field(default_factory=dict)
 
 
 @dataclass
@@ -141,6 +146,7 @@ def warm_up() -> None:
     kernels.cut(none, none, np.zeros(2, dtype=np.int64), none, none, none, none, 1)  # one type signature
     kernels.endpoint_keys(none, DAY_SHIFT, none, none, CAT_BITS + 1, none)
     kernels.first_days(none, none, 1, 1)
+    kernels.hourly(none, CONNECTION_PEAKS[1], 1, HOUR_US)
     kernels.breaches(none, CONNECTION_PEAKS[1], np.zeros((len(CONNECTION_PEAKS[0]), 1), dtype=np.int64),
                      none, none, none, none, np.zeros(1, dtype=np.int64))
 
@@ -173,6 +179,11 @@ def _peaks(
     for i, metric_id in enumerate(ids):
         out.values[metric_id] = values[i]
         out.at[metric_id] = at[i]
+    rows = [i for i, metric_id in enumerate(ids) if metric_id in HOURLY]
+    if rows:
+        hours = kernels.hourly(key, masks[rows], len(starts) - 1, HOUR_US)
+        for j, i in enumerate(rows):
+            out.hours[ids[i]] = hours[j]
     if limits is not None and any(m in limits.start for m in ids):
         figures = kernels.breaches(key, masks, *limits.arrays(ids, len(starts) - 1), np.diff(starts))
         for i, metric_id in enumerate(ids):

@@ -66,3 +66,8 @@ def limit_at(history: History, name: str | None, instant: int) -> int | None:
             break
         value = v
     return value
+
+
+def hour_id(metric_id: str, hour: int) -> str:
+    """The rollup row name of a day's highest count in one hour (from midnight) of a metric."""
+    return f"{metric_id}|h{hour:02d}"

@@ -323,3 +323,47 @@ def breaches(
                     over_edges[m, day] |= 1
         prev = t
     return at_us, over_us, at_n, over_n, at_edges, over_edges
+
+
+@njit(cache=True, nogil=True)
+def hourly(key: np.ndarray, masks: np.ndarray, ndays: int, hour_us: int) -> np.ndarray:
+    """Per metric (a row of ``masks``), day and hour of the day (hours from midnight; a day of
+    25 hours has 25): the highest level at any instant of that hour, from the sorted keys of
+    :func:`peaks`. Every key of one instant is applied before the level is read, and a level
+    carried into an hour counts only if it holds at some instant of it."""
+    nm = masks.shape[0]
+    out = np.zeros((nm, ndays, 25), dtype=np.int64)
+    level = np.zeros(nm, dtype=np.int64)
+    tmask = (1 << TIME_BITS) - 1
+    n = key.shape[0]
+    i = 0
+    day = -1
+    hour = 0  # the last hour whose carried level is accounted for
+    while i < n:
+        kday = key[i] >> DAY_SHIFT
+        if kday != day:
+            day = kday
+            hour = 0
+            for m in range(nm):
+                level[m] = 0
+        t = (key[i] >> (CAT_BITS + 1)) & tmask
+        h = min(t // hour_us, 24)
+        # Hours passed without an instant hold the level carried through them.
+        while hour < h:
+            hour += 1
+            if hour < h or t > hour * hour_us:
+                for m in range(nm):
+                    if level[m] > out[m, day, hour]:
+                        out[m, day, hour] = level[m]
+        while i < n and (key[i] >> DAY_SHIFT) == day and ((key[i] >> (CAT_BITS + 1)) & tmask) == t:
+            k = key[i]
+            cat = k & ((1 << CAT_BITS) - 1)
+            step = 1 if (k >> CAT_BITS) & 1 else -1
+            for m in range(nm):
+                if masks[m, cat]:
+                    level[m] += step
+            i += 1
+        for m in range(nm):
+            if level[m] > out[m, day, h]:
+                out[m, day, h] = level[m]
+    return out

@@ -15,11 +15,11 @@ import pyarrow.compute as pc
 
 from ..records import TEMPLATES
 from ..store.meta import MetaStore
-from ..timeutil import DayGrid, day_from_number, day_number, day_start_us, to_iso
+from ..timeutil import DayGrid, day_from_number, day_number, day_start_us, local_hour, to_iso
 from .activity import PEAKS, Episode, Window, active_at, episodes, minute_maxima, percentile, smallest_covering
 from .definitions import CLIENT_PREFIX, METRICS
-from .engine import NO_TIME
-from .insight import BREACH_FIGURES, LIMITED, History, breach_id, limit_at
+from .engine import HOUR_US, HOURLY, NO_TIME
+from .insight import BREACH_FIGURES, LIMITED, History, breach_id, hour_id, limit_at
 from .model import Day, MetricValue, Page, Summary
 from .rollup import Rollups
 from .tables import TABLES, fold
@@ -259,6 +259,26 @@ class Query:
             }
         return {"company": company_id, "day": day.isoformat(), "timezone": info.timezone,
                 "start": to_iso(t0, info.timezone), "end": to_iso(t1, info.timezone), "metrics": out}
+
+    def hours(self, company_id: str, date_from: date, date_to: date) -> dict[str, Any]:
+        """Per main count: the highest value in every weekday x hour (local wall-clock hours) of
+        a range, from the hourly maxima each day keeps (a 7 x 24 matrix, Monday first)."""
+        info, grid, _stocks = self._grid(company_id, date_from, date_to)
+        bounds = DayGrid(info.timezone, grid.first, grid.first + grid.days - 1).starts
+        out: dict[str, list[list[int]]] = {}
+        for metric_id in HOURLY:
+            matrix = np.zeros((7, 24), dtype=np.int64)
+            slots = np.stack([grid.values(hour_id(metric_id, h)) for h in range(25)], axis=1)
+            for i in np.flatnonzero(slots.any(axis=1)).tolist():
+                weekday = day_from_number(grid.first + i).weekday()
+                length = int(bounds[i + 1] - bounds[i]) // HOUR_US
+                for elapsed in np.flatnonzero(slots[i]).tolist():
+                    # Hours from midnight are wall-clock hours but on the days clocks change.
+                    hour = elapsed if length == 24 else local_hour(int(bounds[i]) + elapsed * HOUR_US, info.timezone)
+                    matrix[weekday, hour] = max(matrix[weekday, hour], slots[i, elapsed])
+            out[metric_id] = matrix.tolist()
+        return {"company": company_id, "from": date_from.isoformat(), "to": date_to.isoformat(),
+                "timezone": info.timezone, "metrics": out}
 
     def breaches(self, company_id: str, date_from: date, date_to: date, metric: str | None = None,
                  max_episodes: int = 500) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from ..store.schema import PARENT_SCHEMA, PARENT_STATS_SCHEMA
 from ..timeutil import DayGrid, day_number, local_date
 from .definitions import CLIENT_PREFIX, METRICS
 from .engine import NO_TIME, Connections, WindowFigures, distinct, sweep_window
-from .insight import BREACH_FIGURES, History, breach_id, limit_steps
+from .insight import BREACH_FIGURES, History, breach_id, hour_id, limit_steps
 
 WINDOW_DAYS = 31  # days recomputed per fetch: bounds memory on a full rebuild
 DAY_US = 86_400_000_000
@@ -594,6 +594,11 @@ class Rollups:
             for name, values in zip(BREACH_FIGURES, figures, strict=True):
                 metric_names.append(breach_id(metric_id, name))
                 emit(len(metric_names) - 1, timeline_days, values, None)
+        for metric_id, hours in fig.hours.items():
+            for hour in range(hours.shape[1]):
+                if hours[:, hour].any():
+                    metric_names.append(hour_id(metric_id, hour))
+                    emit(len(metric_names) - 1, timeline_days, hours[:, hour], None)
         client_day, client_metric, client_value = [], [], []
         for day, per_client in fig.clients.items():
             for client, n in per_client.items():
@@ -883,6 +888,10 @@ class Rollups:
         for metric_id, figures in fig.breaches.items():
             for name, values in zip(BREACH_FIGURES, figures, strict=True):
                 emit(breach_id(metric_id, name), values)
+        for metric_id, hours in fig.hours.items():
+            for hour in range(hours.shape[1]):
+                if hours[:, hour].any():
+                    emit(hour_id(metric_id, hour), hours[:, hour])
         for day, per_client in fig.clients.items():
             for client, n in per_client.items():
                 out_day.append(np.array([day], dtype=np.int64))
@@ -890,12 +899,14 @@ class Rollups:
                 out_value.append(np.array([n], dtype=np.int64))
                 out_at.append(np.array([NO_TIME], dtype=np.int64))
         at = np.concatenate(out_at)
+        all_values = np.concatenate(out_value)
+        kept = all_values != 0  # only days with a figure are stored: a missing row reads as 0
         return pa.table(
             {
-                "day": pa.array(np.concatenate(out_day), pa.int32()),
-                "metric": pa.array(out_metric, pa.string()),
-                "value": pa.array(np.concatenate(out_value)),
-                "at": _nullable(at),
+                "day": pa.array(np.concatenate(out_day)[kept], pa.int32()),
+                "metric": pa.array(out_metric, pa.string()).filter(pa.array(kept)),
+                "value": pa.array(all_values[kept]),
+                "at": _nullable(at[kept]),
             }
         )
 
@@ -1026,6 +1037,16 @@ class Rollups:
         parents = store.all_parents_of(names, self.cap_us)
         owner = pc.index_in(parents.column("company_id"), value_set=pa.array(names, pa.string()))
         owner_np = owner.to_numpy(zero_copy_only=False).astype(np.int64)
+        shared = _sharing_codes(parents, owner_np)
+        if shared:
+            # Two events or calls of these companies share a code, which the day sweep could not
+            # tell apart: they are rebuilt alone (grouped by ids from then on), the rest together.
+            for i in sorted(shared):
+                self._rebuild(names[i], None, None)
+            rest = [c for i, c in enumerate(names) if i not in shared]
+            if rest:
+                self._rebuild_many(rest, progress)
+            return
         window = self._windows_of(parents, owner_np, [tzs[c] for c in names], grids, hi_day, origin)
         crossing = parents.filter(pa.array(window < 0))
         if crossing.num_rows:
@@ -1064,13 +1085,12 @@ class Rollups:
     ) -> np.ndarray:
         """For :meth:`all_parents_of` rows (their company's number ``owner``): the window of
         WINDOW_DAYS days from ``origin`` that holds every connection of each, or -1 when none
-        does (it crosses a window's edge, or two parents of its company share a code)."""
+        does (it crosses a window's edge)."""
         window = np.full(parents.num_rows, -1, dtype=np.int64)
         if parents.num_rows == 0:
             return window
         lo = parents.column("lo").to_numpy().astype(np.int64)
         end = parents.column("end").to_numpy().astype(np.int64)
-        code = parents.column("parent").combine_chunks().cast(pa.uint64()).to_numpy(zero_copy_only=False)
         for tz in grids:
             rows = np.flatnonzero(np.array(tz_of)[owner] == tz)
             if len(rows) == 0:
@@ -1081,11 +1101,6 @@ class Rollups:
             # A window fetches connections joined before its end: one joined at it (zero-length)
             # belongs to the next, so such an event is fetched alone too.
             window[rows] = np.where(end[rows] >= grid.starts[end_day - grid.first], -1, w)
-        # Companies where two parents share a code: their windows cannot tell them apart.
-        by = np.lexsort((code, owner))
-        same = (owner[by][1:] == owner[by][:-1]) & (code[by][1:] == code[by][:-1])
-        if same.any():
-            window[np.isin(owner, owner[by][1:][same])] = -1
         return window
 
     def _recompute_parents_of(self, parents: pa.Table, now: int) -> None:
@@ -1220,6 +1235,17 @@ def _by_company(table: pa.Table) -> Iterator[tuple[str, pa.Table]]:
 def _nullable(values: np.ndarray) -> pa.Array:
     """Instants as an Arrow column, NO_TIME as null."""
     return pa.array(values.astype(np.int64), pa.int64(), mask=values == NO_TIME)
+
+
+def _sharing_codes(parents: pa.Table, owner: np.ndarray) -> set[int]:
+    """The companies (numbers in ``owner``) where two of :meth:`all_parents_of`'s events or
+    calls share a window code."""
+    if parents.num_rows == 0:
+        return set()
+    code = parents.column("parent").combine_chunks().cast(pa.uint64()).to_numpy(zero_copy_only=False)
+    by = np.lexsort((code, owner))
+    same = (owner[by][1:] == owner[by][:-1]) & (code[by][1:] == code[by][:-1])
+    return set(owner[by][1:][same].tolist())
 
 
 def _company_days(

@@ -83,3 +83,13 @@ def intraday(request: Request, day: DayQ = None, company: CompanyQ = None) -> JS
     in force and its changes that day, and the episodes at or over it."""
     _, info = _reader(request, company)
     return JSONResponse(services_of(request).query.intraday(info.id, parse_date("day", day)))
+
+
+@router.get("/hours", summary="The highest counts per weekday and hour of a range", responses=ERRORS)
+def hours(request: Request, date_from: FromQ = None, date_to: ToQ = None, company: CompanyQ = None) -> JSONResponse:
+    """For connections, speakers and events: a 7 x 24 matrix (Monday first, local wall-clock
+    hours) of the highest count reached in that hour on any day of the range with that weekday,
+    from the hourly maxima every day keeps."""
+    _, info = _reader(request, company)
+    d1, d2 = parse_range(date_from, date_to)
+    return JSONResponse(services_of(request).query.hours(info.id, d1, d2))
