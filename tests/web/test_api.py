@@ -87,6 +87,10 @@ def test_events_table_sort_search_paging(admin: Any) -> None:
     assert e1["participants"] == 3 and e1["peak"] == 3
     r = admin.get("/api/v1/events", params={**MARCH, "search": "вебинар"})
     assert [row["id"] for row in r.json()["rows"]] == ["e2"]
+    # An event's type by its name in either language: no title says "встреча" or "meeting".
+    for word in ("Встреча", "meeting"):
+        r = admin.get("/api/v1/events", params={**MARCH, "search": word, "sort": "id", "order": "asc"})
+        assert [row["id"] for row in r.json()["rows"]] == ["e1", "e3"], word
     r = admin.get("/api/v1/events", params={**MARCH, "sort": "title", "order": "asc",
                                             "limit": 1, "offset": 1})
     assert r.json()["rows"][0]["title"] == "Квартальный обзор"

@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..records import TEMPLATES
+from ..records import TEMPLATE_CODE, TEMPLATES
 from ..store.meta import MetaStore
 from ..timeutil import DayGrid, day_from_number, day_number, day_start_us, local_hour, to_iso
 from .activity import PEAKS, Episode, Window, active_at, episodes, minute_maxima, percentile, smallest_covering
@@ -22,7 +22,7 @@ from .engine import HOUR_US, HOURLY, NO_TIME
 from .insight import BREACH_FIGURES, LIMITED, History, breach_id, hour_id, limit_at
 from .model import Day, MetricValue, Page, Summary
 from .rollup import Rollups
-from .tables import TABLES, fold
+from .tables import TABLES, fold, templates_named
 
 TABLE_COLUMNS: dict[str, tuple[str, ...]] = {name: t.keys for name, t in TABLES.items()}
 MAX_PAGE = 100_000
@@ -393,10 +393,12 @@ class Query:
             fresh = self.rollups.fresh_open_stats(company_id)
         else:
             self.rollups.refresh_open_parents(company_id)
+        # An event's type is searched by its name, in either language ("вебинар" finds webinars).
+        templates = [TEMPLATE_CODE[t] for t in templates_named(fold_search(search)) if t in TEMPLATE_CODE]
         page = self._page(
             "events",
             company_id,
-            self._range_params(info, date_from, date_to),
+            {**self._range_params(info, date_from, date_to), "templates": templates},
             sort,
             order,
             search,

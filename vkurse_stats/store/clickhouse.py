@@ -1275,7 +1275,8 @@ TABLE_SQL: dict[str, tuple[str, str]] = {
             ON u.id = j.organizer_id
         WHERE ((j.created_at >= {{t0:Int64}} AND j.created_at < {{t1:Int64}})
                OR (j.first_join >= {{t0:Int64}} AND j.first_join < {{t1:Int64}}))
-          AND {_search("j.title", "j.id", "j.organizer_id", "u.name")}""",
+          AND ({_search("j.title", "j.id", "j.organizer_id", "u.name")}
+               OR has({{templates:Array(Int8)}}, j.template))""",
         "id",
     ),
     "planned": (

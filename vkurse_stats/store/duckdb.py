@@ -1255,7 +1255,8 @@ TABLE_SQL: dict[str, str] = {
                coalesce(j.peak, 0) AS peak, j.peak_at
         FROM j LEFT JOIN users u ON u.company_id = $company AND u.id = j.organizer_id
         WHERE ((j.created_at >= $t0 AND j.created_at < $t1) OR (j.first_join >= $t0 AND j.first_join < $t1))
-          AND {_search("j.title", "j.id", "j.organizer_id", "u.name")}""",
+          AND ({_search("j.title", "j.id", "j.organizer_id", "u.name")}
+               OR list_contains($templates::TINYINT[], j.template))""",
     "planned": f"""
         SELECT e.organizer_id, any_value(u.name) AS organizer_name, count(*) AS planned,
                arg_min(e.id, (e.scheduled_start, e.id)) AS next_id,
