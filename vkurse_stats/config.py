@@ -58,6 +58,14 @@ class Settings:
     report_time: str = field(default_factory=lambda: env("REPORT_TIME") or "09:00")
     # Seconds between two runs of the server's scheduler (reports due, messages to retry).
     notify_interval: float = field(default_factory=lambda: float(env("NOTIFY_INTERVAL") or 30))
+    # Licence alerts (see notify/alerts.py): the default thresholds (percent of the limit in
+    # force), the margin below a threshold the count must fall under, and for how long, before
+    # the threshold re-arms; crossings older than the lookback are not alerted (a backfill of
+    # history shows on the breaches page, not in a mailbox).
+    alert_thresholds: str = field(default_factory=lambda: env("ALERT_THRESHOLDS") or "90,100")
+    alert_margin_percent: float = field(default_factory=lambda: float(env("ALERT_MARGIN_PERCENT") or 5))
+    alert_rearm_seconds: float = field(default_factory=lambda: float(env("ALERT_REARM_SECONDS") or 600))
+    alert_lookback_days: int = field(default_factory=lambda: int(env("ALERT_LOOKBACK_DAYS") or 7))
 
     @property
     def resolved_analytics_url(self) -> str:

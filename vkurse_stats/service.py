@@ -21,6 +21,7 @@ from .store.meta import MetaStore
 from .writer import Writer
 
 if TYPE_CHECKING:
+    from .notify.alerts import AlertEngine
     from .notify.notifier import Notifier
 
 HOUR_US = 3_600_000_000
@@ -51,6 +52,7 @@ class Services:
     accounts: AccountStore = field(init=False)  # accounts, sessions, tokens, the audit log
 
     _notifier: Notifier | None = field(init=False, default=None)
+    _alerts: AlertEngine | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.writer = Writer(self.rollups)
@@ -73,6 +75,27 @@ class Services:
     def stop_notifier(self) -> None:
         if self._notifier is not None:
             self._notifier.stop()
+
+    @property
+    def alerts(self) -> AlertEngine:
+        """Licence alerts: evaluated after the writer's applies, in a thread of their own."""
+        if self._alerts is None:
+            from .notify.alerts import AlertEngine
+
+            self._alerts = AlertEngine(self)
+        return self._alerts
+
+    def start_alerts(self) -> None:
+        """Evaluate alerts after every apply of the writer (and resume where they stopped)."""
+        engine = self.alerts
+        if not engine.running:
+            self.writer.listen(engine.note)
+            engine.start()
+
+    def stop_alerts(self) -> None:
+        if self._alerts is not None and self._alerts.running:
+            self.writer.unlisten(self._alerts.note)
+            self._alerts.stop()
 
     def now_us(self) -> int:
         return self.settings.now_us()
@@ -143,6 +166,7 @@ class Services:
     def close(self) -> None:
         self.stop_notifier()
         self.stop_writer()
+        self.stop_alerts()
         self.analytics.close()
         self.meta.close()
 

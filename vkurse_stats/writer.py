@@ -7,6 +7,10 @@ is waiting in one transaction (group commit: one commit for many requests) and q
 touched. It applies the queue about once a second (one sweep of the touched days for many
 batches), and at once for a company a read is waiting for, which then waits for that one apply
 alone. Reads never take the writer's lock: they read committed rollups on cursors of their own.
+
+After each apply the writer tells its listeners (:meth:`Writer.listen`) which companies' records
+it applied and which of their days: the live view and the alerts react to exactly what changed.
+A listener only takes note (it queues work for a thread of its own): it never slows the writer.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from .ingest import Ingestor, IngestResult
@@ -44,6 +48,24 @@ class Writer:
         self._error: BaseException | None = None  # of the last apply, None when it worked
         self._stopping = False
         self._thread: threading.Thread | None = None
+        self._listeners: list[Callable[[Mapping[str, frozenset[int] | None]], None]] = []
+
+    def listen(self, listener: Callable[[Mapping[str, frozenset[int] | None]], None]) -> None:
+        """Call ``listener`` after every apply with the companies applied and their local days
+        recomputed (None: the whole company, rebuilt). It runs on the writer thread: it must
+        only take note and return."""
+        self._listeners.append(listener)
+
+    def unlisten(self, listener: Callable[[Mapping[str, frozenset[int] | None]], None]) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def _tell(self, applied: Mapping[str, frozenset[int] | None]) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(applied)
+            except Exception:  # noqa: BLE001 - a listener's fault never stops the writer
+                log.exception("a listener of the writer failed")
 
     def start(self, warm_up: Callable[[], None] | None = None) -> None:
         """Start the writer thread (``warm_up`` runs there first: loading the engine and key
@@ -145,6 +167,7 @@ class Writer:
         """One transaction for every job; if it fails for a reason of one job's (not the
         store's), each job is tried alone so the others are not lost."""
         states = [job.ingestor.snapshot() for job in jobs]
+        rebuilt = {c for state in states for c in state[4]}  # new companies: rebuilt by finish
         try:
             lead = jobs[0].ingestor
             for job in jobs[1:]:
@@ -166,9 +189,22 @@ class Writer:
             return
         for job in jobs:
             job.done.set()
+        if rebuilt and self._listeners:
+            self._tell(dict.fromkeys(rebuilt))
+
+    def _queued_days(self) -> dict[str, frozenset[int] | None]:
+        """What the next apply recomputes: each queued company's days (an empty set: its events
+        only). Rollups keeps no public view of its queue, so it is read under the queue's lock."""
+        rollups = self.rollups
+        with rollups._pending_lock:
+            days = {c: frozenset(d) for c, d in rollups._pending.days.items() if d}
+        return {**dict.fromkeys(rollups.queued(), frozenset()), **days}
 
     def _apply(self, companies: set[str] | None) -> None:
         error: BaseException | None = None
+        queued = self._queued_days() if self._listeners else {}
+        if companies is not None:
+            queued = {c: d for c, d in queued.items() if c in companies}
         try:
             if companies is None:
                 self.rollups.catch_up()
@@ -183,6 +219,8 @@ class Writer:
             self._applies += 1
             self._error = error
             self._cv.notify_all()
+        if error is None and queued:
+            self._tell(queued)
 
 
 def _is_store_failure(exc: BaseException) -> bool:

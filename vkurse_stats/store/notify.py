@@ -1,5 +1,5 @@
-"""Notification state in the metadata store: report subscriptions, company webhooks and the
-outbox of deliveries.
+"""Notification state in the metadata store: report subscriptions, company webhooks, the
+outbox of deliveries, and licence alerts (thresholds, the alerts recorded, who has read them).
 
 Every message leaves through the outbox: a row is written first (what, to whom, the exact bytes
 to send), then a delivery worker claims it, sends it and marks it delivered, or records the error
@@ -73,7 +73,55 @@ outbox = sa.Table(
     sa.Column("failed_at", sa.Float),
 )
 
-TABLES = [report_subscriptions, company_webhooks, outbox]
+# Per company and limited metric: the alert thresholds (percent of the limit in force) and the
+# instant they apply from (a crossing before it is judged by the thresholds it had then: none
+# recorded again). No row: the defaults, from the beginning.
+alert_thresholds = sa.Table(
+    "alert_thresholds", METADATA,
+    sa.Column("company_id", sa.String(256), primary_key=True),
+    sa.Column("metric", sa.String(64), primary_key=True),
+    sa.Column("percents", sa.String(200), nullable=False),  # JSON list of ints, ascending
+    sa.Column("since_us", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+# One row per crossing recorded, and per correction of one: ``kind`` is raised (found when it
+# happened), corrected (found after the fact, or replacing ``replaces``) or retracted (the
+# crossing of ``replaces`` no longer exists). ``superseded_by`` marks a row a later one replaced.
+alerts = sa.Table(
+    "alerts", METADATA,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("company_id", sa.String(256), nullable=False, index=True),
+    sa.Column("metric", sa.String(64), nullable=False),
+    sa.Column("percent", sa.Integer, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("instant_us", sa.BigInteger, nullable=False),
+    sa.Column("value", sa.Integer, nullable=False),
+    sa.Column("level", sa.Integer, nullable=False),
+    sa.Column("limit_value", sa.Integer, nullable=False),
+    sa.Column("active", sa.Text, nullable=False, default="[]"),  # JSON: the events active then
+    sa.Column("replaces", sa.Integer),
+    sa.Column("superseded_by", sa.Integer),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Index("ix_alerts_company_instant", "company_id", "metric", "percent", "instant_us"),
+)
+
+alert_reads = sa.Table(
+    "alert_reads", METADATA,
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("last_seen_id", sa.Integer, nullable=False),
+)
+
+# Per company: the latest instant its curves were evaluated up to (a crossing found before it
+# is a correction), so a restart resumes there.
+alert_marks = sa.Table(
+    "alert_marks", METADATA,
+    sa.Column("company_id", sa.String(256), primary_key=True),
+    sa.Column("watermark_us", sa.BigInteger, nullable=False),
+)
+
+TABLES = [report_subscriptions, company_webhooks, outbox, alert_thresholds, alerts, alert_reads, alert_marks]
+AlertKind = Literal["raised", "corrected", "retracted"]
 
 
 @dataclass(frozen=True)
@@ -125,6 +173,46 @@ class Delivery:
         if self.delivered_at is not None:
             return "delivered"
         return "failed" if self.failed_at is not None else "pending"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """A limited metric's alert thresholds (percent of the limit) and the instant they apply from."""
+
+    metric: str
+    percents: tuple[int, ...]
+    since_us: int
+    custom: bool  # False: the defaults
+
+
+@dataclass(frozen=True)
+class Alert:
+    id: int
+    company_id: str
+    metric: str
+    percent: int
+    kind: AlertKind
+    instant_us: int
+    value: int
+    level: int
+    limit: int
+    active: list[dict[str, Any]]
+    replaces: int | None
+    superseded_by: int | None
+    created_at: float
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": self.id, "company": self.company_id, "metric": self.metric, "percent": self.percent,
+                "kind": self.kind, "value": self.value, "level": self.level, "limit": self.limit,
+                "active": self.active, "replaces": self.replaces, "superseded_by": self.superseded_by}
+
+
+def _alert(row: Any) -> Alert:
+    m = row._mapping
+    return Alert(id=m["id"], company_id=m["company_id"], metric=m["metric"], percent=m["percent"],
+                 kind=m["kind"], instant_us=m["instant_us"], value=m["value"], level=m["level"],
+                 limit=m["limit_value"], active=json.loads(m["active"] or "[]"), replaces=m["replaces"],
+                 superseded_by=m["superseded_by"], created_at=m["created_at"])
 
 
 def _delivery(row: Any) -> Delivery:
@@ -310,3 +398,91 @@ class NotifyStore:
             rows = conn.execute(q).fetchall()
             total = int(conn.execute(sa.select(sa.func.count()).select_from(t).where(*where)).scalar() or 0)
         return [_delivery(r) for r in rows], total
+
+    # --- alerts --------------------------------------------------------------------------------
+    def thresholds(self, company_id: str, metrics: list[str], default: tuple[int, ...]) -> dict[str, Thresholds]:
+        """Each metric's thresholds for the company (``default`` where none were set)."""
+        t = alert_thresholds
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(t).where(t.c.company_id == company_id)).fetchall()
+        found = {r.metric: Thresholds(r.metric, tuple(json.loads(r.percents)), int(r.since_us), True) for r in rows}
+        return {m: found.get(m) or Thresholds(m, default, -(2**62), False) for m in metrics}
+
+    def set_thresholds(self, company_id: str, metric: str, percents: tuple[int, ...], since_us: int,
+                       now: float) -> None:
+        t = alert_thresholds
+        with self.engine.begin() as conn:
+            n = conn.execute(t.update().where(t.c.company_id == company_id, t.c.metric == metric).values(
+                percents=json.dumps(list(percents)), since_us=since_us, updated_at=now)).rowcount
+            if not n:
+                conn.execute(t.insert().values(company_id=company_id, metric=metric,
+                                               percents=json.dumps(list(percents)), since_us=since_us,
+                                               updated_at=now))
+
+    def live_alerts(self, company_id: str, t0: int, t1: int) -> list[Alert]:
+        """The crossings recorded in [t0, t1) that stand (not retracted nor replaced), by instant."""
+        t = alerts
+        q = (sa.select(t).where(t.c.company_id == company_id, t.c.instant_us >= t0, t.c.instant_us < t1,
+                                t.c.kind != "retracted", t.c.superseded_by.is_(None))
+             .order_by(t.c.instant_us, t.c.id))
+        with self.engine.connect() as conn:
+            return [_alert(r) for r in conn.execute(q)]
+
+    def record_alerts(self, rows: list[dict[str, Any]], now: float) -> list[Alert]:
+        """Insert alerts (one transaction), marking the rows each replaces; returns them."""
+        out: list[Alert] = []
+        with self.engine.begin() as conn:
+            for values in rows:
+                data = {**values, "active": json.dumps(values.get("active") or [], ensure_ascii=False),
+                        "created_at": now}
+                key = conn.execute(alerts.insert().values(**data)).inserted_primary_key
+                assert key is not None
+                new_id = int(key[0])
+                if values.get("replaces") is not None:
+                    conn.execute(alerts.update().where(alerts.c.id == values["replaces"])
+                                 .values(superseded_by=new_id))
+                out.append(_alert(conn.execute(sa.select(alerts).where(alerts.c.id == new_id)).one()))
+        return out
+
+    def alert_list(self, company_id: str, *, limit: int = 50, offset: int = 0) -> tuple[list[Alert], int]:
+        """A company's alerts newest first, and how many it has."""
+        t = alerts
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(t).where(t.c.company_id == company_id)
+                                .order_by(t.c.id.desc()).limit(limit).offset(offset)).fetchall()
+            total = int(conn.execute(sa.select(sa.func.count()).select_from(t)
+                                     .where(t.c.company_id == company_id)).scalar() or 0)
+        return [_alert(r) for r in rows], total
+
+    def unread_alerts(self, account_id: int, company_id: str) -> int:
+        with self.engine.connect() as conn:
+            seen = conn.execute(sa.select(alert_reads.c.last_seen_id).where(
+                alert_reads.c.account_id == account_id)).scalar() or 0
+            return int(conn.execute(sa.select(sa.func.count()).select_from(alerts).where(
+                alerts.c.company_id == company_id, alerts.c.id > seen)).scalar() or 0)
+
+    def mark_alerts_read(self, account_id: int, up_to: int) -> None:
+        t = alert_reads
+        with self.engine.begin() as conn:
+            n = conn.execute(t.update().where(t.c.account_id == account_id, t.c.last_seen_id < up_to)
+                             .values(last_seen_id=up_to)).rowcount
+            if not n and conn.execute(sa.select(t.c.account_id).where(t.c.account_id == account_id)).first() is None:
+                conn.execute(t.insert().values(account_id=account_id, last_seen_id=up_to))
+
+    def watermark(self, company_id: str) -> int | None:
+        with self.engine.connect() as conn:
+            value = conn.execute(sa.select(alert_marks.c.watermark_us).where(
+                alert_marks.c.company_id == company_id)).scalar()
+        return None if value is None else int(value)
+
+    def watermarks(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            return {r.company_id: int(r.watermark_us) for r in conn.execute(sa.select(alert_marks))}
+
+    def set_watermark(self, company_id: str, watermark_us: int) -> None:
+        t = alert_marks
+        with self.engine.begin() as conn:
+            n = conn.execute(t.update().where(t.c.company_id == company_id, t.c.watermark_us < watermark_us)
+                             .values(watermark_us=watermark_us)).rowcount
+            if not n and conn.execute(sa.select(t.c.company_id).where(t.c.company_id == company_id)).first() is None:
+                conn.execute(t.insert().values(company_id=company_id, watermark_us=watermark_us))
