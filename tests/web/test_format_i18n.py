@@ -84,7 +84,7 @@ def test_every_text_used_by_templates_is_translated() -> None:
     dynamic = ({f"support.limit.{n}" for n in LIMIT_NAMES}
                | {f"support.scope.{s}" for s in SCOPES}
                | {f"support.role.{r}" for r in ("admin", "operator")}
-               | {f"range.{k}" for k in fmt.presets(date(2026, 1, 1))})
+               | {f"range.{k}" for k in dashboard.range_presets(date(2026, 1, 1))})
     used = {k for k in used if not k.endswith(".")}  # prefixes of the dynamic keys
     missing = sorted(k for k in used | dynamic if k not in MESSAGES)
     assert missing == []

@@ -153,10 +153,14 @@ def test_dashboard_chart_data(admin: TestClient) -> None:
     assert '<script src="/static/vendor/echarts/echarts.min.js"></script>' in html
 
 
-def test_dashboard_defaults_to_this_month(admin: TestClient) -> None:
+def test_dashboard_defaults_to_the_last_30_days(admin: TestClient) -> None:
     html = admin.get("/dashboard").text
-    assert re.search(r'name="from" id="range-from" value="2026-03-01" max="2026-03-31"', html)
-    assert re.search(r'name="to" id="range-to" value="2026-03-31" min="2026-03-01"', html)
+    assert re.search(r'name="from" id="range-from" value="2026-02-19" max="2026-03-20"', html)
+    assert re.search(r'name="to" id="range-to" value="2026-03-20" min="2026-02-19"', html)
+    assert re.search(r'data-preset="last_30" aria-current="true">30 дней<', html)
+    assert "/dashboard?from=2026-03-14&amp;to=2026-03-20" in html  # the last 7 days
+    assert "/dashboard?from=2025-03-21&amp;to=2026-03-20" in html  # the last 12 months
+    assert "/dashboard?from=2026-03-01&amp;to=2026-03-31" in html  # this month
     assert 'data-preset="last_month"' in html
     assert "/dashboard?from=2026-02-01&amp;to=2026-02-28" in html
     assert "/dashboard?from=2026-01-01&amp;to=2026-03-31" in html  # this quarter

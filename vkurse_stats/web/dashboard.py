@@ -8,7 +8,7 @@ there appears on the dashboard without edits here. Charts go to the browser as p
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from starlette.requests import Request
@@ -27,6 +27,7 @@ from ..metrics.tables import (
 from ..store.meta import CompanyInfo
 from . import format as fmt
 from .i18n import translate
+from .licence import anchor_of, times_text
 from .params import fetch_table, parse_int, parse_order
 from .render import url_with
 
@@ -38,6 +39,28 @@ DEVICES_TOP = 10  # bars of the devices chart; the rest is one "other" bar, so t
 WEEKLY_FROM = 93  # a range of more days is charted by week (each week's greatest daily peak)
 # Which metric of a section the chart is about (bars, limit line, average, peak marker).
 MAIN_LIMIT = "concurrent_speakers"
+
+
+def range_presets(today: date) -> dict[str, tuple[date, date]]:
+    """The date-range shortcuts: rolling ones ending today (the last 30 days are the default
+    view, so the 1st of a month never opens on an empty month), then the calendar ones."""
+    year_ago = today.replace(year=today.year - 1) if (today.month, today.day) != (2, 29) \
+        else date(today.year - 1, 2, 28)
+    return {
+        "last_7": (today - timedelta(days=6), today),
+        "last_30": (today - timedelta(days=29), today),
+        "last_12_months": (year_ago + timedelta(days=1), today),
+        **fmt.presets(today),
+    }
+
+
+DEFAULT_PRESET = "last_30"
+
+
+def previous_range(d1: date, d2: date) -> tuple[date, date]:
+    """The period of the same length just before ``d1 .. d2`` (what the cards compare with)."""
+    n = (d2 - d1).days + 1
+    return d1 - timedelta(days=n), d1 - timedelta(days=1)
 
 
 def section_title(section: str, lang: str) -> str:
@@ -73,6 +96,47 @@ class Card:
     share: str | None = None
     pct: int | None = None  # share of the limit for the usage bar, capped at 100
     level: str = "none"
+    delta: Delta | None = None
+    breach: list[str] | None = None  # "at the limit N times, H h M min in total", and over it
+    breach_anchor: str | None = None
+    peak_day: str | None = None  # the day of the peak (ISO), for "what made the peak"
+
+
+@dataclass(frozen=True)
+class Delta:
+    """The change of a figure against the previous period of the same length."""
+
+    direction: str  # up, down, same
+    text: str  # "↑ 12"
+    title: str  # "В предыдущем периоде (…): 145"
+
+
+def delta(m: MetricDef, now: int, before: int, prev: tuple[date, date], lang: str) -> Delta:
+    diff = now - before
+    span = f"{fmt.fmt_date(prev[0], lang)} – {fmt.fmt_date(prev[1], lang)}"
+    title = translate(lang, "dash.prev_title", span=span, value=_value(m, before, lang))
+    if diff == 0:
+        return Delta("same", "= " + translate(lang, "dash.prev_same"), title)
+    arrow = "↑" if diff > 0 else "↓"
+    text = f"{arrow} {_value(m, abs(diff), lang)}"
+    if before:
+        text += f" ({'+' if diff > 0 else '−'}{fmt.fmt_pct(abs(diff) / before, lang)})"
+    return Delta("up" if diff > 0 else "down", text, title)
+
+
+def breach_texts(mv: MetricValue, lang: str) -> list[str] | None:
+    """A limited card's time at and over its limit, or that it was never reached."""
+    if mv.breach is None:
+        return None
+    at_us, over_us, at_n, over_n = mv.breach
+    if not at_n:
+        return [translate(lang, "dash.breach_none")]
+    out = [translate(lang, "dash.breach_at", times=times_text(at_n, lang),
+                     total=fmt.fmt_duration(at_us / 1_000_000, lang))]
+    if over_n:
+        out.append(translate(lang, "dash.breach_over", times=times_text(over_n, lang),
+                             total=fmt.fmt_duration(over_us / 1_000_000, lang)))
+    return out
 
 
 @dataclass
@@ -85,15 +149,18 @@ class SideCard:
     total: str
     limit: str | None = None
     level: str = "none"
+    delta: Delta | None = None
 
 
 def _value(m: MetricDef, v: int, lang: str) -> str:
     return fmt.fmt_bytes(v, lang) if is_bytes(m) else fmt.fmt_int(v, lang)
 
 
-def cards(summary: Summary, lang: str) -> list[tuple[str, str, list[Card]]]:
-    """The four peak sections: (section id, title, cards)."""
+def cards(summary: Summary, lang: str,
+          previous: Summary | None = None) -> list[tuple[str, str, list[Card]]]:
+    """The four peak sections: (section id, title, cards), each card against ``previous``."""
     tz = summary.timezone
+    prev = (previous.date_from, previous.date_to) if previous else None
     out = []
     for section in PEAK_SECTIONS:
         items = []
@@ -109,12 +176,18 @@ def cards(summary: Summary, lang: str) -> list[tuple[str, str, list[Card]]]:
                 limit=fmt.fmt_int(mv.limit, lang) if (m.is_peak and mv.limit is not None) else None,
                 share=fmt.fmt_pct(share, lang) if share is not None else None,
                 pct=min(100, round(share * 100)) if share is not None else None,
-                level=level_of(share)))
+                level=level_of(share),
+                delta=delta(m, mv.value, previous.metrics[m.id].value, prev, lang)
+                if previous and prev else None,
+                breach=breach_texts(mv, lang) if m.is_peak else None,
+                breach_anchor=anchor_of(m.id) if mv.breach and mv.breach[2] else None,
+                peak_day=fmt.local_dt(mv.at, tz).date().isoformat()
+                if (m.is_peak and mv.at is not None and mv.value) else None))
         out.append((section, section_title(section, lang), items))
     return out
 
 
-def side_cards(summary: Summary, lang: str) -> list[SideCard]:
+def side_cards(summary: Summary, lang: str, previous: Summary | None = None) -> list[SideCard]:
     """Storage and users: the figure of the range, with the total level in brackets."""
     out = []
     for section in SIDE_SECTIONS:
@@ -131,7 +204,9 @@ def side_cards(summary: Summary, lang: str) -> list[SideCard]:
             total_label=stock.label(lang), total=_value(stock, total.value, lang),
             limit=(_value(stock, total.limit, lang) + " · " + fmt.fmt_pct(share, lang))
             if total.limit is not None else None,
-            level=level_of(share)))
+            level=level_of(share),
+            delta=delta(flow, summary.metrics[flow.id].value, previous.metrics[flow.id].value,
+                        (previous.date_from, previous.date_to), lang) if previous else None))
     return out
 
 
@@ -204,7 +279,7 @@ def chart_data(summary: Summary, days: list[Day], devices: Page, lang: str) -> d
             continue
 
         items = [_series(m, main, values[m.id], summary, lang, overlay=False, name=m.label(lang))
-                 for m in peaks]
+                 | _breach_marks(m, groups, lang) for m in peaks]
         if section == "total":
             # Per-type peaks of the same kind, so one sees how the total relates to each type.
             for m in METRICS:
@@ -233,13 +308,27 @@ def chart_data(summary: Summary, days: list[Day], devices: Page, lang: str) -> d
         "weekly": weekly,
         "text": {k: translate(lang, f"dash.{k}") for k in
                  ("average", "peak_day", "limit_line", "limit_short", "devices", "clients_daily",
-                  "users")},
+                  "users", "at_limit", "open_day")},
         "charts": charts,
         "devices": devices_bars(devices, lang),
         "clients": {"names": [client_label(c, lang) for c in client_ids],
                     "series": [[max((d.clients.get(c, 0) for d in b.days), default=0)
                                 for b in groups] for c in client_ids]},
     }
+
+
+def _breach_marks(m: MetricDef, groups: list[Bucket], lang: str) -> dict[str, Any]:
+    """A limited series' points with time at the limit (marked on the chart, and named in its
+    table and tooltip), and per point the day whose peak it shows (what a click opens)."""
+    days: list[str] = []
+    at_limit: list[str | None] = []
+    for b in groups:
+        best = max(b.days, key=lambda d: d.metrics[m.id].value)  # the first day with the peak
+        days.append(best.date.isoformat())
+        seconds = sum((d.metrics[m.id].breach or (0, 0, 0, 0))[0] for d in b.days) / 1_000_000
+        at_limit.append(fmt.fmt_duration(seconds, lang) if seconds else None)
+    return {"days_iso": days, "breach": [i for i, v in enumerate(at_limit) if v is not None],
+            "at_limit": at_limit}
 
 
 def _series(m: MetricDef, main: MetricDef, values: list[MetricValue], summary: Summary, lang: str,
@@ -278,7 +367,10 @@ def chart_tables(charts: dict[str, Any], lang: str) -> dict[str, dict[str, Any]]
         header = [period] + [s.get("full") or s["name"] for s in cols]
         header += [s["limit_name"] for s in cols if s["limit"] is not None]
         limits = [fmt.fmt_int(s["limit"], lang) for s in cols if s["limit"] is not None]
+        marked = [s for s in cols if s.get("breach")]
+        header += [translate(lang, "dash.at_limit_of", name=s["name"]) for s in marked]
         rows = [[title] + [fmt.fmt_int(s["data"][i], lang) for s in cols] + limits
+                + [s["at_limit"][i] or "—" for s in marked]
                 for i, title in enumerate(charts["titles"])]
         out[ch["id"]] = {"header": header, "rows": rows}
     out["devices"] = {"header": [translate(lang, "col.client_device"), charts["text"]["users"]],

@@ -9,6 +9,8 @@ account's other sessions; "sign out everywhere" ends all of them.
 
 from __future__ import annotations
 
+from datetime import date
+from typing import Any
 from urllib.parse import urlencode, urlparse
 
 from fastapi import APIRouter
@@ -16,11 +18,13 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
-from ..metrics.definitions import has_activity
+from ..metrics.activity import PEAKS
+from ..metrics.definitions import METRIC_BY_ID, has_activity
 from ..metrics.query import MAX_PAGE
 from ..store.accounts import MIN_PASSWORD_LENGTH, AccountError, HashersBusy, Throttled
 from . import dashboard as dash
 from . import format as fmt
+from . import licence
 from .auth import (
     ANON_COOKIE,
     SESSION_COOKIE,
@@ -36,9 +40,9 @@ from .auth import (
     set_cookie,
 )
 from .company_list import company_listing
-from .errors import error_text
+from .errors import ApiError, error_text
 from .i18n import pick_lang, translate
-from .params import parse_range
+from .params import parse_date, parse_range
 from .render import render
 
 router = APIRouter(include_in_schema=False)
@@ -204,23 +208,36 @@ def dashboard(request: Request) -> Response:
         requested = first.id
     company = resolve_company(request, principal, requested, default_first=True)
     today = fmt.today_in(company.timezone, services.now_us())
-    presets = fmt.presets(today)
+    presets = dash.range_presets(today)
     error = None
     typed = (qp.get("from") or "", qp.get("to") or "")
     if any(typed):
         try:
             d1, d2 = parse_range(*typed)
         except HTTPError as exc:
-            # The inputs keep what was typed; the figures are this month's, and the page says so.
+            # The inputs keep what was typed; the figures are the default range's, and the
+            # page says so.
             error = translate(lang, "range.bad", error=error_text(exc, lang))
-            d1, d2 = presets["this_month"]
+            d1, d2 = presets[dash.DEFAULT_PRESET]
     else:
-        d1, d2 = presets["this_month"]
+        d1, d2 = presets[dash.DEFAULT_PRESET]
     summary, days = services.query.report(company.id, d1, d2)
+    p1, p2 = dash.previous_range(d1, d2)
+    previous = services.query.summary(company.id, p1, p2)
     devices = services.query.devices(company.id, d1, d2, limit=MAX_PAGE)
     base = {"company": company.id} if principal.is_operator else {}
     range_q = {**base, "from": d1.isoformat(), "to": d2.isoformat()}
     charts = dash.chart_data(summary, days, devices, lang)
+    breaches = services.query.breaches(company.id, d1, d2)
+    history = services.rollups.limit_histories([company.id])[company.id]
+
+    def day_url(day: date | str, metric: str) -> str:
+        return "/dashboard?" + _query_string({**range_q, "day": str(day),
+                                               "metric": metric}) + "#day-panel"
+
+    charts["day_url"] = "/dashboard?" + _query_string(range_q)
+    charts["day_fragment"] = "/dashboard/day?" + _query_string({**base, "lang": lang})
+    day_view = _day_view(request, company, lang) if qp.get("day") else None
     return render(request, "dashboard.html", {
         "company": company,
         "d1": d1, "d2": d2,
@@ -231,11 +248,18 @@ def dashboard(request: Request) -> Response:
                      _query_string({**base, "from": a.isoformat(), "to": b.isoformat()}),
                      (a, b) == (d1, d2))
                     for key, (a, b) in presets.items()],
-        "sections": dash.cards(summary, lang),
-        "side": dash.side_cards(summary, lang),
+        "previous": (p1, p2),
+        "sections": dash.cards(summary, lang, previous),
+        "side": dash.side_cards(summary, lang, previous),
         "has_data": has_activity(summary.metrics),
         "charts": charts,
         "chart_tables": dash.chart_tables(charts, lang),
+        "breach_lists": licence.breach_lists(breaches, history, lang, day_url),
+        "sizing": licence.sizing_rows(breaches, lang),
+        "sizing_header": [translate(lang, k) for k in licence.SIZING_HEADER],
+        "day_view": day_view,
+        "day_url": day_url,
+        "times_text": licence.times_text,
         "tables": [dash.table(request, name, services.query, company, d1, d2, lang)
                    for name in dash.TABLE_PREFIX],
         "tables_spec": dash.tables_spec(lang, company, d1, d2, principal.is_operator),
@@ -243,6 +267,49 @@ def dashboard(request: Request) -> Response:
         "export_xlsx": "/api/v1/export.xlsx?" + _query_string({**range_q, "lang": lang}),
         "operator_company": base.get("company"),
     })
+
+
+def _day_view(request: Request, company: Any, lang: str) -> dict[str, Any] | None:
+    """One day of ``?day=&metric=``: what made the metric's peak that day (the events and calls
+    active at its first instant, as ``/api/v1/at?metric=&day=`` answers) and the day's curve
+    (``/api/v1/intraday``). None when the parameters name no day or no peak metric."""
+    qp = request.query_params
+    try:
+        day = parse_date("day", qp.get("day"))
+    except HTTPError:
+        return None
+    m = METRIC_BY_ID.get(qp.get("metric") or "total.speakers")
+    if m is None or m not in PEAKS:
+        return None
+    query = services_of(request).query
+    instant = query.peak_instant(company.id, m.id, day)
+    makers = None
+    if instant is not None:
+        makers = licence.peak_makers(query.at(company.id, instant), m, day, company.timezone, lang)
+    curve = licence.curve_data(query.intraday(company.id, day), lang)
+    return {"day": day, "day_text": fmt.fmt_date(day, lang), "metric": m.id,
+            "metric_title": licence.metric_title(m, lang), "makers": makers, "curve": curve,
+            "curve_table": licence.hourly_table(curve, lang),
+            "api_at": "/api/v1/at?" + _query_string({"company": company.id, "metric": m.id,
+                                                      "day": day.isoformat()}),
+            "api_intraday": "/api/v1/intraday?" + _query_string({"company": company.id,
+                                                                 "day": day.isoformat()})}
+
+
+@router.get("/dashboard/day")
+def dashboard_day(request: Request) -> Response:
+    """The day panel alone (dashboard.js puts it in place when a peak card or a chart's day is
+    clicked); the same HTML the dashboard renders for ``?day=&metric=``."""
+    principal = page_principal(request)
+    company = resolve_company(request, principal, request.query_params.get("company"),
+                              default_first=True)
+    qp = request.query_params
+    parse_date("day", qp.get("day"))  # a missing or bad day is answered as such
+    view = _day_view(request, company, pick_lang(request))
+    if view is None:
+        raise ApiError(400, "unknown_metric", value=qp.get("metric") or "",
+                       choices=", ".join(m.id for m in PEAKS))
+    return render(request, "_day.html", {"day_view": view, "company": company})
 
 
 def _query_string(params: dict[str, str]) -> str:

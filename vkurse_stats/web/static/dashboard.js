@@ -33,6 +33,7 @@
   // --- charts -------------------------------------------------------------------------------
   var data = readJson("chart-data");
   var charts = [];
+  var dayChart = function () {};
   if (data && typeof echarts !== "undefined") {
     var nf = new Intl.NumberFormat(data.lang === "en" ? "en-US" : "ru-RU");
     var num = function (v) { return nf.format(v); };
@@ -100,6 +101,14 @@
           markLine: { symbol: "none", silent: true, data: [] },
         };
         s.data.forEach(function (v) { highest = Math.max(highest, v); });
+        // Days (or weeks) with time at the limit stand out in the limit's colour.
+        if (s.breach && s.breach.length) {
+          out.data = s.data.map(function (v, k) {
+            if (s.breach.indexOf(k) < 0) { return v; }
+            return s.main ? { value: v, itemStyle: { color: limitColour } }
+              : { value: v, symbol: "triangle", symbolSize: 10, itemStyle: { color: limitColour } };
+          });
+        }
         if (s.overlay) { out.lineStyle = { type: "dashed", width: 1.5 }; }
         if (s.main) {
           out.itemStyle.borderRadius = [3, 3, 0, 0];
@@ -146,11 +155,84 @@
         spec.series.forEach(function (s) {
           if (s.overlay) { rows.push(esc(s.full) + ": <b>" + num(s.data[i]) + "</b>"); }
         });
+        spec.series.forEach(function (s) {
+          if (s.at_limit && s.at_limit[i]) {
+            rows.push("⚠ " + esc(data.text.at_limit) + " (" + esc(s.name) + "): <b>" +
+                      esc(s.at_limit[i]) + "</b>");
+          }
+        });
+        rows.push("<i>" + esc(data.text.open_day) + "</i>");
         return rows.join("<br>");
       };
       chart.setOption(option);
+      // A click on a day (anywhere over the plot) opens what made the main figure's peak then.
+      var mainSeries = spec.series.filter(function (s) { return s.main; })[0];
+      if (mainSeries && mainSeries.days_iso) {
+        chart.getZr().on("mousemove", function (e) {
+          chart.getZr().setCursorStyle(chart.containPixel("grid", [e.offsetX, e.offsetY]) ? "pointer" : "default");
+        });
+        chart.getZr().on("click", function (e) {
+          var pt = [e.offsetX, e.offsetY];
+          if (!chart.containPixel("grid", pt)) { return; }
+          var i = chart.convertFromPixel({ seriesIndex: 0 }, pt)[0];
+          var day = mainSeries.days_iso[i];
+          if (day && mainSeries.data[i] > 0) { openDay(day, mainSeries.id, null); }
+        });
+      }
       spreadLabels(chart, lines);
       chart.setOption({ series: option.series.map(function (s) { return { markLine: s.markLine }; }) });
+    };
+
+    // The day's curve: per-minute maxima, the exact peak of each count, its limit (stepping
+    // where it changed) and the time at and over it shaded.
+    dayChart = function () {
+      var holder = document.getElementById("day-data");
+      var el = document.getElementById("chart-day");
+      if (!holder || !el) { return; }
+      var old = echarts.getInstanceByDom(el);
+      if (old) { charts.splice(charts.indexOf(old), 1); old.dispose(); }
+      var day = JSON.parse(holder.textContent);
+      var chart = make("chart-day");
+      var option = baseOption(el);
+      option.xAxis.data = day.axis;
+      option.xAxis.axisLabel = { interval: 119 };
+      option.yAxis = [{ type: "value", minInterval: 1, axisLabel: { formatter: num } },
+                      { type: "value", minInterval: 1, axisLabel: { formatter: num }, splitLine: { show: false } }];
+      option.grid.right = 56;
+      option.series = [];
+      day.series.forEach(function (s, i) {
+        var colour = palette[i % palette.length];
+        var axis = s.id === "total.events" ? 1 : 0;
+        var line = { name: s.name, type: "line", step: "end", showSymbol: false, yAxisIndex: axis,
+                     data: s.data, lineStyle: { width: 1.5, color: colour }, itemStyle: { color: colour } };
+        if (s.peak_minute !== null) {
+          line.markPoint = { symbol: "pin", symbolSize: 34, itemStyle: { color: colour },
+                             label: { fontSize: 10, formatter: function () { return num(s.peak); } },
+                             data: [{ name: day.text.peak + " " + s.peak_at, coord: [s.peak_minute, s.peak], value: s.peak }] };
+        }
+        if (s.episodes.length) {
+          line.markArea = { silent: true, data: s.episodes.map(function (e) {
+            var over = e[2] === "over";
+            return [{ xAxis: e[0], name: over ? day.text.over_shade : day.text.at_shade,
+                      itemStyle: { color: over ? "rgba(179, 38, 30, 0.28)" : "rgba(179, 38, 30, 0.12)" } },
+                    { xAxis: e[1] }];
+          }) };
+        }
+        option.series.push(line);
+        if (s.limit !== null || s.limit_changes.length) {
+          var limits = [], current = s.limit, k = 0;
+          for (var m = 0; m < s.data.length; m++) {
+            while (k < s.limit_changes.length && s.limit_changes[k][0] <= m) { current = s.limit_changes[k][1]; k++; }
+            limits.push(current);
+          }
+          option.series.push({ name: s.limit_name, type: "line", step: "end", showSymbol: false,
+                               yAxisIndex: axis, data: limits, silent: true,
+                               lineStyle: { color: colour, type: "dashed", width: 1.25 }, itemStyle: { color: colour } });
+        }
+      });
+      chart.setOption(option);
+      document.getElementById("day-panel").setAttribute("data-drawn",
+        String(1 + parseInt(document.getElementById("day-panel").getAttribute("data-drawn") || "0", 10)));
     };
 
     var devicesChart = function () {
@@ -193,6 +275,7 @@
     data.charts.forEach(sectionChart);
     devicesChart();
     clientsChart();
+    dayChart();
     window.addEventListener("resize", function () {
       charts.forEach(function (c) { c.resize(); });
     });
@@ -200,6 +283,40 @@
     window.addEventListener("beforeprint", function () { charts.forEach(function (c) { c.resize(); }); });
     window.addEventListener("afterprint", function () { charts.forEach(function (c) { c.resize(); }); });
   }
+  // --- one day: what made a peak, and the day's curve ------------------------------------------
+  // A peak card's link, an episode of the breaches list or a click on a chart's day puts the
+  // day panel in place (the HTML the server renders for the same URL) without a reload.
+  function openDay(day, metric, href) {
+    var panel = document.getElementById("day-panel");
+    if (!panel || !data || !window.fetch) { if (href) { window.location.href = href; } return; }
+    var url = data.day_fragment + "&day=" + encodeURIComponent(day) + "&metric=" + encodeURIComponent(metric);
+    panel.setAttribute("aria-busy", "true");
+    fetch(url, { credentials: "same-origin", headers: { "Accept": "text/html" } }).then(function (r) {
+      if (!r.ok) { throw new Error(String(r.status)); }
+      return r.text();
+    }).then(function (html) {
+      panel.innerHTML = html;
+      panel.hidden = false;
+      panel.removeAttribute("aria-busy");
+      dayChart();
+      var page = data.day_url + "&day=" + encodeURIComponent(day) + "&metric=" + encodeURIComponent(metric) + "#day-panel";
+      window.history.pushState({ table: "" }, "", page);
+      var title = document.getElementById("day-title");
+      panel.scrollIntoView({ block: "start" });
+      if (title) { title.focus({ preventScroll: true }); }
+      panel.setAttribute("data-opened", day + " " + metric);
+    }).catch(function () {
+      panel.removeAttribute("aria-busy");
+      if (href) { window.location.href = href; }
+    });
+  }
+  document.addEventListener("click", function (ev) {
+    var link = ev.target.closest && ev.target.closest("a[data-day][data-metric]");
+    if (!link || ev.ctrlKey || ev.metaKey || ev.shiftKey || ev.button !== 0) { return; }
+    ev.preventDefault();
+    openDay(link.getAttribute("data-day"), link.getAttribute("data-metric"), link.href);
+  });
+
   document.documentElement.setAttribute("data-charts-ready", String(charts.length));
   if (window.performance && performance.mark) { performance.mark("charts-drawn"); }  // bench_browser
 
