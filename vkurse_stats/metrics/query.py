@@ -117,9 +117,8 @@ class Query:
         info = self._company(company_id)
         a, b = day_number(date_from), day_number(date_to)
         self.rollups.settle_for_read(company_id)
-        table = self.store.read_days(company_id, a, b)
-        stocks = self.store.sums_before(company_id, STOCKS, a)
-        days, fresh = self.rollups.fresh_days(company_id, b)
+        table, stocks, computed = self.store.read_range(company_id, a, b, STOCKS)
+        days, fresh = self.rollups.fresh_days(company_id, b, computed)
         if fresh is not None:
             fresh = fresh.cast(table.schema)
             day = fresh.column("day")

@@ -941,14 +941,17 @@ class Rollups:
 
 
     # --- volatility and rebuild --------------------------------------------------------------
-    def fresh_days(self, company_id: str, last: int) -> tuple[list[int], pa.Table | None]:
+    def fresh_days(
+        self, company_id: str, last: int, computed: dict[int, int] | None = None
+    ) -> tuple[list[int], pa.Table | None]:
         """The days up to ``last`` computed before they ended (their figures depend on the clock:
         an open connection, a file deleted later), recomputed now without storing them, so a read
         never waits for the writer: (those days, their rows). Days that have ended since are
         queued for the writer, which stores them at its next tick (see :meth:`catch_up`). Daily
         figures never read event stats that move with the clock ('held' uses first joins)."""
         now = self.clock()
-        computed = self.store.computed_days(company_id, -(2**31), last)
+        if computed is None:  # (when each day up to ``last`` was computed: a read may have it)
+            computed = self.store.computed_days(company_id, -(2**31), last)
         # A day ends at most 14 hours after its UTC midnight: the zone decides the rest.
         maybe = {d: at for d, at in computed.items() if at < (d + 2) * DAY_US and now > at}
         if not maybe:

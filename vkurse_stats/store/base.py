@@ -203,6 +203,14 @@ class AnalyticStore(Protocol):
         """The stored (day, metric, value, at) of days d0 .. d1; a missing row reads 0."""
         ...
 
+    def read_range(
+        self, company_id: str, d0: int, d1: int, stocks: Sequence[str]
+    ) -> tuple[pa.Table, dict[str, int], dict[int, int]]:
+        """What a read of days d0 .. d1 needs, in one statement: their rows (as
+        :meth:`read_days`), each stock's sum before d0 (as :meth:`sums_before`), and when each
+        day up to d1 was computed (as :meth:`computed_days`)."""
+        ...
+
     def computed_days(self, company_id: str, d0: int, d1: int) -> dict[int, int]:
         """When each computed day of d0 .. d1 was computed."""
         ...

@@ -944,6 +944,36 @@ class ClickHouseStore(AnalyticStore):
     def read_days(self, company_id: str, d0: int, d1: int) -> pa.Table:
         return self._current_days("day BETWEEN {d0:Int32} AND {d1:Int32}", {"c": company_id, "d0": d0, "d1": d1})
 
+    def read_range(
+        self, company_id: str, d0: int, d1: int, stocks: Sequence[str]
+    ) -> tuple[pa.Table, dict[str, int], dict[int, int]]:
+        """:meth:`read_days`, :meth:`sums_before` and :meth:`computed_days` of a read, in one
+        statement: the rows of d0 .. d1 and, before d0, the stocks' rows and every day's marker
+        (each statement costs milliseconds however few rows it reads)."""
+        tbl = self.sql(
+            """SELECT day, metric, value, at, gen FROM rollups WHERE company_id = {c:String}
+            AND day <= {d1:Int32} AND (day >= {d0:Int32} OR metric IN {m:Array(String)})""",
+            {"c": company_id, "d0": d0, "d1": d1, "m": [*stocks, MARKER]},
+            pa.schema([*_DAYS_SCHEMA, ("gen", pa.uint64())]),
+        )
+        if tbl.num_rows == 0:
+            return _DAYS_SCHEMA.empty_table(), {}, {}
+        gen = tbl.column("gen").to_numpy()
+        _, day = np.unique(tbl.column("day").to_numpy(), return_inverse=True)
+        top = np.zeros(int(day.max()) + 1, np.uint64)
+        np.maximum.at(top, day, gen)
+        tbl = tbl.filter(pa.array(gen == top[day]))  # each day's newest generation
+        is_mark = pc.equal(tbl.column("metric"), MARKER)
+        marks = tbl.filter(is_mark)
+        rows = tbl.filter(pc.invert(is_mark))
+        inside = pc.greater_equal(rows.column("day"), d0)
+        before = rows.filter(pc.invert(inside)).group_by("metric").aggregate([("value", "sum")])
+        return (
+            rows.filter(inside).select(_DAYS_SCHEMA.names),
+            dict(zip(before.column("metric").to_pylist(), before.column("value_sum").to_pylist(), strict=True)),
+            dict(zip(marks.column("day").to_pylist(), marks.column("value").to_pylist(), strict=True)),
+        )
+
     def computed_days(self, company_id: str, d0: int, d1: int) -> dict[int, int]:
         return {
             int(d): int(at)
