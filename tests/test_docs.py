@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from vkurse_stats.cli import cli
 from vkurse_stats.metrics.definitions import METRICS
@@ -10,19 +11,38 @@ from vkurse_stats.metrics.definitions import METRICS
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 
 
-def test_every_command_is_in_the_readme() -> None:
+def _commands() -> list[tuple[str, Any]]:
+    """Every command and subcommand, by its full name."""
+    out: list[tuple[str, Any]] = []
     for name, cmd in cli.commands.items():
-        assert f"vkurse-stats {name}" in README, name
-        for sub in getattr(cmd, "commands", {}):
-            assert sub in README, f"{name} {sub}"
+        out.append((name, cmd))
+        out.extend((f"{name} {sub}", subcmd) for sub, subcmd in getattr(cmd, "commands", {}).items())
+    return out
+
+
+def test_every_command_and_option_is_in_the_readme() -> None:
+    for name, cmd in _commands():
+        assert f"vkurse-stats {name}" in README or name.split()[-1] in README, name
+        for param in cmd.params:
+            for opt in getattr(param, "opts", []):
+                if opt.startswith("--") and opt != "--help":
+                    assert opt in README, f"vkurse-stats {name} {opt}"
+    for param in cli.params:
+        for opt in getattr(param, "opts", []):
+            if opt.startswith("--"):
+                assert opt in README, f"vkurse-stats {opt}"
 
 
 def test_every_api_endpoint_is_in_the_readme() -> None:
-    from vkurse_stats.web.api import router
+    from vkurse_stats.web.app import create_app
 
-    for route in router.routes:
-        path = getattr(route, "path", "")
-        assert path.rsplit("/", 1)[-1] in README, path
+    del create_app  # the routers are registered on import of the app module
+    from vkurse_stats.web import api, insight
+
+    for router in (api.router, insight.router):
+        for route in router.routes:
+            path = getattr(route, "path", "")
+            assert path in README, path
 
 
 def test_every_metric_is_in_the_readme() -> None:
