@@ -363,6 +363,48 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "alert.active": ("Активные мероприятия и звонки в этот момент:", "Events and calls active then:"),
     "alert.active_row": ("— {title} ({organizer}): подключений {connections}, спикеров {speakers}",
                          "— {title} ({organizer}): {connections} connections, {speakers} speakers"),
+    # --- pages: the live view, the alerts list, the thresholds ---------------------------------
+    "nav.now": ("Сейчас", "Now"),
+    "nav.alerts": ("Оповещения", "Alerts"),
+    "nav.unread": ("непрочитанных: {n}", "{n} unread"),
+    "now.title": ("Сейчас", "Now"),
+    "now.connecting": ("подключение…", "connecting…"),
+    "now.live": ("обновляется сразу", "live"),
+    "now.polling": ("обновляется каждые 2 с", "updates every 2 s"),
+    "now.of_limit": ("из лимита {limit}", "of the limit of {limit}"),
+    "now.active": ("Активные мероприятия и звонки", "Active events and calls"),
+    "now.nothing": ("Сейчас ничего не идёт.", "Nothing is running now."),
+    "now.col_title": ("Название", "Title"),
+    "now.col_kind": ("Тип", "Type"),
+    "now.col_organizer": ("Организатор", "Organizer"),
+    "now.col_connections": ("Подключения", "Connections"),
+    "now.col_speakers": ("Спикеры", "Speakers"),
+    "now.col_viewers": ("Зрители", "Viewers"),
+    "alerts.title": ("Оповещения о лимитах", "Licence alerts"),
+    "alerts.hint": ("Оповещение приходит, когда показатель достигает порога от лимита лицензии; "
+                    "поздние данные дают исправление.",
+                    "An alert is raised when a count reaches a threshold of the licence limit; late "
+                    "records produce a correction."),
+    "alerts.settings": ("Пороги оповещений", "Alert thresholds"),
+    "alerts.settings_hint": ("Проценты от лимита через запятую (пусто — без оповещений). Повторное "
+                             "оповещение — только после того, как показатель пробудет ниже порога "
+                             "минус {margin} % лимита не меньше {rearm} мин. Письма получают "
+                             "администраторы компании, вебхук — адрес выше.",
+                             "Percents of the limit, comma-separated (empty: no alerts). A threshold "
+                             "alerts again only after the count has stayed below it minus {margin} % "
+                             "of the limit for {rearm} min. E-mail goes to the company's "
+                             "administrators, and the webhook above is called."),
+    "alerts.limit_now": ("лимит сейчас {limit}", "limit now {limit}"),
+    "alerts.saved": ("Пороги оповещений сохранены.", "Alert thresholds saved."),
+    "alerts.bad": ("Пороги не сохранены: {error}", "Thresholds not saved: {error}"),
+    "alerts.none": ("Оповещений пока не было.", "No alerts yet."),
+    "alerts.replaces": ("заменяет №{id}", "replaces #{id}"),
+    "alerts.col_when": ("Когда", "When"),
+    "alerts.col_kind": ("Что", "What"),
+    "alerts.col_metric": ("Показатель", "Metric"),
+    "alerts.col_value": ("Значение / лимит", "Value / limit"),
+    "alerts.col_threshold": ("Порог", "Threshold"),
+    "alerts.col_active": ("Активные мероприятия", "Active events"),
     "alert.footer": ("Пороги уведомлений настраиваются в разделе «Уведомления»: {url}",
                      "Alert thresholds are set under Notifications: {url}"),
 }

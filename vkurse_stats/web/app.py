@@ -34,7 +34,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .. import __doc__ as package_doc
 from ..store.accounts import AccountStore
 from ..store.errors import StoreUnavailableError
-from . import api, insight, pages, subscriptions, support
+from . import api, insight, live, pages, subscriptions, support
 from .auth import HTTPError, LoginRequired, PasswordChangeRequired
 from .errors import STATUS_CODES, error_code, error_lang, error_text
 from .gate import ReadGate
@@ -265,10 +265,14 @@ def create_app(services: Services, *, accounts: AccountStore | None = None,
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         services.start_writer()
+        services.start_alerts()
+        services.writer.listen(hub.note)
         try:
             yield
         finally:
+            services.writer.unlisten(hub.note)
             services.stop_writer()
+            services.stop_alerts()
 
     app = FastAPI(
         title="vkurse-stats", version="1", docs_url=None, redoc_url=None, lifespan=lifespan,
@@ -291,6 +295,16 @@ def create_app(services: Services, *, accounts: AccountStore | None = None,
         max_ingest_bytes = services.settings.max_ingest_bytes
     app.state.max_ingest_bytes = max_ingest_bytes
     app.state.templates = make_templates()
+    hub = live.LiveHub(services)
+    app.state.live = hub
+
+    def unread_alerts(account: Any) -> int:
+        """The badge of the alerts link: the company's alerts the account has not seen."""
+        if account is None or account.is_operator or not account.company_id:
+            return 0
+        return services.alerts.store.unread_alerts(account.id, account.company_id)
+
+    app.state.templates.env.globals["unread_alerts"] = unread_alerts
 
     app.add_middleware(CatchErrors)
     app.add_middleware(ReadGate, limit=services.settings.read_concurrency)
@@ -301,6 +315,7 @@ def create_app(services: Services, *, accounts: AccountStore | None = None,
     _install_health(app)
     app.include_router(api.router)
     app.include_router(insight.router)
+    app.include_router(live.router)
     app.include_router(pages.router)
     app.include_router(support.router)
     app.include_router(subscriptions.router)

@@ -10,6 +10,7 @@ from typing import Any
 
 from starlette.requests import Request
 
+from ..notify.alerts import MESSAGES as ALERT_MESSAGES
 from ..notify.texts import MESSAGES as NOTIFY_MESSAGES
 
 LANGS = ("ru", "en")
@@ -136,14 +137,6 @@ MESSAGES: dict[str, tuple[str, str]] = {
                        "{over_times}, всего {over_total}; дней с превышением: {days}.",
                        "Limit {limit}. At the limit {at_times}, {at_total} in total; over it "
                        "{over_times}, {over_total} in total; days affected: {days}."),
-    "breach.kind_at": ("На лимите", "At the limit"),
-    "breach.kind_over": ("Сверх лимита", "Over the limit"),
-    "breach.col.kind": ("Что", "What"),
-    "breach.col.start": ("Начало", "Start"),
-    "breach.col.end": ("Конец", "End"),
-    "breach.col.duration": ("Длительность", "Duration"),
-    "breach.col.highest": ("Наибольшее значение", "Highest count"),
-    "breach.col.limit": ("Лимит", "Limit"),
     "breach.open_day": ("День подробно", "The day"),
     "breach.truncated": ("Показаны первые 500 эпизодов; остальные — в выгрузке Excel за более "
                          "короткий период.",
@@ -392,6 +385,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
 }
 
 MESSAGES.update(NOTIFY_MESSAGES)
+MESSAGES.update(ALERT_MESSAGES)
 
 
 def pick_lang(request: Request) -> str:

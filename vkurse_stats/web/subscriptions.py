@@ -1,5 +1,6 @@
-"""Notification pages: the report subscriptions and the webhook of the signed-in account's
-company (``/settings``), and support's list of deliveries (``/support/deliveries``).
+"""Notification pages: the report subscriptions, the webhook and the licence alert thresholds
+of the signed-in account's company (``/settings``), and support's list of deliveries
+(``/support/deliveries``).
 
 A company administrator subscribes themself to monthly and weekly report e-mails and sets their
 company's webhook; support sets any company's webhook (``/settings?company=``) and sees every
@@ -17,6 +18,10 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
+from ..export.labels import check_lang, metric_header
+from ..metrics.definitions import METRIC_BY_ID
+from ..metrics.insight import limit_at
+from ..notify.alerts import LIMITED_IDS, parse_percents
 from ..notify.reports import period_label
 from ..notify.webhook import valid_url
 from ..store.meta import CompanyInfo
@@ -40,7 +45,7 @@ router = APIRouter(include_in_schema=False)
 DELIVERIES_PAGE = 50
 # Notices a redirect may ask the settings page to show (nothing else from the URL is shown).
 NOTICES = ("settings.saved", "settings.sent_now", "settings.webhook_saved", "settings.webhook_removed",
-           "settings.webhook_tested")
+           "settings.webhook_tested", "alerts.saved")
 
 
 def _company(request: Request, principal: Principal, requested: str | None) -> CompanyInfo | None:
@@ -84,7 +89,21 @@ def _settings_context(request: Request, principal: Principal, company: CompanyIn
         "notice": notice,
         "error": None,
         "operator_company": company.id if company and principal.is_operator else None,
+        **(_alert_context(services, company, lang) if company else {}),
     }
+
+
+def _alert_context(services: Any, company: CompanyInfo, lang: str) -> dict[str, Any]:
+    """The thresholds of each limited metric, with the limit in force now."""
+    engine = services.alerts
+    history = services.rollups.limit_histories([company.id])[company.id]
+    now = services.now_us()
+    found = engine.store.thresholds(company.id, list(LIMITED_IDS), engine.default)
+    rows = [{"metric": mid, "label": metric_header(METRIC_BY_ID[mid], check_lang(lang)),
+             "percents": found[mid].percents, "limit": limit_at(history, METRIC_BY_ID[mid].limit, now)}
+            for mid in LIMITED_IDS]
+    return {"alert_rows": rows, "alert_rules": {"margin": services.settings.alert_margin_percent,
+                                                "rearm": round(services.settings.alert_rearm_seconds / 60, 1)}}
 
 
 @router.get("/settings")
@@ -190,6 +209,32 @@ async def test_webhook(request: Request) -> Response:
     accounts_of(request).audit(principal.actor, "webhook.test", company.id, client_address(request),
                                delivery=delivery_id)
     return RedirectResponse(_settings_url(company, principal, done="settings.webhook_tested"), status_code=303)
+
+
+@router.post("/settings/alerts")
+async def save_alert_thresholds(request: Request) -> Response:
+    """Set the company's alert thresholds (a metric left empty has no alerts); they apply from now."""
+    form = await checked_form(request)
+    principal, company = _webhook_company(request, form)
+    services = services_of(request)
+    store = services.alerts.store
+    chosen: dict[str, tuple[int, ...]] = {}
+    for mid in LIMITED_IDS:
+        try:
+            chosen[mid] = parse_percents(form.get(mid, ""))
+        except ValueError as exc:
+            return _settings_error(request, principal, company,
+                                   translate(pick_lang(request), "alerts.bad", error=str(exc)))
+    before = store.thresholds(company.id, list(LIMITED_IDS), services.alerts.default)
+    changed = {mid: p for mid, p in chosen.items() if p != before[mid].percents}
+    now_us, now = services.now_us(), services.notifier.clock()
+    for mid, percents in changed.items():
+        await run_in_threadpool(store.set_thresholds, company.id, mid, percents, now_us, now)
+    if changed:
+        accounts_of(request).audit(principal.actor, "alerts.thresholds", company.id, client_address(request),
+                                   before={m: list(before[m].percents) for m in changed},
+                                   after={m: list(p) for m, p in changed.items()})
+    return RedirectResponse(_settings_url(company, principal, done="alerts.saved") + "#alerts", status_code=303)
 
 
 def _settings_error(request: Request, principal: Principal, company: CompanyInfo, message: str) -> Response:
