@@ -50,6 +50,20 @@ class FakeQuery:
     disk_: list[dict[str, Any]] = field(default_factory=list)
     devices_: list[dict[str, Any]] = field(default_factory=list)
     calls: list[tuple[str, int, int]] = field(default_factory=list)
+    breaches_: dict[str, Any] = field(default_factory=lambda: {"metrics": {}})
+    history_: dict[str, list[tuple[int, int | None]]] = field(default_factory=dict)
+
+    @property
+    def rollups(self) -> FakeQuery:
+        return self  # limit_histories below
+
+    def limit_histories(self, company_ids: Any) -> dict[str, Any]:
+        return {c: self.history_ for c in company_ids}
+
+    def breaches(self, company_id: str, date_from: date, date_to: date, metric: str | None = None,
+                 max_episodes: int = 500) -> dict[str, Any]:
+        self._check(company_id)
+        return self.breaches_
 
     def _check(self, company_id: str) -> None:
         if company_id != self.summary_.company.id:

@@ -13,7 +13,9 @@ import pytest
 
 from tests.export.export_support import csv_moment, ooxml_text, read_csv, read_xlsx, sheet_rows
 from vkurse_stats.export import export_csv, export_xlsx
+from vkurse_stats.export.labels import section_label
 from vkurse_stats.metrics.definitions import METRICS, PEAK_IDS
+from vkurse_stats.metrics.insight import LIMITED
 from vkurse_stats.metrics.tables import client_label
 from vkurse_stats.service import Services
 from vkurse_stats.timeutil import zone
@@ -117,8 +119,13 @@ def test_csv_equals_daily_api(svc: Services, date_from: date, date_to: date) -> 
     header, *body = read_csv(export_csv(svc.query, "acme", date_from, date_to))
     assert len(body) == (date_to - date_from).days + 1 == len(api)
     clients = sorted({c for d in api for c in d["clients"]})
-    assert header[len(header) - len(clients):] == [f"Клиенты: {client_label(c, 'ru')}"
-                                                   for c in clients]
+    assert [h for h in header if h.startswith("Клиенты: ")] == [
+        f"Клиенты: {client_label(c, 'ru')}" for c in clients]
+    # Every limited peak (the seed limits all three kinds) has its breach figures per day.
+    assert header[-3 * len(LIMITED):] == [
+        f"{h}: {m.label('ru')} — {w}" for m in LIMITED
+        for h in [section_label(m.section, "ru")]
+        for w in ("на лимите за день, с", "сверх лимита за день, с", "эпизодов на лимите за день")]
     for row, day in zip(body, api, strict=True):
         assert row[0] == day["date"]
         cells = iter(row[1:])
@@ -126,7 +133,12 @@ def test_csv_equals_daily_api(svc: Services, date_from: date, date_to: date) -> 
             assert int(next(cells)) == day["metrics"][m.id]["value"], (day["date"], m.id)
             if m.id in PEAK_IDS:
                 assert _csv_iso(next(cells)) == day["metrics"][m.id].get("at"), (day["date"], m.id)
-        assert [int(v) for v in cells] == [day["clients"].get(c, 0) for c in clients]
+        assert [int(next(cells)) for _ in clients] == [day["clients"].get(c, 0) for c in clients]
+        for m in LIMITED:
+            figures = day["metrics"][m.id]
+            assert [float(next(cells).replace(",", ".")) for _ in range(3)] == [
+                figures["at_limit_seconds"], figures["over_limit_seconds"], figures["episodes"]]
+        assert list(cells) == []
 
 
 def test_known_figures_of_the_seed(svc: Services) -> None:
@@ -172,6 +184,10 @@ def test_xlsx_equals_summary_and_daily_api(svc: Services) -> None:
         clients = [c for c in header[1 + len(METRICS) + len(PEAK_IDS):] if c.startswith("Клиенты")]
         ids = {f"Клиенты: {client_label(c, 'ru')}": c for c in CLIENTS}
         assert [next(cells) for _ in clients] == [day["clients"].get(ids[c], 0) for c in clients]
+        for m in LIMITED:  # seconds at and over the limit, episodes: real numbers
+            figures = day["metrics"][m.id]
+            assert [next(cells) for _ in range(3)] == [
+                figures["at_limit_seconds"], figures["over_limit_seconds"], figures["episodes"]]
         # the licence limits drawn on the chart
         assert list(cells) == [summary["metrics"][p]["limit"] for p in PEAK_IDS]
 
@@ -180,6 +196,38 @@ def test_xlsx_equals_summary_and_daily_api(svc: Services) -> None:
     names = [ids[n] for n in client_rows[1][1:]]
     for row, day in zip(client_rows[2:], api_days, strict=True):
         assert list(row[1:]) == [day["clients"].get(n, 0) for n in names]
+
+
+def test_breaches_sheet_equals_the_breaches_and_daily_api(svc: Services) -> None:
+    """«Превышения лимитов»: every episode of /api/v1/breaches with its limit, then per day
+    the time at and over each limit of /api/v1/daily."""
+    q = svc.query
+    api = q.breaches("acme", D1, D3)["metrics"]
+    api_days = [d.as_json(TZ) for d in q.daily("acme", D1, D3)]
+    wb = read_xlsx(export_xlsx(q, "acme", D1, D3))
+    rows = sheet_rows(wb, "Превышения лимитов")
+    assert rows[1] == ("Раздел", "Показатель", "Что", f"Начало ({TZ})", f"Конец ({TZ})",
+                       "Длительность", "Наибольшее значение", "Лимит лицензии", "Код показателя")
+    blank = rows.index(next(r for r in rows[2:] if all(v is None for v in r)))
+    episodes, days = rows[2:blank], rows[blank + 3:]
+    expected = [(m.id, e) for m in LIMITED for e in api[m.id]["list"]]
+    assert expected, "the seed reaches its speakers limit on 2026-03-02"
+    assert len(episodes) == len(expected)
+    for row, (mid, e) in zip(episodes, expected, strict=True):
+        assert row[8] == mid and row[2] == ("На лимите" if e["kind"] == "at" else "Сверх лимита")
+        assert (_iso(row[3]), _iso(row[4])) == (e["start"], e["end"])
+        assert row[5] == timedelta(seconds=e["seconds"]) and row[6] == e["highest"]
+        assert row[7] == api[mid]["limit"]
+    assert rows[blank + 2][0] == "Дата" and rows[blank + 2][5] == "На лимите за день"
+    expected_days = [(d["date"], m.id, d["metrics"][m.id]) for d in api_days for m in LIMITED
+                     if d["metrics"][m.id]["at_limit_seconds"] or d["metrics"][m.id]["over_limit_seconds"]]
+    assert len(days) == len(expected_days) > 0
+    for row, (day, mid, figures) in zip(days, expected_days, strict=True):
+        assert (row[0].date().isoformat(), row[8]) == (day, mid)
+        assert (row[3], row[4]) == (figures["limit"], figures["value"])
+        assert row[5] == timedelta(seconds=figures["at_limit_seconds"])
+        assert row[6] == timedelta(seconds=figures["over_limit_seconds"])
+        assert row[7] == figures["episodes"]
 
 
 def test_xlsx_tables_equal_the_table_api(svc: Services) -> None:

@@ -159,3 +159,34 @@ def test_xlsx_sizes_read_as_the_page_shows_them(tmp_path: Path) -> None:
         shown = [row[1] for row in list(csv.reader(f, delimiter=";"))[2:]]
     page = [fmt_bytes(n, "ru").replace("\u00a0", " ") for n in SIZES]
     assert [s.replace(",", " ").replace(".", ",") for s in shown] == page
+
+
+def test_breaches_sheet_reads_as_datetimes_and_durations(tmp_path: Path) -> None:
+    """«Превышения лимитов» in LibreOffice: an episode's start and end as date-times, its length
+    and a day's time at and over the limit as durations, counts as numbers."""
+    from dataclasses import replace as with_
+
+    from vkurse_stats.metrics.model import MetricValue
+
+    q = make_query()
+    breach = (829_000_000, 794_000_000, 1, 2)
+    day = q.days_[0]
+    speakers = day.metrics["total.speakers"]
+    q.days_[0] = with_(day, metrics={**day.metrics, "total.speakers": MetricValue(
+        speakers.value, speakers.at, 20, breach)})
+    s = q.summary_.metrics["total.speakers"]
+    q.summary_ = with_(q.summary_, metrics={**q.summary_.metrics, "total.speakers": MetricValue(
+        s.value, s.at, 20, breach)})
+    q.history_ = {"concurrent_speakers": [(0, 20)]}
+    q.breaches_ = {"metrics": {"total.speakers": {"limit": 20, "truncated": False, "list": [
+        {"metric": "total.speakers", "kind": "at", "start": "2026-03-01T10:49:21+05:00",
+         "end": "2026-03-01T11:03:10+05:00", "seconds": 829.0, "highest": 23}]}}}
+    src = tmp_path / "export.xlsx"
+    src.write_bytes(export_xlsx(q, "romashka", FROM, TO))
+    out = _convert(src, CSV_OUT_AS_SHOWN, tmp_path)
+    with open(out / "export-Превышения лимитов.csv", encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f, delimiter=";"))
+    assert rows[2][2:8] == ["На лимите", "01.03.2026 10:49:21", "01.03.2026 11:03:10", "0:13:49",
+                            "23", "20"]
+    day_row = next(r for r in rows[4:] if r and r[0] == "01.03.2026")
+    assert day_row[3:8] == ["20", str(speakers.value), "0:13:49", "0:13:14", "1"]

@@ -27,8 +27,10 @@ from vkurse_stats.export import export_csv, export_xlsx
 from vkurse_stats.export import xlsx as xlsx_module
 from vkurse_stats.metrics.definitions import METRICS, PEAK_IDS
 
-SHEETS_RU = ["Сводка", "По дням", "Клиенты", "Мероприятия", "Планируемые", "Диск", "Устройства"]
-SHEETS_EN = ["Summary", "Daily", "Clients", "Events", "Planned", "Disk", "Devices"]
+SHEETS_RU = ["Сводка", "По дням", "Превышения лимитов", "Клиенты", "Мероприятия", "Планируемые",
+             "Диск", "Устройства"]
+SHEETS_EN = ["Summary", "Daily", "Limit breaches", "Clients", "Events", "Planned", "Disk",
+             "Devices"]
 DATETIME_RU = "dd.mm.yyyy hh:mm:ss"
 
 
@@ -48,7 +50,10 @@ def test_every_sheet_has_title_frozen_header_filter_and_widths(query: FakeQuery)
         assert "ООО «Ромашка» (romashka)" in title, ws.title
         assert "01.03.2026 – 03.03.2026" in title and f"часовой пояс {TZ}" in title, ws.title
         assert ws.freeze_panes == "A3", ws.title
-        assert ws.auto_filter.ref == f"A2:{ws.cell(2, ws.max_column).column_letter}{ws.max_row}"
+        # The breaches sheet filters its first table (the episodes; the days follow below it).
+        last = ws.max_row if ws.title != "Превышения лимитов" else next(
+            r for r in range(3, ws.max_row + 2) if ws.cell(r, 1).value is None) - 1
+        assert ws.auto_filter.ref == f"A2:{ws.cell(2, ws.max_column).column_letter}{last}"
         for col in range(1, ws.max_column + 1):
             letter = ws.cell(2, col).column_letter
             assert ws.column_dimensions[letter].width >= 9, (ws.title, letter)

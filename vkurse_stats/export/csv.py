@@ -2,10 +2,11 @@
 
 One row per day returned by the query API's ``daily``: the date, every metric's daily figure,
 the moment of each total peak (wall-clock time in the company's timezone, named in the header)
-and one column per client type seen in the range. A range without activity ends with a row
-saying so. UTF-8 with a BOM (so Excel detects the
-encoding), ``;`` between fields by default (Excel's separator under a Russian locale), plain
-numbers (a peak's fraction of a second uses the decimal mark that goes with the separator).
+one column per client type seen in the range, and per limited peak the seconds at and over its
+limit that day and the episodes begun. A range without activity ends with a row saying so.
+UTF-8 with a BOM (so Excel detects the encoding), ``;`` between fields by default (Excel's
+separator under a Russian locale), plain numbers (a fraction uses the decimal mark that goes with
+the separator).
 Text cells that a spreadsheet could read as a formula get the OWASP escape.
 """
 
@@ -21,9 +22,11 @@ from ..metrics.model import Day
 from .labels import (
     DayColumn,
     ExportQuery,
+    breach_value,
     check_lang,
     clients_seen,
     day_columns,
+    limited_in,
     local_datetime,
     no_activity,
 )
@@ -69,9 +72,19 @@ def day_row(day: Day, columns: Sequence[DayColumn], tz: str, decimal: str) -> li
             row.append(day.metrics[col.key].value)
         elif col.kind == "at":
             row.append(format_at(day.metrics[col.key].at, tz, decimal))
-        else:
+        elif col.kind == "client":
             row.append(day.clients.get(col.key, 0))
+        else:
+            row.append(format_number(breach_value(day, col.key, col.kind), decimal))
     return row
+
+
+def format_number(value: int | float, decimal: str) -> str | int:
+    """A count or a number of seconds: whole as an integer, else with the separator's decimal
+    mark (the exact microseconds, as the API's seconds)."""
+    if isinstance(value, int) or value.is_integer():
+        return int(value)
+    return f"{value:.6f}".rstrip("0").replace(".", decimal)
 
 
 def export_csv(
@@ -88,7 +101,7 @@ def export_csv(
     # The summary names the company's timezone; the days are the rows.
     summary, days = query.report(company_id, date_from, date_to)
     tz = summary.timezone
-    columns = day_columns(language, tz, clients_seen(days))
+    columns = day_columns(language, tz, clients_seen(days), limited_in(summary))
 
     out = io.StringIO()
     out.write(BOM)

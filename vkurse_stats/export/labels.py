@@ -8,12 +8,13 @@ metric appears in both files without an edit in this package. Everything else is
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from ..metrics.definitions import METRICS, PEAK_IDS, SECTIONS, MetricDef
+from ..metrics.insight import LIMITED, History
 from ..metrics.model import Day, Page, Summary
 from ..metrics.tables import TABLES, client_label
 from ..metrics.tables import template_label as template_label
@@ -23,8 +24,18 @@ Lang = Literal["ru", "en"]
 LANGS: tuple[str, ...] = ("ru", "en")
 
 
+class LimitHistories(Protocol):
+    def limit_histories(self, company_ids: Sequence[str]) -> Mapping[str, History]: ...
+
+
 class ExportQuery(Protocol):
     """The part of :class:`vkurse_stats.metrics.query.Query` the exports read (nothing else)."""
+
+    @property
+    def rollups(self) -> LimitHistories: ...
+
+    def breaches(self, company_id: str, date_from: date, date_to: date, metric: str | None = ...,
+                 max_episodes: int = ...) -> dict[str, Any]: ...
 
     def report(self, company_id: str, date_from: date, date_to: date) -> tuple[Summary, list[Day]]: ...
 
@@ -107,8 +118,43 @@ def limit_header(metric: MetricDef, lang: Lang) -> str:
     return f"{'Licence limit' if lang == 'en' else 'Лимит лицензии'}: {metric.label(lang)}"
 
 
+def iso_us(text: str) -> int:
+    """An ISO 8601 instant with an offset (as the API writes them) as epoch microseconds."""
+    moment = datetime.fromisoformat(text)
+    return int(moment.timestamp()) * US + moment.microsecond
+
+
+def limited_in(summary: Summary) -> list[MetricDef]:
+    """The limited peaks held to a limit in the range: each has its time at and over the limit
+    per day (columns of the daily table) and its episodes (the breaches sheet)."""
+    return [m for m in LIMITED if summary.metrics[m.id].breach is not None]
+
+
+# A day's breach figures of a limited peak: (column kind, ru, en). Seconds as the API gives them.
+BREACH_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("at_limit", "на лимите за день, с", "at the limit that day, s"),
+    ("over_limit", "сверх лимита за день, с", "over the limit that day, s"),
+    ("episodes", "эпизодов на лимите за день", "episodes at the limit that day"),
+)
+
+
+def breach_header(metric: MetricDef, kind: str, lang: Lang) -> str:
+    words = next(pair for k, *pair in BREACH_COLUMNS if k == kind)
+    return f"{section_label(metric.section, lang)}: {metric.label(lang)} — {_pick((words[0], words[1]), lang)}"
+
+
+def breach_value(day: Day, metric_id: str, kind: str) -> int | float:
+    """A day's breach figure of a column: seconds at or over the limit, or episodes begun."""
+    at_us, over_us, at_n, _ = day.metrics[metric_id].breach or (0, 0, 0, 0)
+    if kind == "at_limit":
+        return at_us / 1_000_000
+    if kind == "over_limit":
+        return over_us / 1_000_000
+    return at_n
+
+
 # --- the daily table -----------------------------------------------------------------------------
-ColumnKind = Literal["date", "value", "at", "client"]
+ColumnKind = Literal["date", "value", "at", "client", "at_limit", "over_limit", "episodes"]
 
 
 @dataclass(frozen=True)
@@ -129,14 +175,20 @@ def clients_seen(days: Iterable[Day]) -> list[str]:
     return sorted(seen)
 
 
-def day_columns(lang: Lang, tz: str, clients: Sequence[str]) -> list[DayColumn]:
-    """The columns of the daily table, in order (shared by the CSV and the «По дням» sheet)."""
+def day_columns(lang: Lang, tz: str, clients: Sequence[str],
+                limited: Sequence[MetricDef] = ()) -> list[DayColumn]:
+    """The columns of the daily table, in order (shared by the CSV and the «По дням» sheet):
+    the date, every metric, the moment of each total peak, the clients, then per limited peak
+    its time at and over the limit and its episodes that day."""
     cols = [DayColumn("date", "date", "Date" if lang == "en" else "Дата")]
     for m in METRICS:
         cols.append(DayColumn("value", m.id, metric_header(m, lang), m))
         if m.id in PEAK_IDS:
             cols.append(DayColumn("at", m.id, peak_at_header(m, lang, tz), m))
     cols.extend(DayColumn("client", c, client_header(c, lang)) for c in clients)
+    for m in limited:
+        for kind, *_ in BREACH_COLUMNS:
+            cols.append(DayColumn(kind, m.id, breach_header(m, kind, lang), m))  # type: ignore[arg-type]
     return cols
 
 
@@ -155,6 +207,7 @@ SHEETS: dict[str, tuple[str, str]] = {
     "planned": ("Планируемые", "Planned"),
     "disk": ("Диск", "Disk"),
     "devices": ("Устройства", "Devices"),
+    "breaches": ("Превышения лимитов", "Limit breaches"),
 }
 
 
@@ -175,6 +228,9 @@ TITLES: dict[str, tuple[str, str]] = {
              "Disk usage per owner (files not deleted)"),
     "devices": ("Пользователи по типам клиентов и устройствам (по входам)",
                 "Users by client type and device (from logins)"),
+    "breaches": ("Превышения лимитов лицензии: эпизоды на лимите и сверх него",
+                 "Licence limit breaches: episodes at and over the limits"),
+    "breach_days": ("Время на лимите и сверх него по дням", "Time at and over the limits per day"),
 }
 
 
@@ -199,7 +255,38 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "limit": ("Лимит лицензии", "Licence limit"),
     "share": ("Использовано лимита", "Share of limit used"),
     "metric_id": ("Код показателя", "Metric id"),
+    "kind": ("Что", "What"),
+    "start": ("Начало", "Start"),
+    "end": ("Конец", "End"),
+    "duration": ("Длительность", "Duration"),
+    "highest": ("Наибольшее значение", "Highest count"),
+    "date": ("Дата", "Date"),
+    "day_peak": ("Пик за день", "Peak that day"),
+    "at_limit": ("На лимите за день", "At the limit that day"),
+    "over_limit": ("Сверх лимита за день", "Over the limit that day"),
+    "episodes": ("Эпизодов на лимите за день", "Episodes at the limit that day"),
 }
+
+# What an episode is: at or above the limit, or over it.
+EPISODE_KINDS: dict[str, tuple[str, str]] = {
+    "at": ("На лимите", "At the limit"),
+    "over": ("Сверх лимита", "Over the limit"),
+}
+
+
+def episode_kind(kind: str, lang: Lang) -> str:
+    return _pick(EPISODE_KINDS[kind], lang)
+
+
+def no_breaches(lang: Lang) -> str:
+    return ("No licence limit was reached in this range." if lang == "en"
+            else "За период ни один лимит лицензии не достигался.")
+
+
+def episodes_left_out(lang: Lang) -> str:
+    return ("More episodes than a download lists: export a shorter range for the rest."
+            if lang == "en" else
+            "Эпизодов больше, чем помещается в выгрузку: остальные — за более короткий период.")
 
 
 def column(key: str, lang: Lang) -> str:

@@ -1,7 +1,8 @@
 """The Excel export: the dashboard of a date range as a workbook of real numbers and dates.
 
 Sheets: the summary (every metric with the moment of its peak, the licence limit and the share
-used), the daily table (the CSV's columns, plus the limits the chart draws), clients per day,
+used), the daily table (the CSV's columns, plus the limits the chart draws), the limit breaches
+(every episode at or over a limit, then the time at and over the limits per day), clients per day,
 the events of the range, planned events, disk usage and devices. Every sheet opens with a title
 naming the company, the range and the timezone, then a frozen, filterable header row.
 
@@ -31,6 +32,7 @@ from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
 from ..metrics.definitions import METRIC_BY_ID, METRICS, PEAK_IDS, has_activity
+from ..metrics.insight import limit_at
 from ..metrics.model import Day, Page, Summary
 from ..metrics.tables import SIZE_UNITS, TABLES, size_unit
 from ..timeutil import zone
@@ -42,11 +44,11 @@ EXCEL_MAX_ROWS = 1_048_576
 TITLE_ROW, HEADER_ROW, FIRST_ROW = 0, 1, 2
 MAX_TEXT_WIDTH = 60
 
-Kind = Literal["text", "label", "int", "bytes", "date", "datetime", "duration", "share"]
+Kind = Literal["text", "label", "int", "bytes", "date", "datetime", "duration", "share", "number"]
 # Widths (in characters) a column of each kind needs for its values.
 KIND_WIDTH: dict[str, int] = {
     "text": 12, "label": 12, "int": 10, "bytes": 11, "date": 11, "datetime": 19,
-    "duration": 10, "share": 9,
+    "duration": 10, "share": 9, "number": 10,
 }
 def size_format(unit: int, lang: Lang) -> str:
     """The number format of a size shown in unit ``unit`` of SIZE_UNITS: the cell keeps the
@@ -92,6 +94,7 @@ class Styles:
             "datetime": wb.add_format({"num_format": DATETIME_FORMAT[lang], "align": "left"}),
             "duration": wb.add_format({"num_format": "[h]:mm:ss"}),
             "share": wb.add_format({"num_format": "0.0%"}),
+            "number": wb.add_format({}),  # seconds with their fraction, as the API gives them
         }
 
 
@@ -283,6 +286,17 @@ class SheetWriter:
         self.stream.add(self.row, "".join(cells), len(values) - 1)
         self.row += 1
 
+    def section(self, title: str, headers: Sequence[str]) -> None:
+        """A second table below the rows so far: a blank row, its title and its header row."""
+        self.row += 1
+        self.stream.add(self.row, inline_string(title, self.styles.title._get_xf_index(), ""), 0)
+        style = self.styles.header._get_xf_index()
+        self.stream.add(self.row + 1, "".join(inline_string(h, style, "") for h in headers),
+                        len(headers) - 1, height=33)
+        for i, h in enumerate(headers):
+            self.widths[i] = max(self.widths[i], min(len(h) // 2 + 3, 24))
+        self.row += 2
+
     @property
     def last_row(self) -> int:
         return max(self.row - 1, HEADER_ROW)
@@ -291,13 +305,15 @@ class SheetWriter:
         """The data cells of column ``key``, as a chart reference."""
         return (self.name, FIRST_ROW, key, self.last_row, key)
 
-    def finish(self) -> None:
-        """Frozen header, autofilter and widths (after the rows: constant-memory mode)."""
+    def finish(self, filter_to: int | None = None) -> None:
+        """Frozen header, autofilter (down to row ``filter_to``, or the last) and widths
+        (after the rows: constant-memory mode)."""
         self.stream.flush()
         ws = self.ws
         ws.freeze_panes(FIRST_ROW, 0)
         if self.cols:
-            ws.autofilter(HEADER_ROW, 0, self.last_row, len(self.cols) - 1)
+            ws.autofilter(HEADER_ROW, 0, self.last_row if filter_to is None else filter_to,
+                          len(self.cols) - 1)
         for i, width in enumerate(self.widths):
             ws.set_column(i, i, width)
         # Printed: A4 landscape, as wide as one page, the header row on every page.
@@ -353,7 +369,7 @@ def _days_sheet(wb: Workbook, st: Styles, lang: Lang, s: Summary, days: Sequence
                 clients: Sequence[str], title: str) -> tuple[SheetWriter, dict[str, int]]:
     """The CSV's table, then one column per set licence limit of a total peak (for the chart)."""
     tz = s.timezone
-    plan = L.day_columns(lang, tz, clients)
+    plan = L.day_columns(lang, tz, clients, L.limited_in(s))
     limits = {pid: s.metrics[pid].limit for pid in PEAK_IDS if s.metrics[pid].limit is not None}
     cols: list[Col] = []
     for dc in plan:
@@ -363,6 +379,8 @@ def _days_sheet(wb: Workbook, st: Styles, lang: Lang, s: Summary, days: Sequence
             cols.append(Col(dc.header, "datetime"))
         elif dc.kind == "value" and dc.metric is not None and L.is_bytes(dc.metric):
             cols.append(Col(dc.header, "bytes"))
+        elif dc.kind in ("at_limit", "over_limit"):
+            cols.append(Col(dc.header, "number"))
         else:
             cols.append(Col(dc.header, "int"))
     cols.extend(Col(L.limit_header(METRIC_BY_ID[pid], lang), "int") for pid in limits)
@@ -377,8 +395,10 @@ def _days_sheet(wb: Workbook, st: Styles, lang: Lang, s: Summary, days: Sequence
                 row.append(day.metrics[dc.key].value)
             elif dc.kind == "at":
                 row.append(day.metrics[dc.key].at)
-            else:
+            elif dc.kind == "client":
                 row.append(day.clients.get(dc.key, 0))
+            else:
+                row.append(L.breach_value(day, dc.key, dc.kind))
         sheet.add(row + limit_values)
     value_col = {dc.key: i for i, dc in enumerate(plan) if dc.kind == "value"}
     limit_col = {pid: len(plan) + i for i, pid in enumerate(limits)}
@@ -469,6 +489,60 @@ def _table_sheet(wb: Workbook, st: Styles, lang: Lang, tz: str, key: str, title:
     sheet.finish()
 
 
+MAX_EPISODES = 10_000  # what the breaches API lists at most
+
+
+def _breaches_sheet(wb: Workbook, st: Styles, lang: Lang, query: ExportQuery, s: Summary,
+                    days: Sequence[Day], title: str) -> None:
+    """«Превышения лимитов»: every episode at or over a limit (the list of /api/v1/breaches),
+    then per day and limited peak the time at and over its limit (the daily figures)."""
+    tz = s.timezone
+    limited = L.limited_in(s)
+    cols = [Col(L.column("section", lang), "label"), Col(L.column("metric", lang), "label"),
+            Col(L.column("kind", lang), "label"), Col(L.column("start", lang) + f" ({tz})", "datetime"),
+            Col(L.column("end", lang) + f" ({tz})", "datetime"),
+            Col(L.column("duration", lang), "duration"), Col(L.column("highest", lang), "int"),
+            Col(L.column("limit", lang), "int"), Col(L.column("metric_id", lang), "label")]
+    sheet = SheetWriter(wb, st, L.sheet_name("breaches", lang), title, cols, tz)
+    data = query.breaches(s.company.id, s.date_from, s.date_to, None, MAX_EPISODES) if limited \
+        else {"metrics": {}}
+    history = query.rollups.limit_histories([s.company.id])[s.company.id]
+    listed = 0
+    for m in limited:
+        figures = data["metrics"].get(m.id) or {"list": [], "truncated": False}
+        for e in figures["list"]:
+            start, end = L.iso_us(e["start"]), L.iso_us(e["end"])
+            sheet.add([L.section_label(m.section, lang, short=False), m.label(lang),
+                       L.episode_kind(e["kind"], lang), start, end, e["seconds"], e["highest"],
+                       limit_at(history, m.limit, start), m.id])
+            listed += 1
+        if figures["truncated"]:
+            sheet.add([L.episodes_left_out(lang)], {0: "label"})
+    if not listed:
+        sheet.add([L.no_breaches(lang)], {0: "label"})
+    episodes_end = sheet.last_row
+    # Per day: the same columns hold a date, the metric, the day's limit and figures.
+    sheet.section(L.title("breach_days", lang, s.company.name, s.company.id, s.date_from,
+                          s.date_to, tz),
+                  [L.column("date", lang), L.column("section", lang), L.column("metric", lang),
+                   L.column("limit", lang), L.column("day_peak", lang),
+                   L.column("at_limit", lang), L.column("over_limit", lang),
+                   L.column("episodes", lang), L.column("metric_id", lang)])
+    kinds: dict[int, Kind] = {0: "date", 2: "label", 3: "int", 4: "int", 5: "duration",
+                              6: "duration", 7: "int", 8: "label"}
+    for day in days:
+        for m in limited:
+            mv = day.metrics[m.id]
+            if not mv.breach or not (mv.breach[0] or mv.breach[1]):
+                continue
+            sheet.add([day.date, L.section_label(m.section, lang, short=False), m.label(lang),
+                       mv.limit, mv.value, L.breach_value(day, m.id, "at_limit"),
+                       L.breach_value(day, m.id, "over_limit"), L.breach_value(day, m.id, "episodes"),
+                       m.id], kinds)
+    sheet.widths[0] = max(sheet.widths[0], 20)
+    sheet.finish(filter_to=episodes_end)
+
+
 def export_xlsx(
     query: ExportQuery, company_id: str, date_from: date, date_to: date, *, lang: str = "ru",
 ) -> bytes:
@@ -501,6 +575,7 @@ def export_xlsx(
                                                                     where))
         summary_sheet.ws.insert_chart(HEADER_ROW, len(summary_sheet.cols) + 1,
                                       _peaks_chart(wb, language, days_sheet, where))
+    _breaches_sheet(wb, st, language, query, summary, days, title("breaches"))
     _clients_sheet(wb, st, language, tz, days, clients, title("clients"))
     _table_sheet(wb, st, language, tz, "events", title("events"),
                  lambda limit, offset: query.events(company_id, date_from, date_to,

@@ -10,9 +10,10 @@ definition (its scope of templates and its transport), so the rows sum to the pe
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
+from ..export import labels as L
 from ..metrics.definitions import METRIC_BY_ID, WEBRTC, WEBRTMP, MetricDef
 from ..metrics.insight import LIMITED, History, limit_at
 from ..metrics.tables import template_label
@@ -24,10 +25,7 @@ from .i18n import translate
 MAIN_CURVES = ("total.connections", "total.speakers", "total.events")
 
 
-def iso_us(text: str) -> int:
-    """An ISO 8601 instant with an offset as epoch microseconds."""
-    moment = datetime.fromisoformat(text)
-    return int(moment.timestamp()) * 1_000_000 + moment.microsecond
+iso_us = L.iso_us
 
 
 def times_text(n: int, lang: str) -> str:
@@ -92,7 +90,7 @@ def breach_lists(data: dict[str, Any], history: History, lang: str,
             start, end = iso_us(e["start"]), iso_us(e["end"])
             limit = limit_at(history, m.limit, start)
             rows.append([
-                translate(lang, f"breach.kind_{e['kind']}"),
+                L.episode_kind(e["kind"], L.check_lang(lang)),
                 fmt.fmt_dt(start, tz, lang), fmt.fmt_dt(end, tz, lang),
                 fmt.fmt_duration(e["seconds"], lang), fmt.fmt_int(e["highest"], lang),
                 fmt.fmt_int(limit, lang),
@@ -107,6 +105,15 @@ def breach_lists(data: dict[str, Any], history: History, lang: str,
             episodes=figures["episodes"], over_episodes=figures["over_episodes"],
             days=len(figures["days"]), rows=rows, links=links, truncated=figures["truncated"]))
     return out
+
+
+BREACH_HEADER = ("kind", "start", "end", "duration", "highest", "limit")  # named by export.labels
+
+
+def breach_header(lang: str) -> list[tuple[str, bool]]:
+    """The episodes table's headers (as the download names them) and whether each is a figure."""
+    return [(L.column(k, L.check_lang(lang)), k in ("duration", "highest", "limit"))
+            for k in BREACH_HEADER]
 
 
 def sizing_rows(data: dict[str, Any], lang: str) -> list[dict[str, Any]]:

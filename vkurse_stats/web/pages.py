@@ -255,6 +255,7 @@ def dashboard(request: Request) -> Response:
         "charts": charts,
         "chart_tables": dash.chart_tables(charts, lang),
         "breach_lists": licence.breach_lists(breaches, history, lang, day_url),
+        "breach_header": licence.breach_header(lang),
         "sizing": licence.sizing_rows(breaches, lang),
         "sizing_header": [translate(lang, k) for k in licence.SIZING_HEADER],
         "day_view": day_view,
