@@ -280,12 +280,15 @@ class Query:
                 "timezone": info.timezone, "metrics": out}
 
     def breaches(self, company_id: str, date_from: date, date_to: date, metric: str | None = None,
-                 max_episodes: int = 500) -> dict[str, Any]:
+                 max_episodes: int = 100) -> dict[str, Any]:
         """Per limited peak metric of a range: the time at and over the limit in force, the
         episodes (an episode crossing midnight is listed once, its days both count it), the days
         with a breach, and sizing: the median and 95th percentile of the daily peaks over days
         with activity, days at >= 90 % and >= 100 % of the limit, and the smallest limits that
-        would have covered 95 % and 100 % of those days."""
+        would have covered 95 % and 100 % of those days.
+
+        Everything but the episode list comes from the rollups (O(days)); the list reads the
+        connections of each breach day in order, so ``max_episodes`` bounds it (0: none)."""
         chosen = [m for m in LIMITED if metric is None or m.id == metric]
         if not chosen:
             raise ValueError(f"unknown limited metric {metric!r}; one of: {', '.join(m.id for m in LIMITED)}")

@@ -33,7 +33,8 @@ def _metric(value: str | None, choices: tuple[str, ...]) -> str | None:
 @router.get("/breaches", summary="Time at and over the licence limits, episodes, sizing", responses=ERRORS)
 def breaches(request: Request, date_from: FromQ = None, date_to: ToQ = None, metric: MetricQ = None,
              company: CompanyQ = None,
-             max_episodes: Annotated[str | None, Query(description="Episodes listed at most (default 500)")] = None,
+             max_episodes: Annotated[str | None, Query(
+                 description="Episodes listed at most, in order of start (default 100; 0: totals only)")] = None,
              ) -> JSONResponse:
     """Per limited peak metric: the seconds at or above the limit in force and over it, how many
     episodes (maximal stretches; one crossing midnight counts on both its days, once in the
@@ -43,7 +44,7 @@ def breaches(request: Request, date_from: FromQ = None, date_to: ToQ = None, met
     _, info = _reader(request, company)
     d1, d2 = parse_range(date_from, date_to)
     chosen = _metric(metric, tuple(m.id for m in LIMITED))
-    cap = parse_int("max_episodes", max_episodes, 500, 1, 10_000)
+    cap = parse_int("max_episodes", max_episodes, 100, 0, 10_000)
     return JSONResponse(services_of(request).query.breaches(info.id, d1, d2, chosen, cap))
 
 
