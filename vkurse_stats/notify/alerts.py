@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -221,13 +222,18 @@ class AlertEngine:
             self.note({company_id: frozenset(range(first, today + 1))})
 
     def _run(self) -> None:
+        rest_until = 0.0
         while True:
             with self._cv:
                 self._cv.wait_for(lambda: bool(self._pending) or self._stopping)
                 if not self._pending and self._stopping:
                     return
+                # Evaluations take at most a quarter of a core: after one, the notes of the next
+                # applies gather for three times as long before they are evaluated together.
+                self._cv.wait_for(lambda: self._stopping, timeout=max(0.0, rest_until - time.monotonic()))
                 work, self._pending = self._pending, {}
                 self._busy = True
+            started = time.monotonic()
             try:
                 for company_id, days in work.items():
                     try:
@@ -235,6 +241,7 @@ class AlertEngine:
                     except Exception:  # noqa: BLE001 - one company's failure must not stop the others
                         log.exception("could not evaluate the alerts of company %r", company_id)
             finally:
+                rest_until = time.monotonic() + 3 * (time.monotonic() - started)
                 with self._cv:
                     self._busy = False
                     self._cv.notify_all()
