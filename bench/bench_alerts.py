@@ -145,7 +145,7 @@ def main() -> None:
     off = statistics.median(r[0] for r in results[False])
     on = statistics.median(r[0] for r in results[True])
     lag = statistics.median(r[1] for r in results[True])
-    print("| mode | records/s (median of %d) | alert thread after the last batch | alerts |" % args.rounds)
+    print(f"| mode | records/s (median of {args.rounds}) | alert thread after the last batch | alerts |")
     print("|---|---:|---:|---:|")
     print(f"| alerts off | {off:,.0f} | — | — |")
     print(f"| alerts on | {on:,.0f} ({(on / off - 1) * 100:+.1f} %) | {lag:.2f} s | {results[True][0][2]} |")
