@@ -328,6 +328,167 @@ def test_events_explain_participants_and_peak_connections(page: Any, base: str) 
     assert "один момент" in page.get_attribute('#events a[data-col="peak"]', "title")
 
 
+# --- licence insight ------------------------------------------------------------------------
+BREACH_DAY = "2026-02-12"  # the demo's speakers go over their limit of 150 that morning
+
+
+def _duration(seconds: float) -> str:
+    s = int(seconds)
+    h, m, sec = s // 3600, s % 3600 // 60, s % 60
+    if h:
+        return f"{h}{NBSP}ч {m:02d}{NBSP}мин"
+    return f"{m}{NBSP}мин {sec:02d}{NBSP}с" if m else f"{sec}{NBSP}с"
+
+
+def test_limited_cards_breaches_and_sizing_read_as_the_api(page: Any, base: str) -> None:
+    page.goto(f"{base}/dashboard?{MONTH}")
+    page.wait_for_selector("html[data-charts-ready]")
+    api = page.request.get(f"{base}/api/v1/breaches?{MONTH}").json()["metrics"]
+    summary = page.request.get(f"{base}/api/v1/summary?{MONTH}").json()["metrics"]
+    speakers = summary["total.speakers"]
+    assert speakers["episodes"] >= 1 and speakers["over_episodes"] >= 1
+    lines = page.locator('[data-metric="total.speakers"] .breach-line').all_inner_texts()
+    assert lines[0] == f"На лимите {speakers['episodes']} раз, всего " \
+        f"{_duration(speakers['at_limit_seconds'])}"
+    assert lines[1].startswith("Сверх лимита") and _duration(speakers["over_limit_seconds"]) in lines[1]
+    assert page.inner_text('[data-metric="total.connections"] .card-breach') == "Лимит не достигался"
+    # The card links to its list; the list is the API's, episode by episode.
+    page.click('[data-metric="total.speakers"] a.breach-link')
+    assert page.url.endswith("#breaches-total-speakers")
+    for mid, figures in api.items():
+        rows = page.eval_on_selector_all(
+            f'.breach-list[data-metric="{mid}"] tbody tr',
+            "rows => rows.map(r => Array.from(r.cells).slice(0, 6).map(c => c.textContent))")
+        assert len(rows) == len(figures["list"]), mid
+        for row, e in zip(rows, figures["list"], strict=True):
+            start = e["start"]
+            assert row[1] == f"{start[8:10]}.{start[5:7]}.{start[:4]} {start[11:16]}", mid
+            assert row[3] == _duration(e["seconds"]) and row[4] == str(e["highest"]), mid
+            assert row[5] == str(figures["limit"]), mid
+    # Sizing: median, p95, days at 90 % and 100 %, the limits covering 95 % and 100 %.
+    sizing = page.eval_on_selector_all(
+        "#sizing tbody tr", "rows => rows.map(r => [r.dataset.metric, "
+        "Array.from(r.cells).slice(1).map(c => c.textContent)])")
+    assert [m for m, _ in sizing] == [m for m, f in api.items() if f["limit"] is not None]
+    for mid, cells in sizing:
+        sz = api[mid]["sizing"]
+        as_text = [str(api[mid]["limit"]), str(sz["active_days"]),
+                   f"{sz['median']:.2f}".rstrip("0").rstrip(".").replace(".", ","),
+                   f"{sz['p95']:.2f}".rstrip("0").rstrip(".").replace(".", ","),
+                   str(sz["days_at_90"]), str(sz["days_at_100"]), str(sz["covers_95"]),
+                   str(sz["covers_100"])]
+        assert [c.replace(NBSP, "") for c in cells] == as_text, mid
+    # Days with time at a limit are marked on the chart in the limit's colour.
+    data = _chart_data(page)
+    total = next(c for c in data["charts"] if c["id"] == "total")
+    marked = next(s for s in total["series"] if s["id"] == "total.speakers")
+    assert [data["titles"][i] for i in marked["breach"]] == ["12.02.2026"]
+    series = _option(page, "total")["series"]
+    point = series[[s["id"] for s in total["series"]].index("total.speakers")]["data"][marked["breach"][0]]
+    assert point["itemStyle"]["color"] == "#b3261e"
+    page.screenshot(path=str(SCREENSHOTS / "dashboard-breaches-ru.png"), full_page=False)
+
+
+def test_every_card_compares_with_the_previous_period(page: Any, base: str) -> None:
+    page.goto(f"{base}/dashboard?{MONTH}")
+    now = page.request.get(f"{base}/api/v1/summary?{MONTH}").json()["metrics"]
+    before = page.request.get(f"{base}/api/v1/summary?from=2026-01-04&to=2026-01-31").json()["metrics"]
+    for mid in ("total.speakers", "total.held", "calls.messages"):
+        text = page.inner_text(f'[data-metric="{mid}"] .card-delta')
+        diff = now[mid]["value"] - before[mid]["value"]
+        arrow = "↑" if diff > 0 else "↓" if diff < 0 else "="
+        assert text.startswith(arrow), (mid, text)
+        if diff:
+            assert text.split(" (")[0].replace(NBSP, "") == f"{arrow} {abs(diff)}", (mid, text)
+        assert "04.01.2026 – 31.01.2026" in page.get_attribute(
+            f'[data-metric="{mid}"] .card-delta', "title")
+
+
+def test_the_default_view_is_the_last_30_days(page: Any, base: str) -> None:
+    page.goto(f"{base}/dashboard")
+    assert page.input_value("#range-from") == "2026-02-19"
+    assert page.input_value("#range-to") == "2026-03-20"
+    assert page.get_attribute('a[data-preset="last_30"]', "aria-current") == "true"
+    page.click('a[data-preset="last_7"]')
+    page.wait_for_url(re.compile(r"from=2026-03-14&to=2026-03-20"))
+
+
+def _makers(page: Any) -> list[list[str]]:
+    return page.eval_on_selector_all(
+        "#peak-makers tbody tr", "rows => rows.map(r => Array.from(r.cells).map(c => c.textContent))")
+
+
+def test_a_peak_card_opens_what_made_the_peak_in_place(page: Any, base: str) -> None:
+    page.goto(f"{base}/dashboard?{MONTH}")
+    page.wait_for_selector("html[data-charts-ready]")
+    page.evaluate("window.notReloaded = true")
+    assert page.is_hidden("#day-panel")
+    page.click('[data-metric="total.speakers"] a.card-open')
+    page.wait_for_selector(f'#day-panel[data-opened="{BREACH_DAY} total.speakers"]')
+    assert page.evaluate("window.notReloaded") is True
+    assert f"day={BREACH_DAY}&metric=total.speakers" in page.url
+    at = page.request.get(f"{base}/api/v1/at?metric=total.speakers&day={BREACH_DAY}").json()
+    peak = at["metrics"]["total.speakers"]["value"]
+    rows = _makers(page)
+    shares = [int(r[3].replace(NBSP, "")) for r in rows]
+    assert sum(shares) == peak == int(page.inner_text("#makers-total"))
+    assert shares == sorted(shares, reverse=True)
+    expected = sorted((p["speakers"] for p in at["active"] if p["speakers"]), reverse=True)
+    assert shares == expected
+    assert page.evaluate("document.activeElement.id") == "day-title"
+    # The same panel from the server, for the bookmark.
+    page.reload()
+    assert _makers(page) == rows
+
+    # The day's curve: the API's per-minute maxima, the limit line, the episodes shaded.
+    page.wait_for_selector("#day-panel[data-drawn]")
+    curve = page.request.get(f"{base}/api/v1/intraday?day={BREACH_DAY}").json()["metrics"]
+    option = _option(page, "day")
+    lines = {s["name"]: s for s in option["series"]}
+    speakers = lines["Одновременных докладчиков"]
+    assert speakers["data"] == curve["total.speakers"]["minutes"]
+    assert max(speakers["data"]) == curve["total.speakers"]["peak"]
+    assert speakers["markPoint"]["data"][0]["value"] == curve["total.speakers"]["peak"]
+    assert len(speakers["markArea"]["data"]) == len(curve["total.speakers"]["episodes"]) > 0
+    assert set(lines["Лимит: Одновременных докладчиков"]["data"]) == {150}
+    page.screenshot(path=str(SCREENSHOTS / "dashboard-day-ru.png"), full_page=False)
+
+
+def test_a_click_on_a_chart_day_and_an_episode_open_that_day(page: Any, base: str) -> None:
+    page.goto(f"{base}/dashboard?{MONTH}")
+    page.wait_for_selector("html[data-charts-ready]")
+    data = _chart_data(page)
+    total = next(c for c in data["charts"] if c["id"] == "total")
+    main = next(s for s in total["series"] if s["main"])
+    i = data["titles"].index("12.02.2026")
+    x, y = page.evaluate("""([i, v]) => {
+        const c = echarts.getInstanceByDom(document.getElementById('chart-total'));
+        return c.convertToPixel({seriesIndex: 0}, [i, v / 2]);
+    }""", [i, main["data"][i]])
+    page.locator("#chart-total").scroll_into_view_if_needed()
+    box = page.locator("#chart-total").bounding_box()
+    page.mouse.click(box["x"] + x, box["y"] + y)
+    page.wait_for_selector(f'#day-panel[data-opened="{BREACH_DAY} {main["id"]}"]')
+    page.click('.breach-list[data-metric="total.events"] tbody a[data-day]')
+    page.wait_for_selector('#day-panel[data-opened$=" total.events"]')
+    day = page.get_attribute("#day-panel", "data-opened").split()[0]
+    at = page.request.get(f"{base}/api/v1/at?metric=total.events&day={day}").json()
+    assert len(_makers(page)) == at["metrics"]["total.events"]["value"]
+
+
+def test_the_weekday_hour_heatmaps_are_the_hours_api(page: Any, base: str) -> None:
+    page.goto(f"{base}/dashboard?{MONTH}&lang=en")
+    page.wait_for_selector("html[data-charts-ready]")
+    hours = page.request.get(f"{base}/api/v1/hours?{MONTH}").json()["metrics"]
+    data = _chart_data(page)
+    assert [h["metric"] for h in data["hours"]] == list(hours)
+    for h in data["hours"]:
+        cells = _option(page, h["id"])["series"][0]["data"]
+        assert {(x, y): v for x, y, v in cells} == {
+            (hour, d): v for d, row in enumerate(hours[h["metric"]]) for hour, v in enumerate(row)}
+    assert data["weekdays"][0] == "Mon"
+
+
 # --- empty ranges ---------------------------------------------------------------------------
 def test_a_range_without_activity_says_so_on_the_page_and_in_the_downloads(
         page: Any, base: str) -> None:
@@ -376,7 +537,7 @@ def test_keyboard_skip_link_focus_and_chart_tables(page: Any, base: str) -> None
     assert levels[0] == 1 and all(b - a <= 1 for a, b in zip(levels, levels[1:], strict=False))
     data = _chart_data(page)
     tables = page.locator(".chart-panel details.chart-table")
-    assert tables.count() == len(data["charts"]) + 2
+    assert tables.count() == len(data["charts"]) + 2 + len(data["hours"])
     page.click(".chart-panel details.chart-table summary")
     first = page.locator(".chart-panel details.chart-table").first
     assert first.locator("tbody tr").count() == len(data["days"])
@@ -402,6 +563,7 @@ def _axe(page: Any) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("path,signed", [
     ("/login", False), (f"/dashboard?{MONTH}", True), (f"/dashboard?{LONG}&lang=en", True),
+    (f"/dashboard?{MONTH}&day={BREACH_DAY}&metric=total.speakers", True),
     ("/dashboard?from=2027-01-01&to=2027-01-31", True),
 ])
 def test_axe_finds_no_serious_or_critical_violation(chromium: Any, signed_in: dict[str, Any],

@@ -344,6 +344,27 @@ def _series(m: MetricDef, main: MetricDef, values: list[MetricValue], summary: S
             (m is main or limit is not None) else None}
 
 
+WEEKDAYS = (("Пн", "Mon"), ("Вт", "Tue"), ("Ср", "Wed"), ("Чт", "Thu"), ("Пт", "Fri"),
+            ("Сб", "Sat"), ("Вс", "Sun"))
+
+
+def heatmaps(hours: dict[str, Any], lang: str) -> list[dict[str, Any]]:
+    """Weekday x hour maxima of the main counts (``/api/v1/hours``), one heatmap each."""
+    out = []
+    for mid, matrix in hours["metrics"].items():
+        m = next(x for x in METRICS if x.id == mid)
+        out.append({"id": "hours-" + mid.replace(".", "-"), "metric": mid, "name": m.label(lang),
+                    "matrix": matrix, "max": max((v for row in matrix for v in row), default=0)})
+    return out
+
+
+def heatmap_table(h: dict[str, Any], lang: str) -> dict[str, Any]:
+    """A heatmap as a table: a row per weekday, a column per hour."""
+    return {"header": [translate(lang, "dash.weekday")] + [f"{i:02d}" for i in range(24)],
+            "rows": [[WEEKDAYS[d][1 if lang == "en" else 0]] + [fmt.fmt_int(v, lang) for v in row]
+                     for d, row in enumerate(h["matrix"])]}
+
+
 def devices_bars(devices: Page, lang: str) -> list[dict[str, Any]]:
     """The top :data:`DEVICES_TOP` client/device pairs by users, and one bar for the rest."""
     rows = sorted(devices.rows, key=lambda r: (-int(r.get("users") or 0), -int(r.get("logins") or 0)))

@@ -118,6 +118,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "dash.clients_weekly": ("По неделям: наибольшее число людей за день недели.",
                             "By week: the most people on one day of the week."),
     "dash.range_kept": ("Показаны последние 30 дней.", "The last 30 days are shown."),
+    "dash.hours": ("По дням недели и часам", "By weekday and hour"),
+    "dash.hours_note": ("Наибольшее значение за каждый час в этот день недели за период (время "
+                        "компании).",
+                        "The highest count in each hour on that weekday over the range (the "
+                        "company's time)."),
+    "dash.weekday": ("День недели", "Weekday"),
     "dash.prev_short": ("к пред. периоду", "vs previous"),
     "dash.prev_title": ("Предыдущий период ({span}): {value}", "Previous period ({span}): {value}"),
     "dash.prev_same": ("без изменений", "no change"),

@@ -235,6 +235,8 @@ def dashboard(request: Request) -> Response:
         return "/dashboard?" + _query_string({**range_q, "day": str(day),
                                                "metric": metric}) + "#day-panel"
 
+    charts["hours"] = dash.heatmaps(services.query.hours(company.id, d1, d2), lang)
+    charts["weekdays"] = [pair[1 if lang == "en" else 0] for pair in dash.WEEKDAYS]
     charts["day_url"] = "/dashboard?" + _query_string(range_q)
     charts["day_fragment"] = "/dashboard/day?" + _query_string({**base, "lang": lang})
     day_view = _day_view(request, company, lang) if qp.get("day") else None
@@ -254,6 +256,7 @@ def dashboard(request: Request) -> Response:
         "has_data": has_activity(summary.metrics),
         "charts": charts,
         "chart_tables": dash.chart_tables(charts, lang),
+        "hour_tables": {h["id"]: dash.heatmap_table(h, lang) for h in charts["hours"]},
         "breach_lists": licence.breach_lists(breaches, history, lang, day_url),
         "breach_header": licence.breach_header(lang),
         "sizing": licence.sizing_rows(breaches, lang),

@@ -272,7 +272,31 @@
       chart.setOption(option);
     };
 
+    // Weekday x hour: the highest count of each hour on that weekday over the range.
+    var hoursChart = function (h) {
+      var chart = make("chart-" + h.id);
+      if (!chart) { return; }
+      var cells = [];
+      h.matrix.forEach(function (row, d) { row.forEach(function (v, hour) { cells.push([hour, d, v]); }); });
+      var hours = [];
+      for (var i = 0; i < 24; i++) { hours.push((i < 10 ? "0" : "") + i); }
+      chart.setOption({
+        animation: false,
+        grid: { left: 8, right: 8, top: 8, bottom: 48, containLabel: true },
+        tooltip: { confine: true, formatter: function (p) {
+          return esc(data.weekdays[p.value[1]]) + " " + hours[p.value[0]] + ":00 — <b>" + num(p.value[2]) + "</b>";
+        } },
+        xAxis: { type: "category", data: hours, splitArea: { show: true } },
+        yAxis: { type: "category", data: data.weekdays, inverse: true, splitArea: { show: true } },
+        visualMap: { min: 0, max: Math.max(1, h.max), calculable: false, orient: "horizontal",
+                     left: "center", bottom: 0, itemHeight: 120, textStyle: { fontSize: 11 },
+                     inRange: { color: ["#f4f6fa", "#9db6ff", "#1f5eff", "#0f1b3d"] } },
+        series: [{ type: "heatmap", name: h.name, data: cells, emphasis: { itemStyle: { borderColor: "#000" } } }],
+      });
+    };
+
     data.charts.forEach(sectionChart);
+    (data.hours || []).forEach(hoursChart);
     devicesChart();
     clientsChart();
     dayChart();
