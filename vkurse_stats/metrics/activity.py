@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..records import CALL_TEMPLATE, TEMPLATES
 from ..store.base import AnalyticStore
@@ -50,16 +51,19 @@ class Window:
         end = np.maximum(np.where(left < 0, np.minimum(joined + cap_us, now), left), joined)
         start, end = np.maximum(joined, t0), np.minimum(end, t1)
         keep = start < end
-        keys = pa.table({"k": rows.column("parent_kind"), "i": rows.column("parent_id")}).filter(pa.array(keep))
-        uniq = keys.group_by(["k", "i"]).aggregate([])
-        number = {(k, i): n for n, (k, i) in enumerate(zip(uniq.column("k").to_pylist(),
-                                                            uniq.column("i").to_pylist(), strict=True))}
-        parent = np.array([number[(k, i)] for k, i in zip(keys.column("k").to_pylist(), keys.column("i").to_pylist(),
-                                                          strict=True)], dtype=np.int64)
-        template = rows.column("template").to_numpy().astype(np.int64)[keep]
-        transport = rows.column("transport").to_numpy().astype(np.int64)[keep]
+        kept = rows.filter(pa.array(keep))
+        # One number per (kind, id): a call and an event may share an id.
+        kind = pc.cast(kept.column("parent_kind"), pa.string())
+        key = pc.binary_join_element_wise(kind, kept.column("parent_id"), ":")
+        encoded = pc.dictionary_encode(key).combine_chunks()
+        parent = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        first = np.full(len(encoded.dictionary), -1, dtype=np.int64)
+        first[parent[::-1]] = np.arange(len(parent) - 1, -1, -1)  # a row of each parent
+        parents = kept.select(["parent_kind", "parent_id"]).take(pa.array(first))
+        template = kept.column("template").to_numpy().astype(np.int64)
+        transport = kept.column("transport").to_numpy().astype(np.int64)
         return cls(
-            t0, t1, parent, uniq.rename_columns(["parent_kind", "parent_id"]),
+            t0, t1, parent, parents,
             _CLASS_OF_TEMPLATE[template] * 2 + transport, template, transport, start[keep], end[keep],
         )
 
@@ -91,19 +95,16 @@ def _union(parent: I64, start: I64, end: I64) -> tuple[I64, I64]:
         return start, end
     order = np.lexsort((start, parent))
     p, s, e = parent[order], start[order], end[order]
-    out_a: list[int] = []
-    out_b: list[int] = []
-    cur_p, cur_a, cur_b = int(p[0]), int(s[0]), int(e[0])
-    for pi, si, ei in zip(p[1:].tolist(), s[1:].tolist(), e[1:].tolist(), strict=True):
-        if pi == cur_p and si <= cur_b:
-            cur_b = max(cur_b, ei)
-            continue
-        out_a.append(cur_a)
-        out_b.append(cur_b)
-        cur_p, cur_a, cur_b = pi, si, ei
-    out_a.append(cur_a)
-    out_b.append(cur_b)
-    return np.array(out_a, dtype=np.int64), np.array(out_b, dtype=np.int64)
+    base = int(min(s.min(), e.min()))
+    # A running maximum of the ends within each parent: the parent's number, shifted above any
+    # time of the window, keeps one parent's ends from reaching the next's.
+    shift = np.int64(int(e.max()) - base + 1)
+    reach = np.maximum.accumulate(p * shift + (e - base))
+    new_piece = np.ones(len(p), dtype=np.bool_)
+    new_piece[1:] = (p[1:] != p[:-1]) | (p[1:] * shift + (s[1:] - base) > reach[:-1])
+    starts = np.flatnonzero(new_piece)
+    ends = np.maximum.reduceat(e, starts)
+    return s[starts], ends
 
 
 def value_at(curve: tuple[I64, I64], instant: int) -> int:
@@ -199,13 +200,13 @@ def minute_maxima(curve: tuple[I64, I64], t0: int, t1: int) -> list[int]:
     """The highest value of the curve in each minute from t0 (the last may be shorter)."""
     edges = np.arange(t0, t1, 60_000_000, dtype=np.int64)
     times, values = curve
+    if len(times) == 0:
+        return [0] * len(edges)
     # The value as each minute begins, then every change inside it.
-    at_edges = np.array([value_at(curve, int(e)) for e in edges], dtype=np.int64) if len(times) else np.zeros(
-        len(edges), dtype=np.int64)
+    at = np.searchsorted(times, edges, side="right") - 1
+    best = np.where(at >= 0, values[np.maximum(at, 0)], 0)
     inside = (times >= t0) & (times < t1)
-    minute = (times[inside] - t0) // 60_000_000
-    best = at_edges.copy()
-    np.maximum.at(best, minute, values[inside])
+    np.maximum.at(best, (times[inside] - t0) // 60_000_000, values[inside])
     return best.tolist()
 
 
