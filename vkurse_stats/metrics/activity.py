@@ -175,24 +175,27 @@ def episodes(curve: tuple[I64, I64], limit_steps: Sequence[tuple[int, int | None
     (effective_from, value), at-or-above and over, in order of start; one that lasts until t1
     ends there (the next day's continues it)."""
     times, values = curve
-    changes = [t for t, _ in limit_steps if t0 < t < t1]
+    changes = np.array([t for t, _ in limit_steps if t0 < t < t1], dtype=np.int64)
     cuts = np.unique(np.concatenate((np.array([t0, t1], dtype=np.int64), times[(times > t0) & (times < t1)],
-                                     np.array(changes, dtype=np.int64))))
+                                     changes)))
+    a, b = cuts[:-1], cuts[1:]
+    at = np.searchsorted(times, a, side="right") - 1
+    level = np.where(at >= 0, values[np.maximum(at, 0)], 0) if len(times) else np.zeros(len(a), dtype=np.int64)
+    step_times = np.array([t for t, _ in limit_steps], dtype=np.int64)
+    step_values = np.array([-1 if v is None else v for _, v in limit_steps], dtype=np.int64)
+    k = np.searchsorted(step_times, a, side="right") - 1
+    limit = np.where(k >= 0, step_values[np.maximum(k, 0)], -1) if len(step_times) else np.full(len(a), -1)
     out: list[Episode] = []
     for over in (False, True):
-        cur: list[int] | None = None  # [start, end, highest]
-        for a, b in zip(cuts[:-1].tolist(), cuts[1:].tolist(), strict=True):
-            v = value_at(curve, a)
-            lim = limit_at({"x": limit_steps}, "x", a)
-            hit = lim is not None and v > 0 and (v > lim if over else v >= lim)
-            if hit and cur is not None and cur[1] == a:
-                cur[1], cur[2] = b, max(cur[2], v)
-            elif hit:
-                if cur is not None:
-                    out.append(Episode(metric, over, *cur))
-                cur = [a, b, v]
-        if cur is not None:
-            out.append(Episode(metric, over, *cur))
+        hit = (limit >= 0) & (level > 0) & ((level > limit) if over else (level >= limit))
+        if not hit.any():
+            continue
+        # Runs of consecutive hit stretches (consecutive cuts touch, so a run is one episode).
+        begins = np.flatnonzero(hit & ~np.concatenate(([False], hit[:-1])))
+        ends = np.flatnonzero(hit & ~np.concatenate((hit[1:], [False])))
+        highest = np.maximum.reduceat(np.where(hit, level, 0), begins)
+        for i, j, h in zip(begins.tolist(), ends.tolist(), highest.tolist(), strict=True):
+            out.append(Episode(metric, over, int(a[i]), int(b[j]), int(h)))
     return sorted(out, key=lambda e: (e.start, e.over))
 
 

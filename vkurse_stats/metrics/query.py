@@ -247,8 +247,8 @@ class Query:
             at = int(times[int(np.argmax(values))]) if peak else None
             steps = [(t, v) for t, v in history.get(m.limit or "", []) if t0 < t < t1]
             out[m.id] = {
-                "steps": [[to_iso(int(t), info.timezone), int(v)] for t, v in zip(times.tolist(), values.tolist(),
-                                                                                  strict=True)],
+                # Seconds from the day's start: a busy day changes its counts tens of thousands of times.
+                "steps": [[(t - t0) / 1_000_000, v] for t, v in zip(times.tolist(), values.tolist(), strict=True)],
                 "minutes": minute_maxima(curve, t0, t1),
                 "peak": peak, "at": to_iso(at, info.timezone),
                 "limit": limit_at(history, m.limit, t0) if m.limit else None,
