@@ -43,7 +43,7 @@ import numpy as np
 from ..export.labels import check_lang, local_datetime, metric_header
 from ..metrics.activity import Window, value_at
 from ..metrics.definitions import METRIC_BY_ID
-from ..metrics.insight import LIMITED, limit_at
+from ..metrics.insight import LIMITED
 from ..store.notify import Alert, NotifyStore
 from ..timeutil import DayGrid, day_number, local_date, to_iso
 
@@ -103,23 +103,38 @@ def crossings(curve: Curve, steps: Sequence[tuple[int, int | None]], percent: in
     """The crossings of ``percent`` of the limit (``steps``: its history) by the step ``curve``
     within [t0, t1), with the hysteresis of the module doc. The state at ``t0`` is *fired* when
     the count is then at or above the re-arm level (an episode under way), else *armed*."""
-    times, _values = curve
-    history = {"x": steps}
+    times, values = curve
     cuts = np.unique(np.concatenate((
         np.array([t0], dtype=np.int64), times[(times > t0) & (times < t1)],
         np.array([t for t, _ in steps if t0 < t < t1], dtype=np.int64))))
+    # The count and the limit at every cut, found at once.
+    at = np.searchsorted(times, cuts, side="right") - 1
+    count = np.where(at >= 0, values[np.maximum(at, 0)], 0) if len(times) else np.zeros(len(cuts), dtype=np.int64)
+    step_times = np.array([t for t, _ in steps], dtype=np.int64)
+    step_values = np.array([-1 if v is None else v for _, v in steps], dtype=np.int64)
+    k = np.searchsorted(step_times, cuts, side="right") - 1
+    limits = np.where(k >= 0, step_values[np.maximum(k, 0)], -1) if len(steps) else np.full(len(cuts), -1)
+    # Only where the count changes class (no limit / below the re-arm level / between / at the
+    # level) or the limit changes can the state change: the other cuts are skipped (a re-arm
+    # that falls between two kept cuts only matters at the next, where the count rises).
+    level = np.array([level_of(int(x), percent) if x >= 0 else 0 for x in np.unique(limits)], dtype=np.int64)
+    level_by = dict(zip(np.unique(limits).tolist(), level.tolist(), strict=True))
+    lv = np.array([level_by[x] for x in limits.tolist()], dtype=np.int64)
+    margin = np.array([margin_of(int(x), rules.margin_percent) if x >= 0 else 0 for x in limits.tolist()],
+                      dtype=np.int64)
+    cls = np.where(limits < 0, 0, np.where(count >= lv, 3, np.where(count >= lv - margin, 2, 1)))
+    keep = np.ones(len(cuts), dtype=np.bool_)
+    keep[1:] = (cls[1:] != cls[:-1]) | (limits[1:] != limits[:-1])
     out: list[Crossing] = []
     fired = False
     below_since: int | None = None
     first = True
-    for a in cuts.tolist():
-        v = value_at(curve, a)
-        limit = limit_at(history, "x", a)
-        if limit is None:  # no limit, nothing to cross; an episode under way ends
+    for a, v, limit, lvl, mg in zip(cuts[keep].tolist(), count[keep].tolist(), limits[keep].tolist(),
+                                    lv[keep].tolist(), margin[keep].tolist(), strict=True):
+        if limit < 0:  # no limit, nothing to cross; an episode under way ends
             fired, below_since, first = False, None, False
             continue
-        level = level_of(limit, percent)
-        rearm_level = level - margin_of(limit, rules.margin_percent)
+        rearm_level = lvl - mg
         if first:
             fired, first = v >= rearm_level and v > 0, False
             below_since = None
@@ -128,8 +143,8 @@ def crossings(curve: Curve, steps: Sequence[tuple[int, int | None]], percent: in
         if fired and below_since is not None and a - below_since >= rules.rearm_us:
             fired, below_since = False, None
         if not fired:
-            if v >= level:
-                out.append(Crossing(a, v, level, limit))
+            if v >= lvl:
+                out.append(Crossing(a, v, lvl, limit))
                 fired, below_since = True, None
         elif v < rearm_level:
             below_since = a if below_since is None else below_since
