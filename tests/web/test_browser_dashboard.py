@@ -451,7 +451,17 @@ def test_a_peak_card_opens_what_made_the_peak_in_place(page: Any, base: str) -> 
     assert speakers["markPoint"]["data"][0]["value"] == curve["total.speakers"]["peak"]
     assert len(speakers["markArea"]["data"]) == len(curve["total.speakers"]["episodes"]) > 0
     assert set(lines["Лимит: Одновременных докладчиков"]["data"]) == {150}
-    page.screenshot(path=str(SCREENSHOTS / "dashboard-day-ru.png"), full_page=False)
+    # The README's picture: the top of the list of what made the peak, and the day's curve.
+    page.set_viewport_size({"width": 1440, "height": 1400})
+    page.evaluate("document.querySelectorAll('#peak-makers tbody tr:nth-child(n+6)')"
+                  ".forEach(r => r.hidden = true)")
+    top, bottom, left, width = page.evaluate("""() => {
+        const p = document.getElementById('day-panel').getBoundingClientRect();
+        const c = document.getElementById('chart-day').getBoundingClientRect();
+        return [p.top + scrollY, c.bottom + scrollY + 8, p.left, p.width];
+    }""")
+    page.screenshot(path=str(SCREENSHOTS / "dashboard-day-ru.png"), full_page=True,
+                    clip={"x": left, "y": top, "width": width, "height": bottom - top})
 
 
 def test_a_click_on_a_chart_day_and_an_episode_open_that_day(page: Any, base: str) -> None:

@@ -211,7 +211,8 @@
                              data: [{ name: day.text.peak + " " + s.peak_at, coord: [s.peak_minute, s.peak], value: s.peak }] };
         }
         if (s.episodes.length) {
-          line.markArea = { silent: true, data: s.episodes.map(function (e) {
+          // Unlabelled: nested at/over shades would print over each other (the note explains them).
+          line.markArea = { silent: true, label: { show: false }, data: s.episodes.map(function (e) {
             var over = e[2] === "over";
             return [{ xAxis: e[0], name: over ? day.text.over_shade : day.text.at_shade,
                       itemStyle: { color: over ? "rgba(179, 38, 30, 0.28)" : "rgba(179, 38, 30, 0.12)" } },
