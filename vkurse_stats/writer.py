@@ -192,17 +192,9 @@ class Writer:
         if rebuilt and self._listeners:
             self._tell(dict.fromkeys(rebuilt))
 
-    def _queued_days(self) -> dict[str, frozenset[int] | None]:
-        """What the next apply recomputes: each queued company's days (an empty set: its events
-        only). Rollups keeps no public view of its queue, so it is read under the queue's lock."""
-        rollups = self.rollups
-        with rollups._pending_lock:
-            days = {c: frozenset(d) for c, d in rollups._pending.days.items() if d}
-        return {**dict.fromkeys(rollups.queued(), frozenset()), **days}
-
     def _apply(self, companies: set[str] | None) -> None:
         error: BaseException | None = None
-        queued = self._queued_days() if self._listeners else {}
+        queued: dict[str, frozenset[int] | None] = dict(self.rollups.queued_days()) if self._listeners else {}
         if companies is not None:
             queued = {c: d for c, d in queued.items() if c in companies}
         try:

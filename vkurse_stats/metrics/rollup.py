@@ -351,6 +351,14 @@ class Rollups:
         with self._pending_lock:
             return self._pending.companies() | self._applying
 
+    def queued_days(self) -> dict[str, frozenset[int]]:
+        """What the next apply recomputes: each queued company's days (an empty set: only its
+        events and calls)."""
+        with self._pending_lock:
+            days = {c: frozenset(d) for c, d in self._pending.days.items() if d}
+            companies = self._pending.companies() | self._applying
+        return {**dict.fromkeys(companies, frozenset()), **days}
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """The apply lock, then one store transaction: every writer of rollups takes them in
