@@ -16,9 +16,9 @@ def test_breaches_of_a_range(admin: Any) -> None:
     assert [d["date"] for d in m["days"]] == ["2026-03-05"]
     assert m["list"] == [
         {"metric": "total.connections", "kind": "at", "start": "2026-03-05T10:10:00+03:00",
-         "end": "2026-03-05T10:15:00+03:00", "seconds": 300.0, "highest": 5},
+         "end": "2026-03-05T10:15:00+03:00", "seconds": 300.0, "highest": 5, "limit": 4},
         {"metric": "total.connections", "kind": "over", "start": "2026-03-05T10:10:00+03:00",
-         "end": "2026-03-05T10:15:00+03:00", "seconds": 300.0, "highest": 5},
+         "end": "2026-03-05T10:15:00+03:00", "seconds": 300.0, "highest": 5, "limit": 4},
     ]
     assert m["sizing"]["covers_100"] == max(d["peak"] for d in m["days"])
     bad = admin.get("/api/v1/breaches", params={**MARCH, "metric": "total.held"})
@@ -34,6 +34,12 @@ def test_what_was_active_at_the_peak_sums_to_it(admin: Any) -> None:
     assert sum(p["connections"] for p in body["active"]) == 5
     assert sum(p["speakers"] for p in body["active"]) == body["metrics"]["total.speakers"]["value"]
     assert len(body["active"]) == body["metrics"]["total.events"]["value"]
+    # Each row carries its own record's title: the call's type, the events' titles.
+    titles = {(p["kind"], p["id"]): p["title"] for p in body["active"]}
+    events = {r["id"]: r["title"] for r in admin.get("/api/v1/events", params=MARCH).json()["rows"]}
+    for (kind, pid), title in titles.items():
+        if kind == "event":
+            assert title == events[pid], (pid, title)
     same = admin.get("/api/v1/at", params={"instant": "2026-03-05T10:10:00+03:00"}).json()
     assert same == body
     assert admin.get("/api/v1/at", params={"instant": "2026-03-05T10:10:00"}).json()["code"] == "instant_invalid"

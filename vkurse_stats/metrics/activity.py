@@ -167,6 +167,7 @@ class Episode:
     start: int
     end: int
     highest: int
+    limit: int  # the limit in force when it began
 
 
 def episodes(curve: tuple[I64, I64], limit_steps: Sequence[tuple[int, int | None]], metric: str,
@@ -195,7 +196,7 @@ def episodes(curve: tuple[I64, I64], limit_steps: Sequence[tuple[int, int | None
         ends = np.flatnonzero(hit & ~np.concatenate((hit[1:], [False])))
         highest = np.maximum.reduceat(np.where(hit, level, 0), begins)
         for i, j, h in zip(begins.tolist(), ends.tolist(), highest.tolist(), strict=True):
-            out.append(Episode(metric, over, int(a[i]), int(b[j]), int(h)))
+            out.append(Episode(metric, over, int(a[i]), int(b[j]), int(h), int(limit[i])))
     return sorted(out, key=lambda e: (e.start, e.over))
 
 

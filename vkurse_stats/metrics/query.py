@@ -73,7 +73,8 @@ MAIN_CURVES = ("total.connections", "total.speakers", "total.events")
 
 def _episode_json(e: Episode, tz: str) -> dict[str, Any]:
     return {"metric": e.metric, "kind": "over" if e.over else "at", "start": to_iso(e.start, tz),
-            "end": to_iso(e.end, tz), "seconds": (e.end - e.start) / 1_000_000, "highest": e.highest}
+            "end": to_iso(e.end, tz), "seconds": (e.end - e.start) / 1_000_000, "highest": e.highest,
+            "limit": e.limit}
 
 
 def _breach(grid: _Grid, metric_id: str, history: History, limit: str | None) -> tuple[int, int, int, int] | None:
@@ -315,7 +316,7 @@ class Query:
                 for e in episodes(window.curve(m), history.get(m.limit or "", []), m.id, t0, t1):
                     last = next((x for x in reversed(found) if x.over == e.over), None)
                     if last is not None and last.end == e.start:  # one episode across midnight
-                        joined = Episode(m.id, e.over, last.start, e.end, max(last.highest, e.highest))
+                        joined = Episode(m.id, e.over, last.start, e.end, max(last.highest, e.highest), last.limit)
                         found[found.index(last)] = joined
                     else:
                         found.append(e)

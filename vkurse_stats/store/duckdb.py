@@ -664,7 +664,9 @@ class DuckDBStore(AnalyticStore):
         type and initiator), with the organizer's name, as their records say (null: no record)."""
         with self._failing():
             con = self.con if self._lock.held() else self._reader()
-            con.register("_dp", parents.select(["parent_kind", "parent_id"]))
+            numbered = parents.select(["parent_kind", "parent_id"]).append_column(
+                "pos", pa.array(np.arange(parents.num_rows, dtype=np.int64)))
+            con.register("_dp", numbered)
             try:
                 return con.sql(
                     f"""SELECT p.parent_kind, p.parent_id,
@@ -677,7 +679,8 @@ class DuckDBStore(AnalyticStore):
                     LEFT JOIN calls c
                         ON p.parent_kind = {PARENT_CALL} AND c.company_id = $c AND c.id = p.parent_id
                     LEFT JOIN users u ON u.company_id = $c AND u.id = CASE
-                        WHEN p.parent_kind = {PARENT_EVENT} THEN e.organizer_id ELSE c.initiator_id END""",
+                        WHEN p.parent_kind = {PARENT_EVENT} THEN e.organizer_id ELSE c.initiator_id END
+                    ORDER BY p.pos""",
                     params={"c": company_id},
                 ).to_arrow_table()
             finally:
