@@ -34,9 +34,10 @@ test: venv ## Run every test (browser and LibreOffice tests need chromium / soff
 check: lint typecheck test ## Lint, type-check and test
 
 lint: venv ## ruff format --check + ruff check
+	$(BIN)/ruff format --check vkurse_stats tests bench
 	$(BIN)/ruff check vkurse_stats tests bench
 
-typecheck: venv ## mypy
+typecheck: venv ## mypy --strict (configured in pyproject.toml)
 	$(BIN)/mypy vkurse_stats
 
 bench: venv ## Benchmarks (not tests): N=1000000 by default, e.g. make bench N=10000000

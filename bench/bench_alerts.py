@@ -45,10 +45,21 @@ def batches(count: int, size: int) -> list[bytes]:
             joined = start + timedelta(seconds=(n * 36_000) // (count * size))
             left = joined + timedelta(minutes=30 + n % 45)
             event = f"e{n // 40 % 2000}"
-            rows.append(json.dumps({
-                "kind": "connection", "id": f"c{n}", "company_id": "bench", "event_id": event,
-                "event_template": "meeting", "transport": "webrtc" if n % 3 else "webrtmp",
-                "joined_at": joined.isoformat(), "left_at": left.isoformat(), "user_id": f"u{n % 500}"}))
+            rows.append(
+                json.dumps(
+                    {
+                        "kind": "connection",
+                        "id": f"c{n}",
+                        "company_id": "bench",
+                        "event_id": event,
+                        "event_template": "meeting",
+                        "transport": "webrtc" if n % 3 else "webrtmp",
+                        "joined_at": joined.isoformat(),
+                        "left_at": left.isoformat(),
+                        "user_id": f"u{n % 500}",
+                    }
+                )
+            )
             n += 1
         out.append("\n".join(rows).encode())
         del b
@@ -60,13 +71,32 @@ def ingest_rate(alerts: bool, count: int, size: int) -> tuple[float, float, int]
     work = Path(tempfile.mkdtemp(prefix="bench-alerts-"))
     try:
         svc = open_services(Settings(data_dir=work, fixed_now=NOW))
-        company = json.dumps({"kind": "company", "id": "bench", "name": "Bench", "timezone": "Europe/Moscow",
-                              "limits": {"concurrent_connections": 300, "concurrent_speakers": 200,
-                                         "concurrent_events": 40}})
-        svc.ingest_lines([company, json.dumps({"kind": "connection", "id": "warm", "company_id": "bench",
-                                               "event_id": "w", "event_template": "meeting",
-                                               "transport": "webrtc", "joined_at": "2026-03-19T08:00:00+03:00",
-                                               "left_at": "2026-03-19T08:01:00+03:00"})])
+        company = json.dumps(
+            {
+                "kind": "company",
+                "id": "bench",
+                "name": "Bench",
+                "timezone": "Europe/Moscow",
+                "limits": {"concurrent_connections": 300, "concurrent_speakers": 200, "concurrent_events": 40},
+            }
+        )
+        svc.ingest_lines(
+            [
+                company,
+                json.dumps(
+                    {
+                        "kind": "connection",
+                        "id": "warm",
+                        "company_id": "bench",
+                        "event_id": "w",
+                        "event_template": "meeting",
+                        "transport": "webrtc",
+                        "joined_at": "2026-03-19T08:00:00+03:00",
+                        "left_at": "2026-03-19T08:01:00+03:00",
+                    }
+                ),
+            ]
+        )
         svc.start_writer(interval=1.0)
         if alerts:
             svc.start_alerts()
@@ -121,8 +151,10 @@ def live_view(data_dir: Path) -> None:
                 ms.append((time.perf_counter() - t) * 1000)
                 assert r.status_code == 200, r.text
             ms.sort()
-            print(f"  {path:<14} p50 {statistics.median(ms):6.1f} ms  p95 {ms[int(len(ms) * 0.95)]:6.1f} ms  "
-                  f"({len(r.json()['active'])} active)")
+            print(
+                f"  {path:<14} p50 {statistics.median(ms):6.1f} ms  p95 {ms[int(len(ms) * 0.95)]:6.1f} ms  "
+                f"({len(r.json()['active'])} active)"
+            )
     svc.close()
 
 

@@ -89,11 +89,13 @@ OPEN_DAY = """(selector) => new Promise((resolve) => {
 def navigation(page: Any, url: str) -> dict[str, float]:
     page.goto(url)
     page.wait_for_selector("html[data-charts-ready]")
-    return dict(page.evaluate("""() => {
+    return dict(
+        page.evaluate("""() => {
         const n = performance.getEntriesByType("navigation")[0];
         const drawn = performance.getEntriesByName("charts-drawn")[0];
         return {ttfb: n.responseStart, dcl: n.domContentLoadedEventEnd, charts: drawn.startTime};
-    }"""))
+    }""")
+    )
 
 
 def median(values: list[float]) -> float:
@@ -112,8 +114,9 @@ def main() -> None:
     if not (a.data_dir / "analytics.duckdb").exists():
         subprocess.run(vkurse(a.data_dir, "demo"), check=True, stdout=subprocess.DEVNULL)
     port = free_port()
-    server = subprocess.Popen(vkurse(a.data_dir, "serve", "--port", str(port)),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        vkurse(a.data_dir, "serve", "--port", str(port)), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -131,8 +134,10 @@ def main() -> None:
         month = f"from={month_end.replace(day=1)}&to={month_end}"
         year = f"from={yesterday - timedelta(days=364)}&to={yesterday}"
         pw = sync_playwright().start()
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
         context = browser.new_context(viewport={"width": 1440, "height": 900}, locale="ru-RU")
         page = context.new_page()
         page.goto(base + "/login")
@@ -141,8 +146,7 @@ def main() -> None:
         page.click("button[type=submit]")
         page.wait_for_url(re.compile(r"/dashboard"))
         loads: dict[str, list[dict[str, float]]] = {"month": [], "year": []}
-        tables: dict[str, list[float]] = {"sort": [], "search": [], "page": [], "day": [],
-                                          "breaches": []}
+        tables: dict[str, list[float]] = {"sort": [], "search": [], "page": [], "day": [], "breaches": []}
         for name, query in (("month", month), ("year", year)):
             navigation(page, f"{base}/dashboard?{query}")  # warm-up: caches, JIT
             for _ in range(a.runs):
@@ -156,32 +160,41 @@ def main() -> None:
             tables["search"].append(page.evaluate(UPDATE, ["events", "search", "план"]))
             tables["day"].append(page.evaluate(OPEN_DAY, '[data-metric="total.speakers"] a.card-open'))
             page.goto(f"{base}/dashboard?{year}#breaches")
-            tables["breaches"].append(page.evaluate(
-                "() => performance.getEntriesByType('navigation')[0].responseEnd"))
+            tables["breaches"].append(page.evaluate("() => performance.getEntriesByType('navigation')[0].responseEnd"))
         browser.close()
         pw.stop()
     finally:
         server.terminate()
         server.wait(10)
     cores = os.cpu_count()
-    print(f"bench_browser: demo company (1 company, a year, 2,000 employees; events of the year: "
-          f"{events.rsplit('из', 1)[1].strip()}), headless Chromium 1440x900, one reader, "
-          f"median of {a.runs}, {cores} cores")
+    print(
+        f"bench_browser: demo company (1 company, a year, 2,000 employees; events of the year: "
+        f"{events.rsplit('из', 1)[1].strip()}), headless Chromium 1440x900, one reader, "
+        f"median of {a.runs}, {cores} cores"
+    )
     print("| what | first byte | DOMContentLoaded | charts drawn / rows updated | target |")
     print("|---|---:|---:|---:|---:|")
     for name, label in (("month", f"dashboard, a month ({month})"), ("year", f"dashboard, a year ({year})")):
         runs = loads[name]
-        print(f"| {label} | {median([r['ttfb'] for r in runs]):.0f} ms | "
-              f"{median([r['dcl'] for r in runs]):.0f} ms | {median([r['charts'] for r in runs]):.0f} ms | "
-              f"≤ {TARGETS[name]:.0f} ms |")
-    for name, label in (("sort", "events of the year: sort by title"),
-                        ("page", "events of the year: next page"),
-                        ("search", "events of the year: search «план»")):
+        print(
+            f"| {label} | {median([r['ttfb'] for r in runs]):.0f} ms | "
+            f"{median([r['dcl'] for r in runs]):.0f} ms | {median([r['charts'] for r in runs]):.0f} ms | "
+            f"≤ {TARGETS[name]:.0f} ms |"
+        )
+    for name, label in (
+        ("sort", "events of the year: sort by title"),
+        ("page", "events of the year: next page"),
+        ("search", "events of the year: search «план»"),
+    ):
         print(f"| {label} | | | {median(tables[name]):.0f} ms | ≤ {TARGETS['table']:.0f} ms |")
-    print(f"| a year's breaches list and sizing (page with them, to the last byte) | | | "
-          f"{median(tables['breaches']):.0f} ms | ≤ {TARGETS['year']:.0f} ms |")
-    print(f"| a day's panel: what made the peak and the day's curve, click to drawn | | | "
-          f"{median(tables['day']):.0f} ms | ≤ {TARGETS['day']:.0f} ms |")
+    print(
+        f"| a year's breaches list and sizing (page with them, to the last byte) | | | "
+        f"{median(tables['breaches']):.0f} ms | ≤ {TARGETS['year']:.0f} ms |"
+    )
+    print(
+        f"| a day's panel: what made the peak and the day's curve, click to drawn | | | "
+        f"{median(tables['day']):.0f} ms | ≤ {TARGETS['day']:.0f} ms |"
+    )
 
 
 if __name__ == "__main__":

@@ -204,9 +204,7 @@ def main() -> None:
             ("1 month", date(2025, 6, 1), date(2025, 6, 30)),
             ("1 year", date(2025, 1, 1), date(2025, 12, 31)),
         ):
-            p50, p95 = latency(
-                lambda d0=d0, d1=d1: svc.query.report("bench", d0, d1)
-            )
+            p50, p95 = latency(lambda d0=d0, d1=d1: svc.query.report("bench", d0, d1))
             print(f"  report {label:<8}: p50 {p50:7.1f} ms  p95 {p95:7.1f} ms")
         # A re-send of 10k stored connections (about a working day's worth at 10M a year).
         _, batch_js = generate(10_000, a.work, offset=a.n // 2, of=a.n)

@@ -44,45 +44,71 @@ def peak_rss_mb() -> float:
     return rss / 1024 if sys.platform != "darwin" else rss / MB
 
 
-def seed_events(svc: Services, company: str, n_events: int, first_day: date,
-                per_event: int = 2) -> None:
+def seed_events(svc: Services, company: str, n_events: int, first_day: date, per_event: int = 2) -> None:
     """``n_events`` events over the year from ``first_day``, each with ``per_event`` connections,
     through the real write path."""
     t0 = datetime.combine(first_day, datetime.min.time(), tzinfo=UTC)
     templates = ("meeting", "conference", "selector", "lecture", "webinar")
 
     def lines() -> Iterator[bytes]:
-        yield json.dumps({"kind": "company", "id": company, "name": "Бенчмарк",
-                          "timezone": "Europe/Moscow",
-                          "limits": {"concurrent_speakers": 50, "concurrent_events": 20}}).encode()
+        yield json.dumps(
+            {
+                "kind": "company",
+                "id": company,
+                "name": "Бенчмарк",
+                "timezone": "Europe/Moscow",
+                "limits": {"concurrent_speakers": 50, "concurrent_events": 20},
+            }
+        ).encode()
         for u in range(500):
-            yield json.dumps({"kind": "user", "id": f"u{u}", "company_id": company,
-                              "name": f"Сотрудник {u}",
-                              "registered_at": (t0 - timedelta(days=30)).isoformat()}).encode()
+            yield json.dumps(
+                {
+                    "kind": "user",
+                    "id": f"u{u}",
+                    "company_id": company,
+                    "name": f"Сотрудник {u}",
+                    "registered_at": (t0 - timedelta(days=30)).isoformat(),
+                }
+            ).encode()
         step = 365 * 86_400 / n_events
         for i in range(n_events):
             start = t0 + timedelta(seconds=i * step)
             template = templates[i % len(templates)]
-            yield json.dumps({"kind": "event", "id": f"e{i}", "company_id": company,
-                              "template": template, "title": f"Мероприятие №{i}",
-                              "organizer_id": f"u{i % 500}",
-                              "created_at": (start - timedelta(hours=2)).isoformat(),
-                              "scheduled_start": start.isoformat()}).encode()
+            yield json.dumps(
+                {
+                    "kind": "event",
+                    "id": f"e{i}",
+                    "company_id": company,
+                    "template": template,
+                    "title": f"Мероприятие №{i}",
+                    "organizer_id": f"u{i % 500}",
+                    "created_at": (start - timedelta(hours=2)).isoformat(),
+                    "scheduled_start": start.isoformat(),
+                }
+            ).encode()
             for k in range(per_event):
-                yield json.dumps({
-                    "kind": "connection", "id": f"c{i}-{k}", "company_id": company,
-                    "event_id": f"e{i}", "event_template": template,
-                    "transport": "webrtmp" if template == "webinar" and k else "webrtc",
-                    "joined_at": (start + timedelta(minutes=k)).isoformat(),
-                    "left_at": (start + timedelta(minutes=45 + k)).isoformat(),
-                    "user_id": f"u{(i + k) % 500}", "client": ("web", "desktop", "ios")[k % 3],
-                }).encode()
+                yield json.dumps(
+                    {
+                        "kind": "connection",
+                        "id": f"c{i}-{k}",
+                        "company_id": company,
+                        "event_id": f"e{i}",
+                        "event_template": template,
+                        "transport": "webrtmp" if template == "webinar" and k else "webrtc",
+                        "joined_at": (start + timedelta(minutes=k)).isoformat(),
+                        "left_at": (start + timedelta(minutes=45 + k)).isoformat(),
+                        "user_id": f"u{(i + k) % 500}",
+                        "client": ("web", "desktop", "ios")[k % 3],
+                    }
+                ).encode()
 
     began = time.perf_counter()
     result = svc.ingest_lines(lines())
-    print(f"seeded {n_events:,} events, {n_events * per_event:,} connections: "
-          f"accepted {result.accepted:,}, rejected {result.rejected} "
-          f"in {time.perf_counter() - began:.1f} s")
+    print(
+        f"seeded {n_events:,} events, {n_events * per_event:,} connections: "
+        f"accepted {result.accepted:,}, rejected {result.rejected} "
+        f"in {time.perf_counter() - began:.1f} s"
+    )
 
 
 def measure(name: str, run: Callable[[], bytes], repeat: int) -> dict[str, float]:
@@ -107,13 +133,14 @@ def measure(name: str, run: Callable[[], bytes], repeat: int) -> dict[str, float
     best = min(warm) if warm else cold
     best_cpu = min(warm_cpu) if warm_cpu else cold_cpu
     verdict = "ok" if best <= TARGET_S[name] else "OVER TARGET"
-    print(f"{name:>4}: cold {cold * 1000:8.1f} ms (cpu {cold_cpu * 1000:.1f}) | "
-          f"best warm {best * 1000:8.1f} ms (cpu {best_cpu * 1000:.1f}; "
-          f"target {TARGET_S[name] * 1000:.0f} ms: {verdict}) | {size / 1024:,.0f} KiB | "
-          f"peak RSS {rss_before:,.0f} -> {rss_after:,.0f} MiB | "
-          f"python peak {traced_peak / MB:,.1f} MiB")
-    return {"cold_s": cold, "best_s": best, "best_cpu_s": best_cpu, "bytes": size,
-            "traced_peak_mb": traced_peak / MB}
+    print(
+        f"{name:>4}: cold {cold * 1000:8.1f} ms (cpu {cold_cpu * 1000:.1f}) | "
+        f"best warm {best * 1000:8.1f} ms (cpu {best_cpu * 1000:.1f}; "
+        f"target {TARGET_S[name] * 1000:.0f} ms: {verdict}) | {size / 1024:,.0f} KiB | "
+        f"peak RSS {rss_before:,.0f} -> {rss_after:,.0f} MiB | "
+        f"python peak {traced_peak / MB:,.1f} MiB"
+    )
+    return {"cold_s": cold, "best_s": best, "best_cpu_s": best_cpu, "bytes": size, "traced_peak_mb": traced_peak / MB}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -132,9 +159,12 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="vkurse-bench-") as tmp:
         data_dir = args.data_dir or Path(tmp)
         first_day = args.date_from or date(2025, 1, 1)
-        svc = open_services(Settings(data_dir=data_dir,
-                                     fixed_now=f"{first_day + timedelta(days=400)}T00:00:00+00:00"
-                                     if args.events else None))
+        svc = open_services(
+            Settings(
+                data_dir=data_dir,
+                fixed_now=f"{first_day + timedelta(days=400)}T00:00:00+00:00" if args.events else None,
+            )
+        )
         try:
             company = args.company or "bench"
             if args.events:
@@ -142,8 +172,10 @@ def main(argv: list[str] | None = None) -> int:
             d_to = args.date_to or first_day + timedelta(days=364)
             d_from = args.date_from or d_to - timedelta(days=364)
             events = svc.query.events(company, d_from, d_to, limit=1).total
-            print(f"company {company!r}, {d_from} .. {d_to} "
-                  f"({(d_to - d_from).days + 1} days, {events:,} events in the range)")
+            print(
+                f"company {company!r}, {d_from} .. {d_to} "
+                f"({(d_to - d_from).days + 1} days, {events:,} events in the range)"
+            )
             if args.only != "xlsx":
                 measure("csv", lambda: export_csv(svc.query, company, d_from, d_to), args.repeat)
             if args.only != "csv":

@@ -53,8 +53,11 @@ def main() -> None:
     warm_up()
     days = svc.query.daily("bench", *YEAR)
     limits = {}
-    for metric, name in (("total.speakers", "concurrent_speakers"), ("total.connections", "concurrent_connections"),
-                         ("total.events", "concurrent_events")):
+    for metric, name in (
+        ("total.speakers", "concurrent_speakers"),
+        ("total.connections", "concurrent_connections"),
+        ("total.events", "concurrent_events"),
+    ):
         peaks = [d.metrics[metric].value for d in days if d.metrics[metric].value]
         limits[name] = int(np.percentile(peaks, 75))
     ops = Operations(svc.meta, svc.accounts, svc.rollups, Caller("bench"))
@@ -94,8 +97,10 @@ def main() -> None:
         result = svc.ingest_lines(lines)
         samples.append(time.perf_counter() - t)
         assert result.rejected == 0
-    print(f"  10k live batch : median {statistics.median(samples[1:]) * 1000:.0f} ms "
-          f"(of {len(samples) - 1} after the first; new figures maintained)")
+    print(
+        f"  10k live batch : median {statistics.median(samples[1:]) * 1000:.0f} ms "
+        f"(of {len(samples) - 1} after the first; new figures maintained)"
+    )
     svc.close()
 
 

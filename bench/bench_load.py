@@ -91,8 +91,9 @@ def prepare(work: Path, n: int) -> tuple[Path, dict[str, str]]:
     accounts = AccountStore(meta.engine)
     creds: dict[str, str] = {}
     for i in range(4):
-        acct, _ = accounts.create_account(f"load{i}@demo.vkurse.ru", role="admin", company_id="demo",
-                                          password="load-password-1")
+        acct, _ = accounts.create_account(
+            f"load{i}@demo.vkurse.ru", role="admin", company_id="demo", password="load-password-1"
+        )
         accounts.set_password(acct.id, "load-password-1")
         creds[f"session{i}"] = accounts.create_session(acct.id)[0]
     op, _ = accounts.create_account("load-op@vkurse.ru", role="operator", password="load-password-1")
@@ -173,8 +174,9 @@ class Load:
 
     def summary(self, until: float) -> None:
         headers = {"Authorization": f"Bearer {self.creds['read']}"}
-        self._loop("summary (demo, 1 year)", until, lambda c: (c.get("/api/v1/summary", params=self.year,
-                                                                      headers=headers), 0))
+        self._loop(
+            "summary (demo, 1 year)", until, lambda c: (c.get("/api/v1/summary", params=self.year, headers=headers), 0)
+        )
 
     def bodies(self, w: int) -> Iterator[bytes]:
         """Endless distinct batches of writer ``w``: 50 made once, their ids renamed per round."""
@@ -240,8 +242,10 @@ def main() -> None:
             time.sleep(0.1)
         load = Load(base, creds)
         load.templates = [batches(50, w) for w in range(4)]
-        print(f"vkurse-stats load benchmark: demo + bench ({a.n:,} connections), {os.cpu_count()} cores, "
-              f"4 writers x 1,000 records, 8 readers")
+        print(
+            f"vkurse-stats load benchmark: demo + bench ({a.n:,} connections), {os.cpu_count()} cores, "
+            f"4 writers x 1,000 records, 8 readers"
+        )
         load.run(3, True, 0)  # warm-up
         secs, _ = load.run(a.idle_seconds, True, 0)
         print(f"idle readers, {secs:.0f} s:")

@@ -174,8 +174,18 @@ def child_alone(data: Path, backend: str, source: Path, ids: list[str]) -> dict[
 def run_child(mode: str, data: Path, backend: str, ids: list[str], source: Path | None = None) -> dict[str, Any]:
     ids_file = data.parent / f"{data.name}-ids.json"
     ids_file.write_text(json.dumps(ids))
-    args = [sys.executable, __file__, "--child", mode, "--child-data", str(data), "--backends", backend,
-            "--child-ids", str(ids_file)]
+    args = [
+        sys.executable,
+        __file__,
+        "--child",
+        mode,
+        "--child-data",
+        str(data),
+        "--backends",
+        backend,
+        "--child-ids",
+        str(ids_file),
+    ]
     if source is not None:
         args += ["--child-source", str(source)]
     out = data.parent / f"{data.name}-{mode}.json"
@@ -202,8 +212,11 @@ class Run:
 
 def summary_ms(c: httpx.Client, headers: dict[str, str]) -> float:
     t = time.perf_counter()
-    r = c.get("/api/v1/summary", params={"from": YEAR[0].isoformat(), "to": YEAR[1].isoformat(), "company": IDLE},
-              headers=headers)
+    r = c.get(
+        "/api/v1/summary",
+        params={"from": YEAR[0].isoformat(), "to": YEAR[1].isoformat(), "company": IDLE},
+        headers=headers,
+    )
     ms = (time.perf_counter() - t) * 1000
     r.raise_for_status()
     return ms
@@ -226,8 +239,12 @@ def run_one(a: argparse.Namespace, backend: str, companies: int, work: Path) -> 
     env = {**os.environ, "VKURSE_STATS_NOW": NOW}
     log(f"[{backend}, {plural(companies, 'company', 'companies')}] import of {total_rows:,} connections")
     t = time.perf_counter()
-    proc = subprocess.run([*CLI, *store_args(data, backend), "import", "--json", "--kind", "connection", str(source)],
-                          capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        [*CLI, *store_args(data, backend), "import", "--json", "--kind", "connection", str(source)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     run.import_s = time.perf_counter() - t
     if proc.returncode != 0:
         raise SystemExit(f"import failed: {proc.stderr[-2000:]}")
@@ -246,8 +263,9 @@ def run_one(a: argparse.Namespace, backend: str, companies: int, work: Path) -> 
 
     port = free_port()
     server_log = open(work / f"{backend}-{companies}-server.log", "w")  # noqa: SIM115
-    server = subprocess.Popen([*CLI, *store_args(data, backend), "serve", "--port", str(port)], env=env,
-                              stdout=server_log, stderr=server_log)
+    server = subprocess.Popen(
+        [*CLI, *store_args(data, backend), "serve", "--port", str(port)], env=env, stdout=server_log, stderr=server_log
+    )
     base = f"http://127.0.0.1:{port}"
     batch_no = 0
     try:
@@ -296,9 +314,11 @@ def run_one(a: argparse.Namespace, backend: str, companies: int, work: Path) -> 
     alone = run_child("alone", work / f"{backend}-{companies}-alone", backend, [*sample, IDLE], source)
     differ = [cid for cid in [*sample, IDLE] if mixed[cid] != alone[cid]]
     con = duckdb.connect()
-    held = dict(con.execute(
-        f"SELECT company_id, count(DISTINCT coalesce(event_id, call_id)) FROM read_parquet('{source}') GROUP BY 1"
-    ).fetchall())
+    held = dict(
+        con.execute(
+            f"SELECT company_id, count(DISTINCT coalesce(event_id, call_id)) FROM read_parquet('{source}') GROUP BY 1"
+        ).fetchall()
+    )
     con.close()
     wrong_held = [cid for cid in [*ids, IDLE] if mixed[cid]["metrics"]["total.held"]["value"] != held[cid]]
     ok = not differ and not wrong_held
@@ -346,8 +366,12 @@ def main() -> None:
     ap.add_argument("--companies", default="1,100,1000", help="numbers of companies, comma-separated")
     ap.add_argument("--backends", default="duckdb,chdb", help="duckdb and/or chdb, comma-separated")
     ap.add_argument("--batches", type=int, default=20, help="1,000-record batches of the timed stream")
-    ap.add_argument("--compare-all", type=int, default=100,
-                    help="compare every company's report up to this many companies, else a sample")
+    ap.add_argument(
+        "--compare-all",
+        type=int,
+        default=100,
+        help="compare every company's report up to this many companies, else a sample",
+    )
     ap.add_argument("--sample", type=int, default=20, help="companies compared when there are more")
     ap.add_argument("--work", type=Path, default=ROOT / "bench" / "out")
     ap.add_argument("--child", help=argparse.SUPPRESS)

@@ -174,8 +174,9 @@ def oracle_breaches(
     return out
 
 
-def oracle_hours(records: list[dict[str, Any]], d: date, tz: str, now: int, cap: int,
-                 metrics: tuple[str, ...]) -> dict[str, list[int]]:
+def oracle_hours(
+    records: list[dict[str, Any]], d: date, tz: str, now: int, cap: int, metrics: tuple[str, ...]
+) -> dict[str, list[int]]:
     """Per metric, the highest count at any instant of each hour from midnight of day ``d``
     (25 slots): the count at an hour's start and after each change inside it."""
     final = final_versions(records)

@@ -26,8 +26,17 @@ def window(rows: list[tuple[int, int, int, int]]) -> Window:
     cls = np.where(template == 4, 1, 0)
     n = int(parent.max()) + 1 if len(parent) else 0
     parents = pa.table({"parent_kind": pa.array([0] * n, pa.int8()), "parent_id": [f"e{i}" for i in range(n)]})
-    return Window(T0, T1, parent[keep], parents, (cls * 2)[keep], template[keep], np.zeros(int(keep.sum()),
-                  dtype=np.int64), start[keep], end[keep])
+    return Window(
+        T0,
+        T1,
+        parent[keep],
+        parents,
+        (cls * 2)[keep],
+        template[keep],
+        np.zeros(int(keep.sum()), dtype=np.int64),
+        start[keep],
+        end[keep],
+    )
 
 
 def brute(rows: list[tuple[int, int, int, int]], t: int, events: bool) -> int:
@@ -35,8 +44,9 @@ def brute(rows: list[tuple[int, int, int, int]], t: int, events: bool) -> int:
     return len({r[0] for r in active}) if events else len(active)
 
 
-rows_st = st.lists(st.tuples(st.integers(0, 4), st.sampled_from([0, 4]), st.integers(0, 11), st.integers(0, 6)),
-                   max_size=25)
+rows_st = st.lists(
+    st.tuples(st.integers(0, 4), st.sampled_from([0, 4]), st.integers(0, 11), st.integers(0, 6)), max_size=25
+)
 
 
 @settings(max_examples=200, deadline=None)

@@ -38,19 +38,39 @@ def _us(hm: str, day: int = 20) -> int:
     return int(datetime.fromisoformat(_t(hm, day)).timestamp()) * 1_000_000
 
 
-def conn(cid: str, joined: str, left: str | None = None, *, event: str = "e1", day: int = 20,
-         company: str = "acme") -> dict[str, Any]:
-    rec: dict[str, Any] = {"kind": "connection", "id": cid, "company_id": company, "event_id": event,
-                           "event_template": "meeting", "transport": "webrtc", "joined_at": _t(joined, day)}
+def conn(
+    cid: str, joined: str, left: str | None = None, *, event: str = "e1", day: int = 20, company: str = "acme"
+) -> dict[str, Any]:
+    rec: dict[str, Any] = {
+        "kind": "connection",
+        "id": cid,
+        "company_id": company,
+        "event_id": event,
+        "event_template": "meeting",
+        "transport": "webrtc",
+        "joined_at": _t(joined, day),
+    }
     if left:
         rec["left_at"] = _t(left, day)
     return rec
 
 
-COMPANY = {"kind": "company", "id": "acme", "name": "ООО Акме", "timezone": "Europe/Moscow",
-           "limits": {"concurrent_connections": 10}}
-EVENT = {"kind": "event", "id": "e1", "company_id": "acme", "template": "meeting", "title": "Планёрка",
-         "organizer_id": "u1", "created_at": _t("08:00", 19)}
+COMPANY = {
+    "kind": "company",
+    "id": "acme",
+    "name": "ООО Акме",
+    "timezone": "Europe/Moscow",
+    "limits": {"concurrent_connections": 10},
+}
+EVENT = {
+    "kind": "event",
+    "id": "e1",
+    "company_id": "acme",
+    "template": "meeting",
+    "title": "Планёрка",
+    "organizer_id": "u1",
+    "created_at": _t("08:00", 19),
+}
 
 
 # --- hysteresis, exactly -----------------------------------------------------------------------
@@ -71,7 +91,9 @@ def test_one_alert_while_the_count_hovers_around_the_threshold() -> None:
 def test_re_arms_after_staying_below_the_margin_long_enough() -> None:
     curve = _curve((10 * MIN, 9), (20 * MIN, 7), (30 * MIN, 9), (31 * MIN, 3), (40 * MIN, 10))
     assert crossings(curve, STEPS, 90, RULES, 0, 60 * MIN) == [
-        Crossing(10 * MIN, 9, 9, 10), Crossing(30 * MIN, 9, 9, 10)]
+        Crossing(10 * MIN, 9, 9, 10),
+        Crossing(30 * MIN, 9, 9, 10),
+    ]
     # 31 -> 40 is only nine minutes below: 40 is still the second episode.
     assert crossings(curve, STEPS, 100, RULES, 0, 60 * MIN) == [Crossing(40 * MIN, 10, 10, 10)]
 
@@ -112,8 +134,13 @@ def hook() -> Iterator[HookSink]:
 
 
 def _settings(data_dir: Path, smtp: SmtpSink | None = None) -> Settings:
-    return Settings(data_dir=data_dir, fixed_now=NOW, smtp_host="127.0.0.1" if smtp else None,
-                    smtp_port=smtp.port if smtp else None, notify_interval=0.05)
+    return Settings(
+        data_dir=data_dir,
+        fixed_now=NOW,
+        smtp_host="127.0.0.1" if smtp else None,
+        smtp_port=smtp.port if smtp else None,
+        notify_interval=0.05,
+    )
 
 
 def _open(data_dir: Path, smtp: SmtpSink | None = None) -> Services:
@@ -151,7 +178,13 @@ def test_an_ingest_reaching_a_threshold_records_one_alert_with_what_was_active(s
     _send(svc, conn("a8", "09:10", "09:40", event="e2"))
     [alert] = _alerts(svc)
     assert (alert.metric, alert.percent, alert.kind, alert.value, alert.level, alert.limit) == (
-        "total.connections", 90, "raised", 9, 9, 10)
+        "total.connections",
+        90,
+        "raised",
+        9,
+        9,
+        10,
+    )
     assert alert.instant_us == _us("09:10")
     assert [(p["id"], p["connections"], p["title"]) for p in alert.active] == [("e1", 8, "Планёрка"), ("e2", 1, None)]
     # The same batch again, and more records elsewhere in the day: nothing new.
@@ -197,13 +230,18 @@ def test_a_crossing_in_an_earlier_day_is_a_correction(svc: Services) -> None:
     _send(svc, conn("x1", "11:00", "11:30"))  # evaluated up to 11:00 on the 20th
     _send(svc, *[conn(f"y{i}", "15:00", "15:10", event="e9", day=18) for i in range(10)])
     assert [(a.kind, a.percent, a.instant_us) for a in _alerts(svc)] == [
-        ("corrected", 90, _us("15:00", 18)), ("corrected", 100, _us("15:00", 18))]
+        ("corrected", 90, _us("15:00", 18)),
+        ("corrected", 100, _us("15:00", 18)),
+    ]
 
 
 def test_old_days_and_unlimited_companies_raise_nothing(svc: Services) -> None:
     _send(svc, *[conn(f"o{i}", "15:00", "15:10", event="e9", day=1) for i in range(10)])  # 19 days ago
-    _send(svc, {"kind": "company", "id": "free", "name": "Free"},
-          *[conn(f"f{i}", "09:00", "09:10", company="free") for i in range(50)])
+    _send(
+        svc,
+        {"kind": "company", "id": "free", "name": "Free"},
+        *[conn(f"f{i}", "09:00", "09:10", company="free") for i in range(50)],
+    )
     assert _alerts(svc) == [] and svc.alerts.store.alert_list("free")[1] == 0
 
 
@@ -232,13 +270,15 @@ def test_a_restart_raises_nothing_twice_and_resumes(tmp_path: Path) -> None:
     try:
         assert svc.alerts.wait_idle()
         assert [(a.kind, a.percent, a.instant_us) for a in _alerts(svc)] == [
-            ("raised", 90, _us("09:10")), ("raised", 90, _us("10:00")), ("raised", 100, _us("10:00"))]
+            ("raised", 90, _us("09:10")),
+            ("raised", 90, _us("10:00")),
+            ("raised", 100, _us("10:00")),
+        ]
     finally:
         svc.close()
 
 
-def test_delivery_reaches_smtp_and_the_signed_webhook_once(tmp_path: Path, smtp: SmtpSink,
-                                                            hook: HookSink) -> None:
+def test_delivery_reaches_smtp_and_the_signed_webhook_once(tmp_path: Path, smtp: SmtpSink, hook: HookSink) -> None:
     svc = _open(tmp_path / "data", smtp)
     try:
         _seed(svc)
@@ -254,6 +294,10 @@ def test_delivery_reaches_smtp_and_the_signed_webhook_once(tmp_path: Path, smtp:
         assert valid and headers["X-VKurse-Event"] == "alert"
         data = json.loads(raw)
         assert (data["type"], data["metric"], data["value"], data["instant"]) == (
-            "alert", "total.connections", 9, "2026-03-20T09:10:00+03:00")
+            "alert",
+            "total.connections",
+            9,
+            "2026-03-20T09:10:00+03:00",
+        )
     finally:
         svc.close()

@@ -81,7 +81,7 @@ def test_more_companies_leave_the_first_one_as_it_is() -> None:
     assert len({c["name"] for c in companies}) == 5
     # One stream with the companies mixed: every window of a day's records holds several.
     first_day = next(i for i, r in enumerate(many) if r["kind"] not in ("company", "user"))
-    assert len(set(owner[first_day:first_day + 50])) >= 3
+    assert len(set(owner[first_day : first_day + 50])) >= 3
     # Each further company is smaller, yet active.
     sizes = {c: owner.count(c) for c in set(owner)}
     assert all(0 < sizes[c["id"]] < sizes["demo"] / 3 for c in companies[1:]), sizes
@@ -122,8 +122,19 @@ def test_several_companies_import_at_once(make_services: Any, tmp_path: Path) ->
 
 
 def test_demo_command_makes_several_companies(tmp_path: Path) -> None:
-    args = ["--data-dir", str(tmp_path / "data"), "demo", "--companies", "2", "--days", "3",
-            "--employees", "100", "--until", "2026-03-20"]
+    args = [
+        "--data-dir",
+        str(tmp_path / "data"),
+        "demo",
+        "--companies",
+        "2",
+        "--days",
+        "3",
+        "--employees",
+        "100",
+        "--until",
+        "2026-03-20",
+    ]
     r = CliRunner().invoke(cli, args)
     assert r.exit_code == 0, r.output
     assert "of 2 companies" in r.output and "rejected 0" in r.output

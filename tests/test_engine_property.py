@@ -104,11 +104,15 @@ def scenario(draw: Any) -> Scenario:
     cuts = sorted(draw(st.lists(st.integers(1, max(1, len(tagged) - 1)), max_size=3)))
     # Small licence limits, so the counts often sit at them, cross them and exceed them.
     limits = [
-        draw(st.fixed_dictionaries({
-            "concurrent_speakers": st.integers(0, 3),
-            "concurrent_events": st.integers(1, 2),
-            "concurrent_connections": st.integers(1, 4),
-        }))
+        draw(
+            st.fixed_dictionaries(
+                {
+                    "concurrent_speakers": st.integers(0, 3),
+                    "concurrent_events": st.integers(1, 2),
+                    "concurrent_connections": st.integers(1, 4),
+                }
+            )
+        )
         for _ in zones
     ]
     return zones, [tagged[i] for i in order], cuts, limits

@@ -40,9 +40,19 @@ def records(n: int, offset: int = 0, *, company: str = "acme", moved: bool = Fal
     out = []
     for i in range(offset, offset + n):
         joined = BASE_MS + (i * 7919 % (14 * 86_400)) * 1000 + shift
-        out.append({"kind": "connection", "id": f"c{i}", "company_id": company, "call_id": f"k{i // 3}",
-                    "transport": "webrtc" if i % 4 else "webrtmp", "joined_at": joined,
-                    "left_at": joined + 60_000 * (1 + i % 90), "user_id": f"u{i % 500}", "client": "web"})
+        out.append(
+            {
+                "kind": "connection",
+                "id": f"c{i}",
+                "company_id": company,
+                "call_id": f"k{i // 3}",
+                "transport": "webrtc" if i % 4 else "webrtmp",
+                "joined_at": joined,
+                "left_at": joined + 60_000 * (1 + i % 90),
+                "user_id": f"u{i % 500}",
+                "client": "web",
+            }
+        )
     return out
 
 
@@ -60,21 +70,34 @@ def write_jsonl(path: Path, recs: list[dict[str, Any]]) -> Path:
 def report(data: Path) -> dict[str, Any]:
     """The March report of acme as the CLI prints it (opening the store applies what a killed
     process left unapplied)."""
-    out = subprocess.run([*CLI, "--data-dir", str(data), "report", "--company", "acme", "--from", "2026-03-01",
-                          "--to", "2026-03-31"], capture_output=True, text=True, check=True,
-                         env={**os.environ, "VKURSE_STATS_NOW": NOW})
+    out = subprocess.run(
+        [*CLI, "--data-dir", str(data), "report", "--company", "acme", "--from", "2026-03-01", "--to", "2026-03-31"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "VKURSE_STATS_NOW": NOW},
+    )
     return dict(json.loads(out.stdout))
 
 
 def rebuilt_report(data: Path) -> dict[str, Any]:
-    subprocess.run([*CLI, "--data-dir", str(data), "rebuild"], check=True, capture_output=True,
-                   env={**os.environ, "VKURSE_STATS_NOW": NOW})
+    subprocess.run(
+        [*CLI, "--data-dir", str(data), "rebuild"],
+        check=True,
+        capture_output=True,
+        env={**os.environ, "VKURSE_STATS_NOW": NOW},
+    )
     return report(data)
 
 
 def run_import(data: Path, *files: Path, check: bool = True, **kw: Any) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CLI, "--data-dir", str(data), "import", *map(str, files), *kw.pop("args", [])],
-                          capture_output=True, text=True, check=check, env={**os.environ, "VKURSE_STATS_NOW": NOW})
+    return subprocess.run(
+        [*CLI, "--data-dir", str(data), "import", *map(str, files), *kw.pop("args", [])],
+        capture_output=True,
+        text=True,
+        check=check,
+        env={**os.environ, "VKURSE_STATS_NOW": NOW},
+    )
 
 
 def clean_figures(tmp: Path, second: list[dict[str, Any]]) -> dict[str, Any]:
@@ -103,9 +126,12 @@ def test_a_killed_import_leaves_figures_of_its_stored_records(tmp_path: Path) ->
     second = write_jsonl(tmp_path / "second.jsonl", second_set())
     run_import(data, first)
     # Batches of a little more than one write unit: the first is committed half-way.
-    proc = subprocess.Popen([*CLI, "--data-dir", str(data), "import", "--batch-size", "130000", str(second)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "VKURSE_STATS_NOW": NOW})
+    proc = subprocess.Popen(
+        [*CLI, "--data-dir", str(data), "import", "--batch-size", "130000", str(second)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "VKURSE_STATS_NOW": NOW},
+    )
     _kill_when_written(proc, data / "analytics.duckdb.wal", 1_000_000)
     assert proc.returncode == -signal.SIGKILL, "the import ended before it was killed"
     after_kill = report(data)
@@ -121,9 +147,12 @@ def _free_port() -> int:
 
 
 def _serve(data: Path, port: int) -> subprocess.Popen[Any]:
-    proc = subprocess.Popen([*CLI, "--data-dir", str(data), "serve", "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "VKURSE_STATS_NOW": NOW})
+    proc = subprocess.Popen(
+        [*CLI, "--data-dir", str(data), "serve", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "VKURSE_STATS_NOW": NOW},
+    )
     for _ in range(600):
         try:
             if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
@@ -144,13 +173,14 @@ def test_a_killed_server_loses_no_acknowledged_batch(tmp_path: Path) -> None:
     token = AccountStore(meta.meta.engine, hasher=FAST_HASHER).create_token("ingest", None, "kill")[1]
     meta.close()
     second = second_set()[:23_000]
-    bodies = ["\n".join(json.dumps(r) for r in second[i:i + 500]) for i in range(0, len(second), 500)]
+    bodies = ["\n".join(json.dumps(r) for r in second[i : i + 500]) for i in range(0, len(second), 500)]
     port = _free_port()
     server = _serve(data, port)
     acknowledged: set[str] = set()
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30,
-                          headers={"Authorization": f"Bearer {token}"}) as c:
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{port}", timeout=30, headers={"Authorization": f"Bearer {token}"}
+        ) as c:
             for n, body in enumerate(bodies):
                 if n == len(bodies) // 2:
                     server.send_signal(signal.SIGKILL)
@@ -172,8 +202,9 @@ def test_a_killed_server_loses_no_acknowledged_batch(tmp_path: Path) -> None:
     assert report(data) == rebuilt_report(data)
     server = _serve(data, port)
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30,
-                          headers={"Authorization": f"Bearer {token}"}) as c:
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{port}", timeout=30, headers={"Authorization": f"Bearer {token}"}
+        ) as c:
             for body in bodies:
                 assert c.post("/api/v1/ingest", content=body).status_code == 200
     finally:
@@ -198,8 +229,9 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 def test_a_full_disk_answers_507_and_the_server_recovers_by_itself(small_disk: Path, tmp_path: Path) -> None:
     from starlette.testclient import TestClient
 
-    svc = open_services(Settings(data_dir=small_disk / "data", fixed_now=NOW,
-                                 database_url=f"sqlite:///{tmp_path / 'meta.sqlite3'}"))
+    svc = open_services(
+        Settings(data_dir=small_disk / "data", fixed_now=NOW, database_url=f"sqlite:///{tmp_path / 'meta.sqlite3'}")
+    )
     accounts = AccountStore(svc.meta.engine, hasher=FAST_HASHER)
     token = accounts.create_token("ingest", None, "disk")[1]
     read = accounts.create_token("read", None, "disk")[1]

@@ -55,8 +55,9 @@ def test_joins_and_leaves_at_one_instant_change_the_count_once(svc: Any) -> None
 def test_an_episode_crossing_midnight_counts_on_both_days_and_once_in_the_range(svc: Any) -> None:
     company = {"kind": "company", "id": "acme", "name": "A", "limits": {"concurrent_speakers": 1}}
     svc.ingest_lines(lines(company, c("a", "05T23:00:00", "06T01:00:00")))
-    d5, d6 = (d.as_json("Europe/Moscow")["metrics"]["total.speakers"]
-              for d in svc.query.daily("acme", DAY, date(2026, 3, 6)))
+    d5, d6 = (
+        d.as_json("Europe/Moscow")["metrics"]["total.speakers"] for d in svc.query.daily("acme", DAY, date(2026, 3, 6))
+    )
     assert breach(d5) == (3600.0, 0.0, 1, 0) and breach(d6) == (3600.0, 0.0, 1, 0)
     assert breach(speakers(svc, DAY, date(2026, 3, 6))) == (7200.0, 0.0, 1, 0)
 

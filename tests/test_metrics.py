@@ -131,8 +131,13 @@ def test_limits_and_storage_and_users(svc: Any) -> None:
     )
     m = summary(svc, date(2026, 3, 1), date(2026, 3, 15))
     assert m["total.speakers"] == {
-        "value": 1, "at": "2026-03-05T10:00:00+03:00", "limit": 2,
-        "at_limit_seconds": 0.0, "over_limit_seconds": 0.0, "episodes": 0, "over_episodes": 0,
+        "value": 1,
+        "at": "2026-03-05T10:00:00+03:00",
+        "limit": 2,
+        "at_limit_seconds": 0.0,
+        "over_limit_seconds": 0.0,
+        "episodes": 0,
+        "over_episodes": 0,
     }
     assert m["storage.uploaded_bytes"] == {"value": 5}
     assert m["storage.total_bytes"] == {"value": 12, "at": None, "limit": 10}
@@ -267,8 +272,16 @@ def test_rebuild_windows_agree_with_incremental_for_events_crossing_their_edges(
     rebuilt, the others are applied incrementally)."""
 
     def conn(i: str, event: str, start: str, end: str | None, **kw: Any) -> dict[str, Any]:
-        rec = {"kind": "connection", "id": i, "company_id": "acme", "transport": "webrtc",
-               "event_id": event, "event_template": "meeting", "joined_at": f"2026-{start}{MSK}", **kw}
+        rec = {
+            "kind": "connection",
+            "id": i,
+            "company_id": "acme",
+            "transport": "webrtc",
+            "event_id": event,
+            "event_template": "meeting",
+            "joined_at": f"2026-{start}{MSK}",
+            **kw,
+        }
         return rec | ({"left_at": f"2026-{end}{MSK}"} if end else {})
 
     # The first record is on Jan 1, so a rebuild's windows start Jan 1, Feb 1, Mar 4 and Apr 4.
@@ -282,8 +295,10 @@ def test_rebuild_windows_agree_with_incremental_for_events_crossing_their_edges(
         conn("z1", "zero", "01-31T10:00:00", "01-31T11:00:00", user_id="u1"),
         conn("z2", "zero", "02-01T00:00:00", "02-01T00:00:00", user_id="u2"),  # joined at the edge
         conn("k1", "", "02-01T00:10:00", "02-01T00:20:00", call_id="k", event_id=None, event_template=None),
-        *(conn(f"w{i}", f"w{i % 4}", f"0{1 + i % 4}-1{i % 9}T09:00:00", f"0{1 + i % 4}-1{i % 9}T10:00:00")
-          for i in range(24)),
+        *(
+            conn(f"w{i}", f"w{i % 4}", f"0{1 + i % 4}-1{i % 9}T09:00:00", f"0{1 + i % 4}-1{i % 9}T10:00:00")
+            for i in range(24)
+        ),
     ]
     recs = [{k: v for k, v in r.items() if v is not None} for r in recs]
     svc = make_services(now="2026-05-01T00:00:00+03:00")

@@ -151,8 +151,16 @@ def open_at(data_dir: Path) -> Iterator[Callable[..., Services]]:
     opened: list[Services] = []
 
     def make(port: int, **kw: Any) -> Services:
-        svc = open_services(Settings(data_dir=data_dir, fixed_now=NOW, smtp_host="127.0.0.1", smtp_port=port,
-                                     smtp_from="stats@vkurse.test", **kw))
+        svc = open_services(
+            Settings(
+                data_dir=data_dir,
+                fixed_now=NOW,
+                smtp_host="127.0.0.1",
+                smtp_port=port,
+                smtp_from="stats@vkurse.test",
+                **kw,
+            )
+        )
         opened.append(svc)
         return svc
 
@@ -162,8 +170,9 @@ def open_at(data_dir: Path) -> Iterator[Callable[..., Services]]:
 
 
 def admin(svc: Services, email: str = "admin@acme.ru", company: str = "acme") -> int:
-    account, _ = AccountStore(svc.meta.engine).create_account(email, role="admin", company_id=company,
-                                                              password="correct-horse-battery")
+    account, _ = AccountStore(svc.meta.engine).create_account(
+        email, role="admin", company_id=company, password="correct-horse-battery"
+    )
     return account.id
 
 
@@ -189,8 +198,11 @@ def test_monthly_period_is_the_previous_month_from_the_first_at_nine_local() -> 
     before = latest_period("monthly", epoch("2026-04-01T08:59:00+03:00"), "Europe/Moscow", NINE)
     assert (before.first, before.last) == (date(2026, 2, 1), date(2026, 2, 28))
     due = latest_period("monthly", epoch("2026-04-01T09:00:00+03:00"), "Europe/Moscow", NINE)
-    assert (due.first, due.last, due.due_at) == (date(2026, 3, 1), date(2026, 3, 31),
-                                                 epoch("2026-04-01T09:00:00+03:00"))
+    assert (due.first, due.last, due.due_at) == (
+        date(2026, 3, 1),
+        date(2026, 3, 31),
+        epoch("2026-04-01T09:00:00+03:00"),
+    )
     # 09:00 in Yekaterinburg (UTC+5) is 07:00 in Moscow.
     ekb = latest_period("monthly", epoch("2026-04-01T07:30:00+03:00"), "Asia/Yekaterinburg", NINE)
     assert (ekb.first, ekb.due_at) == (date(2026, 3, 1), epoch("2026-04-01T09:00:00+05:00"))
@@ -201,8 +213,11 @@ def test_weekly_period_is_the_previous_monday_to_sunday() -> None:
     before = latest_period("weekly", epoch("2026-03-23T08:00:00+03:00"), "Europe/Moscow", NINE)
     assert (before.first, before.last) == (date(2026, 3, 9), date(2026, 3, 15))
     due = latest_period("weekly", epoch("2026-03-25T00:00:00+03:00"), "Europe/Moscow", NINE)
-    assert (due.first, due.last, due.due_at) == (date(2026, 3, 16), date(2026, 3, 22),
-                                                 epoch("2026-03-23T09:00:00+03:00"))
+    assert (due.first, due.last, due.due_at) == (
+        date(2026, 3, 16),
+        date(2026, 3, 22),
+        epoch("2026-03-23T09:00:00+03:00"),
+    )
     assert due.key(7) == "report:7:weekly:2026-03-16"
 
 
@@ -213,7 +228,8 @@ def test_bad_report_time_is_refused() -> None:
 
 # --- scheduled reports ----------------------------------------------------------------------------
 def test_monthly_report_is_sent_once_at_its_time_with_the_download_attached(
-        open_at: Callable[..., Services], smtp: SmtpSink) -> None:
+    open_at: Callable[..., Services], smtp: SmtpSink
+) -> None:
     svc = open_at(smtp.port)
     account_id = admin(svc)
     clock = Clock("2026-03-20T12:00:00+03:00")
@@ -241,12 +257,12 @@ def test_monthly_report_is_sent_once_at_its_time_with_the_download_attached(
     assert filename == "vkurse-stats_acme_2026-03-01_2026-03-31.xlsx"
     assert cells(xlsx) == cells(export_xlsx(svc.query, "acme", date(2026, 3, 1), date(2026, 3, 31), lang="ru"))
     entries, _ = svc.accounts.audit_entries(action="delivery.sent")
-    assert [(e.actor, e.company_id, e.detail["recipient"]) for e in entries] == [
-        ("notifier", "acme", "admin@acme.ru")]
+    assert [(e.actor, e.company_id, e.detail["recipient"]) for e in entries] == [("notifier", "acme", "admin@acme.ru")]
 
 
 def test_nothing_is_sent_twice_across_a_restart_and_a_missed_run_is_sent_on_return(
-        open_at: Callable[..., Services], smtp: SmtpSink) -> None:
+    open_at: Callable[..., Services], smtp: SmtpSink
+) -> None:
     svc = open_at(smtp.port)
     account_id = admin(svc)
     clock = Clock("2026-03-20T12:00:00+03:00")
@@ -256,7 +272,8 @@ def test_nothing_is_sent_twice_across_a_restart_and_a_missed_run_is_sent_on_retu
     clock.set("2026-03-25T15:00:00+03:00")
     notifier.run_once()
     assert [smtp.parsed(i)["Subject"] for i in range(len(smtp.messages))] == [
-        "VKurse: weekly report 2026-03-16 — 2026-03-22 — ООО Акме"]
+        "VKurse: weekly report 2026-03-16 — 2026-03-22 — ООО Акме"
+    ]
     svc.close()
 
     svc = open_at(smtp.port)
@@ -267,9 +284,11 @@ def test_nothing_is_sent_twice_across_a_restart_and_a_missed_run_is_sent_on_retu
     again.run_once()
     again.run_once()
     subjects = sorted(smtp.parsed(i)["Subject"] for i in range(len(smtp.messages)))
-    assert subjects == ["VKurse: report for March 2026 — ООО Акме",
-                        "VKurse: weekly report 2026-03-16 — 2026-03-22 — ООО Акме",
-                        "VKurse: weekly report 2026-03-23 — 2026-03-29 — ООО Акме"]
+    assert subjects == [
+        "VKurse: report for March 2026 — ООО Акме",
+        "VKurse: weekly report 2026-03-16 — 2026-03-22 — ООО Акме",
+        "VKurse: weekly report 2026-03-23 — 2026-03-29 — ООО Акме",
+    ]
 
 
 def test_a_subscription_starts_with_the_next_period(open_at: Callable[..., Services], smtp: SmtpSink) -> None:
@@ -326,13 +345,17 @@ def test_email_is_retried_with_backoff_until_the_server_is_back(open_at: Callabl
         done = notifier.store.delivery(delivery_id)
         assert done is not None
         assert (done.state, done.attempts, done.last_error, done.delivered_at, done.payload) == (
-            "delivered", 2, None, clock(), b"")
+            "delivered",
+            2,
+            None,
+            clock(),
+            b"",
+        )
     finally:
         down.stop()
 
 
-def test_delivery_is_given_up_after_the_last_attempt_and_support_can_retry(
-        open_at: Callable[..., Services]) -> None:
+def test_delivery_is_given_up_after_the_last_attempt_and_support_can_retry(open_at: Callable[..., Services]) -> None:
     down = SmtpSink()
     svc = open_at(down.port)
     clock = Clock("2026-03-20T12:00:00+03:00")
@@ -379,8 +402,9 @@ def test_two_workers_never_send_one_message_twice(open_at: Callable[..., Service
 
 
 # --- webhooks -------------------------------------------------------------------------------------
-def test_webhook_is_signed_retried_and_delivered_once(open_at: Callable[..., Services], smtp: SmtpSink,
-                                                      hook: HookSink) -> None:
+def test_webhook_is_signed_retried_and_delivered_once(
+    open_at: Callable[..., Services], smtp: SmtpSink, hook: HookSink
+) -> None:
     svc = open_at(smtp.port)
     clock = Clock("2026-03-20T12:00:00+03:00")
     notifier = Notifier(svc, clock=clock)
@@ -388,11 +412,16 @@ def test_webhook_is_signed_retried_and_delivered_once(open_at: Callable[..., Ser
     webhook = notifier.store.set_webhook("acme", hook.url, clock())
     hook.secret = webhook.secret
     hook.answers = [500]
-    delivery_id = notifier.queue_webhook("acme", "limit.reached", {"metric": "total.speakers", "value": 5},
-                                         dedup_key="alert:acme:1")
+    delivery_id = notifier.queue_webhook(
+        "acme", "limit.reached", {"metric": "total.speakers", "value": 5}, dedup_key="alert:acme:1"
+    )
     assert delivery_id is not None
-    assert notifier.queue_webhook("acme", "limit.reached", {"metric": "total.speakers", "value": 5},
-                                  dedup_key="alert:acme:1") is None
+    assert (
+        notifier.queue_webhook(
+            "acme", "limit.reached", {"metric": "total.speakers", "value": 5}, dedup_key="alert:acme:1"
+        )
+        is None
+    )
     notifier.run_once()
     item = notifier.store.delivery(delivery_id)
     assert item is not None and item.state == "pending" and item.last_error is not None
@@ -402,17 +431,18 @@ def test_webhook_is_signed_retried_and_delivered_once(open_at: Callable[..., Ser
     notifier.run_once()
     assert [valid for _, _, valid in hook.requests] == [True, True]
     headers, body, _ = hook.requests[-1]
-    assert body == (b'{"type":"limit.reached","delivery":"alert:acme:1","company":"acme",'
-                    b'"metric":"total.speakers","value":5}')
-    assert headers["X-VKurse-Signature"] == "sha256=" + hmac.new(
-        webhook.secret.encode(), body, hashlib.sha256).hexdigest()
+    assert body == (
+        b'{"type":"limit.reached","delivery":"alert:acme:1","company":"acme","metric":"total.speakers","value":5}'
+    )
+    assert (
+        headers["X-VKurse-Signature"] == "sha256=" + hmac.new(webhook.secret.encode(), body, hashlib.sha256).hexdigest()
+    )
     assert headers["Content-Type"] == "application/json; charset=utf-8"
     assert headers["X-VKurse-Event"] == "limit.reached"
     assert notifier.store.delivery(delivery_id).state == "delivered"  # type: ignore[union-attr]
 
 
-def test_a_rotated_secret_signs_the_retries(open_at: Callable[..., Services], smtp: SmtpSink,
-                                            hook: HookSink) -> None:
+def test_a_rotated_secret_signs_the_retries(open_at: Callable[..., Services], smtp: SmtpSink, hook: HookSink) -> None:
     svc = open_at(smtp.port)
     clock = Clock("2026-03-20T12:00:00+03:00")
     notifier = Notifier(svc, clock=clock)
@@ -431,7 +461,8 @@ def test_a_rotated_secret_signs_the_retries(open_at: Callable[..., Services], sm
 
 # --- the server's thread --------------------------------------------------------------------------
 def test_the_scheduler_thread_delivers_what_is_queued_and_stops_cleanly(
-        open_at: Callable[..., Services], smtp: SmtpSink) -> None:
+    open_at: Callable[..., Services], smtp: SmtpSink
+) -> None:
     svc = open_at(smtp.port, notify_interval=3600.0)
     svc.start_notifier()
     assert svc.notifier.running
@@ -447,8 +478,10 @@ def test_serve_refuses_a_bad_report_time_in_one_line(tmp_path: Path) -> None:
 
     from vkurse_stats.cli import cli
 
-    result = CliRunner().invoke(cli, ["--data-dir", str(tmp_path / "data"), "serve", "--port", "0"],
-                                env={"VKURSE_STATS_REPORT_TIME": "9 am"})
+    result = CliRunner().invoke(
+        cli, ["--data-dir", str(tmp_path / "data"), "serve", "--port", "0"], env={"VKURSE_STATS_REPORT_TIME": "9 am"}
+    )
     assert result.exit_code == 1
     assert result.output.strip().splitlines()[-1] == (
-        "Error: expected a time HH:MM, got '9 am' (VKURSE_STATS_REPORT_TIME)")
+        "Error: expected a time HH:MM, got '9 am' (VKURSE_STATS_REPORT_TIME)"
+    )

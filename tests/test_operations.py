@@ -95,12 +95,30 @@ def _by_web(opened: Opened) -> None:
         assert r.status_code == 200 and r.history and r.history[0].status_code == 303, r.text
         return r
 
-    post("/support/companies", id="initech", name="Инитех", timezone="Новосибирск (UTC+7)",
-         limit_concurrent_speakers="25", limit_storage_bytes="2 TB")
-    post("/support/companies/initech", name="Инитех", timezone="Новосибирск (UTC+7)",
-         limit_concurrent_speakers="25", limit_concurrent_events="4", limit_storage_bytes="2000 GB")
-    post("/support/companies/initech", name="Инитех", timezone="Самара (UTC+4)",
-         limit_concurrent_speakers="25", limit_concurrent_events="4", limit_storage_bytes="2000 GB")
+    post(
+        "/support/companies",
+        id="initech",
+        name="Инитех",
+        timezone="Новосибирск (UTC+7)",
+        limit_concurrent_speakers="25",
+        limit_storage_bytes="2 TB",
+    )
+    post(
+        "/support/companies/initech",
+        name="Инитех",
+        timezone="Новосибирск (UTC+7)",
+        limit_concurrent_speakers="25",
+        limit_concurrent_events="4",
+        limit_storage_bytes="2000 GB",
+    )
+    post(
+        "/support/companies/initech",
+        name="Инитех",
+        timezone="Самара (UTC+4)",
+        limit_concurrent_speakers="25",
+        limit_concurrent_events="4",
+        limit_storage_bytes="2000 GB",
+    )
     post("/support/accounts", email="Boss@Initech.ru", role="admin", company="initech")
     boss = accounts.account_by_email("boss@initech.ru")
     assert boss is not None
@@ -114,8 +132,19 @@ def _by_web(opened: Opened) -> None:
 
 def _by_cli(opened: Opened) -> None:
     for args in (
-        ["company", "add", "initech", "--name", "Инитех", "--timezone", "Asia/Novosibirsk",
-         "--concurrent-speakers", "25", "--storage-bytes", "2TB"],
+        [
+            "company",
+            "add",
+            "initech",
+            "--name",
+            "Инитех",
+            "--timezone",
+            "Asia/Novosibirsk",
+            "--concurrent-speakers",
+            "25",
+            "--storage-bytes",
+            "2TB",
+        ],
         ["company", "set-limits", "initech", "--concurrent-events", "4"],
         ["company", "set-timezone", "initech", "Europe/Samara"],
         ["account", "add", "Boss@Initech.ru", "--company", "initech"],
@@ -133,8 +162,11 @@ def _state(opened: Opened) -> tuple[Any, ...]:
     svc = opened()
     accounts = svc.accounts
     companies = [c.as_json() for c in svc.meta.companies()]
-    people = [(a.email, a.role, a.company_id, a.disabled, a.must_change)
-              for a in accounts.accounts() if a.email != "op@vkurse.ru"]
+    people = [
+        (a.email, a.role, a.company_id, a.disabled, a.must_change)
+        for a in accounts.accounts()
+        if a.email != "op@vkurse.ru"
+    ]
     tokens = [(t.id, t.scope, t.company_id, t.label, t.revoked_at is not None) for t in accounts.tokens()]
     entries = list(reversed(accounts.audit_entries(limit=1000)[0]))
     changes = [e for e in entries if not e.action.startswith(("login", "logout"))]
@@ -153,29 +185,62 @@ def test_every_operation_gives_the_same_state_and_audit_on_every_surface(tmp_pat
     web, by_cli = results["web"], results["cli"]
     assert web[:4] == by_cli[:4]
     companies, people, tokens, audit, _ = web
-    assert companies == [{"id": "initech", "name": "Инитех", "timezone": "Europe/Samara", "limits": {
-        "concurrent_speakers": 25, "concurrent_events": 4, "concurrent_connections": None,
-        "storage_bytes": 2_000_000_000_000}}]
+    assert companies == [
+        {
+            "id": "initech",
+            "name": "Инитех",
+            "timezone": "Europe/Samara",
+            "limits": {
+                "concurrent_speakers": 25,
+                "concurrent_events": 4,
+                "concurrent_connections": None,
+                "storage_bytes": 2_000_000_000_000,
+            },
+        }
+    ]
     assert people == [("boss@initech.ru", "admin", "initech", False, True)]
     assert tokens == [(1, "ingest", "initech", "platform", True)]
-    created = {"id": "initech", "name": "Инитех", "timezone": "Asia/Novosibirsk", "limits": {
-        "concurrent_speakers": 25, "concurrent_events": None, "concurrent_connections": None,
-        "storage_bytes": 2_000_000_000_000}}
+    created = {
+        "id": "initech",
+        "name": "Инитех",
+        "timezone": "Asia/Novosibirsk",
+        "limits": {
+            "concurrent_speakers": 25,
+            "concurrent_events": None,
+            "concurrent_connections": None,
+            "storage_bytes": 2_000_000_000_000,
+        },
+    }
     limited = {**created, "limits": {**created["limits"], "concurrent_events": 4}}
     assert audit == [
         ("company.create", "initech", {"after": created}),
         ("company.update", "initech", {"before": created, "after": limited}),
         ("company.update", "initech", {"before": limited, "after": {**limited, "timezone": "Europe/Samara"}}),
-        ("account.create", "initech", {"email": "boss@initech.ru",
-                                       "after": {"role": "admin", "company_id": "initech"}}),
-        ("account.reset", "initech", {"email": "boss@initech.ru", "before": {"must_change": True},
-                                      "after": {"must_change": True}}),
-        ("account.disable", "initech", {"email": "boss@initech.ru", "before": {"disabled": False},
-                                        "after": {"disabled": True}}),
-        ("account.enable", "initech", {"email": "boss@initech.ru", "before": {"disabled": True},
-                                       "after": {"disabled": False}}),
-        ("token.create", "initech", {"token_id": 1, "after": {"scope": "ingest", "company_id": "initech",
-                                                              "label": "platform"}}),
+        (
+            "account.create",
+            "initech",
+            {"email": "boss@initech.ru", "after": {"role": "admin", "company_id": "initech"}},
+        ),
+        (
+            "account.reset",
+            "initech",
+            {"email": "boss@initech.ru", "before": {"must_change": True}, "after": {"must_change": True}},
+        ),
+        (
+            "account.disable",
+            "initech",
+            {"email": "boss@initech.ru", "before": {"disabled": False}, "after": {"disabled": True}},
+        ),
+        (
+            "account.enable",
+            "initech",
+            {"email": "boss@initech.ru", "before": {"disabled": True}, "after": {"disabled": False}},
+        ),
+        (
+            "token.create",
+            "initech",
+            {"token_id": 1, "after": {"scope": "ingest", "company_id": "initech", "label": "platform"}},
+        ),
         ("token.revoke", "initech", {"token_id": 1, "before": {"revoked": False}, "after": {"revoked": True}}),
     ]
     assert web[4] == {("op@vkurse.ru", "testclient")}
@@ -188,17 +253,22 @@ def _day_peaks(client: TestClient) -> dict[str, int]:
     return {d["date"]: d["metrics"]["total.connections"]["value"] for d in body["days"]}
 
 
-def test_a_timezone_change_on_the_support_page_moves_the_days(
-        data_dir: Path, opened: Opened) -> None:
+def test_a_timezone_change_on_the_support_page_moves_the_days(data_dir: Path, opened: Opened) -> None:
     svc = opened()
     assert svc.ingest_lines(lines(*ACME)).rejected == 0
     client, _ = _web(svc)
     # Moscow: the meeting and the call of 03-05 10:00-11:00 MSK peak at 5 connections on 03-05.
     assert _day_peaks(client) == {"2026-03-04": 0, "2026-03-05": 5}
     page = client.get("/support/companies/acme").text
-    form = {"csrf": csrf_of(page), "name": "ООО Акме", "timezone": "Pacific/Honolulu",
-            "limit_concurrent_speakers": "3", "limit_concurrent_events": "2",
-            "limit_concurrent_connections": "4", "limit_storage_bytes": "1000000"}
+    form = {
+        "csrf": csrf_of(page),
+        "name": "ООО Акме",
+        "timezone": "Pacific/Honolulu",
+        "limit_concurrent_speakers": "3",
+        "limit_concurrent_events": "2",
+        "limit_concurrent_connections": "4",
+        "limit_storage_bytes": "1000000",
+    }
     r = client.post("/support/companies/acme", data=form, follow_redirects=True)
     # Honolulu (UTC-10): 10:00 MSK is 21:00 of the day before.
     assert _day_peaks(client) == {"2026-03-04": 5, "2026-03-05": 0}
@@ -211,7 +281,9 @@ def test_a_timezone_change_on_the_support_page_moves_the_days(
     assert again.meta.company("acme").timezone == "Pacific/Honolulu"  # type: ignore[union-attr]
     _, days = again.query.report("acme", date(2026, 3, 4), date(2026, 3, 5))
     assert [(d.date.isoformat(), d.metrics["total.connections"].value) for d in days] == [
-        ("2026-03-04", 5), ("2026-03-05", 0)]
+        ("2026-03-04", 5),
+        ("2026-03-05", 0),
+    ]
     client, _ = _web(again)
     assert _day_peaks(client) == {"2026-03-04": 5, "2026-03-05": 0}
 
@@ -224,7 +296,9 @@ def test_a_timezone_change_on_the_command_line_moves_the_days(data_dir: Path, op
     result = _cli(data_dir, "report", "--company", "acme", "--from", "2026-03-04", "--to", "2026-03-05")
     days = json.loads(result.output)["days"]
     assert [(d["date"], d["metrics"]["total.connections"]["value"]) for d in days] == [
-        ("2026-03-04", 5), ("2026-03-05", 0)]
+        ("2026-03-04", 5),
+        ("2026-03-05", 0),
+    ]
 
 
 # --- defect: the CLI's company commands wrote no audit entry -----------------------------------
@@ -235,17 +309,24 @@ def test_company_commands_are_audited(data_dir: Path, opened: Opened) -> None:
     svc = opened()
     entries = list(reversed(AccountStore(svc.meta.engine).audit_entries()[0]))
     assert [(e.action, e.company_id) for e in entries] == [
-        ("company.create", "beta"), ("company.update", "beta"), ("company.update", "beta")]
+        ("company.create", "beta"),
+        ("company.update", "beta"),
+        ("company.update", "beta"),
+    ]
     assert all(e.actor.startswith("cli") for e in entries)
     assert entries[1].detail["before"]["limits"]["concurrent_speakers"] == 10
     assert entries[1].detail["after"]["limits"]["concurrent_speakers"] == 12
     assert (entries[2].detail["before"]["timezone"], entries[2].detail["after"]["timezone"]) == (
-        "Europe/Moscow", "Asia/Tokyo")
+        "Europe/Moscow",
+        "Asia/Tokyo",
+    )
 
 
 # --- refusals ----------------------------------------------------------------------------------
-@pytest.mark.parametrize(("value", "code"), [("-5", "limit_negative"), ("2.5", "limit_not_whole"),
-                                             ("много", "limit_not_whole"), (-1, "limit_negative")])
+@pytest.mark.parametrize(
+    ("value", "code"),
+    [("-5", "limit_negative"), ("2.5", "limit_not_whole"), ("много", "limit_not_whole"), (-1, "limit_negative")],
+)
 def test_a_bad_limit_says_why(value: Any, code: str) -> None:
     with pytest.raises(OperationError) as err:
         parse_limit("concurrent_speakers", value)
@@ -253,8 +334,7 @@ def test_a_bad_limit_says_why(value: Any, code: str) -> None:
     assert parse_limit("concurrent_speakers", " 1 500 ") == 1500 and parse_limit("storage_bytes", "") is None
 
 
-def test_refusals_are_the_same_on_the_page_and_the_command_line(data_dir: Path,
-                                                               opened: Opened) -> None:
+def test_refusals_are_the_same_on_the_page_and_the_command_line(data_dir: Path, opened: Opened) -> None:
     negative = _cli(data_dir, "company", "add", "beta", "--concurrent-speakers", "-5")
     assert negative.exit_code != 0
     assert "the limit of concurrent speakers must not be negative: '-5'" in negative.output
@@ -263,23 +343,30 @@ def test_refusals_are_the_same_on_the_page_and_the_command_line(data_dir: Path,
         result = _cli(data_dir, "company", "add", bad)
         assert result.exit_code != 0 and "is not valid: use letters, digits" in result.output, bad
     assert _cli(data_dir, "company", "add", "Ёлка-2.0_x").exit_code == 0
-    assert "unknown timezone 'Mars/Olympus'" in _cli(data_dir, "company", "add", "m", "--timezone",
-                                                     "Mars/Olympus").output
+    assert (
+        "unknown timezone 'Mars/Olympus'" in _cli(data_dir, "company", "add", "m", "--timezone", "Mars/Olympus").output
+    )
     svc = opened()
     client, _ = _web(svc)
     csrf = csrf_of(client.get("/support/companies").text)
     cases = [
-        ({"id": "beta", "limit_concurrent_speakers": "-5"},
-         "Лимит «одновременных докладчиков» не может быть отрицательным: «-5».",
-         "The limit of concurrent speakers must not be negative: '-5'"),
-        ({"id": "a b"}, "Идентификатор компании «a b» не подходит",
-         "The company id 'a b' is not valid"),
-        ({"id": "Ёлка-2.0_x"}, "Компания «Ёлка-2.0_x» уже существует.",
-         "A company 'Ёлка-2.0_x' already exists"),
-        ({"id": "m", "timezone": "Mars/Olympus"}, "Неизвестный часовой пояс «Mars/Olympus»",
-         "Unknown timezone 'Mars/Olympus'"),
-        ({"id": "s", "limit_storage_bytes": "три терабайта"}, "«три терабайта» — не объём",
-         "'три терабайта' is not a size"),
+        (
+            {"id": "beta", "limit_concurrent_speakers": "-5"},
+            "Лимит «одновременных докладчиков» не может быть отрицательным: «-5».",
+            "The limit of concurrent speakers must not be negative: '-5'",
+        ),
+        ({"id": "a b"}, "Идентификатор компании «a b» не подходит", "The company id 'a b' is not valid"),
+        ({"id": "Ёлка-2.0_x"}, "Компания «Ёлка-2.0_x» уже существует.", "A company 'Ёлка-2.0_x' already exists"),
+        (
+            {"id": "m", "timezone": "Mars/Olympus"},
+            "Неизвестный часовой пояс «Mars/Olympus»",
+            "Unknown timezone 'Mars/Olympus'",
+        ),
+        (
+            {"id": "s", "limit_storage_bytes": "три терабайта"},
+            "«три терабайта» — не объём",
+            "'три терабайта' is not a size",
+        ),
     ]
     for form, ru, en in cases:
         r = client.post("/support/companies?lang=ru", data={"csrf": csrf, "name": "X", **form})
@@ -287,11 +374,13 @@ def test_refusals_are_the_same_on_the_page_and_the_command_line(data_dir: Path,
         assert f'value="{form["id"]}"' in r.text  # what was typed stays
         r = client.post("/support/companies?lang=en", data={"csrf": csrf, "name": "X", **form})
         assert r.status_code == 400 and en in r.text.replace("&#39;", "'"), form
-    r = client.post("/support/accounts?lang=ru", data={"csrf": csrf, "email": "nobody", "role": "admin",
-                                               "company": "Ёлка-2.0_x"})
+    r = client.post(
+        "/support/accounts?lang=ru", data={"csrf": csrf, "email": "nobody", "role": "admin", "company": "Ёлка-2.0_x"}
+    )
     assert r.status_code == 400 and "«nobody» — не адрес электронной почты." in r.text
-    r = client.post("/support/accounts?lang=ru", data={"csrf": csrf, "email": "x@y.ru", "role": "admin",
-                                               "company": "nope"})
+    r = client.post(
+        "/support/accounts?lang=ru", data={"csrf": csrf, "email": "x@y.ru", "role": "admin", "company": "nope"}
+    )
     assert r.status_code == 400 and "Компания «nope» не найдена." in r.text
     r = client.post("/support/accounts?lang=ru", data={"csrf": csrf, "email": "x@y.ru", "role": "admin"})
     assert r.status_code == 400 and "Администратору компании нужна компания" in r.text

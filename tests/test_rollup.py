@@ -27,9 +27,15 @@ def _batch(rng: random.Random, n: int, step: int) -> list[dict[str, Any]]:
         joined = BASE_MS + rng.randrange(0, 3 * 86_400_000)  # three days around midnight
         cid = f"c{rng.randrange(0, 60)}"  # few ids: later batches replace earlier versions
         if kind < 0.75:
-            rec: dict[str, Any] = {"kind": "connection", "id": cid, "company_id": company,
-                                   "transport": rng.choice(["webrtc", "webrtmp"]), "joined_at": joined,
-                                   "user_id": f"u{rng.randrange(8)}", "client": rng.choice(["web", "ios"])}
+            rec: dict[str, Any] = {
+                "kind": "connection",
+                "id": cid,
+                "company_id": company,
+                "transport": rng.choice(["webrtc", "webrtmp"]),
+                "joined_at": joined,
+                "user_id": f"u{rng.randrange(8)}",
+                "client": rng.choice(["web", "ios"]),
+            }
             if rng.random() < 0.7:
                 rec |= {"event_id": f"e{rng.randrange(6)}", "event_template": rng.choice(["meeting", "webinar"])}
             else:
@@ -40,14 +46,18 @@ def _batch(rng: random.Random, n: int, step: int) -> list[dict[str, Any]]:
         elif kind < 0.85:
             out.append({"kind": "message", "id": f"m{step}-{i}", "company_id": company, "sent_at": joined})
         elif kind < 0.93:
-            rec = {"kind": "file", "id": f"f{rng.randrange(10)}", "company_id": company,
-                   "size_bytes": rng.randrange(1, 10**6), "uploaded_at": joined}
+            rec = {
+                "kind": "file",
+                "id": f"f{rng.randrange(10)}",
+                "company_id": company,
+                "size_bytes": rng.randrange(1, 10**6),
+                "uploaded_at": joined,
+            }
             if rng.random() < 0.3:
                 rec["deleted_at"] = joined + rng.randrange(0, 86_400_000)
             out.append(rec)
         else:
-            out.append({"kind": "user", "id": f"u{rng.randrange(8)}", "company_id": company,
-                        "registered_at": joined})
+            out.append({"kind": "user", "id": f"u{rng.randrange(8)}", "company_id": company, "registered_at": joined})
     return out
 
 
@@ -87,31 +97,49 @@ def test_a_bulk_import_of_many_new_companies_equals_rebuilding_each_alone(make_s
     companies that start and end in different windows."""
     svc = make_services(now="2026-06-01T12:00:00+00:00")
     rng = random.Random(11)
-    records: list[dict[str, Any]] = [
-        {"kind": "company", "id": c, "name": c, "timezone": tz} for c, tz in ZONES.items()
-    ]
+    records: list[dict[str, Any]] = [{"kind": "company", "id": c, "name": c, "timezone": tz} for c, tz in ZONES.items()]
     for i in range(1500):
         company = list(ZONES)[i % len(ZONES)]
         offset = {"msk": 0, "vvo": 20, "kgd": 45, "utc": 70}[company]  # each starts elsewhere
         joined = BASE_MS - (120 - offset) * 86_400_000 + rng.randrange(0, 50 * 86_400_000)
-        rec: dict[str, Any] = {"kind": "connection", "id": f"h{i}", "company_id": company,
-                               "transport": rng.choice(["webrtc", "webrtmp"]), "joined_at": joined,
-                               "user_id": f"u{rng.randrange(20)}", "client": "web",
-                               "event_id": f"e{rng.randrange(40)}", "event_template": "meeting"}
+        rec: dict[str, Any] = {
+            "kind": "connection",
+            "id": f"h{i}",
+            "company_id": company,
+            "transport": rng.choice(["webrtc", "webrtmp"]),
+            "joined_at": joined,
+            "user_id": f"u{rng.randrange(20)}",
+            "client": "web",
+            "event_id": f"e{rng.randrange(40)}",
+            "event_template": "meeting",
+        }
         if rng.random() < 0.9:
             rec["left_at"] = joined + (0 if rng.random() < 0.05 else rng.randrange(0, 8 * 3_600_000))
         records.append(rec)
         if i % 10 == 0:
-            records.append({"kind": "file", "id": f"f{i}", "company_id": company, "size_bytes": 1000 + i,
-                            "uploaded_at": joined, **({"deleted_at": joined + 86_400_000} if i % 20 == 0 else {})})
+            records.append(
+                {
+                    "kind": "file",
+                    "id": f"f{i}",
+                    "company_id": company,
+                    "size_bytes": 1000 + i,
+                    "uploaded_at": joined,
+                    **({"deleted_at": joined + 86_400_000} if i % 20 == 0 else {}),
+                }
+            )
             records.append({"kind": "message", "id": f"m{i}", "company_id": company, "sent_at": joined})
     assert svc.ingest_lines(lines(*records)).rejected == 0
     d0, d1 = date(2026, 1, 1), date(2026, 6, 1)
 
     def figures() -> dict[str, Any]:
-        return {c: (svc.query.report(c, d0, d1)[0].as_json(),
-                    [d.as_json(ZONES[c]) for d in svc.query.report(c, d0, d1)[1]],
-                    svc.query.events(c, d0, d1, limit=1000).rows) for c in ZONES}
+        return {
+            c: (
+                svc.query.report(c, d0, d1)[0].as_json(),
+                [d.as_json(ZONES[c]) for d in svc.query.report(c, d0, d1)[1]],
+                svc.query.events(c, d0, d1, limit=1000).rows,
+            )
+            for c in ZONES
+        }
 
     together = figures()
     for company in ZONES:

@@ -20,8 +20,16 @@ MARCH5 = date(2026, 3, 5), date(2026, 3, 5)
 
 
 def conn(i: str, start: str, end: str, event: str, company: str = "acme") -> dict[str, Any]:
-    return {"kind": "connection", "id": i, "company_id": company, "transport": "webrtc", "event_id": event,
-            "event_template": "meeting", "joined_at": f"2026-03-05T{start}+03:00", "left_at": f"2026-03-05T{end}+03:00"}
+    return {
+        "kind": "connection",
+        "id": i,
+        "company_id": company,
+        "transport": "webrtc",
+        "event_id": event,
+        "event_template": "meeting",
+        "joined_at": f"2026-03-05T{start}+03:00",
+        "left_at": f"2026-03-05T{end}+03:00",
+    }
 
 
 def chdb(tmp_path: Path, name: str) -> Services:
@@ -36,16 +44,17 @@ def figures(svc: Services, company: str = "acme") -> tuple[Any, list[tuple[Any, 
 
 
 @pytest.mark.parametrize("companies", [["acme"], ["acme", "beta", "gamma"]])
-def test_a_shared_parent_hash_never_merges_two_events(
-    tmp_path: Path, monkeypatch: Any, companies: list[str]
-) -> None:
+def test_a_shared_parent_hash_never_merges_two_events(tmp_path: Path, monkeypatch: Any, companies: list[str]) -> None:
     """Day windows name events by a 64-bit hash. Where two events of a company share it (here
     every event does: the store runs with a hash of the kind alone) they must still count as
     two: the collision is found when their stats are stored, and from then on the company's days
     group by ids. A batch of one company is applied alone, one of several together."""
     first = [conn(f"a-{c}", "10:00:00", "11:00:00", "e1", c) for c in companies]
-    second = [r for c in companies for r in (conn(f"b-{c}", "10:30:00", "11:30:00", "e2", c),
-                                             conn(f"x-{c}", "10:40:00", "10:50:00", "e2", c))]
+    second = [
+        r
+        for c in companies
+        for r in (conn(f"b-{c}", "10:30:00", "11:30:00", "e2", c), conn(f"x-{c}", "10:40:00", "10:50:00", "e2", c))
+    ]
     ref = open_services(Settings(data_dir=tmp_path / "ref", fixed_now=NOW))
     ref.ingest_lines(lines(*first, *second))
     monkeypatch.setattr(clickhouse, "PARENT_HASH", "cityHash64({kind})")

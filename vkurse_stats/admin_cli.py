@@ -86,8 +86,9 @@ def account_add(ctx: click.Context, email: str, company_id: str | None, operator
         _fail("give exactly one of --company ID and --operator")
     with _operations(ctx) as ops:
         acct, password = ops.create_account(email, "operator" if operator else "admin", company_id)
-    click.echo(f"created {acct.role} account {acct.email}"
-               + (f" for company {acct.company_id}" if acct.company_id else ""))
+    click.echo(
+        f"created {acct.role} account {acct.email}" + (f" for company {acct.company_id}" if acct.company_id else "")
+    )
     click.echo(f"one-time password: {password}")
     click.echo("it is shown only now; the account must choose its own password at first sign-in")
 
@@ -106,10 +107,11 @@ def account_list(ctx: click.Context, company_id: str | None, as_json: bool) -> N
     if not rows:
         click.echo("no accounts")
     for a in rows:
-        state = ("disabled" if a.disabled
-                 else "must change password" if a.must_change else "active")
-        click.echo(f"{a.id:>4}  {a.email:<36} {a.role:<9} {a.company_id or '*':<20} {state:<22}"
-                   f" last login {_when(a.last_login_at)}")
+        state = "disabled" if a.disabled else "must change password" if a.must_change else "active"
+        click.echo(
+            f"{a.id:>4}  {a.email:<36} {a.role:<9} {a.company_id or '*':<20} {state:<22}"
+            f" last login {_when(a.last_login_at)}"
+        )
 
 
 @account.command("reset")
@@ -142,19 +144,20 @@ def token() -> None:
 @token.command("create")
 @click.option("--company", "company_id", help="Limit the token to this company.")
 @click.option("--platform", is_flag=True, help="A token for every company.")
-@click.option("--scope", type=click.Choice(SCOPES), required=True,
-              help="ingest: POST /api/v1/ingest; read: the GET endpoints.")
+@click.option(
+    "--scope", type=click.Choice(SCOPES), required=True, help="ingest: POST /api/v1/ingest; read: the GET endpoints."
+)
 @click.option("--label", default="", help="What the token is for.")
 @click.pass_context
-def token_create(ctx: click.Context, company_id: str | None, platform: bool, scope: str,
-                 label: str) -> None:
+def token_create(ctx: click.Context, company_id: str | None, platform: bool, scope: str, label: str) -> None:
     """Create a token and print it (shown only now; stored hashed)."""
     if platform == bool(company_id):
         _fail("give exactly one of --company ID and --platform")
     with _operations(ctx) as ops:
         tok, plain = ops.create_token(scope, company_id, label)
-    click.echo(f"created {scope} token #{tok.id} for "
-               + (f"company {company_id}" if company_id else "the whole platform"))
+    click.echo(
+        f"created {scope} token #{tok.id} for " + (f"company {company_id}" if company_id else "the whole platform")
+    )
     click.echo(plain)
     click.echo("it is shown only now; send it as 'Authorization: Bearer <token>'", err=True)
 
@@ -173,8 +176,7 @@ def token_list(ctx: click.Context, as_json: bool) -> None:
         click.echo("no tokens")
     for t in rows:
         state = f"revoked {_when(t.revoked_at)}" if t.revoked_at else "active"
-        click.echo(f"{t.id:>4}  {t.prefix}…  {t.scope:<7} {t.company_id or '*':<20} {state:<24}"
-                   f" {t.label}")
+        click.echo(f"{t.id:>4}  {t.prefix}…  {t.scope:<7} {t.company_id or '*':<20} {state:<24} {t.label}")
 
 
 @token.command("revoke")

@@ -343,7 +343,7 @@ def operations(ctx: click.Context) -> Iterator[tuple[Services, Operations]]:
 @click.option("--timezone", default=DEFAULT_TIMEZONE, show_default=True, help="IANA timezone.")
 @_limit_options
 @click.pass_context
-def company_add(ctx: click.Context, company_id: str, name: str | None, timezone: str, **limits: str | None) -> None:
+def company_add(ctx: click.Context, /, company_id: str, name: str | None, timezone: str, **limits: str | None) -> None:
     """Create a company (id: letters, digits, '-', '_', '.')."""
     with operations(ctx) as (_, ops):
         info = ops.create_company(company_id, name, timezone, _limits(limits))
@@ -369,12 +369,18 @@ def company_list(ctx: click.Context, as_json: bool) -> None:
 @click.argument("company_id")
 @_limit_options
 @click.option("--clear", multiple=True, type=click.Choice(LIMIT_NAMES), help="Remove a limit.")
-@click.option("--effective", "effective", default=None, metavar="INSTANT",
-              help="When the change takes effect (ISO 8601 with offset, e.g. 2026-05-01T00:00:00+03:00; "
-                   "default now): days before it keep being judged against the old limit.")
+@click.option(
+    "--effective",
+    "effective",
+    default=None,
+    metavar="INSTANT",
+    help="When the change takes effect (ISO 8601 with offset, e.g. 2026-05-01T00:00:00+03:00; "
+    "default now): days before it keep being judged against the old limit.",
+)
 @click.pass_context
-def company_set_limits(ctx: click.Context, company_id: str, clear: tuple[str, ...], effective: str | None,
-                       **limits: str | None) -> None:
+def company_set_limits(
+    ctx: click.Context, /, company_id: str, clear: tuple[str, ...], effective: str | None, **limits: str | None
+) -> None:
     """Set (or --clear) licence limits."""
     values = _limits(limits)
     values.update({k: None for k in clear})
@@ -454,8 +460,11 @@ def main() -> None:
     try:
         cli(prog_name="vkurse-stats")
     except StoreUnavailableError as exc:  # disk full, I/O error: one line, as every CLI error
-        click.echo(f"Error: {exc}; the write that failed stored nothing (run the command again once the "
-                   "store can be written: re-sent records replace themselves)", err=True)
+        click.echo(
+            f"Error: {exc}; the write that failed stored nothing (run the command again once the "
+            "store can be written: re-sent records replace themselves)",
+            err=True,
+        )
         sys.exit(1)
 
 

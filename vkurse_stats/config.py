@@ -39,9 +39,7 @@ class Settings:
     # Proxies whose X-Forwarded-For counts: a hop count or networks (see web/proxy.py).
     trusted_proxies: str = field(default_factory=lambda: _trusted_proxies())
     # The largest ingest body a request may send (after decompression).
-    max_ingest_bytes: int = field(
-        default_factory=lambda: int(env("MAX_INGEST_BYTES") or DEFAULT_MAX_INGEST_BYTES)
-    )
+    max_ingest_bytes: int = field(default_factory=lambda: int(env("MAX_INGEST_BYTES") or DEFAULT_MAX_INGEST_BYTES))
 
     # Outgoing e-mail (scheduled reports, alerts) through an SMTP relay; without a host, e-mail
     # stays queued in the outbox (retried, shown to support) until one is set.

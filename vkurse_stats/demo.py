@@ -68,8 +68,7 @@ LAST = [
     "Егоров",
 ]
 # First names of women: their surnames take the feminine form (Иванова, not Иванов).
-FEMININE = frozenset({"Мария", "Анна", "Елена", "Ольга", "Наталья", "Татьяна", "Ирина", "Екатерина",
-                      "Юлия"})
+FEMININE = frozenset({"Мария", "Анна", "Елена", "Ольга", "Наталья", "Татьяна", "Ирина", "Екатерина", "Юлия"})
 
 
 def full_name(first: str, last: str) -> str:
@@ -519,5 +518,7 @@ def _demo_accounts(svc: Services, ids: list[str]) -> Iterator[str]:
     if len(ids) == 2:
         yield f"demo sign-in (admin) of {ids[1]}: {demo_admin_email(ids[1])} / {DEMO_PASSWORD}"
     else:
-        yield (f"demo sign-ins (admin) of {ids[1]} … {ids[-1]}: {demo_admin_email(ids[1])} … "
-               f"{demo_admin_email(ids[-1])} / {DEMO_PASSWORD}")
+        yield (
+            f"demo sign-ins (admin) of {ids[1]} … {ids[-1]}: {demo_admin_email(ids[1])} … "
+            f"{demo_admin_email(ids[-1])} / {DEMO_PASSWORD}"
+        )

@@ -47,34 +47,48 @@ LIMIT_LABELS: dict[str, tuple[str, str]] = {
 # Every refusal, by code: (ru, en). Parameters are filled in by OperationError.message().
 MESSAGES: dict[str, tuple[str, str]] = {
     "company_id_empty": ("Укажите идентификатор компании.", "give the company id"),
-    "company_id_too_long": ("Идентификатор компании длиннее {max} символов.",
-                            "the company id is longer than {max} characters"),
+    "company_id_too_long": (
+        "Идентификатор компании длиннее {max} символов.",
+        "the company id is longer than {max} characters",
+    ),
     "company_id_invalid": (
         "Идентификатор компании «{company}» не подходит: можно буквы, цифры и знаки «-», «_», «.» "
         "(без пробелов и «/»).",
-        "the company id {company!r} is not valid: use letters, digits, '-', '_' and '.' "
-        "(no spaces, no '/')"),
+        "the company id {company!r} is not valid: use letters, digits, '-', '_' and '.' (no spaces, no '/')",
+    ),
     "company_exists": ("Компания «{company}» уже существует.", "a company {company!r} already exists"),
     "company_unknown": ("Компания «{company}» не найдена.", "unknown company {company!r}"),
-    "company_required": ("Администратору компании нужна компания: укажите её.",
-                         "a company administrator needs a company"),
+    "company_required": (
+        "Администратору компании нужна компания: укажите её.",
+        "a company administrator needs a company",
+    ),
     "name_too_long": ("Название длиннее {max} символов.", "the name is longer than {max} characters"),
-    "timezone_unknown": ("Неизвестный часовой пояс «{timezone}»: выберите его из списка.",
-                         "unknown timezone {timezone!r} (expected an IANA name such as Europe/Moscow)"),
+    "timezone_unknown": (
+        "Неизвестный часовой пояс «{timezone}»: выберите его из списка.",
+        "unknown timezone {timezone!r} (expected an IANA name such as Europe/Moscow)",
+    ),
     "limit_unknown": ("Неизвестный лимит «{limit}».", "unknown limit {limit!r}"),
-    "limit_negative": ("Лимит {limit_ru} не может быть отрицательным: «{value}».",
-                       "the limit of {limit_en} must not be negative: {value!r}"),
-    "limit_not_whole": ("Лимит {limit_ru}: «{value}» — не целое число.",
-                        "the limit of {limit_en}: {value!r} is not a whole number"),
-    "limit_not_size": ("Лимит {limit_ru}: «{value}» — не объём (например, 500 ГБ или 3 ТБ).",
-                       "the limit of {limit_en}: {value!r} is not a size (e.g. 500 GB, 3 TB)"),
+    "limit_negative": (
+        "Лимит {limit_ru} не может быть отрицательным: «{value}».",
+        "the limit of {limit_en} must not be negative: {value!r}",
+    ),
+    "limit_not_whole": (
+        "Лимит {limit_ru}: «{value}» — не целое число.",
+        "the limit of {limit_en}: {value!r} is not a whole number",
+    ),
+    "limit_not_size": (
+        "Лимит {limit_ru}: «{value}» — не объём (например, 500 ГБ или 3 ТБ).",
+        "the limit of {limit_en}: {value!r} is not a size (e.g. 500 GB, 3 TB)",
+    ),
     "email_invalid": ("«{email}» — не адрес электронной почты.", "not an e-mail address: {email!r}"),
     "email_exists": ("Учётная запись {email} уже существует.", "an account {email} already exists"),
     "role_unknown": ("Неизвестная роль «{role}».", "unknown role {role!r}"),
     "account_unknown": ("Учётная запись {account} не найдена.", "no account {account}"),
     "account_self": ("Нельзя отключить собственную учётную запись.", "you cannot disable your own account"),
-    "scope_unknown": ("Неизвестные права токена «{scope}»: нужны ingest или read.",
-                      "unknown token scope {scope!r} (expected ingest or read)"),
+    "scope_unknown": (
+        "Неизвестные права токена «{scope}»: нужны ingest или read.",
+        "unknown token scope {scope!r} (expected ingest or read)",
+    ),
     "label_too_long": ("Описание длиннее {max} символов.", "the label is longer than {max} characters"),
     "token_unknown": ("Токен №{token} не найден.", "no token {token}"),
     "token_revoked": ("Токен №{token} уже отозван.", "token {token} is already revoked"),
@@ -170,8 +184,7 @@ class Operations:
     be None where no analytic store is open (the account and token commands, which run beside a
     server): a timezone change needs it."""
 
-    def __init__(self, meta: MetaStore, accounts: AccountStore, rollups: Rollups | None,
-                 caller: Caller) -> None:
+    def __init__(self, meta: MetaStore, accounts: AccountStore, rollups: Rollups | None, caller: Caller) -> None:
         self.meta = meta
         self.accounts = accounts
         self.rollups = rollups
@@ -187,8 +200,13 @@ class Operations:
             raise OperationError("company_unknown", "company", company=company_id)
         return info
 
-    def create_company(self, company_id: str, name: str | None = None, timezone: str | None = None,
-                       limits: Mapping[str, int | str | None] | None = None) -> CompanyInfo:
+    def create_company(
+        self,
+        company_id: str,
+        name: str | None = None,
+        timezone: str | None = None,
+        limits: Mapping[str, int | str | None] | None = None,
+    ) -> CompanyInfo:
         """A new company (name: the id; timezone: Moscow; no limits unless given)."""
         check_company_id(company_id)
         name = _check_name(name or company_id)
@@ -200,9 +218,15 @@ class Operations:
         self._audit("company.create", company_id, after=after.as_json())
         return after
 
-    def update_company(self, company_id: str, *, name: str | None = None, timezone: str | None = None,
-                       limits: Mapping[str, int | str | None] | None = None,
-                       effective_from: int | None = None) -> CompanyInfo:
+    def update_company(
+        self,
+        company_id: str,
+        *,
+        name: str | None = None,
+        timezone: str | None = None,
+        limits: Mapping[str, int | str | None] | None = None,
+        effective_from: int | None = None,
+    ) -> CompanyInfo:
         """Change a company's name, timezone or limits (a limit given as None or "" is removed,
         one not given stays; a changed limit takes effect at ``effective_from``, epoch
         microseconds, default now). A new timezone or limit recomputes the company's days."""
@@ -263,16 +287,25 @@ class Operations:
             acct, password = self.accounts.create_account(email, role=checked, company_id=company_id)
         except AccountError:  # created by someone else in between
             raise OperationError("email_exists", "email", email=email) from None
-        self._audit("account.create", acct.company_id, email=acct.email,
-                    after={"role": acct.role, "company_id": acct.company_id})
+        self._audit(
+            "account.create",
+            acct.company_id,
+            email=acct.email,
+            after={"role": acct.role, "company_id": acct.company_id},
+        )
         return acct, password
 
     def reset_password(self, account_id: int) -> tuple[Account, str]:
         """A new one-time password (to show once); the account's sessions end."""
         acct = self.account(account_id)
         password = self.accounts.reset_password(account_id)
-        self._audit("account.reset", acct.company_id, email=acct.email,
-                    before={"must_change": acct.must_change}, after={"must_change": True})
+        self._audit(
+            "account.reset",
+            acct.company_id,
+            email=acct.email,
+            before={"must_change": acct.must_change},
+            after={"must_change": True},
+        )
         return self.account(account_id), password
 
     def set_disabled(self, account_id: int, disabled: bool) -> Account:
@@ -282,8 +315,13 @@ class Operations:
             raise OperationError("account_self", "account")
         after = self.accounts.set_disabled(account_id, disabled)
         if after.disabled != acct.disabled:
-            self._audit("account.disable" if disabled else "account.enable", acct.company_id,
-                        email=acct.email, before={"disabled": acct.disabled}, after={"disabled": disabled})
+            self._audit(
+                "account.disable" if disabled else "account.enable",
+                acct.company_id,
+                email=acct.email,
+                before={"disabled": acct.disabled},
+                after={"disabled": disabled},
+            )
         return after
 
     # --- tokens ------------------------------------------------------------------------------
@@ -297,8 +335,13 @@ class Operations:
         if len(label) > MAX_LABEL:
             raise OperationError("label_too_long", "label", max=MAX_LABEL)
         token, plain = self.accounts.create_token(scope, company_id, label)
-        self._audit("token.create", company_id, token_id=token.id, prefix=token.prefix,
-                    after={"scope": scope, "company_id": company_id, "label": label})
+        self._audit(
+            "token.create",
+            company_id,
+            token_id=token.id,
+            prefix=token.prefix,
+            after={"scope": scope, "company_id": company_id, "label": label},
+        )
         return token, plain
 
     def token(self, token_id: int) -> ApiToken:
@@ -314,6 +357,12 @@ class Operations:
             token = self.accounts.revoke_token(token_id)
         except AccountError:  # revoked by someone else in between
             raise OperationError("token_revoked", "token", token=token_id) from None
-        self._audit("token.revoke", token.company_id, token_id=token.id, prefix=token.prefix,
-                    before={"revoked": False}, after={"revoked": True})
+        self._audit(
+            "token.revoke",
+            token.company_id,
+            token_id=token.id,
+            prefix=token.prefix,
+            before={"revoked": False},
+            after={"revoked": True},
+        )
         return token

@@ -202,7 +202,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_US = timedelta(microseconds=1)
 _FIRST_INSTANT = _EPOCH + INSTANT_MIN_US * _ONE_US
 _LAST_INSTANT = _EPOCH + INSTANT_MAX_US * _ONE_US
-_JSON_DECODER = msgspec.json.Decoder(Record)
+_JSON_DECODER: msgspec.json.Decoder[Record] = msgspec.json.Decoder(Record)
 _AT_PATH = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
 _INT_BOUND = re.compile(r"Expected `int` [<>]=|Integer value out of range")
 
@@ -258,7 +258,7 @@ def decode_json(line: bytes | str) -> Record:
     if too_deep(raw):
         raise RecordError(None, f"nested more than {MAX_DEPTH} levels deep")
     try:
-        rec = _JSON_DECODER.decode(raw)
+        rec: Record = _JSON_DECODER.decode(raw)
     except msgspec.ValidationError as exc:
         error = _explain(exc)
         if error.field == "kind" and "kind" in _keys(raw).repeated:  # msgspec reads a second tag

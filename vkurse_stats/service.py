@@ -35,7 +35,7 @@ def open_analytics(url: str, settings: Settings | None = None) -> AnalyticStore:
 
         return DuckDBStore(url.removeprefix("duckdb:///"), memory_limit=(settings or Settings()).duckdb_memory)
     if url.startswith(("clickhouse://", "clickhouses://", "chdb://")):
-        from .store.clickhouse import ClickHouseStore  # type: ignore[import-not-found]
+        from .store.clickhouse import ClickHouseStore
 
         return ClickHouseStore(url)
     raise ValueError(f"unsupported analytics URL {url!r} (expected duckdb:///…, clickhouse://… or chdb:///…)")
@@ -153,8 +153,10 @@ class Services:
         problems: dict[str, str] = {}
         free = shutil.disk_usage(self.settings.data_dir).free
         if free < self.settings.min_free_mb * 2**20:
-            problems["disk"] = f"{free / 2**20:.0f} MiB free in {self.settings.data_dir}, fewer than " \
+            problems["disk"] = (
+                f"{free / 2**20:.0f} MiB free in {self.settings.data_dir}, fewer than "
                 f"{self.settings.min_free_mb} MiB (VKURSE_STATS_MIN_FREE_MB)"
+            )
         analytics = self.analytics.probe()
         if analytics:
             problems["analytics"] = analytics
@@ -185,6 +187,7 @@ def open_services(settings: Settings | None = None) -> Services:
     rollups = Rollups(analytics, meta, cap_us, settings.now_us)
     if not analytics.read_only:
         for company_id in rollups.recover():
-            log.warning("recomputed the figures of company %r: a process stopped before applying its last records",
-                        company_id)
+            log.warning(
+                "recomputed the figures of company %r: a process stopped before applying its last records", company_id
+            )
     return Services(settings, meta, analytics, rollups, Query(analytics, meta, rollups))

@@ -60,8 +60,9 @@ class FakeQuery:
     def limit_histories(self, company_ids: Any) -> dict[str, Any]:
         return {c: self.history_ for c in company_ids}
 
-    def breaches(self, company_id: str, date_from: date, date_to: date, metric: str | None = None,
-                 max_episodes: int = 500) -> dict[str, Any]:
+    def breaches(
+        self, company_id: str, date_from: date, date_to: date, metric: str | None = None, max_episodes: int = 500
+    ) -> dict[str, Any]:
         self._check(company_id)
         return self.breaches_
 
@@ -82,32 +83,72 @@ class FakeQuery:
 
     def _page(self, name: str, rows: list[dict[str, Any]], limit: int, offset: int) -> Page:
         self.calls.append((name, limit, offset))
-        return Page(rows[offset:offset + limit], len(rows), "x", "desc", limit, offset)
+        return Page(rows[offset : offset + limit], len(rows), "x", "desc", limit, offset)
 
-    def events(self, company_id: str, date_from: date, date_to: date, *, sort: str = "first_join",
-               order: str = "desc", search: str = "", limit: int = 50, offset: int = 0) -> Page:
+    def events(
+        self,
+        company_id: str,
+        date_from: date,
+        date_to: date,
+        *,
+        sort: str = "first_join",
+        order: str = "desc",
+        search: str = "",
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Page:
         self._check(company_id)
         return self._page("events", self.events_, limit, offset)
 
-    def planned(self, company_id: str, *, sort: str = "planned", order: str = "desc",
-                search: str = "", limit: int = 50, offset: int = 0) -> Page:
+    def planned(
+        self,
+        company_id: str,
+        *,
+        sort: str = "planned",
+        order: str = "desc",
+        search: str = "",
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Page:
         self._check(company_id)
         return self._page("planned", self.planned_, limit, offset)
 
-    def disk(self, company_id: str, *, sort: str = "bytes", order: str = "desc", search: str = "",
-             limit: int = 50, offset: int = 0) -> Page:
+    def disk(
+        self,
+        company_id: str,
+        *,
+        sort: str = "bytes",
+        order: str = "desc",
+        search: str = "",
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Page:
         self._check(company_id)
         return self._page("disk", self.disk_, limit, offset)
 
-    def devices(self, company_id: str, date_from: date, date_to: date, *, sort: str = "users",
-                order: str = "desc", search: str = "", limit: int = 50, offset: int = 0) -> Page:
+    def devices(
+        self,
+        company_id: str,
+        date_from: date,
+        date_to: date,
+        *,
+        sort: str = "users",
+        order: str = "desc",
+        search: str = "",
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Page:
         self._check(company_id)
         return self._page("devices", self.devices_, limit, offset)
 
 
 FROM, TO = date(2026, 3, 1), date(2026, 3, 3)
-LIMITS = {"concurrent_speakers": 20, "concurrent_events": 5, "concurrent_connections": None,
-          "storage_bytes": 10_000_000_000}
+LIMITS = {
+    "concurrent_speakers": 20,
+    "concurrent_events": 5,
+    "concurrent_connections": None,
+    "storage_bytes": 10_000_000_000,
+}
 
 
 def make_days(date_from: date = FROM, n: int = 3) -> list[Day]:
@@ -145,30 +186,46 @@ def make_summary(company: CompanyInfo, days: Sequence[Day]) -> Summary:
     return Summary(company, days[0].date, days[-1].date, out)
 
 
-def make_query(name: str = "ООО «Ромашка»", company_id: str = "romashka",
-               n_events: int = 3) -> FakeQuery:
+def make_query(name: str = "ООО «Ромашка»", company_id: str = "romashka", n_events: int = 3) -> FakeQuery:
     company = CompanyInfo(company_id, name, TZ, dict(LIMITS))
     days = make_days()
     events = [
-        {"id": f"ev{i}", "title": f"Планёрка {i}", "template": "meeting" if i % 2 else "webinar",
-         "organizer_id": f"u{i}", "organizer_name": f"Иванов {i}",
-         "created_at": us("2026-02-27T09:00:00+05:00") + i * 1_000_000,
-         "scheduled_start": None if i == 0 else us("2026-03-01T10:00:00+05:00"),
-         "first_join": us("2026-03-01T10:01:00+05:00"),
-         "last_leave": us("2026-03-01T11:31:30+05:00"),
-         "duration_s": 5490, "participants": 12 + i, "connections": 15 + i, "peak": 9,
-         "peak_at": us("2026-03-01T10:05:00+05:00")}
+        {
+            "id": f"ev{i}",
+            "title": f"Планёрка {i}",
+            "template": "meeting" if i % 2 else "webinar",
+            "organizer_id": f"u{i}",
+            "organizer_name": f"Иванов {i}",
+            "created_at": us("2026-02-27T09:00:00+05:00") + i * 1_000_000,
+            "scheduled_start": None if i == 0 else us("2026-03-01T10:00:00+05:00"),
+            "first_join": us("2026-03-01T10:01:00+05:00"),
+            "last_leave": us("2026-03-01T11:31:30+05:00"),
+            "duration_s": 5490,
+            "participants": 12 + i,
+            "connections": 15 + i,
+            "peak": 9,
+            "peak_at": us("2026-03-01T10:05:00+05:00"),
+        }
         for i in range(n_events)
     ]
     planned: list[dict[str, Any]] = [
-        {"organizer_id": "u1", "organizer_name": "Иванов 1", "planned": 4, "next_id": "ev9",
-         "next_title": "Ретро", "next_start": us("2026-04-01T09:00:00+05:00")}]
+        {
+            "organizer_id": "u1",
+            "organizer_name": "Иванов 1",
+            "planned": 4,
+            "next_id": "ev9",
+            "next_title": "Ретро",
+            "next_start": us("2026-04-01T09:00:00+05:00"),
+        }
+    ]
     disk: list[dict[str, Any]] = [
         {"owner_id": "u1", "owner_name": "Иванов 1", "bytes": 5_368_709_120, "files": 42},
-        {"owner_id": "u2", "owner_name": None, "bytes": 512, "files": 1}]
+        {"owner_id": "u2", "owner_name": None, "bytes": 512, "files": 1},
+    ]
     devices: list[dict[str, Any]] = [
         {"client": "web", "device": "Windows 11", "users": 8, "logins": 30},
-        {"client": "ios", "device": "iPhone 15", "users": 2, "logins": 5}]
+        {"client": "ios", "device": "iPhone 15", "users": 2, "logins": 5},
+    ]
     return FakeQuery(make_summary(company, days), days, events, planned, disk, devices)
 
 

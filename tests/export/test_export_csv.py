@@ -38,8 +38,7 @@ def test_header_in_russian_names_every_metric_once(query: FakeQuery) -> None:
 
 def test_header_in_english(query: FakeQuery) -> None:
     header = read_csv(export_csv(query, "romashka", FROM, TO, lang="en"))[0]
-    assert header[:3] == ["Date", "Total: Concurrent connections",
-                          f"Total: Concurrent connections — peak time ({TZ})"]
+    assert header[:3] == ["Date", "Total: Concurrent connections", f"Total: Concurrent connections — peak time ({TZ})"]
     assert "Webinars: Concurrent participants (viewers)" in header
     assert header[-1] == "Clients: Browser"
     assert len(set(header)) == len(header)
@@ -71,8 +70,8 @@ def test_every_figure_is_the_days_figure(query: FakeQuery) -> None:
                 assert csv_moment(row[col]) == expected, (day.date, m.id)
                 col += 1
         assert dict(zip(header[col:], row[col:], strict=True)) == {
-            f"Клиенты: {client_label(c, 'ru')}": str(day.clients.get(c, 0))
-            for c in ("desktop", "ios", "web")}
+            f"Клиенты: {client_label(c, 'ru')}": str(day.clients.get(c, 0)) for c in ("desktop", "ios", "web")
+        }
 
 
 def test_peak_moments_are_local_time_of_the_company(query: FakeQuery) -> None:
@@ -108,8 +107,7 @@ def test_a_range_without_activity_says_so(query: FakeQuery) -> None:
     for day in query.days_:
         day.metrics.update({k: MetricValue(0) for k in day.metrics})
         day.clients.clear()
-    query.summary_.metrics.update({m.id: MetricValue(0) for m in METRICS
-                                   if m.combine != "last"})
+    query.summary_.metrics.update({m.id: MetricValue(0) for m in METRICS if m.combine != "last"})
     rows = read_csv(export_csv(query, "romashka", FROM, TO))
     assert len(rows) == 1 + 3 + 1
     assert rows[-1] == ["За период 01.03.2026 – 03.03.2026 активности не было."]

@@ -28,8 +28,10 @@ from vkurse_stats.export import export_csv, export_xlsx
 SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")
 pytestmark = [
     pytest.mark.libreoffice,
-    pytest.mark.skipif(SOFFICE is None, reason="LibreOffice (soffice) is not installed; "
-                       "on Debian: apt-get install libreoffice-calc-nogui"),
+    pytest.mark.skipif(
+        SOFFICE is None,
+        reason="LibreOffice (soffice) is not installed; on Debian: apt-get install libreoffice-calc-nogui",
+    ),
 ]
 HOSTILE = '=HYPERLINK("http://evil.example","click")'
 # CSV import filter options: separator, quote ("), UTF-8 (76), from line 1, default columns,
@@ -43,8 +45,12 @@ def _convert(src: Path, to: str, tmp_path: Path, infilter: str | None = None) ->
     """Convert ``src`` with LibreOffice into ``tmp_path/out``, with a profile of this test's own
     (parallel runs must not share one)."""
     out = tmp_path / "out"
-    args = [SOFFICE or "soffice", f"-env:UserInstallation={(tmp_path / 'lo-profile').as_uri()}",
-            "--headless", "--norestore"]
+    args = [
+        SOFFICE or "soffice",
+        f"-env:UserInstallation={(tmp_path / 'lo-profile').as_uri()}",
+        "--headless",
+        "--norestore",
+    ]
     if infilter:
         args.append(f"--infilter={infilter}")
     args += ["--convert-to", to, "--outdir", str(out), str(src)]
@@ -108,7 +114,7 @@ def test_xlsx_opens_with_our_values(tmp_path: Path) -> None:
         mine, lo = sheet_rows(ours, name), sheet_rows(theirs, name)
         assert len(lo) >= len(mine), name
         for r, row in enumerate(mine):
-            got = lo[r][:len(row)]
+            got = lo[r][: len(row)]
             for c, (a, b) in enumerate(zip(row, got, strict=True)):
                 assert _same(a, b), (name, r + 1, c + 1, a, b)
         for row in theirs[name].iter_rows():
@@ -140,8 +146,20 @@ def test_xlsx_shows_readable_formats_and_text_as_text(tmp_path: Path) -> None:
     assert shown("Устройства")[2][1] == "@SUM(A1)"
 
 
-SIZES = (0, 999, 1_000, 1_250, 1_949_999, 400_000, 5_368_709_120, 291_930_000_000,
-         999_960_000_000, 1_234_567_890_123, 3 * 10**12, 1_234_500_000_000_000)
+SIZES = (
+    0,
+    999,
+    1_000,
+    1_250,
+    1_949_999,
+    400_000,
+    5_368_709_120,
+    291_930_000_000,
+    999_960_000_000,
+    1_234_567_890_123,
+    3 * 10**12,
+    1_234_500_000_000_000,
+)
 
 
 def test_xlsx_sizes_read_as_the_page_shows_them(tmp_path: Path) -> None:
@@ -150,8 +168,7 @@ def test_xlsx_sizes_read_as_the_page_shows_them(tmp_path: Path) -> None:
     from vkurse_stats.web.format import fmt_bytes
 
     q = make_query()
-    q.disk_ = [{"owner_id": f"u{i}", "owner_name": f"n{i}", "bytes": n, "files": 1}
-               for i, n in enumerate(SIZES)]
+    q.disk_ = [{"owner_id": f"u{i}", "owner_name": f"n{i}", "bytes": n, "files": 1} for i, n in enumerate(SIZES)]
     src = tmp_path / "export.xlsx"
     src.write_bytes(export_xlsx(q, "romashka", FROM, TO))
     out = _convert(src, CSV_OUT_AS_SHOWN, tmp_path)
@@ -172,21 +189,37 @@ def test_breaches_sheet_reads_as_datetimes_and_durations(tmp_path: Path) -> None
     breach = (829_000_000, 794_000_000, 1, 2)
     day = q.days_[0]
     speakers = day.metrics["total.speakers"]
-    q.days_[0] = with_(day, metrics={**day.metrics, "total.speakers": MetricValue(
-        speakers.value, speakers.at, 20, breach)})
+    q.days_[0] = with_(
+        day, metrics={**day.metrics, "total.speakers": MetricValue(speakers.value, speakers.at, 20, breach)}
+    )
     s = q.summary_.metrics["total.speakers"]
-    q.summary_ = with_(q.summary_, metrics={**q.summary_.metrics, "total.speakers": MetricValue(
-        s.value, s.at, 20, breach)})
+    q.summary_ = with_(
+        q.summary_, metrics={**q.summary_.metrics, "total.speakers": MetricValue(s.value, s.at, 20, breach)}
+    )
     q.history_ = {"concurrent_speakers": [(0, 20)]}
-    q.breaches_ = {"metrics": {"total.speakers": {"limit": 20, "truncated": False, "list": [
-        {"metric": "total.speakers", "kind": "at", "start": "2026-03-01T10:49:21+05:00",
-         "end": "2026-03-01T11:03:10+05:00", "seconds": 829.0, "highest": 23}]}}}
+    q.breaches_ = {
+        "metrics": {
+            "total.speakers": {
+                "limit": 20,
+                "truncated": False,
+                "list": [
+                    {
+                        "metric": "total.speakers",
+                        "kind": "at",
+                        "start": "2026-03-01T10:49:21+05:00",
+                        "end": "2026-03-01T11:03:10+05:00",
+                        "seconds": 829.0,
+                        "highest": 23,
+                    }
+                ],
+            }
+        }
+    }
     src = tmp_path / "export.xlsx"
     src.write_bytes(export_xlsx(q, "romashka", FROM, TO))
     out = _convert(src, CSV_OUT_AS_SHOWN, tmp_path)
     with open(out / "export-Превышения лимитов.csv", encoding="utf-8", newline="") as f:
         rows = list(csv.reader(f, delimiter=";"))
-    assert rows[2][2:8] == ["На лимите", "01.03.2026 10:49:21", "01.03.2026 11:03:10", "0:13:49",
-                            "23", "20"]
+    assert rows[2][2:8] == ["На лимите", "01.03.2026 10:49:21", "01.03.2026 11:03:10", "0:13:49", "23", "20"]
     day_row = next(r for r in rows[4:] if r and r[0] == "01.03.2026")
     assert day_row[3:8] == ["20", str(speakers.value), "0:13:49", "0:13:14", "1"]

@@ -39,12 +39,28 @@ def _t(day: int, hm: str, month: int = 3) -> str:
     return f"2026-{month:02d}-{day:02d}T{hm}:00{MSK}"
 
 
-def _conn(cid: str, parent: str, joined: str, left: str | None, *, user: str | None = None,
-          transport: str = "webrtc", template: str | None = "meeting", client: str = "web",
-          company: str = "acme", device: str = "Windows 10") -> dict[str, Any]:
-    rec: dict[str, Any] = {"kind": "connection", "id": cid, "company_id": company,
-                           "transport": transport, "joined_at": joined, "client": client,
-                           "device": device}
+def _conn(
+    cid: str,
+    parent: str,
+    joined: str,
+    left: str | None,
+    *,
+    user: str | None = None,
+    transport: str = "webrtc",
+    template: str | None = "meeting",
+    client: str = "web",
+    company: str = "acme",
+    device: str = "Windows 10",
+) -> dict[str, Any]:
+    rec: dict[str, Any] = {
+        "kind": "connection",
+        "id": cid,
+        "company_id": company,
+        "transport": transport,
+        "joined_at": joined,
+        "client": client,
+        "device": device,
+    }
     if template is None:
         rec["call_id"] = parent
     else:
@@ -72,66 +88,155 @@ def _conn(cid: str, parent: str, joined: str, left: str | None, *, user: str | N
 #  - users: u1 registered in February, u2 and u3 in March => registered 2, total 3
 #  - e3 «Квартальный обзор» created 03-15, scheduled 2026-04-01: planned for u1
 ACME: list[dict[str, Any]] = [
-    {"kind": "company", "id": "acme", "name": "ООО Акме", "timezone": "Europe/Moscow",
-     "limits": {"concurrent_speakers": 3, "concurrent_events": 2, "concurrent_connections": 4,
-                "storage_bytes": 1_000_000}},
-    {"kind": "user", "id": "u1", "company_id": "acme", "registered_at": _t(10, "09:00", 2),
-     "name": "Иван Петров"},
-    {"kind": "user", "id": "u2", "company_id": "acme", "registered_at": _t(2, "09:00"),
-     "name": "Мария Смирнова"},
-    {"kind": "user", "id": "u3", "company_id": "acme", "registered_at": _t(3, "09:00"),
-     "name": "Пётр Сидоров"},
-    {"kind": "event", "id": "e1", "company_id": "acme", "template": "meeting",
-     "title": "Планёрка", "organizer_id": "u1", "created_at": _t(4, "09:00"),
-     "scheduled_start": _t(5, "10:00")},
-    {"kind": "event", "id": "e2", "company_id": "acme", "template": "webinar",
-     "title": "Вебинар о продукте", "organizer_id": "u2", "created_at": _t(6, "12:00")},
-    {"kind": "event", "id": "e3", "company_id": "acme", "template": "meeting",
-     "title": "Квартальный обзор", "organizer_id": "u1", "created_at": _t(15, "12:00"),
-     "scheduled_start": "2026-04-01T10:00:00+03:00"},
+    {
+        "kind": "company",
+        "id": "acme",
+        "name": "ООО Акме",
+        "timezone": "Europe/Moscow",
+        "limits": {
+            "concurrent_speakers": 3,
+            "concurrent_events": 2,
+            "concurrent_connections": 4,
+            "storage_bytes": 1_000_000,
+        },
+    },
+    {"kind": "user", "id": "u1", "company_id": "acme", "registered_at": _t(10, "09:00", 2), "name": "Иван Петров"},
+    {"kind": "user", "id": "u2", "company_id": "acme", "registered_at": _t(2, "09:00"), "name": "Мария Смирнова"},
+    {"kind": "user", "id": "u3", "company_id": "acme", "registered_at": _t(3, "09:00"), "name": "Пётр Сидоров"},
+    {
+        "kind": "event",
+        "id": "e1",
+        "company_id": "acme",
+        "template": "meeting",
+        "title": "Планёрка",
+        "organizer_id": "u1",
+        "created_at": _t(4, "09:00"),
+        "scheduled_start": _t(5, "10:00"),
+    },
+    {
+        "kind": "event",
+        "id": "e2",
+        "company_id": "acme",
+        "template": "webinar",
+        "title": "Вебинар о продукте",
+        "organizer_id": "u2",
+        "created_at": _t(6, "12:00"),
+    },
+    {
+        "kind": "event",
+        "id": "e3",
+        "company_id": "acme",
+        "template": "meeting",
+        "title": "Квартальный обзор",
+        "organizer_id": "u1",
+        "created_at": _t(15, "12:00"),
+        "scheduled_start": "2026-04-01T10:00:00+03:00",
+    },
     _conn("c1", "e1", _t(5, "10:00"), _t(5, "11:00"), user="u1"),
-    _conn("c2", "e1", _t(5, "10:02"), _t(5, "10:30"), user="u2", client="ios",
-          device="iPhone 14"),
+    _conn("c2", "e1", _t(5, "10:02"), _t(5, "10:30"), user="u2", client="ios", device="iPhone 14"),
     _conn("c3", "e1", _t(5, "10:05"), _t(5, "10:20"), client="desktop", device="macOS"),
-    {"kind": "call", "id": "k1", "company_id": "acme", "started_at": _t(5, "10:10"),
-     "type": "personal", "initiator_id": "u3"},
-    _conn("k1a", "k1", _t(5, "10:10"), _t(5, "10:15"), user="u3", template=None,
-          client="android", device="Pixel 7"),
+    {
+        "kind": "call",
+        "id": "k1",
+        "company_id": "acme",
+        "started_at": _t(5, "10:10"),
+        "type": "personal",
+        "initiator_id": "u3",
+    },
+    _conn("k1a", "k1", _t(5, "10:10"), _t(5, "10:15"), user="u3", template=None, client="android", device="Pixel 7"),
     _conn("k1b", "k1", _t(5, "10:10"), _t(5, "10:15"), user="u1", template=None),
     _conn("w1", "e2", _t(10, "14:00"), _t(10, "15:00"), user="u2", template="webinar"),
-    _conn("w2", "e2", _t(10, "14:10"), _t(10, "14:50"), user="u1", template="webinar",
-          transport="webrtmp"),
+    _conn("w2", "e2", _t(10, "14:10"), _t(10, "14:50"), user="u1", template="webinar", transport="webrtmp"),
     _conn("w3", "e2", _t(10, "14:15"), _t(10, "14:45"), template="webinar", transport="webrtmp"),
     {"kind": "message", "id": "m0", "company_id": "acme", "sent_at": _t(27, "10:00", 2)},
     {"kind": "message", "id": "m1", "company_id": "acme", "sent_at": _t(5, "10:00")},
     {"kind": "message", "id": "m2", "company_id": "acme", "sent_at": _t(6, "10:00")},
     {"kind": "message", "id": "m3", "company_id": "acme", "sent_at": _t(7, "10:00")},
-    {"kind": "file", "id": "f1", "company_id": "acme", "size_bytes": 300_000,
-     "uploaded_at": _t(7, "10:00"), "owner_id": "u1"},
-    {"kind": "file", "id": "f2", "company_id": "acme", "size_bytes": 200_000,
-     "uploaded_at": _t(20, "10:00", 2), "owner_id": "u2"},
-    {"kind": "file", "id": "f3", "company_id": "acme", "size_bytes": 100_000,
-     "uploaded_at": _t(8, "10:00"), "owner_id": "u1", "deleted_at": _t(9, "10:00")},
-    {"kind": "login", "id": "l1", "company_id": "acme", "user_id": "u1", "at": _t(5, "09:55"),
-     "client": "web", "device": "Windows 10"},
-    {"kind": "login", "id": "l2", "company_id": "acme", "user_id": "u2", "at": _t(5, "09:58"),
-     "client": "ios", "device": "iPhone 14"},
-    {"kind": "login", "id": "l3", "company_id": "acme", "user_id": "u1", "at": _t(6, "09:00"),
-     "client": "web", "device": "Windows 10"},
+    {
+        "kind": "file",
+        "id": "f1",
+        "company_id": "acme",
+        "size_bytes": 300_000,
+        "uploaded_at": _t(7, "10:00"),
+        "owner_id": "u1",
+    },
+    {
+        "kind": "file",
+        "id": "f2",
+        "company_id": "acme",
+        "size_bytes": 200_000,
+        "uploaded_at": _t(20, "10:00", 2),
+        "owner_id": "u2",
+    },
+    {
+        "kind": "file",
+        "id": "f3",
+        "company_id": "acme",
+        "size_bytes": 100_000,
+        "uploaded_at": _t(8, "10:00"),
+        "owner_id": "u1",
+        "deleted_at": _t(9, "10:00"),
+    },
+    {
+        "kind": "login",
+        "id": "l1",
+        "company_id": "acme",
+        "user_id": "u1",
+        "at": _t(5, "09:55"),
+        "client": "web",
+        "device": "Windows 10",
+    },
+    {
+        "kind": "login",
+        "id": "l2",
+        "company_id": "acme",
+        "user_id": "u2",
+        "at": _t(5, "09:58"),
+        "client": "ios",
+        "device": "iPhone 14",
+    },
+    {
+        "kind": "login",
+        "id": "l3",
+        "company_id": "acme",
+        "user_id": "u1",
+        "at": _t(6, "09:00"),
+        "client": "web",
+        "device": "Windows 10",
+    },
 ]
 
 # Another tenant whose data must never show up for acme.
 GLOBEX: list[dict[str, Any]] = [
     {"kind": "company", "id": "globex", "name": "Globex", "timezone": "Asia/Yekaterinburg"},
-    {"kind": "user", "id": "g1", "company_id": "globex", "registered_at": _t(1, "09:00"),
-     "name": "Secret Person"},
-    {"kind": "event", "id": "ge1", "company_id": "globex", "template": "meeting",
-     "title": "Секретное совещание", "organizer_id": "g1", "created_at": _t(4, "09:00")},
+    {"kind": "user", "id": "g1", "company_id": "globex", "registered_at": _t(1, "09:00"), "name": "Secret Person"},
+    {
+        "kind": "event",
+        "id": "ge1",
+        "company_id": "globex",
+        "template": "meeting",
+        "title": "Секретное совещание",
+        "organizer_id": "g1",
+        "created_at": _t(4, "09:00"),
+    },
     _conn("gc1", "ge1", _t(5, "10:00"), _t(5, "11:00"), user="g1", company="globex"),
-    {"kind": "file", "id": "gf1", "company_id": "globex", "size_bytes": 777,
-     "uploaded_at": _t(7, "10:00"), "owner_id": "g1"},
-    {"kind": "login", "id": "gl1", "company_id": "globex", "user_id": "g1",
-     "at": _t(5, "09:00"), "client": "web", "device": "Secret Device"},
+    {
+        "kind": "file",
+        "id": "gf1",
+        "company_id": "globex",
+        "size_bytes": 777,
+        "uploaded_at": _t(7, "10:00"),
+        "owner_id": "g1",
+    },
+    {
+        "kind": "login",
+        "id": "gl1",
+        "company_id": "globex",
+        "user_id": "g1",
+        "at": _t(5, "09:00"),
+        "client": "web",
+        "device": "Secret Device",
+    },
 ]
 
 # argon2id still, but cheap: the suite signs in hundreds of times.
@@ -176,8 +281,13 @@ def meta_backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def seeded(make_services: Callable[..., Services], seeded_template: Path, tmp_path: Path,
-           meta_backend: str, request: pytest.FixtureRequest) -> Services:
+def seeded(
+    make_services: Callable[..., Services],
+    seeded_template: Path,
+    tmp_path: Path,
+    meta_backend: str,
+    request: pytest.FixtureRequest,
+) -> Services:
     if meta_backend == "sqlite":
         data_dir = tmp_path / "seeded"
         shutil.copytree(seeded_template, data_dir)
@@ -207,6 +317,7 @@ def accounts(seeded: Services, clock: Clock) -> AccountStore:
 def make_app(seeded: Services, accounts: AccountStore) -> Callable[..., Any]:
     def make(**kw: Any) -> Any:
         return create_app(seeded, accounts=accounts, **kw)
+
     return make
 
 
@@ -229,9 +340,11 @@ def csrf_of(html: str) -> str:
 
 def login(c: TestClient, email: str, password: str = PASSWORD) -> Any:
     page = c.get("/login")
-    return c.post("/login", data={"csrf": csrf_of(page.text), "email": email,
-                                  "password": password, "next": "/dashboard"},
-                  follow_redirects=False)
+    return c.post(
+        "/login",
+        data={"csrf": csrf_of(page.text), "email": email, "password": password, "next": "/dashboard"},
+        follow_redirects=False,
+    )
 
 
 @pytest.fixture
@@ -265,10 +378,13 @@ def operator(signed_in: Callable[[str], TestClient]) -> TestClient:
 def tokens(accounts: AccountStore) -> dict[str, str]:
     """Plain tokens of every kind, by name."""
     out = {}
-    for name, scope, company in (("acme_read", "read", "acme"), ("acme_ingest", "ingest", "acme"),
-                                 ("platform_read", "read", None),
-                                 ("platform_ingest", "ingest", None),
-                                 ("globex_read", "read", "globex")):
+    for name, scope, company in (
+        ("acme_read", "read", "acme"),
+        ("acme_ingest", "ingest", "acme"),
+        ("platform_read", "read", None),
+        ("platform_ingest", "ingest", None),
+        ("globex_read", "read", "globex"),
+    ):
         out[name] = accounts.create_token(scope, company, name)[1]
     return out
 

@@ -41,8 +41,15 @@ def serve(make_app: Callable[..., Any]) -> Iterator[Callable[..., tuple[str, Col
     def start(**options: Any) -> tuple[str, Collect]:
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
-        config = uvicorn.Config(make_app(**options), log_config=log_config(), log_level="info",
-                                proxy_headers=False, lifespan="off", http="h11", ws="none")
+        config = uvicorn.Config(
+            make_app(**options),
+            log_config=log_config(),
+            log_level="info",
+            proxy_headers=False,
+            lifespan="off",
+            http="h11",
+            ws="none",
+        )
         for logger in loggers:  # after the config applied serve's logging setup
             logger.addHandler(collect)
         server = uvicorn.Server(config)
@@ -69,16 +76,17 @@ def test_the_access_log_keeps_no_token(serve: Any, tokens: dict[str, str]) -> No
     base, log = serve()
     secret_in_query = tokens["platform_read"]
     with httpx.Client(base_url=base) as http:
-        r = http.get("/api/v1/summary", params={**MARCH, "company": "acme",
-                                                "token": secret_in_query},
-                     headers=bearer(tokens["acme_read"]))
+        r = http.get(
+            "/api/v1/summary",
+            params={**MARCH, "company": "acme", "token": secret_in_query},
+            headers=bearer(tokens["acme_read"]),
+        )
         assert r.status_code == 200
         http.get(f"/api/v1/daily?{secret_in_query}", headers=bearer(tokens["acme_ingest"]))
         http.get("/login", params={"next": "/dashboard", "password": "hunter2-hunter2"})
     access = [line for line in log.lines if line.startswith("uvicorn.access ")]
     assert len(access) == 3, log.lines
-    assert ('"GET /api/v1/summary?from=2026-03-01&to=2026-03-31&company=acme&token=*** HTTP/1.1" '
-            '200') in access[0]
+    assert ('"GET /api/v1/summary?from=2026-03-01&to=2026-03-31&company=acme&token=*** HTTP/1.1" 200') in access[0]
     assert '"GET /api/v1/daily?***=*** HTTP/1.1" 403' in access[1]
     assert '"GET /login?next=***&password=*** HTTP/1.1" 200' in access[2]
     everything = "\n".join(log.lines)
@@ -94,13 +102,18 @@ def test_the_access_log_names_the_client_behind_a_trusted_proxy(serve: Any) -> N
     assert line.startswith('uvicorn.access 203.0.113.77:0 - "GET /login HTTP/1.1" 200'), line
 
 
-@pytest.mark.parametrize("target,logged", [
-    ("/api/v1/summary", "/api/v1/summary"),
-    ("/x?from=2026-03-01&to=2026-03-31&company=a%20b&lang=en",
-     "/x?from=2026-03-01&to=2026-03-31&company=a%20b&lang=en"),
-    ("/x?access_token=abc&q=secret+words", "/x?access_token=***&q=***"),
-    ("/x?vks_0123456789abcdefghijklmnopqrstuvwxyz", "/x?***=***"),
-    ("/x?company=<script>", "/x?company=%3Cscript%3E"),
-])
+@pytest.mark.parametrize(
+    "target,logged",
+    [
+        ("/api/v1/summary", "/api/v1/summary"),
+        (
+            "/x?from=2026-03-01&to=2026-03-31&company=a%20b&lang=en",
+            "/x?from=2026-03-01&to=2026-03-31&company=a%20b&lang=en",
+        ),
+        ("/x?access_token=abc&q=secret+words", "/x?access_token=***&q=***"),
+        ("/x?vks_0123456789abcdefghijklmnopqrstuvwxyz", "/x?***=***"),
+        ("/x?company=<script>", "/x?company=%3Cscript%3E"),
+    ],
+)
 def test_query_values_are_redacted(target: str, logged: str) -> None:
     assert redact_target(target) == logged

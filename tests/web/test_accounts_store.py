@@ -25,8 +25,7 @@ from vkurse_stats.store.meta import MetaStore
 @pytest.fixture(params=DATABASE_URLS)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AccountStore]:
     test_id = re.sub(r"\W+", "_", request.node.name)[-40:]
-    url = database_url(str(request.param), tmp_path, test_id) or \
-        f"sqlite:///{tmp_path / 'meta.sqlite3'}"
+    url = database_url(str(request.param), tmp_path, test_id) or f"sqlite:///{tmp_path / 'meta.sqlite3'}"
     meta = MetaStore(url)
     meta.put_company("acme", "Acme")
     yield AccountStore(meta.engine, clock=Clock(), hasher=FAST_HASHER)
@@ -65,8 +64,7 @@ def test_accounts_lifecycle(store: AccountStore) -> None:
 
 
 def test_sessions(store: AccountStore) -> None:
-    acct, _ = store.create_account("a@acme.ru", role="admin", company_id="acme",
-                                   password="a-long-password")
+    acct, _ = store.create_account("a@acme.ru", role="admin", company_id="acme", password="a-long-password")
     sid, session = store.create_session(acct.id)
     got = store.session(sid)
     assert got is not None and got.account.id == acct.id and got.csrf == session.csrf
@@ -98,8 +96,7 @@ def test_tokens(store: AccountStore) -> None:
 
 
 def test_audit_and_throttle(store: AccountStore) -> None:
-    store.audit("op@vkurse.ru", "company.create", "acme", "10.0.0.1", limits={"a": 1},
-                name="Акме")
+    store.audit("op@vkurse.ru", "company.create", "acme", "10.0.0.1", limits={"a": 1}, name="Акме")
     store.audit("op@vkurse.ru", "token.create", None, "10.0.0.1")
     entries, total = store.audit_entries()
     assert total == 2 and [e.action for e in entries] == ["token.create", "company.create"]

@@ -62,7 +62,9 @@ def test_bootstrap_operator_and_tokens(tmp_path: Path) -> None:
     code, out = _run(settings, "account", "list", "--json")
     rows = json.loads(out)
     assert [(r["email"], r["role"], r["company_id"]) for r in rows] == [
-        ("admin@acme.ru", "admin", "acme"), ("root@vkurse.ru", "operator", None)]
+        ("admin@acme.ru", "admin", "acme"),
+        ("root@vkurse.ru", "operator", None),
+    ]
     code, out = _run(settings, "account", "reset", "admin@acme.ru")
     assert code == 0 and "one-time password for admin@acme.ru" in out
     code, out = _run(settings, "account", "disable", "admin@acme.ru")

@@ -33,8 +33,9 @@ def data_dir(tmp_path: Path) -> Iterator[Path]:
     svc.meta.put_company("acme", "Acme")
     analytics = svc.settings.resolved_analytics_url.removeprefix("duckdb:///")
     svc.close()
-    with subprocess.Popen([sys.executable, "-c", HOLD, analytics], stdin=subprocess.PIPE,
-                          stdout=subprocess.PIPE, text=True) as holder:
+    with subprocess.Popen(
+        [sys.executable, "-c", HOLD, analytics], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    ) as holder:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
         yield data
         assert holder.stdin is not None
@@ -42,20 +43,26 @@ def data_dir(tmp_path: Path) -> Iterator[Path]:
 
 
 def _cli(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "vkurse_stats.cli", "--data-dir", str(data), *args],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "vkurse_stats.cli", "--data-dir", str(data), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_account_and_token_commands_work_while_the_store_is_held(data_dir: Path) -> None:
-    for args in (["account", "add", "root@vkurse.ru", "--operator"],
-                 ["account", "add", "boss@acme.ru", "--company", "acme"],
-                 ["account", "list"],
-                 ["account", "reset", "boss@acme.ru"],
-                 ["account", "disable", "boss@acme.ru"],
-                 ["account", "disable", "boss@acme.ru", "--enable"],
-                 ["token", "create", "--company", "acme", "--scope", "read"],
-                 ["token", "list", "--json"],
-                 ["token", "revoke", "1"]):
+    for args in (
+        ["account", "add", "root@vkurse.ru", "--operator"],
+        ["account", "add", "boss@acme.ru", "--company", "acme"],
+        ["account", "list"],
+        ["account", "reset", "boss@acme.ru"],
+        ["account", "disable", "boss@acme.ru"],
+        ["account", "disable", "boss@acme.ru", "--enable"],
+        ["token", "create", "--company", "acme", "--scope", "read"],
+        ["token", "list", "--json"],
+        ["token", "revoke", "1"],
+    ):
         done = _cli(data_dir, *args)
         assert done.returncode == 0, (args, done.stdout, done.stderr)
         assert "Traceback" not in done.stderr
@@ -64,13 +71,15 @@ def test_account_and_token_commands_work_while_the_store_is_held(data_dir: Path)
     assert "Traceback" not in done.stderr
 
 
-@pytest.mark.parametrize("args", [
-    ["report", "--company", "acme", "--from", "2026-03-01", "--to", "2026-03-31"],
-    ["company", "list"],
-    ["rebuild"],
-])
-def test_a_command_that_needs_the_held_store_says_so_in_one_line(data_dir: Path,
-                                                                 args: list[str]) -> None:
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["report", "--company", "acme", "--from", "2026-03-01", "--to", "2026-03-31"],
+        ["company", "list"],
+        ["rebuild"],
+    ],
+)
+def test_a_command_that_needs_the_held_store_says_so_in_one_line(data_dir: Path, args: list[str]) -> None:
     done = _cli(data_dir, *args)
     assert done.returncode != 0
     lines = done.stderr.strip().splitlines()

@@ -27,8 +27,7 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(),
-                       reason="no Chromium at /usr/bin/chromium (apt-get install chromium)"),
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="no Chromium at /usr/bin/chromium (apt-get install chromium)"),
 ]
 
 
@@ -41,8 +40,7 @@ def _free_port() -> int:
 @pytest.fixture
 def server(app: Any) -> Iterator[str]:
     port = _free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws="none",
-                            lifespan="off")
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws="none", lifespan="off")
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
@@ -61,8 +59,10 @@ def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     pw = sync_playwright().start()
-    b = pw.chromium.launch(executable_path=str(CHROMIUM), args=[
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+    b = pw.chromium.launch(
+        executable_path=str(CHROMIUM),
+        args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+    )
     yield b
     b.close()
     pw.stop()
@@ -70,13 +70,11 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(accept_downloads=True, viewport={"width": 1440, "height": 900},
-                                  locale="ru-RU")
+    context = browser.new_context(accept_downloads=True, viewport={"width": 1440, "height": 900}, locale="ru-RU")
     p = context.new_page()
     problems: list[str] = []
     p.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
-    p.on("console", lambda msg: problems.append(f"console {msg.type}: {msg.text}")
-         if msg.type == "error" else None)
+    p.on("console", lambda msg: problems.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None)
     p.problems = problems
     yield p
     context.close()
@@ -141,8 +139,7 @@ def test_admin_journey(page: Any, server: str) -> None:
         page.click("#download-csv")
     download = dl.value
     assert download.suggested_filename == "vkurse-stats_acme_2026-03-01_2026-03-31.csv"
-    rows = list(csv.reader(io.StringIO(Path(download.path()).read_text("utf-8-sig")),
-                           delimiter=";"))
+    rows = list(csv.reader(io.StringIO(Path(download.path()).read_text("utf-8-sig")), delimiter=";"))
     assert len(rows) == 32 and rows[5][0] == "2026-03-05"
     with page.expect_download() as dl:
         page.click("#download-xlsx")
@@ -212,8 +209,9 @@ def test_demo_dashboard_matches_api_and_screenshots(make_services: Any, browser:
     svc = make_services(now="2026-03-20T12:00:00+03:00")
     list(create_demo(svc, DemoOptions(seed=1, days=50, employees=500, until=date(2026, 3, 19))))
     port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(svc), host="127.0.0.1", port=port,
-                                        log_level="warning", ws="none", lifespan="off"))
+    srv = uvicorn.Server(
+        uvicorn.Config(create_app(svc), host="127.0.0.1", port=port, log_level="warning", ws="none", lifespan="off")
+    )
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     while not srv.started:

@@ -31,8 +31,7 @@ from vkurse_stats.web import create_app
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(),
-                       reason="no Chromium at /usr/bin/chromium (apt-get install chromium)"),
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="no Chromium at /usr/bin/chromium (apt-get install chromium)"),
 ]
 AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
 NOW = "2026-03-20T12:00:00+03:00"
@@ -43,13 +42,12 @@ NBSP = "\u00a0"
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    svc = open_services(Settings(data_dir=tmp_path_factory.mktemp("demo") / "data",
-                                 fixed_now=NOW))
-    list(create_demo(svc, DemoOptions(seed=1, days=130, employees=300,
-                                      until=date(2026, 3, 19))))
+    svc = open_services(Settings(data_dir=tmp_path_factory.mktemp("demo") / "data", fixed_now=NOW))
+    list(create_demo(svc, DemoOptions(seed=1, days=130, employees=300, until=date(2026, 3, 19))))
     port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(svc), host="127.0.0.1", port=port,
-                                        log_level="warning", ws="none", lifespan="off"))
+    srv = uvicorn.Server(
+        uvicorn.Config(create_app(svc), host="127.0.0.1", port=port, log_level="warning", ws="none", lifespan="off")
+    )
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 15
@@ -67,8 +65,10 @@ def chromium() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     pw = sync_playwright().start()
-    b = pw.chromium.launch(executable_path=str(CHROMIUM), args=[
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+    b = pw.chromium.launch(
+        executable_path=str(CHROMIUM),
+        args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+    )
     yield b
     b.close()
     pw.stop()
@@ -89,15 +89,20 @@ def signed_in(chromium: Any, base: str) -> dict[str, Any]:
     return state
 
 
-def _open(chromium: Any, signed_in: dict[str, Any] | None, *, width: int = 1440,
-          height: int = 900, **kw: Any) -> tuple[Any, Any]:
-    context = chromium.new_context(viewport={"width": width, "height": height}, locale="ru-RU",
-                                   storage_state=signed_in, accept_downloads=True, **kw)
+def _open(
+    chromium: Any, signed_in: dict[str, Any] | None, *, width: int = 1440, height: int = 900, **kw: Any
+) -> tuple[Any, Any]:
+    context = chromium.new_context(
+        viewport={"width": width, "height": height},
+        locale="ru-RU",
+        storage_state=signed_in,
+        accept_downloads=True,
+        **kw,
+    )
     page = context.new_page()
     problems: list[str] = []
     page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
-    page.on("console", lambda msg: problems.append(f"console: {msg.text}")
-            if msg.type == "error" else None)
+    page.on("console", lambda msg: problems.append(f"console: {msg.text}") if msg.type == "error" else None)
     page.problems = problems
     return context, page
 
@@ -112,8 +117,8 @@ def page(chromium: Any, signed_in: dict[str, Any]) -> Iterator[Any]:
 
 def _rows(page: Any, table: str) -> list[list[str]]:
     return page.eval_on_selector_all(
-        f"#{table} tbody tr",
-        "rows => rows.map(r => Array.from(r.cells).map(c => c.textContent))")
+        f"#{table} tbody tr", "rows => rows.map(r => Array.from(r.cells).map(c => c.textContent))"
+    )
 
 
 def _chart_data(page: Any) -> dict[str, Any]:
@@ -122,14 +127,15 @@ def _chart_data(page: Any) -> dict[str, Any]:
 
 def _option(page: Any, chart: str) -> dict[str, Any]:
     """The ECharts option of a chart, without its functions."""
-    return json.loads(page.evaluate(
-        "id => JSON.stringify(echarts.getInstanceByDom(document.getElementById(id)).getOption())",
-        f"chart-{chart}"))
+    return json.loads(
+        page.evaluate(
+            "id => JSON.stringify(echarts.getInstanceByDom(document.getElementById(id)).getOption())", f"chart-{chart}"
+        )
+    )
 
 
 # --- tables ---------------------------------------------------------------------------------
-def test_tables_sort_search_and_page_in_place_with_a_bookmarkable_url(page: Any,
-                                                                      base: str) -> None:
+def test_tables_sort_search_and_page_in_place_with_a_bookmarkable_url(page: Any, base: str) -> None:
     page.goto(f"{base}/dashboard?{LONG}")
     page.wait_for_selector("html[data-charts-ready]")
     page.evaluate("window.notReloaded = true")
@@ -146,8 +152,7 @@ def test_tables_sort_search_and_page_in_place_with_a_bookmarkable_url(page: Any,
     assert titles == sorted(titles)
     page.click('#events .pager a[data-step="1"]')
     page.wait_for_selector('#events[data-updates="2"]')
-    assert "ev_page=2" in page.url and page.inner_text("#events .pager .shown").startswith(
-        "Показаны 21–40 из")
+    assert "ev_page=2" in page.url and page.inner_text("#events .pager .shown").startswith("Показаны 21–40 из")
     second = _rows(page, "events")
     # A figure column starts largest first.
     page.click('#disk th a[data-col="files"]')
@@ -170,8 +175,7 @@ def test_tables_sort_search_and_page_in_place_with_a_bookmarkable_url(page: Any,
     page.press("#events input[type=search]", "Enter")
     page.wait_for_selector('#events[data-updates="2"]')
     found = _rows(page, "events")
-    assert found and all(word.replace("ё", "е") in " ".join(r).lower().replace("ё", "е")
-                         for r in found)
+    assert found and all(word.replace("ё", "е") in " ".join(r).lower().replace("ё", "е") for r in found)
     assert "ev_q=" in page.url and page.evaluate("window.notReloaded") is True
 
 
@@ -184,8 +188,7 @@ def test_a_page_past_the_end_shows_the_last_page(page: Any, base: str) -> None:
 
 def test_rows_read_the_same_in_place_and_from_the_server(page: Any, base: str) -> None:
     """dashboard.js formats API rows (dates, durations, sizes, names) as the server does."""
-    for table, col in (("events", "duration_s"), ("disk", "owner_name"),
-                       ("planned", "next_start")):
+    for table, col in (("events", "duration_s"), ("disk", "owner_name"), ("planned", "next_start")):
         page.goto(f"{base}/dashboard?{MONTH}")
         page.click(f'#{table} th a[data-col="{col}"]')
         page.wait_for_selector(f'#{table}[data-updates="1"]')
@@ -200,8 +203,7 @@ def test_a_reversed_range_keeps_what_was_typed_and_says_why(page: Any, base: str
     page.goto(f"{base}/dashboard?from=2026-03-10&to=2026-03-01")
     assert page.input_value("#range-from") == "2026-03-10"
     assert page.input_value("#range-to") == "2026-03-01"
-    assert "Начало периода (2026-03-10) позже его конца (2026-03-01)" in page.inner_text(
-        "#range-error")
+    assert "Начало периода (2026-03-10) позже его конца (2026-03-01)" in page.inner_text("#range-error")
     assert page.get_attribute("#range-from", "aria-invalid") == "true"
 
 
@@ -218,8 +220,7 @@ def test_the_date_inputs_limit_each_other(page: Any, base: str) -> None:
 
 
 # --- charts ---------------------------------------------------------------------------------
-def test_every_limit_is_drawn_against_its_series_and_every_limited_peak_marked(
-        page: Any, base: str) -> None:
+def test_every_limit_is_drawn_against_its_series_and_every_limited_peak_marked(page: Any, base: str) -> None:
     page.goto(f"{base}/dashboard?{MONTH}")
     page.wait_for_selector("html[data-charts-ready]")
     data = _chart_data(page)
@@ -227,8 +228,7 @@ def test_every_limit_is_drawn_against_its_series_and_every_limited_peak_marked(
     for chart in data["charts"]:
         option = _option(page, chart["id"])
         for spec, series in zip(chart["series"], option["series"], strict=True):
-            lines = [d["yAxis"] for d in series["markLine"]["data"]
-                     if d.get("name") == spec["limit_name"]]
+            lines = [d["yAxis"] for d in series["markLine"]["data"] if d.get("name") == spec["limit_name"]]
             limit = None if spec["overlay"] else summary[spec["id"]].get("limit")
             assert lines == ([limit] if limit is not None else []), spec["id"]
             peaks = series.get("markPoint", {}).get("data", [])
@@ -239,45 +239,58 @@ def test_every_limit_is_drawn_against_its_series_and_every_limited_peak_marked(
     assert viewers["limit"] is None  # no licence limit on viewers: no line across them
     total = next(c for c in data["charts"] if c["id"] == "total")
     assert {s["id"] for s in total["series"] if s["limit"] is not None} == {
-        "total.connections", "total.speakers", "total.events"}
+        "total.connections",
+        "total.speakers",
+        "total.events",
+    }
 
 
 def test_chart_labels_never_overlap_each_other_or_the_bars(page: Any, base: str) -> None:
     page.goto(f"{base}/dashboard?{MONTH}")
     page.wait_for_selector("html[data-charts-ready]")
     for chart in ("total", "meetings", "webinars", "calls"):
-        boxes = page.evaluate("""id => {
+        boxes = page.evaluate(
+            """id => {
             const root = document.getElementById(id);
             const plot = root.querySelector('svg').getBoundingClientRect();
             return Array.from(root.querySelectorAll('svg text')).map(t => {
                 const r = t.getBoundingClientRect();
                 return {text: t.textContent, x: r.x, y: r.y, w: r.width, h: r.height};
             });
-        }""", f"chart-{chart}")
+        }""",
+            f"chart-{chart}",
+        )
         option = _option(page, chart)
-        names = [d["label"]["formatter"] for s in option["series"]
-                 for d in s.get("markLine", {}).get("data", [])]
+        names = [d["label"]["formatter"] for s in option["series"] for d in s.get("markLine", {}).get("data", [])]
         labels = [b for b in boxes if b["text"] in names]
         assert len(labels) == len(names), (chart, names, [b["text"] for b in boxes])
         for i, a in enumerate(labels):
-            for b in labels[i + 1:]:
-                apart = (a["x"] + a["w"] <= b["x"] or b["x"] + b["w"] <= a["x"]
-                         or a["y"] + a["h"] <= b["y"] + 0.5 or b["y"] + b["h"] <= a["y"] + 0.5)
+            for b in labels[i + 1 :]:
+                apart = (
+                    a["x"] + a["w"] <= b["x"]
+                    or b["x"] + b["w"] <= a["x"]
+                    or a["y"] + a["h"] <= b["y"] + 0.5
+                    or b["y"] + b["h"] <= a["y"] + 0.5
+                )
                 assert apart, (chart, a, b)
-        grid = page.evaluate("""id => {
+        grid = page.evaluate(
+            """id => {
             const c = echarts.getInstanceByDom(document.getElementById(id));
             const r = c.getModel().getComponent('grid').coordinateSystem.getRect();
             const box = document.getElementById(id).getBoundingClientRect();
             return {right: box.x + r.x + r.width};
-        }""", f"chart-{chart}")
+        }""",
+            f"chart-{chart}",
+        )
         assert all(b["x"] >= grid["right"] for b in labels), chart  # right of the plot
 
 
 def test_numbers_and_dates_read_in_russian(page: Any, base: str) -> None:
     page.goto(f"{base}/dashboard?{LONG}")
     page.wait_for_selector("html[data-charts-ready]")
-    texts = page.eval_on_selector_all("#chart-total svg text, #chart-devices svg text",
-                                      "ts => ts.map(t => t.textContent)")
+    texts = page.eval_on_selector_all(
+        "#chart-total svg text, #chart-devices svg text", "ts => ts.map(t => t.textContent)"
+    )
     assert not [t for t in texts if re.search(r"\d,\d{3}", t)], texts  # never "1,500"
     assert [t for t in texts if re.fullmatch(r"\d{2}\.\d{2}\.\d{4}", t)], texts  # year shown
     assert "Москва (UTC+3)" in page.inner_text("#company-tz")
@@ -297,8 +310,7 @@ def test_long_ranges_chart_by_week_with_the_exact_peaks(page: Any, base: str) ->
             assert max(s["data"]) == summary[s["id"]]["value"], s["id"]
 
 
-def test_devices_show_the_top_ten_and_the_others_so_totals_add_up(page: Any,
-                                                                  base: str) -> None:
+def test_devices_show_the_top_ten_and_the_others_so_totals_add_up(page: Any, base: str) -> None:
     page.goto(f"{base}/dashboard?{LONG}")
     bars = _chart_data(page)["devices"]
     rows = page.request.get(f"{base}/api/v1/devices?{LONG}&limit=1000").json()
@@ -316,8 +328,7 @@ def test_client_types_have_names_and_the_api_keeps_ids(page: Any, base: str) -> 
     assert "web" in {c for d in days for c in d["clients"]}
     with page.expect_download() as dl:
         page.click("#download-csv")
-    header = next(csv.reader(io.StringIO(Path(dl.value.path()).read_text("utf-8-sig")),
-                             delimiter=";"))
+    header = next(csv.reader(io.StringIO(Path(dl.value.path()).read_text("utf-8-sig")), delimiter=";"))
     assert "Клиенты: Браузер" in header and "ВСЕГО: Мероприятий и звонков за день" in header
 
 
@@ -348,8 +359,7 @@ def test_limited_cards_breaches_and_sizing_read_as_the_api(page: Any, base: str)
     speakers = summary["total.speakers"]
     assert speakers["episodes"] >= 1 and speakers["over_episodes"] >= 1
     lines = page.locator('[data-metric="total.speakers"] .breach-line').all_inner_texts()
-    assert lines[0] == f"На лимите {speakers['episodes']} раз, всего " \
-        f"{_duration(speakers['at_limit_seconds'])}"
+    assert lines[0] == f"На лимите {speakers['episodes']} раз, всего {_duration(speakers['at_limit_seconds'])}"
     assert lines[1].startswith("Сверх лимита") and _duration(speakers["over_limit_seconds"]) in lines[1]
     assert page.inner_text('[data-metric="total.connections"] .card-breach') == "Лимит не достигался"
     # The card links to its list; the list is the API's, episode by episode.
@@ -358,7 +368,8 @@ def test_limited_cards_breaches_and_sizing_read_as_the_api(page: Any, base: str)
     for mid, figures in api.items():
         rows = page.eval_on_selector_all(
             f'.breach-list[data-metric="{mid}"] tbody tr',
-            "rows => rows.map(r => Array.from(r.cells).slice(0, 6).map(c => c.textContent))")
+            "rows => rows.map(r => Array.from(r.cells).slice(0, 6).map(c => c.textContent))",
+        )
         assert len(rows) == len(figures["list"]), mid
         for row, e in zip(rows, figures["list"], strict=True):
             start = e["start"]
@@ -367,16 +378,22 @@ def test_limited_cards_breaches_and_sizing_read_as_the_api(page: Any, base: str)
             assert row[5] == str(figures["limit"]), mid
     # Sizing: median, p95, days at 90 % and 100 %, the limits covering 95 % and 100 %.
     sizing = page.eval_on_selector_all(
-        "#sizing tbody tr", "rows => rows.map(r => [r.dataset.metric, "
-        "Array.from(r.cells).slice(1).map(c => c.textContent)])")
+        "#sizing tbody tr",
+        "rows => rows.map(r => [r.dataset.metric, Array.from(r.cells).slice(1).map(c => c.textContent)])",
+    )
     assert [m for m, _ in sizing] == [m for m, f in api.items() if f["limit"] is not None]
     for mid, cells in sizing:
         sz = api[mid]["sizing"]
-        as_text = [str(api[mid]["limit"]), str(sz["active_days"]),
-                   f"{sz['median']:.2f}".rstrip("0").rstrip(".").replace(".", ","),
-                   f"{sz['p95']:.2f}".rstrip("0").rstrip(".").replace(".", ","),
-                   str(sz["days_at_90"]), str(sz["days_at_100"]), str(sz["covers_95"]),
-                   str(sz["covers_100"])]
+        as_text = [
+            str(api[mid]["limit"]),
+            str(sz["active_days"]),
+            f"{sz['median']:.2f}".rstrip("0").rstrip(".").replace(".", ","),
+            f"{sz['p95']:.2f}".rstrip("0").rstrip(".").replace(".", ","),
+            str(sz["days_at_90"]),
+            str(sz["days_at_100"]),
+            str(sz["covers_95"]),
+            str(sz["covers_100"]),
+        ]
         assert [c.replace(NBSP, "") for c in cells] == as_text, mid
     # Days with time at a limit are marked on the chart in the limit's colour.
     data = _chart_data(page)
@@ -400,8 +417,7 @@ def test_every_card_compares_with_the_previous_period(page: Any, base: str) -> N
         assert text.startswith(arrow), (mid, text)
         if diff:
             assert text.split(" (")[0].replace(NBSP, "") == f"{arrow} {abs(diff)}", (mid, text)
-        assert "04.01.2026 – 31.01.2026" in page.get_attribute(
-            f'[data-metric="{mid}"] .card-delta', "title")
+        assert "04.01.2026 – 31.01.2026" in page.get_attribute(f'[data-metric="{mid}"] .card-delta', "title")
 
 
 def test_the_default_view_is_the_last_30_days(page: Any, base: str) -> None:
@@ -415,7 +431,8 @@ def test_the_default_view_is_the_last_30_days(page: Any, base: str) -> None:
 
 def _makers(page: Any) -> list[list[str]]:
     return page.eval_on_selector_all(
-        "#peak-makers tbody tr", "rows => rows.map(r => Array.from(r.cells).map(c => c.textContent))")
+        "#peak-makers tbody tr", "rows => rows.map(r => Array.from(r.cells).map(c => c.textContent))"
+    )
 
 
 def test_a_peak_card_opens_what_made_the_peak_in_place(page: Any, base: str) -> None:
@@ -453,15 +470,17 @@ def test_a_peak_card_opens_what_made_the_peak_in_place(page: Any, base: str) -> 
     assert set(lines["Лимит: Одновременных докладчиков"]["data"]) == {150}
     # The README's picture: the top of the list of what made the peak, and the day's curve.
     page.set_viewport_size({"width": 1440, "height": 1400})
-    page.evaluate("document.querySelectorAll('#peak-makers tbody tr:nth-child(n+6)')"
-                  ".forEach(r => r.hidden = true)")
+    page.evaluate("document.querySelectorAll('#peak-makers tbody tr:nth-child(n+6)').forEach(r => r.hidden = true)")
     top, bottom, left, width = page.evaluate("""() => {
         const p = document.getElementById('day-panel').getBoundingClientRect();
         const c = document.getElementById('chart-day').getBoundingClientRect();
         return [p.top + scrollY, c.bottom + scrollY + 8, p.left, p.width];
     }""")
-    page.screenshot(path=str(SCREENSHOTS / "dashboard-day-ru.png"), full_page=True,
-                    clip={"x": left, "y": top, "width": width, "height": bottom - top})
+    page.screenshot(
+        path=str(SCREENSHOTS / "dashboard-day-ru.png"),
+        full_page=True,
+        clip={"x": left, "y": top, "width": width, "height": bottom - top},
+    )
 
 
 def test_a_click_on_a_chart_day_and_an_episode_open_that_day(page: Any, base: str) -> None:
@@ -471,10 +490,13 @@ def test_a_click_on_a_chart_day_and_an_episode_open_that_day(page: Any, base: st
     total = next(c for c in data["charts"] if c["id"] == "total")
     main = next(s for s in total["series"] if s["main"])
     i = data["titles"].index("12.02.2026")
-    x, y = page.evaluate("""([i, v]) => {
+    x, y = page.evaluate(
+        """([i, v]) => {
         const c = echarts.getInstanceByDom(document.getElementById('chart-total'));
         return c.convertToPixel({seriesIndex: 0}, [i, v / 2]);
-    }""", [i, main["data"][i]])
+    }""",
+        [i, main["data"][i]],
+    )
     page.locator("#chart-total").scroll_into_view_if_needed()
     box = page.locator("#chart-total").bounding_box()
     page.mouse.click(box["x"] + x, box["y"] + y)
@@ -495,28 +517,27 @@ def test_the_weekday_hour_heatmaps_are_the_hours_api(page: Any, base: str) -> No
     for h in data["hours"]:
         cells = _option(page, h["id"])["series"][0]["data"]
         assert {(x, y): v for x, y, v in cells} == {
-            (hour, d): v for d, row in enumerate(hours[h["metric"]]) for hour, v in enumerate(row)}
+            (hour, d): v for d, row in enumerate(hours[h["metric"]]) for hour, v in enumerate(row)
+        }
     assert data["weekdays"][0] == "Mon"
 
 
 # --- empty ranges ---------------------------------------------------------------------------
-def test_a_range_without_activity_says_so_on_the_page_and_in_the_downloads(
-        page: Any, base: str) -> None:
+def test_a_range_without_activity_says_so_on_the_page_and_in_the_downloads(page: Any, base: str) -> None:
     page.goto(f"{base}/dashboard?from=2027-01-01&to=2027-01-31")
     assert "активности не было" in page.inner_text("#empty-state")
     assert page.locator("[data-metric]").count() == 0 and page.locator(".chart").count() == 0
     with page.expect_download() as dl:
         page.click("#download-csv")
-    rows = list(csv.reader(io.StringIO(Path(dl.value.path()).read_text("utf-8-sig")),
-                           delimiter=";"))
+    rows = list(csv.reader(io.StringIO(Path(dl.value.path()).read_text("utf-8-sig")), delimiter=";"))
     assert rows[-1] == ["За период 01.01.2027 – 31.01.2027 активности не было."]
 
 
 # --- phone, keyboard, print, accessibility ---------------------------------------------------
-def test_phone_layout_keeps_legends_off_the_plot(chromium: Any, signed_in: dict[str, Any],
-                                                  base: str) -> None:
-    context, page = _open(chromium, signed_in, width=390, height=844, is_mobile=True,
-                          has_touch=True, device_scale_factor=2)
+def test_phone_layout_keeps_legends_off_the_plot(chromium: Any, signed_in: dict[str, Any], base: str) -> None:
+    context, page = _open(
+        chromium, signed_in, width=390, height=844, is_mobile=True, has_touch=True, device_scale_factor=2
+    )
     try:
         page.goto(f"{base}/dashboard?{MONTH}")
         page.wait_for_selector("html[data-charts-ready]")
@@ -542,8 +563,7 @@ def test_keyboard_skip_link_focus_and_chart_tables(page: Any, base: str) -> None
     page.keyboard.press("Tab")
     style = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
     assert style not in ("", "none")
-    levels = page.eval_on_selector_all("main h1, main h2, main h3",
-                                       "hs => hs.map(h => Number(h.tagName[1]))")
+    levels = page.eval_on_selector_all("main h1, main h2, main h3", "hs => hs.map(h => Number(h.tagName[1]))")
     assert levels[0] == 1 and all(b - a <= 1 for a, b in zip(levels, levels[1:], strict=False))
     data = _chart_data(page)
     tables = page.locator(".chart-panel details.chart-table")
@@ -567,17 +587,26 @@ def test_print_shows_cards_and_charts_without_navigation(page: Any, base: str) -
 def _axe(page: Any) -> list[dict[str, Any]]:
     page.evaluate(AXE.read_text("utf-8"))
     result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
-    return [{"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]]}
-            for v in result["violations"] if v["impact"] in ("serious", "critical")]
+    return [
+        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]]}
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
 
 
-@pytest.mark.parametrize("path,signed", [
-    ("/login", False), (f"/dashboard?{MONTH}", True), (f"/dashboard?{LONG}&lang=en", True),
-    (f"/dashboard?{MONTH}&day={BREACH_DAY}&metric=total.speakers", True),
-    ("/dashboard?from=2027-01-01&to=2027-01-31", True),
-])
-def test_axe_finds_no_serious_or_critical_violation(chromium: Any, signed_in: dict[str, Any],
-                                                    base: str, path: str, signed: bool) -> None:
+@pytest.mark.parametrize(
+    "path,signed",
+    [
+        ("/login", False),
+        (f"/dashboard?{MONTH}", True),
+        (f"/dashboard?{LONG}&lang=en", True),
+        (f"/dashboard?{MONTH}&day={BREACH_DAY}&metric=total.speakers", True),
+        ("/dashboard?from=2027-01-01&to=2027-01-31", True),
+    ],
+)
+def test_axe_finds_no_serious_or_critical_violation(
+    chromium: Any, signed_in: dict[str, Any], base: str, path: str, signed: bool
+) -> None:
     # axe-core is injected by the test, past the page's CSP (it is not part of the app).
     context, page = _open(chromium, signed_in if signed else None, bypass_csp=True)
     try:
@@ -603,12 +632,19 @@ def support_signed_in(chromium: Any, base: str) -> dict[str, Any]:
     return state
 
 
-@pytest.mark.parametrize("path", [
-    "/support/companies", "/support/companies/demo", "/support/accounts", "/support/tokens",
-    "/support/audit",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/support/companies",
+        "/support/companies/demo",
+        "/support/accounts",
+        "/support/tokens",
+        "/support/audit",
+    ],
+)
 def test_axe_finds_no_serious_or_critical_violation_on_support_pages(
-        chromium: Any, support_signed_in: dict[str, Any], base: str, path: str) -> None:
+    chromium: Any, support_signed_in: dict[str, Any], base: str, path: str
+) -> None:
     context, page = _open(chromium, support_signed_in, bypass_csp=True)
     try:
         page.goto(base + path)

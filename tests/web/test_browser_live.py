@@ -27,8 +27,10 @@ def page() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     pw = sync_playwright().start()
-    browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=[
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+    browser = pw.chromium.launch(
+        executable_path=str(CHROMIUM),
+        args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+    )
     context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="ru-RU")
     p = context.new_page()
     problems: list[str] = []
@@ -60,8 +62,9 @@ def test_the_live_page_updates_after_an_ingest(page: Any, stack: Stack) -> None:
     page.wait_for_selector('#now-mode[data-mode="live"]', timeout=5000)
     assert _value(page, "total.connections") == "0"
     assert page.locator("#now-empty").is_visible()
-    stack.ingest(LIVE_EVENT, conn("b1", "11:50", None), conn("b2", "11:55", None),
-                 conn("b3", "11:56", None, transport="webrtmp"))
+    stack.ingest(
+        LIVE_EVENT, conn("b1", "11:50", None), conn("b2", "11:55", None), conn("b3", "11:56", None, transport="webrtmp")
+    )
     # Within about 2 s of the ingest (the page's CSP forbids evaluated strings: a locator waits).
     expect(page.locator('[data-metric="total.connections"] .card-value')).to_have_text("3", timeout=2500)
     assert _value(page, "total.speakers") == "2"

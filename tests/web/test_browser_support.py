@@ -28,8 +28,9 @@ def test_support_changes_in_the_browser(page: Any, server: str, seeded: Services
     page.click("#company-form button[type=submit]")
     assert page.inner_text("#form-error") == "Неизвестный часовой пояс «Марс»: выберите его из списка."
     assert page.input_value("#company-form input[name=id]") == "initech"  # what was typed stays
-    assert page.problems == ["console error: Failed to load resource: the server responded with a status of "
-                             "400 (Bad Request)"]  # the refused form's own answer
+    assert page.problems == [
+        "console error: Failed to load resource: the server responded with a status of 400 (Bad Request)"
+    ]  # the refused form's own answer
     page.problems.clear()
     page.fill("#company-tz", "Новосибирск (UTC+7)")
     page.click("#company-form button[type=submit]")

@@ -50,8 +50,19 @@ def test_companies_page_searches_and_pages_in_the_store(seeded: Services) -> Non
     rows, total = meta.companies_page("№1", 5, 0)
     assert total == 31 and [c.id for c in rows] == ["t001", "t010", "t011", "t012", "t013"]
     rows, total = meta.companies_page("№11")
-    assert [c.id for c in rows] == ["t011", "t110", "t111", "t112", "t113", "t114", "t115",
-                                    "t116", "t117", "t118", "t119"]
+    assert [c.id for c in rows] == [
+        "t011",
+        "t110",
+        "t111",
+        "t112",
+        "t113",
+        "t114",
+        "t115",
+        "t116",
+        "t117",
+        "t118",
+        "t119",
+    ]
     assert meta.company_position("acme") == 0 and meta.company_position("t077") == 81
     assert meta.company_position("nope") is None
     assert meta.first_company() is not None and meta.first_company().id == "acme"  # type: ignore[union-attr]
@@ -92,8 +103,8 @@ def test_support_list_is_for_support_only(admin: TestClient) -> None:
 def test_switcher_searches_on_the_server(operator: TestClient, seeded: Services) -> None:
     _fill(seeded.meta)
     dash = operator.get("/dashboard", params={**MARCH, "company": "globex"}).text
-    form = dash[dash.index('<form class="switcher"'):]
-    form = form[:form.index("</form>")]
+    form = dash[dash.index('<form class="switcher"') :]
+    form = form[: form.index("</form>")]
     assert 'action="/switch"' in form and 'name="q"' in form
     assert 'name="company" value="globex"' in form
     assert 'name="from" value="2026-03-01"' in form and 'name="to" value="2026-03-31"' in form
@@ -114,8 +125,7 @@ def test_switcher_searches_on_the_server(operator: TestClient, seeded: Services)
     assert r.status_code == 200 and "Компания №70" in r.text and 'value="2026-03-31"' in r.text
 
 
-def test_switcher_opens_at_the_page_of_the_open_company(operator: TestClient,
-                                                        seeded: Services) -> None:
+def test_switcher_opens_at_the_page_of_the_open_company(operator: TestClient, seeded: Services) -> None:
     _fill(seeded.meta)
     html = operator.get("/switch", params={"company": "t077"}).text  # 82nd by id: page 2
     assert "Показаны 51–100 из 125" in html and "t077" in _ids(html)
@@ -126,16 +136,14 @@ def test_switcher_opens_at_the_page_of_the_open_company(operator: TestClient,
     assert _ids(html)[0] == "acme" and 'class="current"' not in html
     # Without a company (or an unknown one), or with a bad range, the list still opens.
     assert _ids(operator.get("/switch").text)[0] == "acme"
-    html = operator.get("/switch", params={"company": "nope", "from": "2026-13-01",
-                                           "to": "2026-03-31"}).text
+    html = operator.get("/switch", params={"company": "nope", "from": "2026-13-01", "to": "2026-03-31"}).text
     assert _ids(html)[0] == "acme" and 'id="switch-range"' not in html
     assert 'href="/dashboard?company=acme"' in html
     html = operator.get("/switch", params={"lang": "en", "company": "acme"}).text
     assert "Choose a company" in html and "Open now" in html
 
 
-def test_operator_dashboard_defaults_to_the_first_company(operator: TestClient,
-                                                          seeded: Services) -> None:
+def test_operator_dashboard_defaults_to_the_first_company(operator: TestClient, seeded: Services) -> None:
     _fill(seeded.meta)
     html = operator.get("/dashboard", params=MARCH).text
     assert re.search(r"<h1[^>]*>ООО Акме</h1>", html)

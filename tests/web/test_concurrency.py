@@ -31,8 +31,9 @@ def server(make_app: Callable[..., Any]) -> Iterator[str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(make_app(), host="127.0.0.1", port=port, log_level="warning", ws="none",
-                                        lifespan="on"))
+    srv = uvicorn.Server(
+        uvicorn.Config(make_app(), host="127.0.0.1", port=port, log_level="warning", ws="none", lifespan="on")
+    )
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     for _ in range(200):
@@ -53,9 +54,16 @@ def _session(accounts: AccountStore, email: str) -> str:
 
 def _batch(writer: int, n: int, size: int = 50) -> bytes:
     rows = [
-        {"kind": "connection", "id": f"cw{writer}-{n}-{i}", "company_id": "acme", "call_id": f"wk{writer}-{n}",
-         "transport": "webrtc", "joined_at": f"2026-03-12T10:{i % 60:02d}:00+03:00",
-         "left_at": f"2026-03-12T11:{i % 60:02d}:00+03:00", "user_id": f"wu{i}"}
+        {
+            "kind": "connection",
+            "id": f"cw{writer}-{n}-{i}",
+            "company_id": "acme",
+            "call_id": f"wk{writer}-{n}",
+            "transport": "webrtc",
+            "joined_at": f"2026-03-12T10:{i % 60:02d}:00+03:00",
+            "left_at": f"2026-03-12T11:{i % 60:02d}:00+03:00",
+            "user_id": f"wu{i}",
+        }
         for i in range(size)
     ]
     return "\n".join(json.dumps(r) for r in rows).encode()
@@ -108,9 +116,14 @@ def test_dashboards_summaries_and_ingest_at_once_never_fail(
 
         return post
 
-    jobs = [("dashboard acme", dashboard("admin@acme.ru")), ("dashboard globex", dashboard("admin@globex.ru")),
-            ("summary acme", summary(tokens["acme_read"])), ("summary globex", summary(tokens["globex_read"])),
-            ("writer 1", writer(1)), ("writer 2", writer(2))]
+    jobs = [
+        ("dashboard acme", dashboard("admin@acme.ru")),
+        ("dashboard globex", dashboard("admin@globex.ru")),
+        ("summary acme", summary(tokens["acme_read"])),
+        ("summary globex", summary(tokens["globex_read"])),
+        ("writer 1", writer(1)),
+        ("writer 2", writer(2)),
+    ]
     threads = [threading.Thread(target=loop, args=job) for job in jobs]
     for t in threads:
         t.start()
@@ -127,9 +140,15 @@ def test_a_read_sees_what_ingest_answered_as_stored(server: str, tokens: dict[st
     queued rollups of that company are applied before the read)."""
     with httpx.Client(base_url=server, timeout=60) as c:
         before = c.get("/api/v1/summary", params=MARCH, headers=bearer(tokens["acme_read"])).json()
-        line = {"kind": "connection", "id": "ryw-1", "company_id": "acme", "call_id": "ryw",
-                "transport": "webrtc", "joined_at": "2026-03-25T10:00:00+03:00",
-                "left_at": "2026-03-25T10:30:00+03:00"}
+        line = {
+            "kind": "connection",
+            "id": "ryw-1",
+            "company_id": "acme",
+            "call_id": "ryw",
+            "transport": "webrtc",
+            "joined_at": "2026-03-25T10:00:00+03:00",
+            "left_at": "2026-03-25T10:30:00+03:00",
+        }
         r = c.post("/api/v1/ingest", content=json.dumps(line), headers=bearer(tokens["acme_ingest"]))
         assert r.json()["accepted"] == 1
         after = c.get("/api/v1/summary", params=MARCH, headers=bearer(tokens["acme_read"])).json()
@@ -149,8 +168,15 @@ def test_a_read_never_waits_for_a_write_in_progress(seeded: Services) -> None:
     """While a write holds the store (another company's batch, say), reads of any company go on,
     those whose days depend on the clock included: such days are recomputed for the read and
     agree with what the writer stores later."""
-    open_now = {"kind": "connection", "id": "open-1", "company_id": "acme", "event_id": "open-e",
-                "event_template": "meeting", "transport": "webrtc", "joined_at": "2026-03-20T11:00:00+03:00"}
+    open_now = {
+        "kind": "connection",
+        "id": "open-1",
+        "company_id": "acme",
+        "event_id": "open-e",
+        "event_template": "meeting",
+        "transport": "webrtc",
+        "joined_at": "2026-03-20T11:00:00+03:00",
+    }
     assert seeded.ingest_lines(lines(open_now)).accepted == 1
     later = seeded.rollups.clock() + 3_600_000_000
     seeded.rollups.clock = lambda: later  # an hour on: the open connection's day moved

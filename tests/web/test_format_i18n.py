@@ -21,16 +21,19 @@ from vkurse_stats.web.i18n import MESSAGES, translate
 TEMPLATES_DIR = Path(fmt.__file__).parent / "templates"
 
 
-@pytest.mark.parametrize("n,ru,en", [
-    (0, "0\u00a0Б", "0\u00a0B"),
-    (999, "999\u00a0Б", "999\u00a0B"),
-    (1500, "1,5\u00a0КБ", "1.5\u00a0KB"),
-    (1250, "1,3\u00a0КБ", "1.3\u00a0KB"),  # half up, as Excel rounds
-    (400_000, "400,0\u00a0КБ", "400.0\u00a0KB"),
-    (291_930_000_000, "291,9\u00a0ГБ", "291.9\u00a0GB"),
-    (3 * 10**12, "3,0\u00a0ТБ", "3.0\u00a0TB"),
-    (1_234_500_000_000_000, "1\u00a0234,5\u00a0ТБ", "1,234.5\u00a0TB"),
-])
+@pytest.mark.parametrize(
+    "n,ru,en",
+    [
+        (0, "0\u00a0Б", "0\u00a0B"),
+        (999, "999\u00a0Б", "999\u00a0B"),
+        (1500, "1,5\u00a0КБ", "1.5\u00a0KB"),
+        (1250, "1,3\u00a0КБ", "1.3\u00a0KB"),  # half up, as Excel rounds
+        (400_000, "400,0\u00a0КБ", "400.0\u00a0KB"),
+        (291_930_000_000, "291,9\u00a0ГБ", "291.9\u00a0GB"),
+        (3 * 10**12, "3,0\u00a0ТБ", "3.0\u00a0TB"),
+        (1_234_500_000_000_000, "1\u00a0234,5\u00a0ТБ", "1,234.5\u00a0TB"),
+    ],
+)
 def test_fmt_bytes_in_decimal_units(n: int, ru: str, en: str) -> None:
     assert fmt.fmt_bytes(n, "ru") == ru
     assert fmt.fmt_bytes(n, "en") == en
@@ -81,10 +84,12 @@ def test_every_text_used_by_templates_is_translated() -> None:
     used = set()
     for path in TEMPLATES_DIR.glob("*.html"):
         used |= set(re.findall(r"""\bt\(\s*["']([a-z0-9_.]+)["']""", path.read_text()))
-    dynamic = ({f"support.limit.{n}" for n in LIMIT_NAMES}
-               | {f"support.scope.{s}" for s in SCOPES}
-               | {f"support.role.{r}" for r in ("admin", "operator")}
-               | {f"range.{k}" for k in dashboard.range_presets(date(2026, 1, 1))})
+    dynamic = (
+        {f"support.limit.{n}" for n in LIMIT_NAMES}
+        | {f"support.scope.{s}" for s in SCOPES}
+        | {f"support.role.{r}" for r in ("admin", "operator")}
+        | {f"range.{k}" for k in dashboard.range_presets(date(2026, 1, 1))}
+    )
     used = {k for k in used if not k.endswith(".")}  # prefixes of the dynamic keys
     missing = sorted(k for k in used | dynamic if k not in MESSAGES)
     assert missing == []
@@ -114,8 +119,12 @@ def test_every_table_column_and_value_has_both_labels() -> None:
 
 def test_table_sorts_break_ties_by_the_first_two_columns_of_the_store(admin: Any) -> None:
     """The store orders ties by its first two columns: the definitions name them."""
-    for name, params in (("events", "from=2026-03-01&to=2026-03-31"), ("planned", ""),
-                         ("disk", ""), ("devices", "from=2026-03-01&to=2026-03-31")):
+    for name, params in (
+        ("events", "from=2026-03-01&to=2026-03-31"),
+        ("planned", ""),
+        ("disk", ""),
+        ("devices", "from=2026-03-01&to=2026-03-31"),
+    ):
         body = admin.get(f"/api/v1/{name}?{params}").json()
         assert body["columns"] == list(TABLES[name].keys)
         assert list(body["rows"][0])[:2] == list(TABLES[name].tie_break), name

@@ -15,10 +15,24 @@ def test_breaches_of_a_range(admin: Any) -> None:
     assert (m["limit"], m["at_limit_seconds"], m["over_limit_seconds"], m["episodes"]) == (4, 300.0, 300.0, 1)
     assert [d["date"] for d in m["days"]] == ["2026-03-05"]
     assert m["list"] == [
-        {"metric": "total.connections", "kind": "at", "start": "2026-03-05T10:10:00+03:00",
-         "end": "2026-03-05T10:15:00+03:00", "seconds": 300.0, "highest": 5, "limit": 4},
-        {"metric": "total.connections", "kind": "over", "start": "2026-03-05T10:10:00+03:00",
-         "end": "2026-03-05T10:15:00+03:00", "seconds": 300.0, "highest": 5, "limit": 4},
+        {
+            "metric": "total.connections",
+            "kind": "at",
+            "start": "2026-03-05T10:10:00+03:00",
+            "end": "2026-03-05T10:15:00+03:00",
+            "seconds": 300.0,
+            "highest": 5,
+            "limit": 4,
+        },
+        {
+            "metric": "total.connections",
+            "kind": "over",
+            "start": "2026-03-05T10:10:00+03:00",
+            "end": "2026-03-05T10:15:00+03:00",
+            "seconds": 300.0,
+            "highest": 5,
+            "limit": 4,
+        },
     ]
     assert m["sizing"]["covers_100"] == max(d["peak"] for d in m["days"])
     bad = admin.get("/api/v1/breaches", params={**MARCH, "metric": "total.held"})

@@ -28,18 +28,39 @@ from vkurse_stats.store.accounts import AccountStore
 from vkurse_stats.web import create_app
 
 
-def conn(cid: str, joined: str, left: str | None, *, event: str = "live1", transport: str = "webrtc",
-         template: str = "meeting", company: str = "acme") -> dict[str, Any]:
-    rec: dict[str, Any] = {"kind": "connection", "id": cid, "company_id": company, "event_id": event,
-                           "event_template": template, "transport": transport,
-                           "joined_at": f"2026-03-20T{joined}:00+03:00"}
+def conn(
+    cid: str,
+    joined: str,
+    left: str | None,
+    *,
+    event: str = "live1",
+    transport: str = "webrtc",
+    template: str = "meeting",
+    company: str = "acme",
+) -> dict[str, Any]:
+    rec: dict[str, Any] = {
+        "kind": "connection",
+        "id": cid,
+        "company_id": company,
+        "event_id": event,
+        "event_template": template,
+        "transport": transport,
+        "joined_at": f"2026-03-20T{joined}:00+03:00",
+    }
     if left:
         rec["left_at"] = f"2026-03-20T{left}:00+03:00"
     return rec
 
 
-LIVE_EVENT = {"kind": "event", "id": "live1", "company_id": "acme", "template": "meeting",
-              "title": "Созвон отдела", "organizer_id": "u1", "created_at": "2026-03-20T09:00:00+03:00"}
+LIVE_EVENT = {
+    "kind": "event",
+    "id": "live1",
+    "company_id": "acme",
+    "template": "meeting",
+    "title": "Созвон отдела",
+    "organizer_id": "u1",
+    "created_at": "2026-03-20T09:00:00+03:00",
+}
 
 
 @pytest.fixture
@@ -63,8 +84,12 @@ class Stack:
         self.svc, self.app, self.base, self.ingest_token, self.read_token = svc, app, base, ingest, read
 
     def ingest(self, *records: dict[str, Any]) -> dict[str, Any]:
-        r = httpx.post(self.base + "/api/v1/ingest", content=b"\n".join(lines(*records)),
-                       headers={"Authorization": f"Bearer {self.ingest_token}"}, timeout=30)
+        r = httpx.post(
+            self.base + "/api/v1/ingest",
+            content=b"\n".join(lines(*records)),
+            headers={"Authorization": f"Bearer {self.ingest_token}"},
+            timeout=30,
+        )
         assert r.status_code == 200, r.text
         body: dict[str, Any] = r.json()
         assert body["rejected"] == 0, body
@@ -77,19 +102,20 @@ class Stack:
     def session(self, email: str) -> Iterator[httpx.Client]:
         with httpx.Client(base_url=self.base, timeout=30) as c:
             page = c.get("/login")
-            r = c.post("/login", data={"csrf": csrf_of(page.text), "email": email, "password": PASSWORD,
-                                       "next": "/dashboard"})
+            r = c.post(
+                "/login", data={"csrf": csrf_of(page.text), "email": email, "password": PASSWORD, "next": "/dashboard"}
+            )
             assert r.status_code == 303, r.text
             yield c
 
 
 @pytest.fixture
-def stack(make_services: Callable[..., Services], seeded_template: Path, tmp_path: Path,
-          smtp: SmtpSink) -> Iterator[Stack]:
+def stack(
+    make_services: Callable[..., Services], seeded_template: Path, tmp_path: Path, smtp: SmtpSink
+) -> Iterator[Stack]:
     data_dir = tmp_path / "seeded"
     shutil.copytree(seeded_template, data_dir)
-    svc = make_services(now=NOW, data_dir=data_dir, smtp_host="127.0.0.1", smtp_port=smtp.port,
-                        notify_interval=0.05)
+    svc = make_services(now=NOW, data_dir=data_dir, smtp_host="127.0.0.1", smtp_port=smtp.port, notify_interval=0.05)
     accounts = AccountStore(svc.meta.engine, clock=Clock(), hasher=FAST_HASHER)
     accounts.create_account("op@vkurse.ru", role="operator", password=PASSWORD)
     accounts.create_account("admin@acme.ru", role="admin", company_id="acme", password=PASSWORD)
@@ -98,8 +124,9 @@ def stack(make_services: Callable[..., Services], seeded_template: Path, tmp_pat
     _, read = accounts.create_token("read", "acme")
     app = create_app(svc, accounts=accounts)
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws="none",
-                                           lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws="none", lifespan="on")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 15
@@ -118,8 +145,12 @@ def _settle(stack: Stack) -> None:
 
 
 def test_now_is_query_at_now_and_tenancy_holds(stack: Stack) -> None:
-    stack.ingest(LIVE_EVENT, conn("n1", "11:50", None), conn("n2", "11:55", None, transport="webrtmp"),
-                 conn("n3", "10:00", "11:00"))
+    stack.ingest(
+        LIVE_EVENT,
+        conn("n1", "11:50", None),
+        conn("n2", "11:55", None, transport="webrtmp"),
+        conn("n3", "10:00", "11:00"),
+    )
     _settle(stack)
     data = stack.get("/api/v1/now").json()
     assert data == {**stack.svc.query.at("acme", stack.svc.now_us() - 1), "instant": data["instant"]}
@@ -127,7 +158,8 @@ def test_now_is_query_at_now_and_tenancy_holds(stack: Stack) -> None:
     assert data["metrics"]["total.connections"] == {"value": 2, "limit": 4}
     assert data["metrics"]["total.speakers"] == {"value": 1, "limit": 3}
     assert [(p["id"], p["title"], p["organizer_name"], p["connections"], p["speakers"]) for p in data["active"]] == [
-        ("live1", "Созвон отдела", "Иван Петров", 2, 1)]
+        ("live1", "Созвон отдела", "Иван Петров", 2, 1)
+    ]
     assert stack.get("/api/v1/now?company=globex").status_code == 404
     with stack.session("admin@globex.ru") as globex:
         assert globex.get("/api/v1/now?company=acme").status_code == 404
@@ -136,8 +168,9 @@ def test_now_is_query_at_now_and_tenancy_holds(stack: Stack) -> None:
 
 def test_the_stream_sends_the_figures_again_after_an_ingest(stack: Stack) -> None:
     events: list[dict[str, Any]] = []
-    with httpx.stream("GET", stack.base + "/api/v1/now/stream", timeout=10,
-                      headers={"Authorization": f"Bearer {stack.read_token}"}) as r:
+    with httpx.stream(
+        "GET", stack.base + "/api/v1/now/stream", timeout=10, headers={"Authorization": f"Bearer {stack.read_token}"}
+    ) as r:
         assert r.headers["content-type"].startswith("text/event-stream")
         started = 0.0
         for line in r.iter_lines():
@@ -156,14 +189,24 @@ def test_the_stream_sends_the_figures_again_after_an_ingest(stack: Stack) -> Non
     assert events[1]["active"][0]["id"] == "live1"
 
 
-def test_an_ingest_over_a_threshold_mails_and_calls_the_webhook_once(stack: Stack, smtp: SmtpSink,
-                                                                      hook: HookSink) -> None:
+def test_an_ingest_over_a_threshold_mails_and_calls_the_webhook_once(
+    stack: Stack, smtp: SmtpSink, hook: HookSink
+) -> None:
     with stack.session("admin@acme.ru") as admin:
         page = admin.get("/settings")
         assert 'id="alerts-form"' in page.text
-        fields = {"csrf": csrf_of(page.text), "total.connections": "100", "total.speakers": "",
-                  "total.events": "", "meetings.speakers": "", "meetings.events": "", "webinars.speakers": "",
-                  "webinars.events": "", "calls.speakers": "", "calls.calls": ""}
+        fields = {
+            "csrf": csrf_of(page.text),
+            "total.connections": "100",
+            "total.speakers": "",
+            "total.events": "",
+            "meetings.speakers": "",
+            "meetings.events": "",
+            "webinars.speakers": "",
+            "webinars.events": "",
+            "calls.speakers": "",
+            "calls.calls": "",
+        }
         assert admin.post("/settings/alerts", data=fields).status_code == 303
         assert admin.post("/settings/alerts", data={**fields, "csrf": "forged"}).status_code == 403
         r = admin.post("/settings/webhook", data={"csrf": fields["csrf"], "url": hook.url})
@@ -187,7 +230,13 @@ def test_an_ingest_over_a_threshold_mails_and_calls_the_webhook_once(stack: Stac
     assert valid
     data = json.loads(body)
     assert (data["type"], data["kind"], data["metric"], data["percent"], data["value"], data["limit"]) == (
-        "alert", "raised", "total.connections", 100, 4, 4)
+        "alert",
+        "raised",
+        "total.connections",
+        100,
+        4,
+        4,
+    )
     assert data["active"][0]["connections"] == 4
     alerts = stack.get("/api/v1/alerts").json()
     assert alerts["total"] == 1 and alerts["alerts"][0]["instant"] == "2026-03-20T12:00:00+03:00"
@@ -206,24 +255,36 @@ def test_thresholds_are_checked_and_support_sets_any_company(stack: Stack) -> No
         page = admin.get("/settings")
         r = admin.post("/settings/alerts", data={"csrf": csrf_of(page.text), "total.connections": "abc"})
         assert r.status_code == 400 and 'id="settings-error"' in r.text
-        r = admin.post("/settings/alerts", data={"csrf": csrf_of(page.text), "company": "globex",
-                                                 "total.connections": "50"})
+        r = admin.post(
+            "/settings/alerts", data={"csrf": csrf_of(page.text), "company": "globex", "total.connections": "50"}
+        )
         assert r.status_code == 404
     with stack.session("op@vkurse.ru") as op:
         page = op.get("/settings?company=globex")
         assert 'id="alerts-form"' in page.text
-        r = op.post("/settings/alerts", data={"csrf": csrf_of(page.text), "company": "globex",
-                                              "total.connections": "80, 100"})
+        r = op.post(
+            "/settings/alerts", data={"csrf": csrf_of(page.text), "company": "globex", "total.connections": "80, 100"}
+        )
         assert r.status_code == 303
     store = stack.svc.alerts.store
     assert store.thresholds("globex", ["total.connections"], (90, 100))["total.connections"].percents == (80, 100)
     assert store.thresholds("acme", ["total.connections"], (90, 100))["total.connections"].custom is False
     [entry] = stack.svc.accounts.audit_entries(action="alerts.thresholds")[0]
     assert (entry.actor, entry.company_id, entry.detail["after"]) == (
-        "op@vkurse.ru", "globex", {"total.connections": [80, 100], "total.speakers": [],
-                                   "total.events": [], "meetings.speakers": [], "meetings.events": [],
-                                   "webinars.speakers": [], "webinars.events": [], "calls.speakers": [],
-                                   "calls.calls": []})
+        "op@vkurse.ru",
+        "globex",
+        {
+            "total.connections": [80, 100],
+            "total.speakers": [],
+            "total.events": [],
+            "meetings.speakers": [],
+            "meetings.events": [],
+            "webinars.speakers": [],
+            "webinars.events": [],
+            "calls.speakers": [],
+            "calls.calls": [],
+        },
+    )
 
 
 def test_pages_need_a_session_and_show_the_company(stack: Stack) -> None:

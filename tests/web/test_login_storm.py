@@ -79,8 +79,9 @@ def _storm(app: Any, attempts: list[tuple[str, str]], address: str) -> Counter[i
         csrf = csrf_of(c.get("/login").text)
         email, password = attempts[i]
         barrier.wait(timeout=120)
-        return c.post("/login", data={"csrf": csrf, "email": email, "password": password},
-                      follow_redirects=False).status_code
+        return c.post(
+            "/login", data={"csrf": csrf, "email": email, "password": password}, follow_redirects=False
+        ).status_code
 
     return Counter(_all_at_once(len(attempts), attempt))
 
@@ -102,8 +103,7 @@ def test_parallel_guesses_from_one_address(storm_app: Any, hasher: CountingHashe
     assert login(TestClient(storm_app, client=("198.51.100.7", 1)), "admin@acme.ru").status_code == 303
 
 
-def test_hashes_at_once_are_bounded_from_many_addresses(storm_app: Any,
-                                                        hasher: CountingHasher) -> None:
+def test_hashes_at_once_are_bounded_from_many_addresses(storm_app: Any, hasher: CountingHasher) -> None:
     """No throttle applies to 30 addresses guessing once each: the bound on parallel hashes is
     what keeps memory flat."""
 
@@ -112,8 +112,9 @@ def test_hashes_at_once_are_bounded_from_many_addresses(storm_app: Any,
         csrf = csrf_of(c.get("/login").text)
         email = "admin@acme.ru" if i % 2 else f"user{i}@acme.ru"
         barrier.wait(timeout=120)
-        return c.post("/login", data={"csrf": csrf, "email": email, "password": "guess"},
-                      follow_redirects=False).status_code
+        return c.post(
+            "/login", data={"csrf": csrf, "email": email, "password": "guess"}, follow_redirects=False
+        ).status_code
 
     assert Counter(_all_at_once(30, attempt)) == {401: 30}
     assert hasher.verified == 30
@@ -130,9 +131,10 @@ def test_parallel_current_password_guesses(storm_app: Any, hasher: CountingHashe
     def attempt(i: int, barrier: threading.Barrier) -> int:
         thief = TestClient(storm_app, client=("203.0.113.70", 100 + i), cookies={"vks_session": sid})
         barrier.wait(timeout=120)
-        return thief.post("/password", data={"csrf": csrf, "current": f"guess {i}",
-                                             "new": "stolen-password-1",
-                                             "repeat": "stolen-password-1"}).status_code
+        return thief.post(
+            "/password",
+            data={"csrf": csrf, "current": f"guess {i}", "new": "stolen-password-1", "repeat": "stolen-password-1"},
+        ).status_code
 
     codes = Counter(_all_at_once(20, attempt))
     assert codes == {400: FAILURES_BEFORE_BACKOFF, 429: 20 - FAILURES_BEFORE_BACKOFF}
@@ -140,10 +142,8 @@ def test_parallel_current_password_guesses(storm_app: Any, hasher: CountingHashe
     assert hasher.most_at_once <= MAX_CONCURRENT_HASHES
 
 
-@pytest.mark.parametrize("kind,limit", [("pair", FAILURES_BEFORE_BACKOFF),
-                                        ("address", MAX_FAILURES_PER_ADDRESS)])
-def test_the_throttle_holds_without_the_process_lock(accounts: AccountStore, kind: str,
-                                                     limit: int) -> None:
+@pytest.mark.parametrize("kind,limit", [("pair", FAILURES_BEFORE_BACKOFF), ("address", MAX_FAILURES_PER_ADDRESS)])
+def test_the_throttle_holds_without_the_process_lock(accounts: AccountStore, kind: str, limit: int) -> None:
     """Several server processes share the metadata database but not a lock: each take of the
     throttle is a compare-and-swap in the database, so parallel takes still stop at the limit."""
     if kind == "pair":
@@ -170,9 +170,11 @@ def test_the_owner_signs_in_during_a_storm(storm_app: Any) -> None:
         c = TestClient(storm_app, client=("198.51.100.9" if owner else "203.0.113.90", 1 + i))
         csrf = csrf_of(c.get("/login").text)
         barrier.wait(timeout=120)
-        return c.post("/login", data={"csrf": csrf, "email": "admin@acme.ru",
-                                      "password": PASSWORD if owner else f"guess {i}"},
-                      follow_redirects=False).status_code
+        return c.post(
+            "/login",
+            data={"csrf": csrf, "email": "admin@acme.ru", "password": PASSWORD if owner else f"guess {i}"},
+            follow_redirects=False,
+        ).status_code
 
     codes = _all_at_once(30, attempt)
     assert codes[0] == 303

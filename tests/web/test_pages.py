@@ -10,14 +10,18 @@ from tests.web.conftest import PASSWORD, TestClient, csrf_of, login
 
 MARCH = {"from": "2026-03-01", "to": "2026-03-31"}
 
+
 def _group(m: re.Match[str] | None) -> str:
     assert m is not None, "pattern not found"
     return m.group(1)
 
 
 def _value(html: str, metric: str) -> str:
-    m = re.search(rf'data-metric="{re.escape(metric)}">\s*<div class="card-label">[^<]*</div>\s*'
-                  r'<div class="card-value" data-value="(\d+)">([^<]*)</div>', html)
+    m = re.search(
+        rf'data-metric="{re.escape(metric)}">\s*<div class="card-label">[^<]*</div>\s*'
+        r'<div class="card-value" data-value="(\d+)">([^<]*)</div>',
+        html,
+    )
     assert m, metric
     return m.group(1)
 
@@ -53,17 +57,25 @@ def test_wrong_password_has_a_clear_message(client: TestClient) -> None:
 
 def test_login_goes_to_next_but_never_off_site(client: TestClient) -> None:
     page = client.get("/login?next=/dashboard%3Ffrom%3D2026-03-01%26to%3D2026-03-31")
-    r = client.post("/login", data={"csrf": csrf_of(page.text), "email": "admin@acme.ru",
-                                    "password": PASSWORD,
-                                    "next": "/dashboard?from=2026-03-01&to=2026-03-31"},
-                    follow_redirects=False)
+    r = client.post(
+        "/login",
+        data={
+            "csrf": csrf_of(page.text),
+            "email": "admin@acme.ru",
+            "password": PASSWORD,
+            "next": "/dashboard?from=2026-03-01&to=2026-03-31",
+        },
+        follow_redirects=False,
+    )
     assert r.headers["location"] == "/dashboard?from=2026-03-01&to=2026-03-31"
     other = TestClient(client.app)
     page = other.get("/login")
     for evil in ("https://evil.example/", "//evil.example/", "/\\evil.example"):
-        r = other.post("/login", data={"csrf": csrf_of(page.text), "email": "admin@acme.ru",
-                                       "password": PASSWORD, "next": evil},
-                       follow_redirects=False)
+        r = other.post(
+            "/login",
+            data={"csrf": csrf_of(page.text), "email": "admin@acme.ru", "password": PASSWORD, "next": evil},
+            follow_redirects=False,
+        )
         assert r.headers["location"] == "/dashboard", evil
         other.cookies.clear()
         page = other.get("/login")
@@ -79,18 +91,21 @@ def test_first_login_forces_password_change(client: TestClient, accounts: Any) -
     page = client.get("/password")
     assert "временным паролем" in page.text
     csrf = csrf_of(page.text)
-    r = client.post("/password", data={"csrf": csrf, "current": one_time, "new": "short",
-                                       "repeat": "short"})
+    r = client.post("/password", data={"csrf": csrf, "current": one_time, "new": "short", "repeat": "short"})
     assert r.status_code == 400 and "не короче 10" in r.text
-    r = client.post("/password", data={"csrf": csrf, "current": one_time,
-                                       "new": "a-good-new-pass", "repeat": "a-different-one"})
+    r = client.post(
+        "/password", data={"csrf": csrf, "current": one_time, "new": "a-good-new-pass", "repeat": "a-different-one"}
+    )
     assert r.status_code == 400 and "не совпадают" in r.text
-    r = client.post("/password", data={"csrf": csrf, "current": "wrong",
-                                       "new": "a-good-new-pass", "repeat": "a-good-new-pass"})
+    r = client.post(
+        "/password", data={"csrf": csrf, "current": "wrong", "new": "a-good-new-pass", "repeat": "a-good-new-pass"}
+    )
     assert r.status_code == 400 and "неверно" in r.text
-    r = client.post("/password", data={"csrf": csrf, "current": one_time,
-                                       "new": "a-good-new-pass", "repeat": "a-good-new-pass"},
-                    follow_redirects=False)
+    r = client.post(
+        "/password",
+        data={"csrf": csrf, "current": one_time, "new": "a-good-new-pass", "repeat": "a-good-new-pass"},
+        follow_redirects=False,
+    )
     assert r.status_code == 303 and r.headers["location"] == "/dashboard"
     assert client.get("/dashboard").status_code == 200
     assert accounts.verify_password("new@acme.ru", "a-good-new-pass") is not None
@@ -123,9 +138,12 @@ def test_dashboard_shows_figures_limits_and_warnings(admin: TestClient) -> None:
     assert "125\u202f%" in html and "167\u202f%" in html and "100\u202f%" in html
     # Right side: uploaded in the range, with the total in brackets.
     assert "400,0\u00a0КБ" in html and "500,0\u00a0КБ" in html
-    assert re.search(r'data-section="users">.*?<div class="side-value">2</div>.*?'
-                     r'<strong>3</strong>',
-                     html, re.S)
+    assert re.search(
+        r'data-section="users">.*?<div class="side-value">2</div>.*?'
+        r"<strong>3</strong>",
+        html,
+        re.S,
+    )
     assert "Скачать статистику" in html
     assert "/api/v1/export.xlsx?from=2026-03-01&amp;to=2026-03-31&amp;lang=ru" in html
     assert "/api/v1/export.csv?from=2026-03-01&amp;to=2026-03-31&amp;lang=ru" in html
@@ -175,8 +193,9 @@ def test_dashboard_bad_range_shows_message(admin: TestClient) -> None:
 
 def test_dashboard_empty_state(operator: TestClient, accounts: Any) -> None:
     csrf = csrf_of(operator.get("/support/companies").text)
-    operator.post("/support/companies", data={"csrf": csrf, "id": "empty", "name": "Пустая",
-                                              "timezone": "Europe/Moscow"})
+    operator.post(
+        "/support/companies", data={"csrf": csrf, "id": "empty", "name": "Пустая", "timezone": "Europe/Moscow"}
+    )
     html = operator.get("/dashboard", params={**MARCH, "company": "empty"}).text
     assert 'id="empty-state"' in html and "За выбранный период активности не было" in html
     assert 'data-metric="total.connections"' not in html  # no zero cards
@@ -185,24 +204,23 @@ def test_dashboard_empty_state(operator: TestClient, accounts: Any) -> None:
 
 def test_events_table_sorts_by_any_header(admin: TestClient) -> None:
     html = admin.get("/dashboard", params={**MARCH, "ev_sort": "title", "ev_order": "asc"}).text
-    section = html[html.index('id="events"'):html.index('id="planned"')]
+    section = html[html.index('id="events"') : html.index('id="planned"')]
     titles = re.findall(r"<tr><td class=\"\">([^<]+)</td>", section)
     assert titles == ["Вебинар о продукте", "Квартальный обзор", "Планёрка"]
     assert 'aria-sort="ascending"' in section
     # The active header flips the order; every header is a link keeping the range.
     link = _group(re.search(r'<a href="([^"]+)" data-col="title">', section))
     assert "ev_order=desc" in link and "from=2026-03-01" in link
-    for col in ("template", "organizer_name", "created_at", "first_join", "duration_s",
-                "participants", "peak"):
+    for col in ("template", "organizer_name", "created_at", "first_join", "duration_s", "participants", "peak"):
         assert f'data-col="{col}"' in section, col
     html = admin.get("/dashboard", params={**MARCH, "ev_sort": "title", "ev_order": "desc"}).text
-    section = html[html.index('id="events"'):html.index('id="planned"')]
+    section = html[html.index('id="events"') : html.index('id="planned"')]
     assert re.findall(r"<tr><td class=\"\">([^<]+)</td>", section)[0] == "Планёрка"
 
 
 def test_events_table_search_and_bad_sort(admin: TestClient) -> None:
     html = admin.get("/dashboard", params={**MARCH, "ev_q": "планёр"}).text
-    section = html[html.index('id="events"'):html.index('id="planned"')]
+    section = html[html.index('id="events"') : html.index('id="planned"')]
     assert "Планёрка" in section and "Вебинар о продукте" not in section
     r = admin.get("/dashboard", params={**MARCH, "ev_sort": "nope"})
     assert r.status_code == 400 and "ev_sort" in r.text
@@ -210,10 +228,10 @@ def test_events_table_search_and_bad_sort(admin: TestClient) -> None:
 
 def test_planned_and_disk_tables(admin: TestClient) -> None:
     html = admin.get("/dashboard", params=MARCH).text
-    planned = html[html.index('id="planned"'):html.index('id="disk"')]
+    planned = html[html.index('id="planned"') : html.index('id="disk"')]
     assert "Иван Петров" in planned and "Квартальный обзор" in planned
     assert "01.04.2026 10:00" in planned
-    disk = html[html.index('id="disk"'):]
+    disk = html[html.index('id="disk"') :]
     assert disk.index("Иван Петров") < disk.index("Мария Смирнова")  # largest first
     assert "300,0\u00a0КБ" in disk and "200,0\u00a0КБ" in disk
 
@@ -244,40 +262,58 @@ def test_support_pages_flow(operator: TestClient, accounts: Any, app: Any) -> No
     page = operator.get("/support/companies")
     assert page.status_code == 200 and "ООО Акме" in page.text and "Globex" in page.text
     csrf = csrf_of(page.text)
-    r = operator.post("/support/companies", data={
-        "csrf": csrf, "id": "initech", "name": "Initech", "timezone": "Asia/Novosibirsk",
-        "limit_concurrent_speakers": "25", "limit_storage_bytes": "1000000000"},
-        follow_redirects=True)
+    r = operator.post(
+        "/support/companies",
+        data={
+            "csrf": csrf,
+            "id": "initech",
+            "name": "Initech",
+            "timezone": "Asia/Novosibirsk",
+            "limit_concurrent_speakers": "25",
+            "limit_storage_bytes": "1000000000",
+        },
+        follow_redirects=True,
+    )
     assert r.status_code == 200 and "Компания «Initech» создана." in r.text
     assert r.url.path == "/support/companies/initech"
     info = app.state.services.meta.company("initech")
     assert info.limits["storage_bytes"] == 1_000_000_000
-    r = operator.post("/support/companies/initech", data={
-        "csrf": csrf, "name": "Initech", "timezone": "Новосибирск (UTC+7)",
-        "limit_storage_bytes": "1,5 ТБ"}, follow_redirects=True)
+    r = operator.post(
+        "/support/companies/initech",
+        data={"csrf": csrf, "name": "Initech", "timezone": "Новосибирск (UTC+7)", "limit_storage_bytes": "1,5 ТБ"},
+        follow_redirects=True,
+    )
     assert "Сохранено." in r.text and 'value="1500 GB"' in r.text
     info = app.state.services.meta.company("initech")
     assert info.timezone == "Asia/Novosibirsk"
-    assert info.limits == {"concurrent_speakers": None, "concurrent_events": None,
-                           "concurrent_connections": None, "storage_bytes": 1_500_000_000_000}
-    r = operator.post("/support/companies", data={"csrf": csrf, "id": "bad", "name": "Bad",
-                                                  "timezone": "Mars/Olympus"})
+    assert info.limits == {
+        "concurrent_speakers": None,
+        "concurrent_events": None,
+        "concurrent_connections": None,
+        "storage_bytes": 1_500_000_000_000,
+    }
+    r = operator.post("/support/companies", data={"csrf": csrf, "id": "bad", "name": "Bad", "timezone": "Mars/Olympus"})
     assert r.status_code == 400 and "Неизвестный часовой пояс «Mars/Olympus»" in r.text
-    r = operator.post("/support/companies", data={"csrf": csrf, "id": "bad2", "name": "Bad",
-                                                  "limit_concurrent_events": "-3"})
+    r = operator.post(
+        "/support/companies", data={"csrf": csrf, "id": "bad2", "name": "Bad", "limit_concurrent_events": "-3"}
+    )
     assert r.status_code == 400 and "не может быть отрицательным" in r.text
-    r = operator.post("/support/accounts", data={"csrf": csrf, "email": "boss@initech.ru",
-                                                 "role": "admin", "company": "initech"},
-                      follow_redirects=True)
+    r = operator.post(
+        "/support/accounts",
+        data={"csrf": csrf, "email": "boss@initech.ru", "role": "admin", "company": "initech"},
+        follow_redirects=True,
+    )
     assert r.status_code == 200 and r.history[0].status_code == 303
     one_time = _group(re.search(r'<code class="secret" id="secret">([^<]+)</code>', r.text))
     assert "больше это значение показано не будет" in r.text
     assert one_time not in operator.get(str(r.url)).text  # shown once, a reload does not repeat it
     boss = TestClient(app)
     assert login(boss, "boss@initech.ru", one_time).headers["location"] == "/password"
-    r = operator.post("/support/tokens", data={"csrf": csrf, "scope": "ingest",
-                                               "company": "initech", "label": "platform"},
-                      follow_redirects=True)
+    r = operator.post(
+        "/support/tokens",
+        data={"csrf": csrf, "scope": "ingest", "company": "initech", "label": "platform"},
+        follow_redirects=True,
+    )
     plain = _group(re.search(r'<code class="secret" id="secret">([^<]+)</code>', r.text))
     assert plain.startswith("vks_") and accounts.verify_token(plain).company_id == "initech"
     assert plain not in operator.get(str(r.url)).text

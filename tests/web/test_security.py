@@ -15,8 +15,16 @@ from vkurse_stats.store import accounts as accounts_module
 from vkurse_stats.web.app import create_app
 
 MARCH = {"from": "2026-03-01", "to": "2026-03-31"}
-READ_ENDPOINTS = ("/api/v1/summary", "/api/v1/daily", "/api/v1/events", "/api/v1/planned",
-                  "/api/v1/disk", "/api/v1/devices", "/api/v1/export.csv", "/api/v1/export.xlsx")
+READ_ENDPOINTS = (
+    "/api/v1/summary",
+    "/api/v1/daily",
+    "/api/v1/events",
+    "/api/v1/planned",
+    "/api/v1/disk",
+    "/api/v1/devices",
+    "/api/v1/export.csv",
+    "/api/v1/export.xlsx",
+)
 
 
 # --- passwords ------------------------------------------------------------------------------
@@ -31,13 +39,15 @@ def test_passwords_are_argon2id_hashes(accounts: Any, seeded: Any) -> None:
     assert accounts_module._HASHER.memory_cost >= 19 * 1024
 
 
-def test_tokens_and_sessions_are_stored_hashed(accounts: Any, seeded: Any,
-                                               tokens: dict[str, str], admin: Any) -> None:
+def test_tokens_and_sessions_are_stored_hashed(accounts: Any, seeded: Any, tokens: dict[str, str], admin: Any) -> None:
     import sqlalchemy as sa
 
     with seeded.meta.engine.connect() as conn:
-        dump = " ".join(str(row) for table in ("api_tokens", "sessions", "accounts")
-                        for row in conn.execute(sa.text(f"SELECT * FROM {table}")))
+        dump = " ".join(
+            str(row)
+            for table in ("api_tokens", "sessions", "accounts")
+            for row in conn.execute(sa.text(f"SELECT * FROM {table}"))
+        )
     for plain in tokens.values():
         assert plain not in dump
     assert admin.cookies.get("vks_session") not in dump
@@ -107,8 +117,11 @@ def _failed_login_address(c: TestClient, accounts: Any, **headers: str) -> str:
     """The address the audit log gives a failed sign-in (a new e-mail each time, so no
     throttle of an account or pair gets in the way)."""
     page = c.get("/login")
-    c.post("/login", data={"csrf": csrf_of(page.text), "email": f"{secrets.token_hex(4)}@acme.ru",
-                           "password": "guess"}, headers=headers)
+    c.post(
+        "/login",
+        data={"csrf": csrf_of(page.text), "email": f"{secrets.token_hex(4)}@acme.ru", "password": "guess"},
+        headers=headers,
+    )
     entries, _ = accounts.audit_entries(limit=1)
     assert entries[0].action == "login.failed"
     return str(entries[0].address)
@@ -120,8 +133,11 @@ def test_forwarded_for_only_counts_behind_trusted_proxy(make_app: Any) -> None:
     c = TestClient(make_app(trust_proxy=False))
     for i in range(accounts_module.MAX_FAILURES_PER_ADDRESS):
         page = c.get("/login")
-        c.post("/login", data={"csrf": csrf_of(page.text), "email": f"x{i}@acme.ru",
-                               "password": "guess"}, headers={"X-Forwarded-For": f"10.0.0.{i}"})
+        c.post(
+            "/login",
+            data={"csrf": csrf_of(page.text), "email": f"x{i}@acme.ru", "password": "guess"},
+            headers={"X-Forwarded-For": f"10.0.0.{i}"},
+        )
     assert login(c, "admin@acme.ru").status_code == 429
 
 
@@ -133,13 +149,16 @@ def test_client_is_the_rightmost_untrusted_forwarded_entry(make_app: Any, accoun
         assert _failed_login_address(TestClient(app), accounts, **spoof) == "203.0.113.9"
     # Two hops: the nearer proxy's entry is skipped.
     two = TestClient(make_app(trusted_proxies="2"))
-    assert _failed_login_address(two, accounts, **{
-        "X-Forwarded-For": "6.6.6.6, 203.0.113.9, 10.0.0.2"}) == "203.0.113.9"
+    assert (
+        _failed_login_address(two, accounts, **{"X-Forwarded-For": "6.6.6.6, 203.0.113.9, 10.0.0.2"}) == "203.0.113.9"
+    )
     # Networks: the peer must be in them, and so is every entry skipped from the right.
     nets = make_app(trusted_proxies="10.0.0.0/8, 192.168.1.7")
     behind = TestClient(nets, client=("10.0.0.5", 1234))
-    assert _failed_login_address(behind, accounts, **{
-        "X-Forwarded-For": "6.6.6.6, 198.51.100.20, 192.168.1.7, 10.1.1.1"}) == "198.51.100.20"
+    assert (
+        _failed_login_address(behind, accounts, **{"X-Forwarded-For": "6.6.6.6, 198.51.100.20, 192.168.1.7, 10.1.1.1"})
+        == "198.51.100.20"
+    )
     direct = TestClient(nets, client=("198.51.100.99", 1234))
     assert _failed_login_address(direct, accounts, **spoof) == "198.51.100.99"
     # No trusted proxy: the peer, whatever the header says.
@@ -151,14 +170,19 @@ def test_spoofed_forwarded_for_cannot_dodge_the_address_limit(make_app: Any) -> 
     c = TestClient(make_app(trusted_proxies="1"))
     for i in range(accounts_module.MAX_FAILURES_PER_ADDRESS):
         page = c.get("/login")
-        r = c.post("/login", data={"csrf": csrf_of(page.text), "email": f"x{i}@acme.ru",
-                                   "password": "guess"},
-                   headers={"X-Forwarded-For": f"10.0.0.{i}, 203.0.113.9"})
+        r = c.post(
+            "/login",
+            data={"csrf": csrf_of(page.text), "email": f"x{i}@acme.ru", "password": "guess"},
+            headers={"X-Forwarded-For": f"10.0.0.{i}, 203.0.113.9"},
+        )
         assert r.status_code == 401
     page = c.get("/login")
-    r = c.post("/login", data={"csrf": csrf_of(page.text), "email": "admin@acme.ru",
-                               "password": PASSWORD},
-               headers={"X-Forwarded-For": "10.9.9.9, 203.0.113.9"}, follow_redirects=False)
+    r = c.post(
+        "/login",
+        data={"csrf": csrf_of(page.text), "email": "admin@acme.ru", "password": PASSWORD},
+        headers={"X-Forwarded-For": "10.9.9.9, 203.0.113.9"},
+        follow_redirects=False,
+    )
     assert r.status_code == 429
 
 
@@ -195,8 +219,7 @@ def test_trusted_proxies_from_the_environment(monkeypatch: Any, seeded: Any, acc
 
 # --- cookies --------------------------------------------------------------------------------
 def _session_cookie(response: Any) -> str:
-    cookies = [v for k, v in response.headers.multi_items()
-               if k == "set-cookie" and v.startswith("vks_session=")]
+    cookies = [v for k, v in response.headers.multi_items() if k == "set-cookie" and v.startswith("vks_session=")]
     assert cookies, response.headers
     return cookies[0]
 
@@ -218,9 +241,12 @@ def _login_behind_proxy(c: TestClient) -> Any:
     cookie over HTTP, so the anonymous CSRF cookie is passed by hand."""
     page = c.get("/login")
     anon = page.cookies.get("vks_anon")
-    return c.post("/login", data={"csrf": csrf_of(page.text), "email": "admin@acme.ru",
-                                  "password": PASSWORD},
-                  headers={"Cookie": f"vks_anon={anon}"}, follow_redirects=False)
+    return c.post(
+        "/login",
+        data={"csrf": csrf_of(page.text), "email": "admin@acme.ru", "password": PASSWORD},
+        headers={"Cookie": f"vks_anon={anon}"},
+        follow_redirects=False,
+    )
 
 
 def test_session_cookie_secure_behind_trusted_proxy(make_app: Any) -> None:
@@ -242,17 +268,21 @@ def test_logout_ends_the_session(admin: TestClient) -> None:
 
 
 def _signed_out(c: TestClient) -> bool:
-    return (c.get("/dashboard", follow_redirects=False).headers.get("location", "")
-            .startswith("/login") and c.get("/api/v1/summary", params=MARCH).status_code == 401)
+    return (
+        c.get("/dashboard", follow_redirects=False).headers.get("location", "").startswith("/login")
+        and c.get("/api/v1/summary", params=MARCH).status_code == 401
+    )
 
 
 def test_password_change_ends_the_other_sessions(signed_in: Any, accounts: Any) -> None:
     laptop, phone = signed_in("admin@acme.ru"), signed_in("admin@acme.ru")
     other_account = signed_in("admin@globex.ru")
     csrf = csrf_of(laptop.get("/password").text)
-    r = laptop.post("/password", data={"csrf": csrf, "current": PASSWORD,
-                                       "new": "a-new-password-1", "repeat": "a-new-password-1"},
-                    follow_redirects=False)
+    r = laptop.post(
+        "/password",
+        data={"csrf": csrf, "current": PASSWORD, "new": "a-new-password-1", "repeat": "a-new-password-1"},
+        follow_redirects=False,
+    )
     assert r.status_code == 303
     assert _signed_out(phone)
     assert laptop.get("/dashboard", follow_redirects=False).status_code == 200
@@ -261,8 +291,7 @@ def test_password_change_ends_the_other_sessions(signed_in: Any, accounts: Any) 
     assert entry.actor == "admin@acme.ru" and entry.detail == {"other_sessions_ended": 1}
 
 
-def test_password_reset_ends_the_sessions(signed_in: Any, operator: TestClient, accounts: Any,
-                                          seeded: Any) -> None:
+def test_password_reset_ends_the_sessions(signed_in: Any, operator: TestClient, accounts: Any, seeded: Any) -> None:
     from click.testing import CliRunner
 
     from vkurse_stats.cli import cli
@@ -295,7 +324,11 @@ def test_sign_out_everywhere(signed_in: Any, accounts: Any) -> None:
     assert not _signed_out(other_account)
     entry = accounts.audit_entries(limit=1)[0][0]
     assert (entry.actor, entry.action, entry.company_id, entry.detail) == (
-        "admin@acme.ru", "logout.everywhere", "acme", {"sessions": 2})
+        "admin@acme.ru",
+        "logout.everywhere",
+        "acme",
+        {"sessions": 2},
+    )
 
 
 # --- CSRF -----------------------------------------------------------------------------------
@@ -303,34 +336,40 @@ def test_login_form_needs_csrf(client: TestClient) -> None:
     client.get("/login")
     r = client.post("/login", data={"email": "admin@acme.ru", "password": PASSWORD})
     assert r.status_code == 403
-    r = client.post("/login", data={"email": "admin@acme.ru", "password": PASSWORD,
-                                    "csrf": "forged"})
+    r = client.post("/login", data={"email": "admin@acme.ru", "password": PASSWORD, "csrf": "forged"})
     assert r.status_code == 403
 
 
-@pytest.mark.parametrize("path,data", [
-    ("/support/companies", {"id": "evil", "name": "Evil"}),
-    ("/support/accounts", {"email": "evil@evil.ru", "role": "operator"}),
-    ("/support/tokens", {"scope": "ingest"}),
-    ("/support/accounts/2/reset", {}),
-    ("/support/accounts/2/disable", {}),
-    ("/support/tokens/1/revoke", {}),
-    ("/password", {"current": PASSWORD, "new": "x" * 12, "repeat": "x" * 12}),
-    ("/logout", {}),
-    ("/logout/everywhere", {}),
-])
-def test_every_form_needs_csrf(operator: TestClient, path: str, data: dict[str, str],
-                               accounts: Any) -> None:
+@pytest.mark.parametrize(
+    "path,data",
+    [
+        ("/support/companies", {"id": "evil", "name": "Evil"}),
+        ("/support/accounts", {"email": "evil@evil.ru", "role": "operator"}),
+        ("/support/tokens", {"scope": "ingest"}),
+        ("/support/accounts/2/reset", {}),
+        ("/support/accounts/2/disable", {}),
+        ("/support/tokens/1/revoke", {}),
+        ("/password", {"current": PASSWORD, "new": "x" * 12, "repeat": "x" * 12}),
+        ("/logout", {}),
+        ("/logout/everywhere", {}),
+    ],
+)
+def test_every_form_needs_csrf(operator: TestClient, path: str, data: dict[str, str], accounts: Any) -> None:
     assert operator.post(path, data=data, follow_redirects=False).status_code == 403
-    assert operator.post(path, data={**data, "csrf": "x" * 43},
-                         follow_redirects=False).status_code == 403
+    assert operator.post(path, data={**data, "csrf": "x" * 43}, follow_redirects=False).status_code == 403
     assert accounts.account_by_email("evil@evil.ru") is None
     assert not accounts.tokens()
 
 
 def test_rendered_forms_carry_the_csrf_token(operator: TestClient) -> None:
-    for path in ("/dashboard", "/support/companies", "/support/accounts", "/support/tokens",
-                 "/support/companies/acme", "/password"):
+    for path in (
+        "/dashboard",
+        "/support/companies",
+        "/support/accounts",
+        "/support/tokens",
+        "/support/companies/acme",
+        "/password",
+    ):
         html = operator.get(path).text
         forms = re.findall(r"<form[^>]*method=\"post\"[^>]*>(.*?)</form>", html, re.S)
         assert forms, path
@@ -340,9 +379,14 @@ def test_rendered_forms_carry_the_csrf_token(operator: TestClient) -> None:
 
 # --- headers --------------------------------------------------------------------------------
 def test_security_headers_everywhere(admin: TestClient) -> None:
-    for path in ("/login", "/dashboard", "/static/app.css",
-                 "/api/v1/summary?from=2026-03-01&to=2026-03-02",
-                 "/no-such-page", "/api/docs"):
+    for path in (
+        "/login",
+        "/dashboard",
+        "/static/app.css",
+        "/api/v1/summary?from=2026-03-01&to=2026-03-02",
+        "/no-such-page",
+        "/api/docs",
+    ):
         r = admin.get(path)
         csp = r.headers.get("content-security-policy", "")
         assert "default-src 'self'" in csp and "script-src 'self'" in csp, path
@@ -361,31 +405,36 @@ def test_hsts_only_over_https(app: Any) -> None:
 
 def test_hsts_behind_a_trusted_proxy_that_says_https(make_app: Any) -> None:
     https = {"X-Forwarded-Proto": "https"}
-    for app in (make_app(trusted_proxies="1"), make_app(trust_proxy=True),
-                make_app(trusted_proxies="10.0.0.0/8")):
+    for app in (make_app(trusted_proxies="1"), make_app(trust_proxy=True), make_app(trusted_proxies="10.0.0.0/8")):
         r = TestClient(app, client=("10.0.0.5", 1234)).get("/login", headers=https)
         assert r.headers["strict-transport-security"] == "max-age=31536000"
-        assert "strict-transport-security" not in TestClient(app, client=("10.0.0.5", 1234)).get(
-            "/login", headers={"X-Forwarded-Proto": "http"}).headers
+        assert (
+            "strict-transport-security"
+            not in TestClient(app, client=("10.0.0.5", 1234))
+            .get("/login", headers={"X-Forwarded-Proto": "http"})
+            .headers
+        )
     # The header of an untrusted peer does not count.
-    for app, peer in ((make_app(trust_proxy=False), "10.0.0.5"),
-                      (make_app(trusted_proxies="10.0.0.0/8"), "198.51.100.1")):
+    for app, peer in (
+        (make_app(trust_proxy=False), "10.0.0.5"),
+        (make_app(trusted_proxies="10.0.0.0/8"), "198.51.100.1"),
+    ):
         r = TestClient(app, client=(peer, 1234)).get("/login", headers=https)
         assert "strict-transport-security" not in r.headers
 
 
-def test_api_answers_are_never_stored(client: TestClient, admin: TestClient,
-                                      tokens: dict[str, str]) -> None:
+def test_api_answers_are_never_stored(client: TestClient, admin: TestClient, tokens: dict[str, str]) -> None:
     reader = bearer(tokens["acme_read"])
     answers = [client.get(path, params=MARCH, headers=reader) for path in READ_ENDPOINTS]
-    answers += [admin.get("/api/v1/summary", params=MARCH),
-                client.get("/api/v1/summary", params=MARCH),  # 401
-                client.get("/api/v1/summary", params=MARCH, headers=bearer("vks_forged")),
-                client.get("/api/v1/nope", headers=reader),  # 404
-                client.get("/api/v1/daily", params={"from": "bad"}, headers=reader),  # 400
-                client.post("/api/v1/ingest", content=_msg("cc", "acme"),
-                            headers=bearer(tokens["acme_ingest"])),
-                client.get("/api/openapi.json")]
+    answers += [
+        admin.get("/api/v1/summary", params=MARCH),
+        client.get("/api/v1/summary", params=MARCH),  # 401
+        client.get("/api/v1/summary", params=MARCH, headers=bearer("vks_forged")),
+        client.get("/api/v1/nope", headers=reader),  # 404
+        client.get("/api/v1/daily", params={"from": "bad"}, headers=reader),  # 400
+        client.post("/api/v1/ingest", content=_msg("cc", "acme"), headers=bearer(tokens["acme_ingest"])),
+        client.get("/api/openapi.json"),
+    ]
     for r in answers:
         assert r.headers.get("cache-control") == "no-store", (r.request.url, r.status_code)
     assert {r.status_code for r in answers} >= {200, 400, 401, 404}
@@ -393,8 +442,9 @@ def test_api_answers_are_never_stored(client: TestClient, admin: TestClient,
 
 def test_pages_have_no_inline_script_or_style(operator: TestClient, admin: TestClient) -> None:
     pages = [admin.get("/dashboard", params=MARCH).text, admin.get("/password").text]
-    pages += [operator.get(p).text for p in ("/support/companies", "/support/accounts",
-                                             "/support/tokens", "/support/audit")]
+    pages += [
+        operator.get(p).text for p in ("/support/companies", "/support/accounts", "/support/tokens", "/support/audit")
+    ]
     pages.append(TestClient(admin.app).get("/login").text)
     for html in pages:
         for tag in re.findall(r"<script\b[^>]*>", html):
@@ -407,9 +457,19 @@ def test_pages_have_no_inline_script_or_style(operator: TestClient, admin: TestC
 def test_chart_json_cannot_break_out_of_its_script(seeded: Any, admin: TestClient) -> None:
     from tests.conftest import lines
 
-    seeded.ingest_lines(lines({"kind": "login", "id": "evil", "company_id": "acme",
-                               "user_id": "u1", "at": "2026-03-06T10:00:00+03:00",
-                               "client": "web", "device": "</script><script>alert(1)</script>"}))
+    seeded.ingest_lines(
+        lines(
+            {
+                "kind": "login",
+                "id": "evil",
+                "company_id": "acme",
+                "user_id": "u1",
+                "at": "2026-03-06T10:00:00+03:00",
+                "client": "web",
+                "device": "</script><script>alert(1)</script>",
+            }
+        )
+    )
     html = admin.get("/dashboard", params=MARCH).text
     assert "</script><script>alert(1)" not in html
     assert "\\u003c/script\\u003e" in html
@@ -426,8 +486,7 @@ def test_admin_cannot_read_another_company_through_any_endpoint(admin: TestClien
 
 
 def test_each_admin_sees_only_their_company(signed_in: Any) -> None:
-    for email, own, other in (("admin@acme.ru", "acme", "globex"),
-                              ("admin@globex.ru", "globex", "acme")):
+    for email, own, other in (("admin@acme.ru", "acme", "globex"), ("admin@globex.ru", "globex", "acme")):
         c = signed_in(email)
         assert c.get("/api/v1/summary", params=MARCH).json()["company"]["id"] == own
         assert c.get("/api/v1/events", params={**MARCH, "company": other}).status_code == 404
@@ -444,33 +503,39 @@ def test_admin_dashboard_ignores_nothing_and_leaks_nothing(admin: TestClient) ->
 
 
 def test_admin_cannot_open_support_pages(admin: TestClient) -> None:
-    for path in ("/support/companies", "/support/companies/globex", "/support/accounts",
-                 "/support/tokens", "/support/audit"):
+    for path in (
+        "/support/companies",
+        "/support/companies/globex",
+        "/support/accounts",
+        "/support/tokens",
+        "/support/audit",
+    ):
         assert admin.get(path).status_code == 403, path
     csrf = csrf_of(admin.get("/dashboard").text)
-    for path, data in (("/support/companies", {"id": "x", "name": "x"}),
-                       ("/support/companies/globex", {"name": "Hacked"}),
-                       ("/support/accounts", {"email": "me@evil.ru", "role": "operator"}),
-                       ("/support/tokens", {"scope": "read"}),
-                       ("/support/accounts/1/reset", {}),
-                       ("/support/tokens/1/revoke", {})):
+    for path, data in (
+        ("/support/companies", {"id": "x", "name": "x"}),
+        ("/support/companies/globex", {"name": "Hacked"}),
+        ("/support/accounts", {"email": "me@evil.ru", "role": "operator"}),
+        ("/support/tokens", {"scope": "read"}),
+        ("/support/accounts/1/reset", {}),
+        ("/support/tokens/1/revoke", {}),
+    ):
         assert admin.post(path, data={**data, "csrf": csrf}).status_code == 403, path
 
 
 def test_company_token_is_pinned(client: TestClient, tokens: dict[str, str]) -> None:
     for path in READ_ENDPOINTS:
-        r = client.get(path, params={**MARCH, "company": "globex"},
-                       headers=bearer(tokens["acme_read"]))
+        r = client.get(path, params={**MARCH, "company": "globex"}, headers=bearer(tokens["acme_read"]))
         assert r.status_code == 404, path
-        r = client.get(path, params={**MARCH, "company": "acme"},
-                       headers=bearer(tokens["globex_read"]))
+        r = client.get(path, params={**MARCH, "company": "acme"}, headers=bearer(tokens["globex_read"]))
         assert r.status_code == 404, path
 
 
 # --- token scopes ---------------------------------------------------------------------------
 def _msg(msg_id: str, company: str) -> bytes:
-    return (f'{{"kind": "message", "id": "{msg_id}", "company_id": "{company}", '
-            f'"sent_at": "2026-03-05T10:00:00Z"}}\n').encode()
+    return (
+        f'{{"kind": "message", "id": "{msg_id}", "company_id": "{company}", "sent_at": "2026-03-05T10:00:00Z"}}\n'
+    ).encode()
 
 
 def test_ingest_token_cannot_read(client: TestClient, tokens: dict[str, str]) -> None:
@@ -480,39 +545,30 @@ def test_ingest_token_cannot_read(client: TestClient, tokens: dict[str, str]) ->
             assert r.status_code == 403, (name, path)
 
 
-def test_read_token_and_session_cannot_ingest(client: TestClient, admin: TestClient,
-                                              tokens: dict[str, str]) -> None:
+def test_read_token_and_session_cannot_ingest(client: TestClient, admin: TestClient, tokens: dict[str, str]) -> None:
     body = _msg("x", "acme")
     for name in ("acme_read", "platform_read"):
-        assert client.post("/api/v1/ingest", content=body,
-                           headers=bearer(tokens[name])).status_code == 403
+        assert client.post("/api/v1/ingest", content=body, headers=bearer(tokens[name])).status_code == 403
     assert admin.post("/api/v1/ingest", content=body).status_code == 401
     assert client.post("/api/v1/ingest", content=body).status_code == 401
 
 
-def test_company_ingest_token_cannot_write_another_company(client: TestClient,
-                                                           tokens: dict[str, str]) -> None:
-    body = _msg("x1", "globex") + b'{"kind": "company", "id": "newco", "name": "New"}\n' + \
-        _msg("x2", "acme")
+def test_company_ingest_token_cannot_write_another_company(client: TestClient, tokens: dict[str, str]) -> None:
+    body = _msg("x1", "globex") + b'{"kind": "company", "id": "newco", "name": "New"}\n' + _msg("x2", "acme")
     out = client.post("/api/v1/ingest", content=body, headers=bearer(tokens["acme_ingest"])).json()
     assert out["accepted"] == 1 and out["rejected"] == 2
     assert {e["line"] for e in out["errors"]} == {1, 2}
-    r = client.get("/api/v1/summary", params={**MARCH, "company": "globex"},
-                   headers=bearer(tokens["platform_read"]))
+    r = client.get("/api/v1/summary", params={**MARCH, "company": "globex"}, headers=bearer(tokens["platform_read"]))
     assert r.json()["metrics"]["calls.messages"]["value"] == 0
-    r = client.get("/api/v1/summary", params={**MARCH, "company": "newco"},
-                   headers=bearer(tokens["platform_read"]))
+    r = client.get("/api/v1/summary", params={**MARCH, "company": "newco"}, headers=bearer(tokens["platform_read"]))
     assert r.status_code == 404
 
 
-def test_revoked_token_is_refused(client: TestClient, tokens: dict[str, str],
-                                  accounts: Any) -> None:
+def test_revoked_token_is_refused(client: TestClient, tokens: dict[str, str], accounts: Any) -> None:
     token = accounts.verify_token(tokens["acme_read"])
-    assert client.get("/api/v1/summary", params=MARCH,
-                      headers=bearer(tokens["acme_read"])).status_code == 200
+    assert client.get("/api/v1/summary", params=MARCH, headers=bearer(tokens["acme_read"])).status_code == 200
     accounts.revoke_token(token.id)
-    assert client.get("/api/v1/summary", params=MARCH,
-                      headers=bearer(tokens["acme_read"])).status_code == 401
+    assert client.get("/api/v1/summary", params=MARCH, headers=bearer(tokens["acme_read"])).status_code == 401
 
 
 def test_disabled_account_loses_its_session(admin: TestClient, accounts: Any) -> None:
@@ -523,17 +579,25 @@ def test_disabled_account_loses_its_session(admin: TestClient, accounts: Any) ->
 
 
 # --- audit ----------------------------------------------------------------------------------
-def test_support_actions_and_exports_are_audited(operator: TestClient, admin: TestClient,
-                                                 accounts: Any) -> None:
+def test_support_actions_and_exports_are_audited(operator: TestClient, admin: TestClient, accounts: Any) -> None:
     csrf = csrf_of(operator.get("/support/companies").text)
-    operator.post("/support/companies", data={"csrf": csrf, "id": "initech", "name": "Initech",
-                                              "timezone": "Europe/Samara",
-                                              "limit_concurrent_speakers": "10"})
-    operator.post("/support/companies/initech", data={"csrf": csrf, "name": "Initech LLC",
-                                                      "timezone": "Europe/Samara",
-                                                      "limit_concurrent_speakers": "12"})
-    operator.post("/support/accounts", data={"csrf": csrf, "email": "boss@initech.ru",
-                                             "role": "admin", "company": "initech"})
+    operator.post(
+        "/support/companies",
+        data={
+            "csrf": csrf,
+            "id": "initech",
+            "name": "Initech",
+            "timezone": "Europe/Samara",
+            "limit_concurrent_speakers": "10",
+        },
+    )
+    operator.post(
+        "/support/companies/initech",
+        data={"csrf": csrf, "name": "Initech LLC", "timezone": "Europe/Samara", "limit_concurrent_speakers": "12"},
+    )
+    operator.post(
+        "/support/accounts", data={"csrf": csrf, "email": "boss@initech.ru", "role": "admin", "company": "initech"}
+    )
     new = accounts.account_by_email("boss@initech.ru")
     operator.post(f"/support/accounts/{new.id}/reset", data={"csrf": csrf})
     operator.post(f"/support/accounts/{new.id}/disable", data={"csrf": csrf})
@@ -545,8 +609,16 @@ def test_support_actions_and_exports_are_audited(operator: TestClient, admin: Te
 
     entries, _ = accounts.audit_entries(limit=100)
     seen = [(e.actor, e.action, e.company_id) for e in entries]
-    for action in ("company.create", "company.update", "account.create", "account.reset",
-                   "account.disable", "token.create", "token.revoke", "export.csv"):
+    for action in (
+        "company.create",
+        "company.update",
+        "account.create",
+        "account.reset",
+        "account.disable",
+        "token.create",
+        "token.revoke",
+        "export.csv",
+    ):
         assert ("op@vkurse.ru", action, "initech") in seen, action
     assert ("admin@acme.ru", "export.xlsx", "acme") in seen
     update = next(e for e in entries if e.action == "company.update")

@@ -31,21 +31,22 @@ def hook() -> Iterator[HookSink]:
 
 
 @pytest.fixture
-def seeded(make_services: Callable[..., Services], seeded_template: Path, tmp_path: Path,
-           smtp: SmtpSink) -> Services:
+def seeded(make_services: Callable[..., Services], seeded_template: Path, tmp_path: Path, smtp: SmtpSink) -> Services:
     """The web fixtures' seeded services, sending through the local SMTP server."""
     data_dir = tmp_path / "seeded"
     shutil.copytree(seeded_template, data_dir)
-    return make_services(now=NOW, data_dir=data_dir, smtp_host="127.0.0.1", smtp_port=smtp.port,
-                         smtp_from="stats@vkurse.test")
+    return make_services(
+        now=NOW, data_dir=data_dir, smtp_host="127.0.0.1", smtp_port=smtp.port, smtp_from="stats@vkurse.test"
+    )
 
 
 def post(c: TestClient, path: str, data: dict[str, str], page: str = "/settings") -> object:
     return c.post(path, data={"csrf": csrf_of(c.get(page).text), **data}, follow_redirects=False)
 
 
-def test_an_administrator_subscribes_and_it_is_audited(admin: TestClient, seeded: Services,
-                                                       accounts: AccountStore) -> None:
+def test_an_administrator_subscribes_and_it_is_audited(
+    admin: TestClient, seeded: Services, accounts: AccountStore
+) -> None:
     page = admin.get("/settings?lang=en")
     assert page.status_code == 200
     assert 'id="sub-monthly"' in page.text and "checked" not in page.text.split('id="sub-monthly"')[1][:20]
@@ -62,12 +63,13 @@ def test_an_administrator_subscribes_and_it_is_audited(admin: TestClient, seeded
     entries, _ = accounts.audit_entries(action="report.subscriptions")
     assert [(e.actor, e.company_id, e.detail["kinds"], e.detail["removed"]) for e in entries] == [
         ("admin@acme.ru", "acme", ["weekly"], ["monthly"]),
-        ("admin@acme.ru", "acme", ["monthly", "weekly"], [])]
+        ("admin@acme.ru", "acme", ["monthly", "weekly"], []),
+    ]
 
 
 def test_send_now_mails_the_last_week_with_the_download_attached(
-        admin: TestClient, seeded: Services, smtp: SmtpSink, accounts: AccountStore,
-        tokens: dict[str, str]) -> None:
+    admin: TestClient, seeded: Services, smtp: SmtpSink, accounts: AccountStore, tokens: dict[str, str]
+) -> None:
     post(admin, "/settings/reports", {"weekly": "on", "lang": "en"})
     r = post(admin, "/settings/reports/send", {"kind": "weekly"})
     assert r.status_code == 303  # type: ignore[attr-defined]
@@ -80,8 +82,9 @@ def test_send_now_mails_the_last_week_with_the_download_attached(
     assert message["To"] == "admin@acme.ru"
     filename, xlsx = attachment_of(message)
     assert filename == "vkurse-stats_acme_2026-03-09_2026-03-15.xlsx"
-    download = admin.get("/api/v1/export.xlsx?from=2026-03-09&to=2026-03-15&lang=en",
-                         headers=bearer(tokens["acme_read"]))
+    download = admin.get(
+        "/api/v1/export.xlsx?from=2026-03-09&to=2026-03-15&lang=en", headers=bearer(tokens["acme_read"])
+    )
     assert download.status_code == 200
     assert cells(xlsx) == cells(download.content)
     # "Send now" is outside the schedule: a second press sends a second e-mail.
@@ -103,8 +106,9 @@ def test_reports_are_for_company_administrators(operator: TestClient) -> None:
     assert post(operator, "/settings/reports/send", {"kind": "monthly"}).status_code == 403  # type: ignore[attr-defined]
 
 
-def test_the_company_webhook_is_set_tested_and_signed(admin: TestClient, seeded: Services, hook: HookSink,
-                                                      accounts: AccountStore) -> None:
+def test_the_company_webhook_is_set_tested_and_signed(
+    admin: TestClient, seeded: Services, hook: HookSink, accounts: AccountStore
+) -> None:
     r = post(admin, "/settings/webhook", {"url": "ftp://example.org/"})
     assert r.status_code == 400  # type: ignore[attr-defined]
     r = post(admin, "/settings/webhook", {"url": hook.url})
@@ -120,11 +124,14 @@ def test_the_company_webhook_is_set_tested_and_signed(admin: TestClient, seeded:
     assert b'"company":"acme"' in body
     assert seeded.notifier.store.webhook("globex") is None
     assert [e.action for e in accounts.audit_entries(company_id="acme", action="webhook.")[0]] == [
-        "webhook.test", "webhook.set"]
+        "webhook.test",
+        "webhook.set",
+    ]
 
 
-def test_an_administrator_cannot_touch_another_companys_webhook(signed_in: Callable[[str], TestClient],
-                                                               seeded: Services, hook: HookSink) -> None:
+def test_an_administrator_cannot_touch_another_companys_webhook(
+    signed_in: Callable[[str], TestClient], seeded: Services, hook: HookSink
+) -> None:
     globex = signed_in("admin@globex.ru")
     r = post(globex, "/settings/webhook", {"url": hook.url, "company": "acme"})
     assert r.status_code == 404  # type: ignore[attr-defined]
@@ -132,12 +139,13 @@ def test_an_administrator_cannot_touch_another_companys_webhook(signed_in: Calla
     assert seeded.notifier.store.webhook("acme") is None
 
 
-def test_support_sets_a_company_webhook_and_sees_every_delivery(operator: TestClient, admin: TestClient,
-                                                                 seeded: Services, accounts: AccountStore,
-                                                                 hook: HookSink) -> None:
+def test_support_sets_a_company_webhook_and_sees_every_delivery(
+    operator: TestClient, admin: TestClient, seeded: Services, accounts: AccountStore, hook: HookSink
+) -> None:
     r = post(operator, "/settings/webhook", {"url": hook.url, "company": "acme"}, page="/settings?company=acme")
     assert r.status_code == 303 and r.headers["location"] == (  # type: ignore[attr-defined]
-        "/settings?company=acme&done=settings.webhook_saved")
+        "/settings?company=acme&done=settings.webhook_saved"
+    )
     hook.answers = [500] * 20
     seeded.notifier.queue_webhook("acme", "test", {})
     seeded.notifier.queue_email(to="nobody@acme.ru", subject="Проверка", body="текст", company_id="acme")

@@ -21,8 +21,11 @@ def _secret(html: str) -> str | None:
 
 def test_a_secret_is_shown_once_and_a_reload_repeats_nothing(operator: TestClient, accounts: Any) -> None:
     csrf = csrf_of(operator.get("/support/accounts").text)
-    r = operator.post("/support/accounts", data={"csrf": csrf, "email": "boss@acme.ru", "role": "admin",
-                                                 "company": "acme"}, follow_redirects=False)
+    r = operator.post(
+        "/support/accounts",
+        data={"csrf": csrf, "email": "boss@acme.ru", "role": "admin", "company": "acme"},
+        follow_redirects=False,
+    )
     assert r.status_code == 303 and r.headers["location"].startswith("/support/accounts?done=")
     assert "vks_flash" in r.headers["set-cookie"] and "HttpOnly" in r.headers["set-cookie"]
     page = operator.get(r.headers["location"])
@@ -38,8 +41,9 @@ def test_a_secret_is_shown_once_and_a_reload_repeats_nothing(operator: TestClien
 def test_the_flash_is_bound_to_its_session(operator: TestClient, accounts: Any, signed_in: Any) -> None:
     accounts.create_account("op2@vkurse.ru", role="operator", password=PASSWORD)
     csrf = csrf_of(operator.get("/support/tokens").text)
-    r = operator.post("/support/tokens", data={"csrf": csrf, "scope": "read", "company": "acme"},
-                      follow_redirects=False)
+    r = operator.post(
+        "/support/tokens", data={"csrf": csrf, "scope": "read", "company": "acme"}, follow_redirects=False
+    )
     other = signed_in("op2@vkurse.ru")
     other.cookies.set("vks_flash", operator.cookies.get("vks_flash") or "")
     assert _secret(other.get(r.headers["location"]).text) is None
@@ -59,23 +63,22 @@ def test_reset_disable_and_revoke_ask_first_and_report(operator: TestClient, acc
     assert "admin@acme.ru больше не сможет войти" in confirm.text
     assert f'action="/support/accounts/{boss.id}/disable"' in confirm.text
     assert not accounts.account(boss.id).disabled
-    r = operator.post(f"/support/accounts/{boss.id}/disable", data={"csrf": csrf_of(confirm.text)},
-                      follow_redirects=True)
+    r = operator.post(
+        f"/support/accounts/{boss.id}/disable", data={"csrf": csrf_of(confirm.text)}, follow_redirects=True
+    )
     assert "Учётная запись admin@acme.ru отключена; её сеансы завершены." in r.text
     assert accounts.account(boss.id).disabled
 
     confirm = operator.get(f"/support/accounts/{boss.id}/reset?lang=en")
     assert "Issue a new password?" in confirm.text
-    r = operator.post(f"/support/accounts/{boss.id}/reset", data={"csrf": csrf_of(confirm.text)},
-                      follow_redirects=True)
+    r = operator.post(f"/support/accounts/{boss.id}/reset", data={"csrf": csrf_of(confirm.text)}, follow_redirects=True)
     assert "A new one-time password was issued for admin@acme.ru" in r.text and _secret(r.text)
 
     token, _ = accounts.create_token("ingest", "acme", "platform")
     confirm = operator.get(f"/support/tokens/{token.id}/revoke?lang=ru")
     assert "Отозвать токен?" in confirm.text and token.prefix in confirm.text
     assert accounts.token(token.id).revoked_at is None
-    r = operator.post(f"/support/tokens/{token.id}/revoke", data={"csrf": csrf_of(confirm.text)},
-                      follow_redirects=True)
+    r = operator.post(f"/support/tokens/{token.id}/revoke", data={"csrf": csrf_of(confirm.text)}, follow_redirects=True)
     assert f"Токен №{token.id} ({token.prefix}…) отозван" in r.text
     assert accounts.token(token.id).revoked_at is not None
     r = operator.post(f"/support/tokens/{token.id}/revoke", data={"csrf": csrf_of(confirm.text)})
@@ -96,11 +99,13 @@ def test_company_fields_do_not_list_every_company(operator: TestClient, admin: T
     assert admin.get("/support/company-options").status_code == 403
     # The typed id is checked on the server.
     csrf = csrf_of(operator.get("/support/accounts").text)
-    r = operator.post("/support/accounts", data={"csrf": csrf, "email": "x@t.ru", "role": "admin",
-                                                 "company": "t0"})
+    r = operator.post("/support/accounts", data={"csrf": csrf, "email": "x@t.ru", "role": "admin", "company": "t0"})
     assert r.status_code == 400 and "Компания «t0» не найдена." in r.text and 'value="t0"' in r.text
-    r = operator.post("/support/accounts", data={"csrf": csrf, "email": "x@t.ru", "role": "admin",
-                                                 "company": " t007 "}, follow_redirects=True)
+    r = operator.post(
+        "/support/accounts",
+        data={"csrf": csrf, "email": "x@t.ru", "role": "admin", "company": " t007 "},
+        follow_redirects=True,
+    )
     assert r.status_code == 200 and "Учётная запись x@t.ru создана." in r.text
     assert operator.get("/support/accounts?company=t007").text.count('value="t007"') == 1
 
@@ -115,25 +120,38 @@ def test_time_zones_read_as_places(operator: TestClient, seeded: Services) -> No
     switch = operator.get("/switch", params={"company": "globex", "lang": "ru"}).text
     assert "Екатеринбург (UTC+5)" in switch
     csrf = csrf_of(html)
-    for typed, zone in (("Samara (UTC+4)", "Europe/Samara"), ("новосибирск", "Asia/Novosibirsk"),
-                        ("asia/tokyo", "Asia/Tokyo")):
-        r = operator.post("/support/companies/globex", data={"csrf": csrf, "name": "Globex", "timezone": typed},
-                          follow_redirects=False)
+    for typed, zone in (
+        ("Samara (UTC+4)", "Europe/Samara"),
+        ("новосибирск", "Asia/Novosibirsk"),
+        ("asia/tokyo", "Asia/Tokyo"),
+    ):
+        r = operator.post(
+            "/support/companies/globex",
+            data={"csrf": csrf, "name": "Globex", "timezone": typed},
+            follow_redirects=False,
+        )
         assert r.status_code == 303, typed
         assert seeded.meta.company("globex").timezone == zone  # type: ignore[union-attr]
 
 
 def test_odd_company_ids_stay_reachable(operator: TestClient, seeded: Services) -> None:
-    seeded.ingest_lines([b'{"kind": "company", "id": "west/branch 1", "name": "West"}',
-                         b'{"kind": "company", "id": "50%", "name": "Half"}'])
+    seeded.ingest_lines(
+        [
+            b'{"kind": "company", "id": "west/branch 1", "name": "West"}',
+            b'{"kind": "company", "id": "50%", "name": "Half"}',
+        ]
+    )
     listing = operator.get("/support/companies").text
     assert f'href="{company_path("west/branch 1")}"' in listing
     assert company_path("west/branch 1") == "/support/companies/west%2Fbranch%201"
     for company_id in ("west/branch 1", "50%"):
         page = operator.get(company_path(company_id))
         assert page.status_code == 200 and f'action="{company_path(company_id)}"' in page.text
-        r = operator.post(company_path(company_id), data={"csrf": csrf_of(page.text), "name": "Renamed",
-                                                           "timezone": "Europe/Moscow"}, follow_redirects=True)
+        r = operator.post(
+            company_path(company_id),
+            data={"csrf": csrf_of(page.text), "name": "Renamed", "timezone": "Europe/Moscow"},
+            follow_redirects=True,
+        )
         assert r.status_code == 200 and r.url.path == "/support/companies/" + company_id
         assert seeded.meta.company(company_id).name == "Renamed"  # type: ignore[union-attr]
     assert operator.get("/support/companies/" + quote("no such", safe="")).status_code == 404
@@ -141,11 +159,20 @@ def test_odd_company_ids_stay_reachable(operator: TestClient, seeded: Services) 
 
 def test_audit_log_is_readable_filtered_and_paged(operator: TestClient, accounts: Any) -> None:
     csrf = csrf_of(operator.get("/support/companies").text)
-    operator.post("/support/companies", data={"csrf": csrf, "id": "initech", "name": "Initech",
-                                              "timezone": "Europe/Samara", "limit_concurrent_speakers": "10"})
-    operator.post("/support/companies/initech", data={"csrf": csrf, "name": "Initech LLC",
-                                                      "timezone": "Самара (UTC+4)",
-                                                      "limit_concurrent_speakers": "1 200"})
+    operator.post(
+        "/support/companies",
+        data={
+            "csrf": csrf,
+            "id": "initech",
+            "name": "Initech",
+            "timezone": "Europe/Samara",
+            "limit_concurrent_speakers": "10",
+        },
+    )
+    operator.post(
+        "/support/companies/initech",
+        data={"csrf": csrf, "name": "Initech LLC", "timezone": "Самара (UTC+4)", "limit_concurrent_speakers": "1 200"},
+    )
     for i in range(120):
         accounts.audit("op@vkurse.ru", "export.csv", "acme", "10.0.0.1", range=i)
     html = operator.get("/support/audit?lang=ru&action=company.update").text

@@ -88,8 +88,13 @@ def format_number(value: int | float, decimal: str) -> str | int:
 
 
 def export_csv(
-    query: ExportQuery, company_id: str, date_from: date, date_to: date, *,
-    lang: str = "ru", sep: str = ";",
+    query: ExportQuery,
+    company_id: str,
+    date_from: date,
+    date_to: date,
+    *,
+    lang: str = "ru",
+    sep: str = ";",
 ) -> bytes:
     """The daily table of ``company_id`` for ``date_from .. date_to`` (inclusive) as CSV bytes.
 

@@ -34,29 +34,58 @@ class ExportQuery(Protocol):
     @property
     def rollups(self) -> LimitHistories: ...
 
-    def breaches(self, company_id: str, date_from: date, date_to: date, metric: str | None = ...,
-                 max_episodes: int = ...) -> dict[str, Any]: ...
+    def breaches(
+        self, company_id: str, date_from: date, date_to: date, metric: str | None = ..., max_episodes: int = ...
+    ) -> dict[str, Any]: ...
 
     def report(self, company_id: str, date_from: date, date_to: date) -> tuple[Summary, list[Day]]: ...
 
     def events(
-        self, company_id: str, date_from: date, date_to: date, *, sort: str = ...,
-        order: str = ..., search: str = ..., limit: int = ..., offset: int = ...,
+        self,
+        company_id: str,
+        date_from: date,
+        date_to: date,
+        *,
+        sort: str = ...,
+        order: str = ...,
+        search: str = ...,
+        limit: int = ...,
+        offset: int = ...,
     ) -> Page: ...
 
     def planned(
-        self, company_id: str, *, sort: str = ..., order: str = ..., search: str = ...,
-        limit: int = ..., offset: int = ...,
+        self,
+        company_id: str,
+        *,
+        sort: str = ...,
+        order: str = ...,
+        search: str = ...,
+        limit: int = ...,
+        offset: int = ...,
     ) -> Page: ...
 
     def disk(
-        self, company_id: str, *, sort: str = ..., order: str = ..., search: str = ...,
-        limit: int = ..., offset: int = ...,
+        self,
+        company_id: str,
+        *,
+        sort: str = ...,
+        order: str = ...,
+        search: str = ...,
+        limit: int = ...,
+        offset: int = ...,
     ) -> Page: ...
 
     def devices(
-        self, company_id: str, date_from: date, date_to: date, *, sort: str = ...,
-        order: str = ..., search: str = ..., limit: int = ..., offset: int = ...,
+        self,
+        company_id: str,
+        date_from: date,
+        date_to: date,
+        *,
+        sort: str = ...,
+        order: str = ...,
+        search: str = ...,
+        limit: int = ...,
+        offset: int = ...,
     ) -> Page: ...
 
 
@@ -175,8 +204,7 @@ def clients_seen(days: Iterable[Day]) -> list[str]:
     return sorted(seen)
 
 
-def day_columns(lang: Lang, tz: str, clients: Sequence[str],
-                limited: Sequence[MetricDef] = ()) -> list[DayColumn]:
+def day_columns(lang: Lang, tz: str, clients: Sequence[str], limited: Sequence[MetricDef] = ()) -> list[DayColumn]:
     """The columns of the daily table, in order (shared by the CSV and the «По дням» sheet):
     the date, every metric, the moment of each total peak, the clients, then per limited peak
     its time at and over the limit and its episodes that day."""
@@ -220,30 +248,31 @@ TITLES: dict[str, tuple[str, str]] = {
     "summary": ("Статистика использования лицензии", "Licence usage statistics"),
     "days": ("Показатели по дням", "Daily figures"),
     "clients": ("Люди по типам клиентов, по дням", "People by client type, per day"),
-    "events": ("Мероприятия периода (созданные или проведённые)",
-               "Events of the range (created or held)"),
-    "planned": ("Планируемые мероприятия по организаторам (начало позже текущего момента)",
-                "Planned events per organizer (starting after now)"),
-    "disk": ("Использование диска по владельцам (неудалённые файлы)",
-             "Disk usage per owner (files not deleted)"),
-    "devices": ("Пользователи по типам клиентов и устройствам (по входам)",
-                "Users by client type and device (from logins)"),
-    "breaches": ("Превышения лимитов лицензии: эпизоды на лимите и сверх него",
-                 "Licence limit breaches: episodes at and over the limits"),
+    "events": ("Мероприятия периода (созданные или проведённые)", "Events of the range (created or held)"),
+    "planned": (
+        "Планируемые мероприятия по организаторам (начало позже текущего момента)",
+        "Planned events per organizer (starting after now)",
+    ),
+    "disk": ("Использование диска по владельцам (неудалённые файлы)", "Disk usage per owner (files not deleted)"),
+    "devices": (
+        "Пользователи по типам клиентов и устройствам (по входам)",
+        "Users by client type and device (from logins)",
+    ),
+    "breaches": (
+        "Превышения лимитов лицензии: эпизоды на лимите и сверх него",
+        "Licence limit breaches: episodes at and over the limits",
+    ),
     "breach_days": ("Время на лимите и сверх него по дням", "Time at and over the limits per day"),
 }
 
 
-def title(key: str, lang: Lang, company_name: str, company_id: str, date_from: date,
-          date_to: date, tz: str) -> str:
+def title(key: str, lang: Lang, company_name: str, company_id: str, date_from: date, date_to: date, tz: str) -> str:
     """«What — company — range — timezone», the first row of every sheet."""
     if lang == "en":
         span = f"{date_from.isoformat()} – {date_to.isoformat()}"
-        return (f"{_pick(TITLES[key], lang)} — {company_name} ({company_id}) — {span} — "
-                f"timezone {tz}")
+        return f"{_pick(TITLES[key], lang)} — {company_name} ({company_id}) — {span} — timezone {tz}"
     span = f"{date_from:%d.%m.%Y} – {date_to:%d.%m.%Y}"
-    return (f"{_pick(TITLES[key], lang)} — {company_name} ({company_id}) — {span} — "
-            f"часовой пояс {tz}")
+    return f"{_pick(TITLES[key], lang)} — {company_name} ({company_id}) — {span} — часовой пояс {tz}"
 
 
 # Column headers of the summary sheet; the tables' come from their definitions (metrics/tables.py).
@@ -279,14 +308,19 @@ def episode_kind(kind: str, lang: Lang) -> str:
 
 
 def no_breaches(lang: Lang) -> str:
-    return ("No licence limit was reached in this range." if lang == "en"
-            else "За период ни один лимит лицензии не достигался.")
+    return (
+        "No licence limit was reached in this range."
+        if lang == "en"
+        else "За период ни один лимит лицензии не достигался."
+    )
 
 
 def episodes_left_out(lang: Lang) -> str:
-    return ("More episodes than a download lists: export a shorter range for the rest."
-            if lang == "en" else
-            "Эпизодов больше, чем помещается в выгрузку: остальные — за более короткий период.")
+    return (
+        "More episodes than a download lists: export a shorter range for the rest."
+        if lang == "en"
+        else "Эпизодов больше, чем помещается в выгрузку: остальные — за более короткий период."
+    )
 
 
 def column(key: str, lang: Lang) -> str:
@@ -296,11 +330,12 @@ def column(key: str, lang: Lang) -> str:
 def rows_left_out(shown: int, total: int, lang: Lang) -> str:
     """The last row of a table cut at the size of a sheet."""
     if lang == "en":
-        return (f"Showing {shown:,} of {total:,} rows: a sheet holds no more. "
-                f"Export a shorter range for the rest.")
+        return f"Showing {shown:,} of {total:,} rows: a sheet holds no more. Export a shorter range for the rest."
     shown_ru, total_ru = (f"{n:_}".replace("_", "\u00a0") for n in (shown, total))
-    return (f"Показаны {shown_ru} из {total_ru} строк: больше на лист не помещается. "
-            f"Остальные — в выгрузке за более короткий период.")
+    return (
+        f"Показаны {shown_ru} из {total_ru} строк: больше на лист не помещается. "
+        f"Остальные — в выгрузке за более короткий период."
+    )
 
 
 def table_header(table: str, key: str, lang: Lang) -> str:

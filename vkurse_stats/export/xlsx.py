@@ -34,7 +34,7 @@ from xlsxwriter.worksheet import Worksheet
 from ..metrics.definitions import METRIC_BY_ID, METRICS, PEAK_IDS, has_activity
 from ..metrics.insight import limit_at
 from ..metrics.model import Day, Page, Summary
-from ..metrics.tables import SIZE_UNITS, TABLES, size_unit
+from ..metrics.tables import SIZE_UNITS, TABLES, client_label, size_unit
 from ..timeutil import zone
 from . import labels as L
 from .labels import ExportQuery, Lang
@@ -47,9 +47,18 @@ MAX_TEXT_WIDTH = 60
 Kind = Literal["text", "label", "int", "bytes", "date", "datetime", "duration", "share", "number"]
 # Widths (in characters) a column of each kind needs for its values.
 KIND_WIDTH: dict[str, int] = {
-    "text": 12, "label": 12, "int": 10, "bytes": 11, "date": 11, "datetime": 19,
-    "duration": 10, "share": 9, "number": 10,
+    "text": 12,
+    "label": 12,
+    "int": 10,
+    "bytes": 11,
+    "date": 11,
+    "datetime": 19,
+    "duration": 10,
+    "share": 9,
+    "number": 10,
 }
+
+
 def size_format(unit: int, lang: Lang) -> str:
     """The number format of a size shown in unit ``unit`` of SIZE_UNITS: the cell keeps the
     bytes, each trailing comma scales by 1000, so it reads as the page's text (one decimal)."""
@@ -58,6 +67,8 @@ def size_format(unit: int, lang: Lang) -> str:
     if unit == 0:
         return f'#,##0" {name}"'
     return f'#,##0.0{"," * ((len(str(scale)) - 1) // 3)}" {name}"'
+
+
 DATE_FORMAT = {"ru": "dd.mm.yyyy", "en": "yyyy-mm-dd"}
 DATETIME_FORMAT = {"ru": "dd.mm.yyyy hh:mm:ss", "en": "yyyy-mm-dd hh:mm:ss"}
 SECONDS_PER_DAY = 86_400
@@ -74,16 +85,21 @@ class Styles:
 
     def __init__(self, wb: Workbook, lang: Lang) -> None:
         self.title = wb.add_format({"bold": True, "font_size": 13})
-        self.header = wb.add_format({  # client types from the data name columns: quote-prefixed
-            "bold": True, "text_wrap": True, "valign": "top", "bg_color": "#E8EEF7",
-            "bottom": 1, "quote_prefix": True,
-        })
+        self.header = wb.add_format(
+            {  # client types from the data name columns: quote-prefixed
+                "bold": True,
+                "text_wrap": True,
+                "valign": "top",
+                "bg_color": "#E8EEF7",
+                "bottom": 1,
+                "quote_prefix": True,
+            }
+        )
         self.over_limit = wb.add_format({"font_color": "#9C0006", "bg_color": "#FFC7CE"})
         # The page's amber: 90 % of the limit or more.
         self.near_limit = wb.add_format({"font_color": "#7A4B00", "bg_color": "#FFE8B3"})
         # Each size is written with the format of the unit it reads in (see size_format).
-        self.sizes = [wb.add_format({"num_format": size_format(i, lang)})
-                      for i in range(len(SIZE_UNITS))]
+        self.sizes = [wb.add_format({"num_format": size_format(i, lang)}) for i in range(len(SIZE_UNITS))]
         self.kind: dict[str, Format] = {
             # quote_prefix: Excel keeps the cell text even when a user edits it and presses Enter.
             "text": wb.add_format({"quote_prefix": True}),
@@ -137,10 +153,12 @@ def inline_string(text: str, style: int, at: str) -> str:
 def number_cell(style: int) -> Render:
     """Renders a number (anything else fails loudly: nothing but digits may reach the XML
     unescaped); a float is written as its repr, which reads back exactly."""
+
     def render(v: Any, at: str) -> str:
         if type(v) is not int and type(v) is not float:
             v = float(v)
         return f'<c{at} s="{style}"><v>{v}</v></c>'
+
     return render
 
 
@@ -180,10 +198,16 @@ class RowStream:
     FLUSH_ROWS = 2_000
 
     def __init__(self, ws: Worksheet) -> None:
-        if not (ws.constant_memory and getattr(ws, "row_data_fh", None) is not None
-                and hasattr(ws, "dim_rowmax") and hasattr(ws, "previous_row")):
-            raise RuntimeError("this XlsxWriter version is not supported by the export "
-                               "(constant-memory row file not found); pin the locked version")
+        if not (
+            ws.constant_memory
+            and getattr(ws, "row_data_fh", None) is not None
+            and hasattr(ws, "dim_rowmax")
+            and hasattr(ws, "previous_row")
+        ):
+            raise RuntimeError(
+                "this XlsxWriter version is not supported by the export "
+                "(constant-memory row file not found); pin the locked version"
+            )
         self.ws = ws
         self.buffer: list[str] = []
         self.next_row = 0
@@ -215,8 +239,7 @@ class RowStream:
 class SheetWriter:
     """One worksheet written top to bottom: title, header, then rows of typed cells."""
 
-    def __init__(self, wb: Workbook, styles: Styles, name: str, title: str,
-                 cols: Sequence[Col], tz: str) -> None:
+    def __init__(self, wb: Workbook, styles: Styles, name: str, title: str, cols: Sequence[Col], tz: str) -> None:
         self.ws: Worksheet = wb.add_worksheet(name)
         self.stream = RowStream(self.ws)
         self.name = name
@@ -230,8 +253,7 @@ class SheetWriter:
         self._render = [self._renderer(c.kind, i) for i, c in enumerate(self.cols)]
 
         self.stream.add(TITLE_ROW, inline_string(title, self.styles.title._get_xf_index(), ""), 0)
-        lines = max((_lines(c.header, w) for c, w in zip(self.cols, self.widths, strict=True)),
-                    default=1)
+        lines = max((_lines(c.header, w) for c, w in zip(self.cols, self.widths, strict=True)), default=1)
         style = self.styles.header._get_xf_index()
         header = "".join(inline_string(col.header, style, "") for col in self.cols)
         self.stream.add(HEADER_ROW, header, len(self.cols) - 1, height=15 * lines + 3)
@@ -246,6 +268,7 @@ class SheetWriter:
                 if len(s) >= widths[col]:  # constant memory: widths are known only as rows pass
                     widths[col] = min(len(s) + 1, MAX_TEXT_WIDTH)
                 return inline_string(s, style, at)
+
             return text
         if kind == "datetime":
             serial = self.serial
@@ -255,6 +278,7 @@ class SheetWriter:
                 offset = by_day.get(v // US_PER_DAY)
                 x = serial(v) if offset is None else (v + offset) / US_PER_DAY + UNIX_EPOCH_SERIAL
                 return f'<c{at} s="{style}"><v>{x}</v></c>'
+
             return moment
         if kind == "bytes":
             sized = [number_cell(f._get_xf_index()) for f in self.styles.sizes]
@@ -291,8 +315,9 @@ class SheetWriter:
         self.row += 1
         self.stream.add(self.row, inline_string(title, self.styles.title._get_xf_index(), ""), 0)
         style = self.styles.header._get_xf_index()
-        self.stream.add(self.row + 1, "".join(inline_string(h, style, "") for h in headers),
-                        len(headers) - 1, height=33)
+        self.stream.add(
+            self.row + 1, "".join(inline_string(h, style, "") for h in headers), len(headers) - 1, height=33
+        )
         for i, h in enumerate(headers):
             self.widths[i] = max(self.widths[i], min(len(h) // 2 + 3, 24))
         self.row += 2
@@ -312,8 +337,7 @@ class SheetWriter:
         ws = self.ws
         ws.freeze_panes(FIRST_ROW, 0)
         if self.cols:
-            ws.autofilter(HEADER_ROW, 0, self.last_row if filter_to is None else filter_to,
-                          len(self.cols) - 1)
+            ws.autofilter(HEADER_ROW, 0, self.last_row if filter_to is None else filter_to, len(self.cols) - 1)
         for i, width in enumerate(self.widths):
             ws.set_column(i, i, width)
         # Printed: A4 landscape, as wide as one page, the header row on every page.
@@ -339,25 +363,45 @@ def _share(value: int, limit: int | None) -> float | None:
 # --- sheets ---------------------------------------------------------------------------------------
 def _summary_sheet(wb: Workbook, st: Styles, lang: Lang, s: Summary, title: str) -> SheetWriter:
     cols = [
-        Col(L.column("section", lang), "label"), Col(L.column("metric", lang), "label"),
-        Col(L.column("value", lang), "int"), Col(L.column("at", lang) + f" ({s.timezone})",
-                                                  "datetime"),
-        Col(L.column("limit", lang), "int"), Col(L.column("share", lang), "share"),
+        Col(L.column("section", lang), "label"),
+        Col(L.column("metric", lang), "label"),
+        Col(L.column("value", lang), "int"),
+        Col(L.column("at", lang) + f" ({s.timezone})", "datetime"),
+        Col(L.column("limit", lang), "int"),
+        Col(L.column("share", lang), "share"),
         Col(L.column("metric_id", lang), "label"),
     ]
     sheet = SheetWriter(wb, st, L.sheet_name("summary", lang), title, cols, s.timezone)
     sizes: dict[int, Kind] = {2: "bytes", 4: "bytes"}
     for m in METRICS:
         mv = s.metrics[m.id]
-        sheet.add([L.section_label(m.section, lang, short=False), m.label(lang), mv.value, mv.at,
-                   mv.limit, _share(mv.value, mv.limit), m.id],
-                  sizes if L.is_bytes(m) else None)
+        sheet.add(
+            [
+                L.section_label(m.section, lang, short=False),
+                m.label(lang),
+                mv.value,
+                mv.at,
+                mv.limit,
+                _share(mv.value, mv.limit),
+                m.id,
+            ],
+            sizes if L.is_bytes(m) else None,
+        )
     # As the page: over the limit red, at 90 % of it or more amber.
-    sheet.ws.conditional_format(FIRST_ROW, 5, sheet.last_row, 5, {
-        "type": "cell", "criteria": ">", "value": 1, "format": st.over_limit,
-        "stop_if_true": True})
-    sheet.ws.conditional_format(FIRST_ROW, 5, sheet.last_row, 5, {
-        "type": "cell", "criteria": ">=", "value": WARN_SHARE, "format": st.near_limit})
+    sheet.ws.conditional_format(
+        FIRST_ROW,
+        5,
+        sheet.last_row,
+        5,
+        {"type": "cell", "criteria": ">", "value": 1, "format": st.over_limit, "stop_if_true": True},
+    )
+    sheet.ws.conditional_format(
+        FIRST_ROW,
+        5,
+        sheet.last_row,
+        5,
+        {"type": "cell", "criteria": ">=", "value": WARN_SHARE, "format": st.near_limit},
+    )
     if not has_activity(s.metrics):
         sheet.add([L.no_activity(lang, s.date_from, s.date_to)], {0: "label"})
     sheet.widths[0] = max(sheet.widths[0], 20)
@@ -365,8 +409,9 @@ def _summary_sheet(wb: Workbook, st: Styles, lang: Lang, s: Summary, title: str)
     return sheet
 
 
-def _days_sheet(wb: Workbook, st: Styles, lang: Lang, s: Summary, days: Sequence[Day],
-                clients: Sequence[str], title: str) -> tuple[SheetWriter, dict[str, int]]:
+def _days_sheet(
+    wb: Workbook, st: Styles, lang: Lang, s: Summary, days: Sequence[Day], clients: Sequence[str], title: str
+) -> tuple[SheetWriter, dict[str, int]]:
     """The CSV's table, then one column per set licence limit of a total peak (for the chart)."""
     tz = s.timezone
     plan = L.day_columns(lang, tz, clients, L.limited_in(s))
@@ -403,8 +448,7 @@ def _days_sheet(wb: Workbook, st: Styles, lang: Lang, s: Summary, days: Sequence
     value_col = {dc.key: i for i, dc in enumerate(plan) if dc.kind == "value"}
     limit_col = {pid: len(plan) + i for i, pid in enumerate(limits)}
     sheet.finish()
-    return sheet, {**{f"value:{k}": v for k, v in value_col.items()},
-                   **{f"limit:{k}": v for k, v in limit_col.items()}}
+    return sheet, {**{f"value:{k}": v for k, v in value_col.items()}, **{f"limit:{k}": v for k, v in limit_col.items()}}
 
 
 # Line colours of the three total peaks; each limit is drawn dashed in its peak's colour.
@@ -416,32 +460,38 @@ def _peaks_chart(wb: Workbook, lang: Lang, days: SheetWriter, where: dict[str, i
     dates = days.column(0)
     for pid, colour in zip(PEAK_IDS, PEAK_COLOURS, strict=False):
         m = METRIC_BY_ID[pid]
-        chart.add_series({
-            "name": m.label(lang), "categories": list(dates),
-            "values": list(days.column(where[f"value:{pid}"])),
-            "line": {"color": colour, "width": 1.75},
-        })
+        chart.add_series(
+            {
+                "name": m.label(lang),
+                "categories": list(dates),
+                "values": list(days.column(where[f"value:{pid}"])),
+                "line": {"color": colour, "width": 1.75},
+            }
+        )
         if f"limit:{pid}" in where:
-            chart.add_series({
-                "name": L.limit_header(m, lang), "categories": list(dates),
-                "values": list(days.column(where[f"limit:{pid}"])),
-                "line": {"color": colour, "width": 1.25, "dash_type": "dash"},
-            })
-    chart.set_title({"name": "Daily peaks and licence limits" if lang == "en"
-                     else "Пики по дням и лимиты лицензии"})
-    chart.set_x_axis({"date_axis": True, "num_format": "dd.mm" if lang == "ru" else "mm-dd",
-                      "major_gridlines": {"visible": False}})
-    chart.set_y_axis({"min": 0, "major_gridlines": {"visible": True,
-                                                    "line": {"color": "#DDDDDD"}}})
+            chart.add_series(
+                {
+                    "name": L.limit_header(m, lang),
+                    "categories": list(dates),
+                    "values": list(days.column(where[f"limit:{pid}"])),
+                    "line": {"color": colour, "width": 1.25, "dash_type": "dash"},
+                }
+            )
+    chart.set_title({"name": "Daily peaks and licence limits" if lang == "en" else "Пики по дням и лимиты лицензии"})
+    chart.set_x_axis(
+        {"date_axis": True, "num_format": "dd.mm" if lang == "ru" else "mm-dd", "major_gridlines": {"visible": False}}
+    )
+    chart.set_y_axis({"min": 0, "major_gridlines": {"visible": True, "line": {"color": "#DDDDDD"}}})
     chart.set_legend({"position": "bottom"})
     chart.set_size({"width": 900, "height": 420})
     return chart
 
 
-def _clients_sheet(wb: Workbook, st: Styles, lang: Lang, tz: str, days: Sequence[Day],
-                   clients: Sequence[str], title: str) -> None:
+def _clients_sheet(
+    wb: Workbook, st: Styles, lang: Lang, tz: str, days: Sequence[Day], clients: Sequence[str], title: str
+) -> None:
     cols = [Col("Date" if lang == "en" else "Дата", "date")]
-    cols.extend(Col(L.client_label(client, lang), "int") for client in clients)
+    cols.extend(Col(client_label(client, lang), "int") for client in clients)
     sheet = SheetWriter(wb, st, L.sheet_name("clients", lang), title, cols, tz)
     for day in days:
         sheet.add([day.date, *(day.clients.get(c, 0) for c in clients)])
@@ -451,21 +501,27 @@ def _clients_sheet(wb: Workbook, st: Styles, lang: Lang, tz: str, days: Sequence
 # A table column's type (metrics/tables.py) -> its cells' kind in a sheet.
 # A label of a value the platform added later (a new client type) is the value itself: text from
 # the data, kept text like titles.
-KIND_OF: dict[str, Kind] = {"text": "text", "id": "text", "label": "text", "int": "int",
-                            "bytes": "bytes", "instant": "datetime", "duration": "duration"}
+KIND_OF: dict[str, Kind] = {
+    "text": "text",
+    "id": "text",
+    "label": "text",
+    "int": "int",
+    "bytes": "bytes",
+    "instant": "datetime",
+    "duration": "duration",
+}
 # Values named by the label catalogue rather than shown as stored.
-LABELLED: dict[str, Callable[[Any, Lang], str]] = {
-    "template": L.template_label, "client": L.client_label}
+LABELLED: dict[str, Callable[[Any, Lang], str]] = {"template": L.template_label, "client": client_label}
 WARN_SHARE = 0.9
 
 
-def _table_sheet(wb: Workbook, st: Styles, lang: Lang, tz: str, key: str, title: str,
-                 fetch: Callable[[int, int], Page]) -> None:
+def _table_sheet(
+    wb: Workbook, st: Styles, lang: Lang, tz: str, key: str, title: str, fetch: Callable[[int, int], Page]
+) -> None:
     """Every row of a query API table, up to what a sheet holds (then a row says so); its
     columns are the table's definition, named as on the page."""
     spec = TABLES[key].export_columns
-    cols = [Col(c.label(lang) + (f" ({tz})" if c.type == "instant" else ""), KIND_OF[c.type])
-            for c in spec]
+    cols = [Col(c.label(lang) + (f" ({tz})" if c.type == "instant" else ""), KIND_OF[c.type]) for c in spec]
     sheet = SheetWriter(wb, st, L.sheet_name(key, lang), title, cols, tz)
     fields = [c.key for c in spec]
     named = [(i, LABELLED[f]) for i, f in enumerate(fields) if f in LABELLED]
@@ -473,7 +529,7 @@ def _table_sheet(wb: Workbook, st: Styles, lang: Lang, tz: str, key: str, title:
     written = total = 0
     while written < room:
         page = fetch(PAGE_SIZE, written)
-        total, rows = page.total, page.rows[:room - written]
+        total, rows = page.total, page.rows[: room - written]
         del page  # one page in memory at a time
         for row in rows:
             values = [row.get(f) for f in fields]
@@ -492,29 +548,45 @@ def _table_sheet(wb: Workbook, st: Styles, lang: Lang, tz: str, key: str, title:
 MAX_EPISODES = 10_000  # what the breaches API lists at most
 
 
-def _breaches_sheet(wb: Workbook, st: Styles, lang: Lang, query: ExportQuery, s: Summary,
-                    days: Sequence[Day], title: str) -> None:
+def _breaches_sheet(
+    wb: Workbook, st: Styles, lang: Lang, query: ExportQuery, s: Summary, days: Sequence[Day], title: str
+) -> None:
     """«Превышения лимитов»: every episode at or over a limit (the list of /api/v1/breaches),
     then per day and limited peak the time at and over its limit (the daily figures)."""
     tz = s.timezone
     limited = L.limited_in(s)
-    cols = [Col(L.column("section", lang), "label"), Col(L.column("metric", lang), "label"),
-            Col(L.column("kind", lang), "label"), Col(L.column("start", lang) + f" ({tz})", "datetime"),
-            Col(L.column("end", lang) + f" ({tz})", "datetime"),
-            Col(L.column("duration", lang), "duration"), Col(L.column("highest", lang), "int"),
-            Col(L.column("limit", lang), "int"), Col(L.column("metric_id", lang), "label")]
+    cols = [
+        Col(L.column("section", lang), "label"),
+        Col(L.column("metric", lang), "label"),
+        Col(L.column("kind", lang), "label"),
+        Col(L.column("start", lang) + f" ({tz})", "datetime"),
+        Col(L.column("end", lang) + f" ({tz})", "datetime"),
+        Col(L.column("duration", lang), "duration"),
+        Col(L.column("highest", lang), "int"),
+        Col(L.column("limit", lang), "int"),
+        Col(L.column("metric_id", lang), "label"),
+    ]
     sheet = SheetWriter(wb, st, L.sheet_name("breaches", lang), title, cols, tz)
-    data = query.breaches(s.company.id, s.date_from, s.date_to, None, MAX_EPISODES) if limited \
-        else {"metrics": {}}
+    data = query.breaches(s.company.id, s.date_from, s.date_to, None, MAX_EPISODES) if limited else {"metrics": {}}
     history = query.rollups.limit_histories([s.company.id])[s.company.id]
     listed = 0
     for m in limited:
         figures = data["metrics"].get(m.id) or {"list": [], "truncated": False}
         for e in figures["list"]:
             start, end = L.iso_us(e["start"]), L.iso_us(e["end"])
-            sheet.add([L.section_label(m.section, lang, short=False), m.label(lang),
-                       L.episode_kind(e["kind"], lang), start, end, e["seconds"], e["highest"],
-                       limit_at(history, m.limit, start), m.id])
+            sheet.add(
+                [
+                    L.section_label(m.section, lang, short=False),
+                    m.label(lang),
+                    L.episode_kind(e["kind"], lang),
+                    start,
+                    end,
+                    e["seconds"],
+                    e["highest"],
+                    limit_at(history, m.limit, start),
+                    m.id,
+                ]
+            )
             listed += 1
         if figures["truncated"]:
             sheet.add([L.episodes_left_out(lang)], {0: "label"})
@@ -522,29 +594,60 @@ def _breaches_sheet(wb: Workbook, st: Styles, lang: Lang, query: ExportQuery, s:
         sheet.add([L.no_breaches(lang)], {0: "label"})
     episodes_end = sheet.last_row
     # Per day: the same columns hold a date, the metric, the day's limit and figures.
-    sheet.section(L.title("breach_days", lang, s.company.name, s.company.id, s.date_from,
-                          s.date_to, tz),
-                  [L.column("date", lang), L.column("section", lang), L.column("metric", lang),
-                   L.column("limit", lang), L.column("day_peak", lang),
-                   L.column("at_limit", lang), L.column("over_limit", lang),
-                   L.column("episodes", lang), L.column("metric_id", lang)])
-    kinds: dict[int, Kind] = {0: "date", 2: "label", 3: "int", 4: "int", 5: "duration",
-                              6: "duration", 7: "int", 8: "label"}
+    sheet.section(
+        L.title("breach_days", lang, s.company.name, s.company.id, s.date_from, s.date_to, tz),
+        [
+            L.column("date", lang),
+            L.column("section", lang),
+            L.column("metric", lang),
+            L.column("limit", lang),
+            L.column("day_peak", lang),
+            L.column("at_limit", lang),
+            L.column("over_limit", lang),
+            L.column("episodes", lang),
+            L.column("metric_id", lang),
+        ],
+    )
+    kinds: dict[int, Kind] = {
+        0: "date",
+        2: "label",
+        3: "int",
+        4: "int",
+        5: "duration",
+        6: "duration",
+        7: "int",
+        8: "label",
+    }
     for day in days:
         for m in limited:
             mv = day.metrics[m.id]
             if not mv.breach or not (mv.breach[0] or mv.breach[1]):
                 continue
-            sheet.add([day.date, L.section_label(m.section, lang, short=False), m.label(lang),
-                       mv.limit, mv.value, L.breach_value(day, m.id, "at_limit"),
-                       L.breach_value(day, m.id, "over_limit"), L.breach_value(day, m.id, "episodes"),
-                       m.id], kinds)
+            sheet.add(
+                [
+                    day.date,
+                    L.section_label(m.section, lang, short=False),
+                    m.label(lang),
+                    mv.limit,
+                    mv.value,
+                    L.breach_value(day, m.id, "at_limit"),
+                    L.breach_value(day, m.id, "over_limit"),
+                    L.breach_value(day, m.id, "episodes"),
+                    m.id,
+                ],
+                kinds,
+            )
     sheet.widths[0] = max(sheet.widths[0], 20)
     sheet.finish(filter_to=episodes_end)
 
 
 def export_xlsx(
-    query: ExportQuery, company_id: str, date_from: date, date_to: date, *, lang: str = "ru",
+    query: ExportQuery,
+    company_id: str,
+    date_from: date,
+    date_to: date,
+    *,
+    lang: str = "ru",
 ) -> bytes:
     """The workbook of ``company_id`` for ``date_from .. date_to`` (inclusive) as XLSX bytes.
 
@@ -560,32 +663,63 @@ def export_xlsx(
         return L.title(key, language, company.name, company.id, date_from, date_to, tz)
 
     out = io.BytesIO()
-    wb = xlsxwriter.Workbook(out, {
-        "constant_memory": True,
-        # Text stays text: nothing from the data may become a formula, a link or a number.
-        "strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False,
-    })
+    wb = xlsxwriter.Workbook(
+        out,
+        {
+            "constant_memory": True,
+            # Text stays text: nothing from the data may become a formula, a link or a number.
+            "strings_to_formulas": False,
+            "strings_to_urls": False,
+            "strings_to_numbers": False,
+        },
+    )
     wb.set_properties({"title": title("summary"), "comments": "vkurse-stats"})
     st = Styles(wb, language)
     summary_sheet = _summary_sheet(wb, st, language, summary, title("summary"))
     days_sheet, where = _days_sheet(wb, st, language, summary, days, clients, title("days"))
     if days:
         anchor = len(days_sheet.cols) + 1
-        days_sheet.ws.insert_chart(HEADER_ROW, anchor, _peaks_chart(wb, language, days_sheet,
-                                                                    where))
-        summary_sheet.ws.insert_chart(HEADER_ROW, len(summary_sheet.cols) + 1,
-                                      _peaks_chart(wb, language, days_sheet, where))
+        days_sheet.ws.insert_chart(HEADER_ROW, anchor, _peaks_chart(wb, language, days_sheet, where))
+        summary_sheet.ws.insert_chart(
+            HEADER_ROW, len(summary_sheet.cols) + 1, _peaks_chart(wb, language, days_sheet, where)
+        )
     _breaches_sheet(wb, st, language, query, summary, days, title("breaches"))
     _clients_sheet(wb, st, language, tz, days, clients, title("clients"))
-    _table_sheet(wb, st, language, tz, "events", title("events"),
-                 lambda limit, offset: query.events(company_id, date_from, date_to,
-                                                    limit=limit, offset=offset))
-    _table_sheet(wb, st, language, tz, "planned", title("planned"),
-                 lambda limit, offset: query.planned(company_id, limit=limit, offset=offset))
-    _table_sheet(wb, st, language, tz, "disk", title("disk"),
-                 lambda limit, offset: query.disk(company_id, limit=limit, offset=offset))
-    _table_sheet(wb, st, language, tz, "devices", title("devices"),
-                 lambda limit, offset: query.devices(company_id, date_from, date_to,
-                                                     limit=limit, offset=offset))
+    _table_sheet(
+        wb,
+        st,
+        language,
+        tz,
+        "events",
+        title("events"),
+        lambda limit, offset: query.events(company_id, date_from, date_to, limit=limit, offset=offset),
+    )
+    _table_sheet(
+        wb,
+        st,
+        language,
+        tz,
+        "planned",
+        title("planned"),
+        lambda limit, offset: query.planned(company_id, limit=limit, offset=offset),
+    )
+    _table_sheet(
+        wb,
+        st,
+        language,
+        tz,
+        "disk",
+        title("disk"),
+        lambda limit, offset: query.disk(company_id, limit=limit, offset=offset),
+    )
+    _table_sheet(
+        wb,
+        st,
+        language,
+        tz,
+        "devices",
+        title("devices"),
+        lambda limit, offset: query.devices(company_id, date_from, date_to, limit=limit, offset=offset),
+    )
     wb.close()
     return out.getvalue()

@@ -35,6 +35,7 @@ _KIND_SCHEMAS = {
 }
 _BLANK_LINE = re.compile(rb"\n[ \t\r\x0b\x0c]*(?:\n|$)")  # after the first line
 
+
 def jsonl_tables(block: list[bytes | str]) -> tuple[list[int], dict[str, pa.Table]] | None:
     """A block of JSON lines as (the positions of its company records, one store-layout table
     per other kind in line order), when Arrow parses it and the column validator proves every

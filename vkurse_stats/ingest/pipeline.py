@@ -274,8 +274,7 @@ class Ingestor:
             if value != now:
                 raise RecordError(
                     f"limits.{name}",
-                    f"{who} may not change its licence limits ({name}: {_shown(now)} -> {_shown(value)}); "
-                    "support can",
+                    f"{who} may not change its licence limits ({name}: {_shown(now)} -> {_shown(value)}); support can",
                 )
 
     def _audit(self, action: str, company_id: str, line: int, **detail: Any) -> None:

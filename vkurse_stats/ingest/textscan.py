@@ -21,7 +21,7 @@ def _buffers(a: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """The offsets (one more than the strings) and the bytes of a string array."""
     _validity, offsets, data = a.buffers()
     width = np.int64 if pa.types.is_large_string(a.type) else np.int32
-    off = np.frombuffer(offsets, dtype=width)[a.offset : a.offset + len(a) + 1]  # type: ignore[arg-type]
+    off = np.frombuffer(offsets, dtype=width)[a.offset : a.offset + len(a) + 1]
     raw = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, dtype=np.uint8)
     return off, raw
 
@@ -39,7 +39,7 @@ def instants(a: pa.Array, first: int = INT64_MIN, last: int = INT64_MAX) -> tupl
 def client_words(a: pa.Array) -> np.ndarray:
     """Whether each text is a client word (``^[a-z][a-z0-9_-]{0,31}$``); False for a null."""
     off, raw = _buffers(a)
-    return client_word(off, raw, len(a)) & a.is_valid().to_numpy(zero_copy_only=False)
+    return np.asarray(client_word(off, raw, len(a)) & a.is_valid().to_numpy(zero_copy_only=False), dtype=np.bool_)
 
 
 @njit(cache=True, nogil=True)
@@ -52,9 +52,7 @@ def _two(raw: np.ndarray, i: int) -> int:
 
 
 @njit(cache=True, nogil=True)
-def parse_rfc3339(
-    off: np.ndarray, raw: np.ndarray, n: int, first: int, last: int
-) -> tuple[np.ndarray, np.ndarray]:
+def parse_rfc3339(off: np.ndarray, raw: np.ndarray, n: int, first: int, last: int) -> tuple[np.ndarray, np.ndarray]:
     """``YYYY-MM-DDTHH:MM:SS[.f{1,6}](Z|+HH:MM|-HH:MM)`` of the years 1000..9998 with a real date,
     hours < 24, minutes and seconds < 60 and an offset under a day: its epoch microseconds, when
     they lie in ``first .. last``."""

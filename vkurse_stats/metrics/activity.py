@@ -63,8 +63,15 @@ class Window:
         template = kept.column("template").to_numpy().astype(np.int64)
         transport = kept.column("transport").to_numpy().astype(np.int64)
         return cls(
-            t0, t1, parent, parents,
-            _CLASS_OF_TEMPLATE[template] * 2 + transport, template, transport, start[keep], end[keep],
+            t0,
+            t1,
+            parent,
+            parents,
+            _CLASS_OF_TEMPLATE[template] * 2 + transport,
+            template,
+            transport,
+            start[keep],
+            end[keep],
         )
 
     def curve(self, metric: MetricDef) -> tuple[I64, I64]:
@@ -129,13 +136,15 @@ class ActiveParent:
         return dict(self.__dict__)
 
 
-def active_at(store: AnalyticStore, company_id: str, instant: int, now: int, cap_us: int,
-              history: History) -> tuple[dict[str, tuple[int, int | None]], list[ActiveParent]]:
+def active_at(
+    store: AnalyticStore, company_id: str, instant: int, now: int, cap_us: int, history: History
+) -> tuple[dict[str, tuple[int, int | None]], list[ActiveParent]]:
     """What was active at ``instant``: each peak metric's count and the limit in force then, and
     the events and calls active then (largest first), whose figures sum to those counts."""
     w = Window.fetch(store, company_id, instant, instant + 1, now, cap_us)
-    counts = {m.id: (value_at(w.curve(m), instant), limit_at(history, m.limit, instant) if m.limit else None)
-              for m in PEAKS}
+    counts = {
+        m.id: (value_at(w.curve(m), instant), limit_at(history, m.limit, instant) if m.limit else None) for m in PEAKS
+    }
     n = w.parents.num_rows
     connections = np.bincount(w.parent, minlength=n)
     speakers = np.bincount(w.parent, weights=(w.transport == 0), minlength=n).astype(np.int64)
@@ -147,13 +156,19 @@ def active_at(store: AnalyticStore, company_id: str, instant: int, now: int, cap
     out = []
     for i in range(n):
         kind = "call" if w.parents.column("parent_kind")[i].as_py() == PARENT_CALL else "event"
-        out.append(ActiveParent(
-            kind, w.parents.column("parent_id")[i].as_py(), TEMPLATE_NAMES.get(int(template[i]), "meeting"),
-            described.column("title")[i].as_py() if described is not None else None,
-            described.column("organizer_id")[i].as_py() if described is not None else None,
-            described.column("organizer_name")[i].as_py() if described is not None else None,
-            int(connections[i]), int(speakers[i]), int(viewers[i]),
-        ))
+        out.append(
+            ActiveParent(
+                kind,
+                w.parents.column("parent_id")[i].as_py(),
+                TEMPLATE_NAMES.get(int(template[i]), "meeting"),
+                described.column("title")[i].as_py() if described is not None else None,
+                described.column("organizer_id")[i].as_py() if described is not None else None,
+                described.column("organizer_name")[i].as_py() if described is not None else None,
+                int(connections[i]),
+                int(speakers[i]),
+                int(viewers[i]),
+            )
+        )
     out.sort(key=lambda p: (-p.connections, -p.speakers, p.kind, p.id))
     return counts, out
 
@@ -170,15 +185,15 @@ class Episode:
     limit: int  # the limit in force when it began
 
 
-def episodes(curve: tuple[I64, I64], limit_steps: Sequence[tuple[int, int | None]], metric: str,
-             t0: int, t1: int) -> list[Episode]:
+def episodes(
+    curve: tuple[I64, I64], limit_steps: Sequence[tuple[int, int | None]], metric: str, t0: int, t1: int
+) -> list[Episode]:
     """The episodes of a day's ``curve`` within [t0, t1) against the limit's ``limit_steps``
     (effective_from, value), at-or-above and over, in order of start; one that lasts until t1
     ends there (the next day's continues it)."""
     times, values = curve
     changes = np.array([t for t, _ in limit_steps if t0 < t < t1], dtype=np.int64)
-    cuts = np.unique(np.concatenate((np.array([t0, t1], dtype=np.int64), times[(times > t0) & (times < t1)],
-                                     changes)))
+    cuts = np.unique(np.concatenate((np.array([t0, t1], dtype=np.int64), times[(times > t0) & (times < t1)], changes)))
     a, b = cuts[:-1], cuts[1:]
     at = np.searchsorted(times, a, side="right") - 1
     level = np.where(at >= 0, values[np.maximum(at, 0)], 0) if len(times) else np.zeros(len(a), dtype=np.int64)
@@ -211,7 +226,7 @@ def minute_maxima(curve: tuple[I64, I64], t0: int, t1: int) -> list[int]:
     best = np.where(at >= 0, values[np.maximum(at, 0)], 0)
     inside = (times >= t0) & (times < t1)
     np.maximum.at(best, (times[inside] - t0) // 60_000_000, values[inside])
-    return best.tolist()
+    return [int(v) for v in best]
 
 
 def percentile(values: Sequence[int], q: float) -> float | None:

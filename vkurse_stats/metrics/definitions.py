@@ -197,4 +197,5 @@ def has_activity(values: Mapping[str, Any]) -> bool:
     which a range before the company's start or in the future still shows) is not zero."""
     return any(values[m.id].value for m in METRICS if m.combine != "last" and m.id in values)
 
+
 UNKNOWN_CLIENT = "unknown"

@@ -147,8 +147,16 @@ def warm_up() -> None:
     kernels.endpoint_keys(none, DAY_SHIFT, none, none, CAT_BITS + 1, none)
     kernels.first_days(none, none, 1, 1)
     kernels.hourly(none, CONNECTION_PEAKS[1], 1, HOUR_US)
-    kernels.breaches(none, CONNECTION_PEAKS[1], np.zeros((len(CONNECTION_PEAKS[0]), 1), dtype=np.int64),
-                     none, none, none, none, np.zeros(1, dtype=np.int64))
+    kernels.breaches(
+        none,
+        CONNECTION_PEAKS[1],
+        np.zeros((len(CONNECTION_PEAKS[0]), 1), dtype=np.int64),
+        none,
+        none,
+        none,
+        none,
+        np.zeros(1, dtype=np.int64),
+    )
 
 
 def distinct(values: I64) -> I64:

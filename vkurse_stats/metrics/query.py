@@ -18,8 +18,9 @@ from ..store.meta import MetaStore
 from ..timeutil import DayGrid, day_from_number, day_number, day_start_us, local_hour, to_iso
 from .activity import PEAKS, Episode, Window, active_at, episodes, minute_maxima, percentile, smallest_covering
 from .definitions import CLIENT_PREFIX, METRICS
-from .engine import HOUR_US, HOURLY, NO_TIME
+from .engine import HOUR_US, HOURLY
 from .insight import BREACH_FIGURES, LIMITED, History, breach_id, hour_id, limit_at
+from .keys import NO_TIME
 from .model import Day, MetricValue, Page, Summary
 from .rollup import Rollups
 from .tables import TABLES, fold, templates_named
@@ -72,9 +73,20 @@ MAIN_CURVES = ("total.connections", "total.speakers", "total.events")
 
 
 def _episode_json(e: Episode, tz: str) -> dict[str, Any]:
-    return {"metric": e.metric, "kind": "over" if e.over else "at", "start": to_iso(e.start, tz),
-            "end": to_iso(e.end, tz), "seconds": (e.end - e.start) / 1_000_000, "highest": e.highest,
-            "limit": e.limit}
+    return {
+        "metric": e.metric,
+        "kind": "over" if e.over else "at",
+        "start": to_iso(e.start, tz),
+        "end": to_iso(e.end, tz),
+        "seconds": (e.end - e.start) / 1_000_000,
+        "highest": e.highest,
+        "limit": e.limit,
+    }
+
+
+def _figures(value: MetricValue) -> tuple[int, int, int, int]:
+    """A limited peak's breach figures (zeros for a day that has none)."""
+    return value.breach or (0, 0, 0, 0)
 
 
 def _breach(grid: _Grid, metric_id: str, history: History, limit: str | None) -> tuple[int, int, int, int] | None:
@@ -124,18 +136,25 @@ class Query:
             fresh = fresh.cast(table.schema)
             day = fresh.column("day")
             inside = pc.greater_equal(day, a)
-            table = pa.concat_tables([
-                table.filter(pc.invert(pc.is_in(table.column("day"), pa.array(days, pa.int32())))),
-                fresh.filter(inside),
-            ])
+            table = pa.concat_tables(
+                [
+                    table.filter(pc.invert(pc.is_in(table.column("day"), pa.array(days, pa.int32())))),
+                    fresh.filter(inside),
+                ]
+            )
             before = sorted(d for d in days if d < a)
             if before:  # a stock's level at the range's start moved too
                 stored = self.store.read_days(company_id, before[0], a - 1)
                 for rows, sign in ((stored, -1), (fresh.filter(pc.invert(inside)), 1)):
-                    rows = rows.filter(pc.and_(pc.is_in(rows.column("day"), pa.array(before, pa.int32())),
-                                               pc.is_in(rows.column("metric"), pa.array(STOCKS))))
-                    for metric, value in zip(rows.column("metric").to_pylist(), rows.column("value").to_pylist(),
-                                             strict=True):
+                    rows = rows.filter(
+                        pc.and_(
+                            pc.is_in(rows.column("day"), pa.array(before, pa.int32())),
+                            pc.is_in(rows.column("metric"), pa.array(STOCKS)),
+                        )
+                    )
+                    for metric, value in zip(
+                        rows.column("metric").to_pylist(), rows.column("value").to_pylist(), strict=True
+                    ):
                         stocks[metric] = stocks.get(metric, 0) + sign * int(value)
         return info, _Grid(table, a, b), stocks
 
@@ -196,8 +215,10 @@ class Query:
             limits: list[int | None] = [None] * len(values)
             breaches: list[Any] = [None] * len(values)
             if m.is_peak and m.limit and history.get(m.limit):
-                limits = [limit_at(history, m.limit, t if t is not None else int(s))
-                          for t, s in zip(ats, starts[:-1].tolist(), strict=True)]
+                limits = [
+                    limit_at(history, m.limit, t if t is not None else int(s))
+                    for t, s in zip(ats, starts[:-1].tolist(), strict=True)
+                ]
                 figures = [grid.values(breach_id(m.id, f)).tolist() for f in BREACH_FIGURES[:4]]
                 breaches = list(zip(*figures, strict=True))
             columns.append((m.id, values.tolist(), ats, limits, breaches))
@@ -216,10 +237,12 @@ class Query:
         """What was active at ``instant``: each peak metric's count with the limit in force, and
         the events and calls active then, largest first (their figures sum to the counts)."""
         info = self._company(company_id)
-        counts, parents = active_at(self.store, company_id, instant, self.rollups.clock(), self.rollups.cap_us,
-                                    self._history(company_id))
+        counts, parents = active_at(
+            self.store, company_id, instant, self.rollups.clock(), self.rollups.cap_us, self._history(company_id)
+        )
         return {
-            "company": company_id, "instant": to_iso(instant, info.timezone),
+            "company": company_id,
+            "instant": to_iso(instant, info.timezone),
             "metrics": {mid: {"value": v, "limit": lim} for mid, (v, lim) in counts.items()},
             "active": [p.as_json() for p in parents],
         }
@@ -251,14 +274,25 @@ class Query:
                 # Seconds from the day's start: a busy day changes its counts tens of thousands of times.
                 "steps": [[(t - t0) / 1_000_000, v] for t, v in zip(times.tolist(), values.tolist(), strict=True)],
                 "minutes": minute_maxima(curve, t0, t1),
-                "peak": peak, "at": to_iso(at, info.timezone),
+                "peak": peak,
+                "at": to_iso(at, info.timezone),
                 "limit": limit_at(history, m.limit, t0) if m.limit else None,
                 "limit_changes": [[to_iso(t, info.timezone), v] for t, v in steps],
-                "episodes": [_episode_json(e, info.timezone) for e in episodes(
-                    curve, history.get(m.limit or "", []), m.id, t0, t1)] if m.limit else [],
+                "episodes": [
+                    _episode_json(e, info.timezone)
+                    for e in episodes(curve, history.get(m.limit or "", []), m.id, t0, t1)
+                ]
+                if m.limit
+                else [],
             }
-        return {"company": company_id, "day": day.isoformat(), "timezone": info.timezone,
-                "start": to_iso(t0, info.timezone), "end": to_iso(t1, info.timezone), "metrics": out}
+        return {
+            "company": company_id,
+            "day": day.isoformat(),
+            "timezone": info.timezone,
+            "start": to_iso(t0, info.timezone),
+            "end": to_iso(t1, info.timezone),
+            "metrics": out,
+        }
 
     def hours(self, company_id: str, date_from: date, date_to: date) -> dict[str, Any]:
         """Per main count: the highest value in every weekday x hour (local wall-clock hours) of
@@ -277,11 +311,17 @@ class Query:
                     hour = elapsed if length == 24 else local_hour(int(bounds[i]) + elapsed * HOUR_US, info.timezone)
                     matrix[weekday, hour] = max(matrix[weekday, hour], slots[i, elapsed])
             out[metric_id] = matrix.tolist()
-        return {"company": company_id, "from": date_from.isoformat(), "to": date_to.isoformat(),
-                "timezone": info.timezone, "metrics": out}
+        return {
+            "company": company_id,
+            "from": date_from.isoformat(),
+            "to": date_to.isoformat(),
+            "timezone": info.timezone,
+            "metrics": out,
+        }
 
-    def breaches(self, company_id: str, date_from: date, date_to: date, metric: str | None = None,
-                 max_episodes: int = 100) -> dict[str, Any]:
+    def breaches(
+        self, company_id: str, date_from: date, date_to: date, metric: str | None = None, max_episodes: int = 100
+    ) -> dict[str, Any]:
         """Per limited peak metric of a range: the time at and over the limit in force, the
         episodes (an episode crossing midnight is listed once, its days both count it), the days
         with a breach, and sizing: the median and 95th percentile of the daily peaks over days
@@ -324,28 +364,40 @@ class Query:
             at_us, over_us, at_n, over_n = figure.breach or (0, 0, 0, 0)
             out[m.id] = {
                 "limit": figure.limit,
-                "at_limit_seconds": at_us / 1_000_000, "over_limit_seconds": over_us / 1_000_000,
-                "episodes": at_n, "over_episodes": over_n,
+                "at_limit_seconds": at_us / 1_000_000,
+                "over_limit_seconds": over_us / 1_000_000,
+                "episodes": at_n,
+                "over_episodes": over_n,
                 "days": [
-                    {"date": days[i].date.isoformat(), "peak": days[i].metrics[m.id].value,
-                     "limit": days[i].metrics[m.id].limit,
-                     "at_limit_seconds": days[i].metrics[m.id].breach[0] / 1_000_000,  # type: ignore[index]
-                     "over_limit_seconds": days[i].metrics[m.id].breach[1] / 1_000_000,  # type: ignore[index]
-                     "episodes": days[i].metrics[m.id].breach[2]}  # type: ignore[index]
+                    {
+                        "date": days[i].date.isoformat(),
+                        "peak": days[i].metrics[m.id].value,
+                        "limit": days[i].metrics[m.id].limit,
+                        "at_limit_seconds": _figures(days[i].metrics[m.id])[0] / 1_000_000,
+                        "over_limit_seconds": _figures(days[i].metrics[m.id])[1] / 1_000_000,
+                        "episodes": _figures(days[i].metrics[m.id])[2],
+                    }
                     for i in hit_days
                 ],
                 "list": [_episode_json(e, info.timezone) for e in found],
                 "truncated": truncated,
                 "sizing": {
                     "active_days": len(peaks),
-                    "median": percentile(peaks, 50), "p95": percentile(peaks, 95),
+                    "median": percentile(peaks, 50),
+                    "p95": percentile(peaks, 95),
                     "days_at_90": sum(1 for v, lim in shares if lim is not None and lim > 0 and v >= 0.9 * lim),
                     "days_at_100": sum(1 for v, lim in shares if lim is not None and v >= lim),
-                    "covers_95": smallest_covering(peaks, 0.95), "covers_100": smallest_covering(peaks, 1.0),
+                    "covers_95": smallest_covering(peaks, 0.95),
+                    "covers_100": smallest_covering(peaks, 1.0),
                 },
             }
-        return {"company": company_id, "from": date_from.isoformat(), "to": date_to.isoformat(),
-                "timezone": info.timezone, "metrics": out}
+        return {
+            "company": company_id,
+            "from": date_from.isoformat(),
+            "to": date_to.isoformat(),
+            "timezone": info.timezone,
+            "metrics": out,
+        }
 
     # --- tables ------------------------------------------------------------------------------
     def _page(

@@ -26,8 +26,9 @@ from ..store.meta import MetaStore
 from ..store.schema import PARENT_SCHEMA, PARENT_STATS_SCHEMA
 from ..timeutil import DayGrid, day_number, local_date
 from .definitions import CLIENT_PREFIX, METRICS
-from .engine import NO_TIME, Connections, WindowFigures, distinct, sweep_window
+from .engine import Connections, WindowFigures, distinct, sweep_window
 from .insight import BREACH_FIGURES, History, breach_id, hour_id, limit_steps
+from .keys import NO_TIME
 
 WINDOW_DAYS = 31  # days recomputed per fetch: bounds memory on a full rebuild
 DAY_US = 86_400_000_000
@@ -126,8 +127,6 @@ class Touched:
         if company_id in self.joined:
             out.joined[company_id] = self.joined.pop(company_id)
         return out
-
-
 
 
 @dataclass
@@ -632,8 +631,9 @@ class Rollups:
                 "at": _nullable(np.concatenate(out_at)),
             }
         )
-        days = pa.table({"company_id": company_col.take(pa.array(company_of_day)),
-                         "day": pa.array(local_day, pa.int32())})
+        days = pa.table(
+            {"company_id": company_col.take(pa.array(company_of_day)), "day": pa.array(local_day, pa.int32())}
+        )
         store.write_days_of(days, day_rows, now)
 
     def _stats_within(
@@ -947,7 +947,6 @@ class Rollups:
         keys = [c for c in ("company_id", "parent_kind", "parent_id") if c in parents.column_names]
         return self._stats_table(parents.select(keys), theirs, blocks, now)
 
-
     # --- volatility and rebuild --------------------------------------------------------------
     def fresh_days(
         self, company_id: str, last: int, computed: dict[int, int] | None = None
@@ -1038,8 +1037,10 @@ class Rollups:
         tzs = self.timezones(list(bounds))
         names = list(bounds)
         lo_day = np.array([day_number(local_date(bounds[c][0], tzs[c])) for c in names], dtype=np.int64)
-        hi_day = np.array([day_number(local_date(max(bounds[c][1], bounds[c][0]) + self.cap_us, tzs[c]))
-                           for c in names], dtype=np.int64)
+        hi_day = np.array(
+            [day_number(local_date(max(bounds[c][1], bounds[c][0]) + self.cap_us, tzs[c])) for c in names],
+            dtype=np.int64,
+        )
         origin = int(lo_day.min())  # windows of WINDOW_DAYS from here, for all
         # One grid per timezone (companies share a few) from the origin to the last day.
         grids: dict[str, DayGrid] = {}
@@ -1128,9 +1129,7 @@ class Rollups:
             stats = self.parent_stats(chunk.select(["company_id", "parent_kind", "parent_id"]), rows, "UTC", now)
             store.replace_parent_stats(no_rids, stats)
 
-    def _rebuild(
-        self, company_id: str, progress: Callable[[int, int], None] | None, fetch: WindowFetch | None
-    ) -> None:
+    def _rebuild(self, company_id: str, progress: Callable[[int, int], None] | None, fetch: WindowFetch | None) -> None:
         store = self.store
         now = self.clock()
         store.clear_rollups(company_id)
@@ -1259,9 +1258,7 @@ def _sharing_codes(parents: pa.Table, owner: np.ndarray) -> set[int]:
     return set(owner[by][1:][same].tolist())
 
 
-def _company_days(
-    company: np.ndarray, start: np.ndarray, end: np.ndarray, zones: list[str]
-) -> list[tuple[int, int]]:
+def _company_days(company: np.ndarray, start: np.ndarray, end: np.ndarray, zones: list[str]) -> list[tuple[int, int]]:
     """The distinct (company, local day) pairs from each start's day to each end's day
     (inclusive), ``company`` numbering ``zones`` (each company's timezone): one grid per zone."""
     if len(company) == 0:

@@ -80,8 +80,7 @@ class TableDef:
     @property
     def export_columns(self) -> tuple[Column, ...]:
         """The downloads' order: every column as defined, the ids last."""
-        return (tuple(c for c in self.columns if c.type != "id")
-                + tuple(c for c in self.columns if c.type == "id"))
+        return tuple(c for c in self.columns if c.type != "id") + tuple(c for c in self.columns if c.type == "id")
 
     def column(self, key: str) -> Column:
         for c in self.columns:
@@ -91,8 +90,7 @@ class TableDef:
 
 
 PARTICIPANTS_HINT = (
-    "Разных людей за всё мероприятие: пользователь считается один раз, каждое гостевое "
-    "подключение — отдельно",
+    "Разных людей за всё мероприятие: пользователь считается один раз, каждое гостевое подключение — отдельно",
     "Different people over the whole event: a user counts once, each guest connection separately",
 )
 PEAK_HINT = (
@@ -102,46 +100,87 @@ PEAK_HINT = (
     "so the peak can exceed the number of participants",
 )
 
-TABLES: dict[str, TableDef] = {t.id: t for t in (
-    TableDef("events", "Статистика по мероприятиям", "Events", (
-        Column("id", "id", "ID мероприятия", "Event id", page=False),
-        Column("title", "text", "Название", "Title", fallback="id"),
-        Column("template", "label", "Шаблон", "Template"),
-        Column("organizer_id", "id", "ID организатора", "Organizer id", page=False),
-        Column("organizer_name", "text", "Организатор", "Organizer", fallback="organizer_id"),
-        Column("created_at", "instant", "Создано", "Created"),
-        Column("scheduled_start", "instant", "Запланировано на", "Scheduled for"),
-        Column("first_join", "instant", "Первое подключение", "First join"),
-        Column("last_leave", "instant", "Последнее отключение", "Last leave"),
-        Column("duration_s", "duration", "Длительность", "Duration"),
-        Column("participants", "int", "Участников", "Participants", hint_ru=PARTICIPANTS_HINT[0],
-               hint_en=PARTICIPANTS_HINT[1]),
-        Column("connections", "int", "Подключений", "Connections", page=False),
-        Column("peak", "int", "Пик одновременных подключений", "Peak concurrent connections",
-               hint_ru=PEAK_HINT[0], hint_en=PEAK_HINT[1]),
-        Column("peak_at", "instant", "Время пика", "Peak at", page=False),
-    ), sort="first_join"),
-    TableDef("planned", "Планируемые мероприятия", "Planned events", (
-        Column("organizer_id", "id", "ID организатора", "Organizer id", page=False),
-        Column("organizer_name", "text", "Организатор", "Organizer", fallback="organizer_id"),
-        Column("planned", "int", "Запланировано мероприятий", "Planned events"),
-        Column("next_id", "id", "ID ближайшего", "Next event id", page=False),
-        Column("next_title", "text", "Ближайшее мероприятие", "Next event", fallback="next_id"),
-        Column("next_start", "instant", "Начало ближайшего", "Next start"),
-    ), sort="planned", ranged=False),
-    TableDef("disk", "Использование диска", "Disk usage", (
-        Column("owner_id", "id", "ID владельца", "Owner id", page=False),
-        Column("owner_name", "text", "Владелец", "Owner", fallback="owner_id"),
-        Column("bytes", "bytes", "Занято", "Used"),
-        Column("files", "int", "Файлов", "Files"),
-    ), sort="bytes", ranged=False),
-    TableDef("devices", "Устройства и клиенты", "Devices and clients", (
-        Column("client", "label", "Тип клиента", "Client type"),
-        Column("device", "text", "Устройство", "Device"),
-        Column("users", "int", "Пользователей", "Users"),
-        Column("logins", "int", "Входов", "Logins"),
-    ), sort="users"),
-)}
+TABLES: dict[str, TableDef] = {
+    t.id: t
+    for t in (
+        TableDef(
+            "events",
+            "Статистика по мероприятиям",
+            "Events",
+            (
+                Column("id", "id", "ID мероприятия", "Event id", page=False),
+                Column("title", "text", "Название", "Title", fallback="id"),
+                Column("template", "label", "Шаблон", "Template"),
+                Column("organizer_id", "id", "ID организатора", "Organizer id", page=False),
+                Column("organizer_name", "text", "Организатор", "Organizer", fallback="organizer_id"),
+                Column("created_at", "instant", "Создано", "Created"),
+                Column("scheduled_start", "instant", "Запланировано на", "Scheduled for"),
+                Column("first_join", "instant", "Первое подключение", "First join"),
+                Column("last_leave", "instant", "Последнее отключение", "Last leave"),
+                Column("duration_s", "duration", "Длительность", "Duration"),
+                Column(
+                    "participants",
+                    "int",
+                    "Участников",
+                    "Participants",
+                    hint_ru=PARTICIPANTS_HINT[0],
+                    hint_en=PARTICIPANTS_HINT[1],
+                ),
+                Column("connections", "int", "Подключений", "Connections", page=False),
+                Column(
+                    "peak",
+                    "int",
+                    "Пик одновременных подключений",
+                    "Peak concurrent connections",
+                    hint_ru=PEAK_HINT[0],
+                    hint_en=PEAK_HINT[1],
+                ),
+                Column("peak_at", "instant", "Время пика", "Peak at", page=False),
+            ),
+            sort="first_join",
+        ),
+        TableDef(
+            "planned",
+            "Планируемые мероприятия",
+            "Planned events",
+            (
+                Column("organizer_id", "id", "ID организатора", "Organizer id", page=False),
+                Column("organizer_name", "text", "Организатор", "Organizer", fallback="organizer_id"),
+                Column("planned", "int", "Запланировано мероприятий", "Planned events"),
+                Column("next_id", "id", "ID ближайшего", "Next event id", page=False),
+                Column("next_title", "text", "Ближайшее мероприятие", "Next event", fallback="next_id"),
+                Column("next_start", "instant", "Начало ближайшего", "Next start"),
+            ),
+            sort="planned",
+            ranged=False,
+        ),
+        TableDef(
+            "disk",
+            "Использование диска",
+            "Disk usage",
+            (
+                Column("owner_id", "id", "ID владельца", "Owner id", page=False),
+                Column("owner_name", "text", "Владелец", "Owner", fallback="owner_id"),
+                Column("bytes", "bytes", "Занято", "Used"),
+                Column("files", "int", "Файлов", "Files"),
+            ),
+            sort="bytes",
+            ranged=False,
+        ),
+        TableDef(
+            "devices",
+            "Устройства и клиенты",
+            "Devices and clients",
+            (
+                Column("client", "label", "Тип клиента", "Client type"),
+                Column("device", "text", "Устройство", "Device"),
+                Column("users", "int", "Пользователей", "Users"),
+                Column("logins", "int", "Входов", "Logins"),
+            ),
+            sort="users",
+        ),
+    )
+}
 
 # --- names of the values -------------------------------------------------------------------------
 TEMPLATE_LABELS: dict[str, tuple[str, str]] = {
@@ -166,7 +205,10 @@ CLIENT_LABELS: dict[str, tuple[str, str]] = {
 # Sizes in decimal units, as the licence is sold (1 ГБ = 10⁹ bytes): the page, both downloads and
 # the limit inputs use these (an Excel number format can scale by 1000, not by 1024).
 SIZE_UNITS: tuple[tuple[int, str, str], ...] = (
-    (1, "Б", "B"), (10**3, "КБ", "KB"), (10**6, "МБ", "MB"), (10**9, "ГБ", "GB"),
+    (1, "Б", "B"),
+    (10**3, "КБ", "KB"),
+    (10**6, "МБ", "MB"),
+    (10**9, "ГБ", "GB"),
     (10**12, "ТБ", "TB"),
 )
 
@@ -206,5 +248,4 @@ def templates_named(search: str) -> list[str]:
     """Templates whose name (in either language) or id contains the folded ``search``."""
     if not search:
         return []
-    return [t for t, (ru, en) in TEMPLATE_LABELS.items()
-            if search in fold(ru) or search in fold(en) or search in t]
+    return [t for t, (ru, en) in TEMPLATE_LABELS.items() if search in fold(ru) or search in fold(en) or search in t]

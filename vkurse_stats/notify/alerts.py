@@ -101,15 +101,22 @@ class Crossing:
     limit: int
 
 
-def crossings(curve: Curve, steps: Sequence[tuple[int, int | None]], percent: int, rules: Rules,
-              t0: int, t1: int) -> list[Crossing]:
+def crossings(
+    curve: Curve, steps: Sequence[tuple[int, int | None]], percent: int, rules: Rules, t0: int, t1: int
+) -> list[Crossing]:
     """The crossings of ``percent`` of the limit (``steps``: its history) by the step ``curve``
     within [t0, t1), with the hysteresis of the module doc. The state at ``t0`` is *fired* when
     the count is then at or above the re-arm level (an episode under way), else *armed*."""
     times, values = curve
-    cuts = np.unique(np.concatenate((
-        np.array([t0], dtype=np.int64), times[(times > t0) & (times < t1)],
-        np.array([t for t, _ in steps if t0 < t < t1], dtype=np.int64))))
+    cuts = np.unique(
+        np.concatenate(
+            (
+                np.array([t0], dtype=np.int64),
+                times[(times > t0) & (times < t1)],
+                np.array([t for t, _ in steps if t0 < t < t1], dtype=np.int64),
+            )
+        )
+    )
     # The count and the limit at every cut, found at once.
     at = np.searchsorted(times, cuts, side="right") - 1
     count = np.where(at >= 0, values[np.maximum(at, 0)], 0) if len(times) else np.zeros(len(cuts), dtype=np.int64)
@@ -123,8 +130,9 @@ def crossings(curve: Curve, steps: Sequence[tuple[int, int | None]], percent: in
     level = np.array([level_of(int(x), percent) if x >= 0 else 0 for x in np.unique(limits)], dtype=np.int64)
     level_by = dict(zip(np.unique(limits).tolist(), level.tolist(), strict=True))
     lv = np.array([level_by[x] for x in limits.tolist()], dtype=np.int64)
-    margin = np.array([margin_of(int(x), rules.margin_percent) if x >= 0 else 0 for x in limits.tolist()],
-                      dtype=np.int64)
+    margin = np.array(
+        [margin_of(int(x), rules.margin_percent) if x >= 0 else 0 for x in limits.tolist()], dtype=np.int64
+    )
     cls = np.where(limits < 0, 0, np.where(count >= lv, 3, np.where(count >= lv - margin, 2, 1)))
     keep = np.ones(len(cuts), dtype=np.bool_)
     keep[1:] = (cls[1:] != cls[:-1]) | (limits[1:] != limits[:-1])
@@ -132,8 +140,14 @@ def crossings(curve: Curve, steps: Sequence[tuple[int, int | None]], percent: in
     fired = False
     below_since: int | None = None
     first = True
-    for a, v, limit, lvl, mg in zip(cuts[keep].tolist(), count[keep].tolist(), limits[keep].tolist(),
-                                    lv[keep].tolist(), margin[keep].tolist(), strict=True):
+    for a, v, limit, lvl, mg in zip(
+        cuts[keep].tolist(),
+        count[keep].tolist(),
+        limits[keep].tolist(),
+        lv[keep].tolist(),
+        margin[keep].tolist(),
+        strict=True,
+    ):
         if limit < 0:  # no limit, nothing to cross; an episode under way ends
             fired, below_since, first = False, None, False
             continue
@@ -303,10 +317,14 @@ class AlertEngine:
                 steps = history[m.limit or ""]
                 th = thresholds[m.id]
                 for percent in th.percents:
-                    found = [c for c in crossings(curve, steps, percent, self.rules, w0, t1)
-                             if c.start >= max(t0, th.since_us)]
-                    old = [a for a in recorded if a.metric == m.id and a.percent == percent
-                           and a.instant_us >= th.since_us]
+                    found = [
+                        c
+                        for c in crossings(curve, steps, percent, self.rules, w0, t1)
+                        if c.start >= max(t0, th.since_us)
+                    ]
+                    old = [
+                        a for a in recorded if a.metric == m.id and a.percent == percent and a.instant_us >= th.since_us
+                    ]
                     rows.extend(self._differences(company_id, m.id, percent, found, old, curve, before))
         alerts = self.store.record_alerts(rows, self._clock()) if rows else []
         if mark is not None and mark != before:
@@ -315,8 +333,16 @@ class AlertEngine:
             self._deliver(alert, tz)
         return alerts
 
-    def _differences(self, company_id: str, metric: str, percent: int, found: list[Crossing],
-                     old: list[Alert], curve: Curve, before: int | None) -> list[dict[str, Any]]:
+    def _differences(
+        self,
+        company_id: str,
+        metric: str,
+        percent: int,
+        found: list[Crossing],
+        old: list[Alert],
+        curve: Curve,
+        before: int | None,
+    ) -> list[dict[str, Any]]:
         have = {(a.instant_us, a.value): a for a in old}
         now = {(c.start, c.value): c for c in found}
         removed = [have[k] for k in sorted(have.keys() - now.keys())]
@@ -324,19 +350,39 @@ class AlertEngine:
         out: list[dict[str, Any]] = []
 
         def row(kind: str, c: Crossing, replaces: int | None) -> dict[str, Any]:
-            return {"company_id": company_id, "metric": metric, "percent": percent, "kind": kind,
-                    "instant_us": c.start, "value": c.value, "level": c.level, "limit_value": c.limit,
-                    "active": self._active(company_id, c.start), "replaces": replaces}
+            return {
+                "company_id": company_id,
+                "metric": metric,
+                "percent": percent,
+                "kind": kind,
+                "instant_us": c.start,
+                "value": c.value,
+                "level": c.level,
+                "limit_value": c.limit,
+                "active": self._active(company_id, c.start),
+                "replaces": replaces,
+            }
 
         for gone, new in zip(removed, added, strict=False):  # a crossing that moved
             out.append(row("corrected", new, gone.id))
-        for new in added[len(removed):]:
+        for new in added[len(removed) :]:
             late = before is not None and new.start <= before
             out.append(row("corrected" if late else "raised", new, None))
-        for gone in removed[len(added):]:
-            out.append({"company_id": company_id, "metric": metric, "percent": percent, "kind": "retracted",
-                        "instant_us": gone.instant_us, "value": value_at(curve, gone.instant_us),
-                        "level": gone.level, "limit_value": gone.limit, "active": [], "replaces": gone.id})
+        for gone in removed[len(added) :]:
+            out.append(
+                {
+                    "company_id": company_id,
+                    "metric": metric,
+                    "percent": percent,
+                    "kind": "retracted",
+                    "instant_us": gone.instant_us,
+                    "value": value_at(curve, gone.instant_us),
+                    "level": gone.level,
+                    "limit_value": gone.limit,
+                    "active": [],
+                    "replaces": gone.id,
+                }
+            )
         return out
 
     def _active(self, company_id: str, instant: int) -> list[dict[str, Any]]:
@@ -348,10 +394,18 @@ class AlertEngine:
     # --- delivery ------------------------------------------------------------------------------
     def _deliver(self, alert: Alert, tz: str) -> None:
         services = self.services
-        services.accounts.audit(ACTOR, f"alert.{alert.kind}", alert.company_id, alert=alert.id,
-                                metric=alert.metric, percent=alert.percent,
-                                instant=to_iso(alert.instant_us, tz), value=alert.value, limit=alert.limit,
-                                replaces=alert.replaces)
+        services.accounts.audit(
+            ACTOR,
+            f"alert.{alert.kind}",
+            alert.company_id,
+            alert=alert.id,
+            metric=alert.metric,
+            percent=alert.percent,
+            instant=to_iso(alert.instant_us, tz),
+            value=alert.value,
+            limit=alert.limit,
+            replaces=alert.replaces,
+        )
         notifier = services.notifier
         data = {**alert.as_json(), "instant": to_iso(alert.instant_us, tz)}
         data.pop("company")
@@ -365,8 +419,14 @@ class AlertEngine:
                 subs = notifier.store.subscriptions(account.id)
                 lang = next(iter(subs.values())).lang if subs else "ru"
                 subject, body = alert_email(alert, name, tz, lang, services.settings.public_url)
-                notifier.queue_email(to=account.email, subject=subject, body=body, company_id=alert.company_id,
-                                     account_id=account.id, dedup_key=f"alert:{alert.id}:account:{account.id}")
+                notifier.queue_email(
+                    to=account.email,
+                    subject=subject,
+                    body=body,
+                    company_id=alert.company_id,
+                    account_id=account.id,
+                    dedup_key=f"alert:{alert.id}:account:{account.id}",
+                )
         except Exception:  # noqa: BLE001 - the alert stands; support sees it, delivery is retried
             log.exception("could not queue the delivery of alert %s", alert.id)
 
@@ -376,19 +436,26 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "alert.kind.raised": ("Порог достигнут", "Threshold reached"),
     "alert.kind.corrected": ("Исправление: порог достигнут", "Correction: threshold reached"),
     "alert.kind.retracted": ("Исправление: порог не был достигнут", "Correction: threshold not reached"),
-    "alert.subject": ("ВКурсе: {kind} — {metric} {value} из {limit} ({percent} %) — {company}",
-                      "VKurse: {kind} — {metric} {value} of {limit} ({percent} %) — {company}"),
-    "alert.body": ("{metric}: {value} при лимите {limit} — порог {percent} % ({level}) достигнут {at}.",
-                   "{metric}: {value} with a limit of {limit} — the {percent} % threshold ({level}) was "
-                   "reached at {at}."),
-    "alert.body_retracted": ("По поздно поступившим данным порог {percent} % ({level}) показателя "
-                             "{metric} в {at} не был достигнут: предыдущее уведомление отменено.",
-                             "Records that arrived late show that {metric} did not reach the {percent} % "
-                             "threshold ({level}) at {at}: the earlier alert is withdrawn."),
+    "alert.subject": (
+        "ВКурсе: {kind} — {metric} {value} из {limit} ({percent} %) — {company}",
+        "VKurse: {kind} — {metric} {value} of {limit} ({percent} %) — {company}",
+    ),
+    "alert.body": (
+        "{metric}: {value} при лимите {limit} — порог {percent} % ({level}) достигнут {at}.",
+        "{metric}: {value} with a limit of {limit} — the {percent} % threshold ({level}) was reached at {at}.",
+    ),
+    "alert.body_retracted": (
+        "По поздно поступившим данным порог {percent} % ({level}) показателя "
+        "{metric} в {at} не был достигнут: предыдущее уведомление отменено.",
+        "Records that arrived late show that {metric} did not reach the {percent} % "
+        "threshold ({level}) at {at}: the earlier alert is withdrawn.",
+    ),
     "alert.body_replaces": ("Это уведомление заменяет уведомление №{id}.", "This alert replaces alert #{id}."),
     "alert.active": ("Активные мероприятия и звонки в этот момент:", "Events and calls active then:"),
-    "alert.active_row": ("— {title} ({organizer}): подключений {connections}, спикеров {speakers}",
-                         "— {title} ({organizer}): {connections} connections, {speakers} speakers"),
+    "alert.active_row": (
+        "— {title} ({organizer}): подключений {connections}, спикеров {speakers}",
+        "— {title} ({organizer}): {connections} connections, {speakers} speakers",
+    ),
     # --- pages: the live view, the alerts list, the thresholds ---------------------------------
     "nav.now": ("Сейчас", "Now"),
     "nav.alerts": ("Оповещения", "Alerts"),
@@ -407,19 +474,21 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "now.col_speakers": ("Спикеры", "Speakers"),
     "now.col_viewers": ("Зрители", "Viewers"),
     "alerts.title": ("Оповещения о лимитах", "Licence alerts"),
-    "alerts.hint": ("Оповещение приходит, когда показатель достигает порога от лимита лицензии; "
-                    "поздние данные дают исправление.",
-                    "An alert is raised when a count reaches a threshold of the licence limit; late "
-                    "records produce a correction."),
+    "alerts.hint": (
+        "Оповещение приходит, когда показатель достигает порога от лимита лицензии; поздние данные дают исправление.",
+        "An alert is raised when a count reaches a threshold of the licence limit; late records produce a correction.",
+    ),
     "alerts.settings": ("Пороги оповещений", "Alert thresholds"),
-    "alerts.settings_hint": ("Проценты от лимита через запятую (пусто — без оповещений). Повторное "
-                             "оповещение — только после того, как показатель пробудет ниже порога "
-                             "минус {margin} % лимита не меньше {rearm} мин. Письма получают "
-                             "администраторы компании, вебхук — адрес выше.",
-                             "Percents of the limit, comma-separated (empty: no alerts). A threshold "
-                             "alerts again only after the count has stayed below it minus {margin} % "
-                             "of the limit for {rearm} min. E-mail goes to the company's "
-                             "administrators, and the webhook above is called."),
+    "alerts.settings_hint": (
+        "Проценты от лимита через запятую (пусто — без оповещений). Повторное "
+        "оповещение — только после того, как показатель пробудет ниже порога "
+        "минус {margin} % лимита не меньше {rearm} мин. Письма получают "
+        "администраторы компании, вебхук — адрес выше.",
+        "Percents of the limit, comma-separated (empty: no alerts). A threshold "
+        "alerts again only after the count has stayed below it minus {margin} % "
+        "of the limit for {rearm} min. E-mail goes to the company's "
+        "administrators, and the webhook above is called.",
+    ),
     "alerts.limit_now": ("лимит сейчас {limit}", "limit now {limit}"),
     "alerts.saved": ("Пороги оповещений сохранены.", "Alert thresholds saved."),
     "alerts.bad": ("Пороги не сохранены: {error}", "Thresholds not saved: {error}"),
@@ -431,8 +500,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "alerts.col_value": ("Значение / лимит", "Value / limit"),
     "alerts.col_threshold": ("Порог", "Threshold"),
     "alerts.col_active": ("Активные мероприятия", "Active events"),
-    "alert.footer": ("Пороги уведомлений настраиваются в разделе «Уведомления»: {url}",
-                     "Alert thresholds are set under Notifications: {url}"),
+    "alert.footer": (
+        "Пороги уведомлений настраиваются в разделе «Уведомления»: {url}",
+        "Alert thresholds are set under Notifications: {url}",
+    ),
 }
 
 
@@ -451,17 +522,42 @@ def alert_email(alert: Alert, company: str, tz: str, lang: str, public_url: str)
     metric = metric_label(alert.metric, lang)
     at = local_datetime(alert.instant_us, tz).strftime("%Y-%m-%d %H:%M:%S") + f" ({tz})"
     kind = _t(lang, f"alert.kind.{alert.kind}")
-    subject = _t(lang, "alert.subject", kind=kind, metric=metric, value=alert.value, limit=alert.limit,
-                 percent=alert.percent, company=company)
-    lines = [_t(lang, "alert.body_retracted" if alert.kind == "retracted" else "alert.body", metric=metric,
-                value=alert.value, limit=alert.limit, percent=alert.percent, level=alert.level, at=at)]
+    subject = _t(
+        lang,
+        "alert.subject",
+        kind=kind,
+        metric=metric,
+        value=alert.value,
+        limit=alert.limit,
+        percent=alert.percent,
+        company=company,
+    )
+    lines = [
+        _t(
+            lang,
+            "alert.body_retracted" if alert.kind == "retracted" else "alert.body",
+            metric=metric,
+            value=alert.value,
+            limit=alert.limit,
+            percent=alert.percent,
+            level=alert.level,
+            at=at,
+        )
+    ]
     if alert.replaces is not None:
         lines.append(_t(lang, "alert.body_replaces", id=alert.replaces))
     if alert.active:
         lines += ["", _t(lang, "alert.active")]
         for p in alert.active:
-            lines.append(_t(lang, "alert.active_row", title=p.get("title") or p.get("id"),
-                            organizer=p.get("organizer_name") or p.get("organizer_id") or "—",
-                            connections=p.get("connections"), speakers=p.get("speakers")))
+            lines.append(
+                _t(
+                    lang,
+                    "alert.active_row",
+                    title=p.get("title") or p.get("id"),
+                    organizer=p.get("organizer_name") or p.get("organizer_id") or "—",
+                    connections=p.get("connections"),
+                    speakers=p.get("speakers"),
+                )
+            )
     lines += ["", _t(lang, "alert.footer", url=f"{public_url}/settings#alerts")]
     return subject, "\n".join(lines)

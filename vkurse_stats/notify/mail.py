@@ -30,8 +30,9 @@ class Attachment:
     subtype: str
 
 
-def build_message(*, sender: str, to: str, subject: str, body: str, sent_at: datetime,
-                  attachments: Sequence[Attachment] = ()) -> bytes:
+def build_message(
+    *, sender: str, to: str, subject: str, body: str, sent_at: datetime, attachments: Sequence[Attachment] = ()
+) -> bytes:
     """An RFC 5322 message (UTF-8 text body, attachments as MIME parts), as the bytes to send."""
     msg = EmailMessage(policy=policy.SMTP)
     msg["From"] = sender
@@ -41,8 +42,7 @@ def build_message(*, sender: str, to: str, subject: str, body: str, sent_at: dat
     msg["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or "localhost")
     msg.set_content(body, subtype="plain", charset="utf-8", cte="quoted-printable")
     for item in attachments:
-        msg.add_attachment(item.content, maintype=item.maintype, subtype=item.subtype,
-                           filename=item.filename)
+        msg.add_attachment(item.content, maintype=item.maintype, subtype=item.subtype, filename=item.filename)
     # CRLF line ends (smtplib leaves those of bytes as they are). Headers are folded only past
     # RFC 5322's hard limit: the standard library's folding of encoded words can drop a space.
     return msg.as_bytes(policy=_UNFOLDED)
@@ -63,8 +63,7 @@ def send_email(settings: Settings, recipient: str, message: bytes) -> None:
     try:
         smtp: smtplib.SMTP
         if settings.smtp_ssl:
-            smtp = smtplib.SMTP_SSL(settings.smtp_host, smtp_port(settings), timeout=SMTP_TIMEOUT_S,
-                                    context=context)
+            smtp = smtplib.SMTP_SSL(settings.smtp_host, smtp_port(settings), timeout=SMTP_TIMEOUT_S, context=context)
         else:
             smtp = smtplib.SMTP(settings.smtp_host, smtp_port(settings), timeout=SMTP_TIMEOUT_S)
         with smtp:

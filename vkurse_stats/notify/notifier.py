@@ -68,19 +68,42 @@ class Notifier:
         return self.settings.now_us() / 1_000_000
 
     # --- queueing ------------------------------------------------------------------------------
-    def queue_email(self, *, to: str, subject: str, body: str, company_id: str | None = None,
-                    account_id: int | None = None, attachments: list[Attachment] | None = None,
-                    dedup_key: str | None = None) -> int | None:
+    def queue_email(
+        self,
+        *,
+        to: str,
+        subject: str,
+        body: str,
+        company_id: str | None = None,
+        account_id: int | None = None,
+        attachments: list[Attachment] | None = None,
+        dedup_key: str | None = None,
+    ) -> int | None:
         """Queue an e-mail; returns its outbox id (None: ``dedup_key`` was queued before)."""
-        message = build_message(sender=self.settings.smtp_from, to=to, subject=subject, body=body,
-                                sent_at=datetime.fromtimestamp(self.clock(), UTC),
-                                attachments=attachments or [])
-        return self._queued(self.store.enqueue(
-            channel="email", recipient=to, subject=subject, payload=message, now=self.clock(),
-            company_id=company_id, account_id=account_id, dedup_key=dedup_key))
+        message = build_message(
+            sender=self.settings.smtp_from,
+            to=to,
+            subject=subject,
+            body=body,
+            sent_at=datetime.fromtimestamp(self.clock(), UTC),
+            attachments=attachments or [],
+        )
+        return self._queued(
+            self.store.enqueue(
+                channel="email",
+                recipient=to,
+                subject=subject,
+                payload=message,
+                now=self.clock(),
+                company_id=company_id,
+                account_id=account_id,
+                dedup_key=dedup_key,
+            )
+        )
 
-    def queue_webhook(self, company_id: str, event_type: str, data: dict[str, Any], *,
-                      dedup_key: str | None = None) -> int | None:
+    def queue_webhook(
+        self, company_id: str, event_type: str, data: dict[str, Any], *, dedup_key: str | None = None
+    ) -> int | None:
         """Queue ``{"type": event_type, **data}`` for the company's webhook; None when the
         company has none (or ``dedup_key`` was queued before)."""
         hook = self.store.webhook(company_id)
@@ -88,10 +111,18 @@ class Notifier:
             return None
         delivery = dedup_key or str(uuid.uuid4())
         body = body_of(event_type, {"delivery": delivery, "company": company_id, **data})
-        return self._queued(self.store.enqueue(
-            channel="webhook", recipient=hook.url, subject=event_type, payload=body, now=self.clock(),
-            company_id=company_id, headers={"X-VKurse-Event": event_type, "X-VKurse-Delivery": delivery},
-            dedup_key=dedup_key))
+        return self._queued(
+            self.store.enqueue(
+                channel="webhook",
+                recipient=hook.url,
+                subject=event_type,
+                payload=body,
+                now=self.clock(),
+                company_id=company_id,
+                headers={"X-VKurse-Event": event_type, "X-VKurse-Delivery": delivery},
+                dedup_key=dedup_key,
+            )
+        )
 
     def _queued(self, delivery_id: int | None) -> int | None:
         if delivery_id is not None:
@@ -99,20 +130,36 @@ class Notifier:
         return delivery_id
 
     # --- reports -------------------------------------------------------------------------------
-    def queue_report(self, account_id: int, email: str, company_id: str, period: Period, lang: str, *,
-                     dedup: bool = True) -> int | None:
+    def queue_report(
+        self, account_id: int, email: str, company_id: str, period: Period, lang: str, *, dedup: bool = True
+    ) -> int | None:
         """Write the report e-mail of ``period`` and queue it (once per account and period
         with ``dedup``; "send now" queues another)."""
         key = period.key(account_id) if dedup else None
         if key is not None and self.store.has_key(key):
             return None
         subject, message = report_message(
-            self.services.query, company_id, period, check_lang(lang), sender=self.settings.smtp_from,
-            to=email, sent_at=datetime.fromtimestamp(self.clock(), UTC),
-            settings_url=f"{self.settings.public_url}/settings")
-        return self._queued(self.store.enqueue(
-            channel="email", recipient=email, subject=subject, payload=message, now=self.clock(),
-            company_id=company_id, account_id=account_id, dedup_key=key))
+            self.services.query,
+            company_id,
+            period,
+            check_lang(lang),
+            sender=self.settings.smtp_from,
+            to=email,
+            sent_at=datetime.fromtimestamp(self.clock(), UTC),
+            settings_url=f"{self.settings.public_url}/settings",
+        )
+        return self._queued(
+            self.store.enqueue(
+                channel="email",
+                recipient=email,
+                subject=subject,
+                payload=message,
+                now=self.clock(),
+                company_id=company_id,
+                account_id=account_id,
+                dedup_key=key,
+            )
+        )
 
     def report_period(self, kind: ReportKind, company_id: str) -> Period:
         """The last complete period of ``kind`` of the company (what its report covers now)."""
@@ -137,12 +184,17 @@ class Notifier:
             if period.due_at < sub.subscription.created_at:
                 continue  # due before the subscription began: only "send now" sends that one
             try:
-                if self.queue_report(sub.subscription.account_id, sub.email, sub.company_id, period,
-                                     sub.subscription.lang) is not None:
+                if (
+                    self.queue_report(
+                        sub.subscription.account_id, sub.email, sub.company_id, period, sub.subscription.lang
+                    )
+                    is not None
+                ):
                     queued += 1
             except Exception:  # noqa: BLE001 - one report's failure must not stop the others
-                log.exception("could not write the %s report of account %s", sub.subscription.kind,
-                              sub.subscription.account_id)
+                log.exception(
+                    "could not write the %s report of account %s", sub.subscription.kind, sub.subscription.account_id
+                )
         return queued
 
     # --- delivery ------------------------------------------------------------------------------
@@ -173,20 +225,36 @@ class Notifier:
         else:
             now = self.clock()
             self.store.mark_delivered(item.id, now)
-            self.accounts.audit(ACTOR, "delivery.sent", item.company_id, delivery=item.id,
-                                channel=item.channel, recipient=item.recipient, subject=item.subject,
-                                attempts=item.attempts + 1)
+            self.accounts.audit(
+                ACTOR,
+                "delivery.sent",
+                item.company_id,
+                delivery=item.id,
+                channel=item.channel,
+                recipient=item.recipient,
+                subject=item.subject,
+                attempts=item.attempts + 1,
+            )
             return True
         attempts = item.attempts + 1
         now = self.clock()
         give_up = attempts >= MAX_ATTEMPTS
         self.store.mark_attempt_failed(item.id, now, error, None if give_up else now + backoff_s(attempts))
         if give_up:
-            self.accounts.audit(ACTOR, "delivery.failed", item.company_id, delivery=item.id,
-                                channel=item.channel, recipient=item.recipient, subject=item.subject,
-                                attempts=attempts, error=error)
-        log.warning("delivery %s (%s to %s) failed, attempt %d: %s", item.id, item.channel,
-                    item.recipient, attempts, error)
+            self.accounts.audit(
+                ACTOR,
+                "delivery.failed",
+                item.company_id,
+                delivery=item.id,
+                channel=item.channel,
+                recipient=item.recipient,
+                subject=item.subject,
+                attempts=attempts,
+                error=error,
+            )
+        log.warning(
+            "delivery %s (%s to %s) failed, attempt %d: %s", item.id, item.channel, item.recipient, attempts, error
+        )
         return False
 
     def _send(self, item: Delivery) -> None:
@@ -247,5 +315,4 @@ class Notifier:
                 log.exception("the notifier's run failed; it runs again in %s s", interval)
             deadline = time.monotonic() + interval
             with self._cv:
-                self._cv.wait_for(lambda: self._stopping or self._woken,
-                                  timeout=max(0.0, deadline - time.monotonic()))
+                self._cv.wait_for(lambda: self._stopping or self._woken, timeout=max(0.0, deadline - time.monotonic()))

@@ -23,8 +23,18 @@ from .mail import Attachment, build_message
 from .texts import text
 
 # The figures the e-mail body lists; the workbook has every one.
-KEY_FIGURES = ("total.connections", "total.speakers", "total.events", "total.held", "meetings.held",
-               "webinars.held", "calls.held", "calls.messages", "users.total", "storage.total_bytes")
+KEY_FIGURES = (
+    "total.connections",
+    "total.speakers",
+    "total.events",
+    "total.held",
+    "meetings.held",
+    "webinars.held",
+    "calls.held",
+    "calls.messages",
+    "users.total",
+    "storage.total_bytes",
+)
 XLSX_TYPE = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
 
@@ -93,9 +103,18 @@ def _figure(summary: Summary, metric_id: str, lang: str) -> str:
 def report_body(summary: Summary, period: Period, lang: str, settings_url: str) -> str:
     """The text of a report e-mail: greeting, the period, its key figures, the footer."""
     company = summary.company
-    lines = [text(lang, "report.greeting"), "",
-             text(lang, "report.intro", company=company.name, period=period_label(period, lang),
-                  timezone=tz_label(summary.timezone, lang)), ""]
+    lines = [
+        text(lang, "report.greeting"),
+        "",
+        text(
+            lang,
+            "report.intro",
+            company=company.name,
+            period=period_label(period, lang),
+            timezone=tz_label(summary.timezone, lang),
+        ),
+        "",
+    ]
     if has_activity(summary.metrics):
         lines.append(text(lang, "report.key_figures"))
         lines.extend(f"• {_figure(summary, m, lang)}" for m in KEY_FIGURES if m in summary.metrics)
@@ -105,15 +124,26 @@ def report_body(summary: Summary, period: Period, lang: str, settings_url: str) 
     return "\n".join(lines) + "\n"
 
 
-def report_message(query: ExportQuery, company_id: str, period: Period, lang: str, *, sender: str,
-                   to: str, sent_at: datetime, settings_url: str) -> tuple[str, bytes]:
+def report_message(
+    query: ExportQuery,
+    company_id: str,
+    period: Period,
+    lang: str,
+    *,
+    sender: str,
+    to: str,
+    sent_at: datetime,
+    settings_url: str,
+) -> tuple[str, bytes]:
     """The subject and the bytes of the report e-mail of ``period``; KeyError for an unknown
     company."""
     summary, _days = query.report(company_id, period.first, period.last)
     workbook = export_xlsx(query, company_id, period.first, period.last, lang=lang)
-    subject = text(lang, f"report.subject.{period.kind}", period=period_label(period, lang),
-                   company=summary.company.name)
+    subject = text(
+        lang, f"report.subject.{period.kind}", period=period_label(period, lang), company=summary.company.name
+    )
     attachment = Attachment(export_filename(company_id, period.first, period.last, "xlsx"), workbook, *XLSX_TYPE)
     body = report_body(summary, period, lang, settings_url)
-    return subject, build_message(sender=sender, to=to, subject=subject, body=body, sent_at=sent_at,
-                                  attachments=[attachment])
+    return subject, build_message(
+        sender=sender, to=to, subject=subject, body=body, sent_at=sent_at, attachments=[attachment]
+    )

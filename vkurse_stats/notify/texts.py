@@ -8,32 +8,44 @@ from typing import Any
 
 MESSAGES: dict[str, tuple[str, str]] = {
     # --- the e-mail of a scheduled report --------------------------------------------------
-    "report.subject.monthly": ("ВКурсе: отчёт за {period} — {company}",
-                               "VKurse: report for {period} — {company}"),
-    "report.subject.weekly": ("ВКурсе: отчёт за неделю {period} — {company}",
-                              "VKurse: weekly report {period} — {company}"),
+    "report.subject.monthly": ("ВКурсе: отчёт за {period} — {company}", "VKurse: report for {period} — {company}"),
+    "report.subject.weekly": (
+        "ВКурсе: отчёт за неделю {period} — {company}",
+        "VKurse: weekly report {period} — {company}",
+    ),
     "report.greeting": ("Здравствуйте!", "Hello,"),
-    "report.intro": ("Статистика использования лицензии компании «{company}» за {period} "
-                     "(часовой пояс {timezone}).",
-                     "Licence usage of {company} for {period} (timezone {timezone})."),
+    "report.intro": (
+        "Статистика использования лицензии компании «{company}» за {period} (часовой пояс {timezone}).",
+        "Licence usage of {company} for {period} (timezone {timezone}).",
+    ),
     "report.key_figures": ("Главные показатели:", "Key figures:"),
     "report.peak_at": ("пик {at}", "peak at {at}"),
     "report.of_limit": ("{pct} лимита {limit}", "{pct} of the limit of {limit}"),
     "report.no_activity": ("За этот период активности не было.", "There was no activity in this period."),
-    "report.attachment": ("Все цифры по дням, мероприятия и таблицы — в приложенном файле Excel "
-                          "(тот же, что выгружается со страницы статистики за этот период).",
-                          "Every figure per day, the events and the tables are in the attached Excel "
-                          "file (the same as the statistics page downloads for this period)."),
-    "report.footer": ("Вы получаете это письмо, потому что подписались на отчёты в настройках "
-                      "статистики ВКурсе. Отписаться можно там же: {url}",
-                      "You receive this e-mail because you subscribed to reports in the VKurse "
-                      "statistics settings. Unsubscribe there: {url}"),
-    "report.month.1": ("январь", "January"), "report.month.2": ("февраль", "February"),
-    "report.month.3": ("март", "March"), "report.month.4": ("апрель", "April"),
-    "report.month.5": ("май", "May"), "report.month.6": ("июнь", "June"),
-    "report.month.7": ("июль", "July"), "report.month.8": ("август", "August"),
-    "report.month.9": ("сентябрь", "September"), "report.month.10": ("октябрь", "October"),
-    "report.month.11": ("ноябрь", "November"), "report.month.12": ("декабрь", "December"),
+    "report.attachment": (
+        "Все цифры по дням, мероприятия и таблицы — в приложенном файле Excel "
+        "(тот же, что выгружается со страницы статистики за этот период).",
+        "Every figure per day, the events and the tables are in the attached Excel "
+        "file (the same as the statistics page downloads for this period).",
+    ),
+    "report.footer": (
+        "Вы получаете это письмо, потому что подписались на отчёты в настройках "
+        "статистики ВКурсе. Отписаться можно там же: {url}",
+        "You receive this e-mail because you subscribed to reports in the VKurse "
+        "statistics settings. Unsubscribe there: {url}",
+    ),
+    "report.month.1": ("январь", "January"),
+    "report.month.2": ("февраль", "February"),
+    "report.month.3": ("март", "March"),
+    "report.month.4": ("апрель", "April"),
+    "report.month.5": ("май", "May"),
+    "report.month.6": ("июнь", "June"),
+    "report.month.7": ("июль", "July"),
+    "report.month.8": ("август", "August"),
+    "report.month.9": ("сентябрь", "September"),
+    "report.month.10": ("октябрь", "October"),
+    "report.month.11": ("ноябрь", "November"),
+    "report.month.12": ("декабрь", "December"),
     # --- the settings page ---------------------------------------------------------------------
     "nav.settings": ("Уведомления", "Notifications"),
     "settings.title": ("Уведомления и отчёты", "Notifications and reports"),
@@ -44,26 +56,34 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "еженедельный — в понедельник за прошлую неделю.",
         "An e-mail with the period's key figures and the Excel file is sent to {email} at {time} "
         "company time ({timezone}): the monthly one on the 1st for the previous month, the weekly "
-        "one on Monday for the previous week."),
+        "one on Monday for the previous week.",
+    ),
     "settings.monthly": ("Ежемесячный отчёт", "Monthly report"),
     "settings.weekly": ("Еженедельный отчёт", "Weekly report"),
     "settings.lang": ("Язык писем", "Language of the e-mails"),
     "settings.save": ("Сохранить", "Save"),
     "settings.saved": ("Настройки сохранены.", "Settings saved."),
     "settings.send_now": ("Отправить сейчас", "Send now"),
-    "settings.send_now_hint": ("Отчёт за последний завершённый период уйдёт в ближайшие секунды.",
-                               "The report of the last complete period is sent within seconds."),
-    "settings.sent_now": ("Отчёт поставлен в очередь на отправку: {period}.",
-                          "The report is queued for sending: {period}."),
-    "settings.operator_reports": ("Отчёты по почте получают администраторы компаний.",
-                                  "E-mail reports are for company administrators."),
+    "settings.send_now_hint": (
+        "Отчёт за последний завершённый период уйдёт в ближайшие секунды.",
+        "The report of the last complete period is sent within seconds.",
+    ),
+    "settings.sent_now": (
+        "Отчёт поставлен в очередь на отправку: {period}.",
+        "The report is queued for sending: {period}.",
+    ),
+    "settings.operator_reports": (
+        "Отчёты по почте получают администраторы компаний.",
+        "E-mail reports are for company administrators.",
+    ),
     "settings.webhook": ("Вебхук", "Webhook"),
     "settings.webhook_hint": (
         "События (например, превышение лимита) отправляются POST-запросом с телом JSON на этот "
         "адрес. Заголовок X-VKurse-Signature: sha256=<HMAC-SHA256 тела с секретом ниже>.",
         "Events (such as a licence limit reached) are sent as a POST with a JSON body to this "
         "address. Header X-VKurse-Signature: sha256=<HMAC-SHA256 of the body with the secret "
-        "below>."),
+        "below>.",
+    ),
     "settings.webhook_url": ("Адрес (https://…)", "URL (https://…)"),
     "settings.webhook_secret": ("Секрет подписи", "Signing secret"),
     "settings.webhook_new_secret": ("Новый секрет", "New secret"),
@@ -72,14 +92,16 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "settings.webhook_saved": ("Вебхук сохранён.", "Webhook saved."),
     "settings.webhook_removed": ("Вебхук удалён.", "Webhook removed."),
     "settings.webhook_tested": ("Проверочный запрос поставлен в очередь.", "The test request is queued."),
-    "settings.webhook_bad_url": ("Адрес вебхука должен начинаться с http:// или https://.",
-                                 "The webhook URL must start with http:// or https://."),
+    "settings.webhook_bad_url": (
+        "Адрес вебхука должен начинаться с http:// или https://.",
+        "The webhook URL must start with http:// or https://.",
+    ),
     "settings.webhook_none": ("Вебхук не настроен.", "No webhook is set."),
     "settings.company": ("Компания: {company}", "Company: {company}"),
-    "settings.smtp_off": ("Почтовый сервер не настроен: письма ждут в очереди, пока его не "
-                          "настроят (VKURSE_STATS_SMTP_HOST).",
-                          "No mail server is set: e-mails wait in the queue until one is "
-                          "(VKURSE_STATS_SMTP_HOST)."),
+    "settings.smtp_off": (
+        "Почтовый сервер не настроен: письма ждут в очереди, пока его не настроят (VKURSE_STATS_SMTP_HOST).",
+        "No mail server is set: e-mails wait in the queue until one is (VKURSE_STATS_SMTP_HOST).",
+    ),
     # --- deliveries (support) ------------------------------------------------------------------
     "nav.deliveries": ("Доставка", "Deliveries"),
     "deliveries.title": ("Доставка уведомлений", "Notification deliveries"),
@@ -99,8 +121,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "deliveries.delivered": ("Доставлено (UTC)", "Delivered (UTC)"),
     "deliveries.error": ("Последняя ошибка", "Last error"),
     "deliveries.retry": ("Повторить сейчас", "Retry now"),
-    "deliveries.retried": ("Доставка {id} повторится в ближайшие секунды.",
-                           "Delivery {id} is tried again within seconds."),
+    "deliveries.retried": (
+        "Доставка {id} повторится в ближайшие секунды.",
+        "Delivery {id} is tried again within seconds.",
+    ),
     "deliveries.none": ("Доставок нет.", "No deliveries."),
     "deliveries.filter": ("Показать", "Show"),
     "audit.action.delivery.sent": ("Уведомление доставлено", "Notification delivered"),

@@ -33,12 +33,15 @@ def valid_url(url: str) -> bool:
 
 def post_webhook(url: str, body: bytes, secret: str, headers: dict[str, str] | None = None) -> None:
     """POST ``body`` signed with ``secret``; any answer but 2xx raises DeliveryError."""
-    sent = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "vkurse-stats",
-            SIGNATURE_HEADER: signature(body, secret), **(headers or {})}
+    sent = {
+        "Content-Type": "application/json; charset=utf-8",
+        "User-Agent": "vkurse-stats",
+        SIGNATURE_HEADER: signature(body, secret),
+        **(headers or {}),
+    }
     try:
         # Redirects are not followed: the signed body goes to the URL the company set, nowhere else.
-        response = httpx.post(url, content=body, headers=sent, timeout=WEBHOOK_TIMEOUT_S,
-                              follow_redirects=False)
+        response = httpx.post(url, content=body, headers=sent, timeout=WEBHOOK_TIMEOUT_S, follow_redirects=False)
     except httpx.HTTPError as exc:
         raise DeliveryError(f"POST {url}: {type(exc).__name__}: {exc}") from None
     if not 200 <= response.status_code < 300:

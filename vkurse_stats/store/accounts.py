@@ -39,7 +39,8 @@ Scope = Literal["ingest", "read"]
 SCOPES: tuple[str, ...] = ("ingest", "read")
 
 accounts = sa.Table(
-    "accounts", METADATA,
+    "accounts",
+    METADATA,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("email", sa.String(320), nullable=False, unique=True),
     sa.Column("role", sa.String(16), nullable=False),
@@ -52,17 +53,18 @@ accounts = sa.Table(
 )
 
 sessions = sa.Table(
-    "sessions", METADATA,
+    "sessions",
+    METADATA,
     sa.Column("id_hash", sa.String(64), primary_key=True),
-    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="CASCADE"),
-              nullable=False, index=True),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False, index=True),
     sa.Column("csrf", sa.String(64), nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("expires_at", sa.Float, nullable=False),
 )
 
 api_tokens = sa.Table(
-    "api_tokens", METADATA,
+    "api_tokens",
+    METADATA,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
     sa.Column("prefix", sa.String(16), nullable=False),
@@ -75,7 +77,8 @@ api_tokens = sa.Table(
 )
 
 audit_log = sa.Table(
-    "audit_log", METADATA,
+    "audit_log",
+    METADATA,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("at", sa.Float, nullable=False, index=True),
     sa.Column("actor", sa.String(320), nullable=False),
@@ -89,7 +92,8 @@ audit_log = sa.Table(
 # 303 -> GET). A one-time secret in it is stored only as ``payload`` XOR a pad of random bytes
 # the browser holds (a cookie): neither the table nor the cookie alone reveals it.
 flashes = sa.Table(
-    "flashes", METADATA,
+    "flashes",
+    METADATA,
     sa.Column("id_hash", sa.String(64), primary_key=True),
     sa.Column("session_hash", sa.String(64), nullable=False),
     sa.Column("payload", sa.Text, nullable=False),
@@ -101,7 +105,8 @@ flashes = sa.Table(
 # theoretical arrival time of a GCRA limiter (``failures`` unused). ``version`` makes every
 # change a compare-and-swap.
 login_throttle = sa.Table(
-    "login_throttle", METADATA,
+    "login_throttle",
+    METADATA,
     sa.Column("key", sa.String(400), primary_key=True),
     sa.Column("failures", sa.Integer, nullable=False),
     sa.Column("next_at", sa.Float, nullable=False),
@@ -167,9 +172,14 @@ class Account:
         return self.role == "operator"
 
     def as_json(self) -> dict[str, Any]:
-        return {"id": self.id, "email": self.email, "role": self.role,
-                "company_id": self.company_id, "must_change": self.must_change,
-                "disabled": self.disabled}
+        return {
+            "id": self.id,
+            "email": self.email,
+            "role": self.role,
+            "company_id": self.company_id,
+            "must_change": self.must_change,
+            "disabled": self.disabled,
+        }
 
 
 @dataclass(frozen=True)
@@ -191,9 +201,14 @@ class ApiToken:
     last_used_at: float | None
 
     def as_json(self) -> dict[str, Any]:
-        return {"id": self.id, "prefix": self.prefix, "scope": self.scope,
-                "company_id": self.company_id, "label": self.label,
-                "revoked": self.revoked_at is not None}
+        return {
+            "id": self.id,
+            "prefix": self.prefix,
+            "scope": self.scope,
+            "company_id": self.company_id,
+            "label": self.label,
+            "revoked": self.revoked_at is not None,
+        }
 
 
 @dataclass(frozen=True)
@@ -251,11 +266,10 @@ def backoff_s(failures: int) -> float:
     if failures < FAILURES_BEFORE_BACKOFF:
         return 0.0
     doublings = min(failures - FAILURES_BEFORE_BACKOFF, 32)  # a long siege must not overflow
-    return min(BACKOFF_BASE_S * 2.0 ** doublings, BACKOFF_MAX_S)
+    return min(BACKOFF_BASE_S * 2.0**doublings, BACKOFF_MAX_S)
 
 
-def _pair_step(failures: int, next_at: float, updated_at: float,
-               now: float) -> tuple[int, float, float]:
+def _pair_step(failures: int, next_at: float, updated_at: float, now: float) -> tuple[int, float, float]:
     """(failures, next_at, wait) after one more attempt of a pair; wait > 0 refuses it.
 
     The attempt counts as a failure until it succeeds, so parallel attempts see each other."""
@@ -271,8 +285,7 @@ def _pair_step(failures: int, next_at: float, updated_at: float,
 _ADDRESS_INTERVAL_S = THROTTLE_WINDOW_S / MAX_FAILURES_PER_ADDRESS
 
 
-def _address_step(failures: int, next_at: float, updated_at: float,
-                  now: float) -> tuple[int, float, float]:
+def _address_step(failures: int, next_at: float, updated_at: float, now: float) -> tuple[int, float, float]:
     """GCRA: a burst of MAX_FAILURES_PER_ADDRESS, then one attempt per window/limit seconds."""
     tat = max(next_at, now) + _ADDRESS_INTERVAL_S
     if tat - now > THROTTLE_WINDOW_S + 1e-6:
@@ -282,31 +295,45 @@ def _address_step(failures: int, next_at: float, updated_at: float,
 
 def _account(row: Any) -> Account:
     m = row._mapping
-    return Account(id=m["id"], email=m["email"], role=m["role"], company_id=m["company_id"],
-                   must_change=bool(m["must_change"]), disabled=bool(m["disabled"]),
-                   created_at=m["created_at"], last_login_at=m["last_login_at"])
+    return Account(
+        id=m["id"],
+        email=m["email"],
+        role=m["role"],
+        company_id=m["company_id"],
+        must_change=bool(m["must_change"]),
+        disabled=bool(m["disabled"]),
+        created_at=m["created_at"],
+        last_login_at=m["last_login_at"],
+    )
 
 
 def _token(row: Any) -> ApiToken:
     m = row._mapping
-    return ApiToken(id=m["id"], prefix=m["prefix"], scope=m["scope"], company_id=m["company_id"],
-                    label=m["label"], created_at=m["created_at"], revoked_at=m["revoked_at"],
-                    last_used_at=m["last_used_at"])
+    return ApiToken(
+        id=m["id"],
+        prefix=m["prefix"],
+        scope=m["scope"],
+        company_id=m["company_id"],
+        label=m["label"],
+        created_at=m["created_at"],
+        revoked_at=m["revoked_at"],
+        last_used_at=m["last_used_at"],
+    )
 
 
 class AccountStore:
     """Accounts, sessions, tokens, audit and throttling over one SQLAlchemy engine."""
 
-    def __init__(self, engine: Engine, *, clock: Callable[[], float] = time.time,
-                 hasher: PasswordHasher | None = None) -> None:
+    def __init__(
+        self, engine: Engine, *, clock: Callable[[], float] = time.time, hasher: PasswordHasher | None = None
+    ) -> None:
         self.engine = engine
         self.clock = clock
         self.hasher = hasher or _HASHER
         self._dummy: str | None = None
         self._lock = threading.Lock()
         # The metadata store may have migrated before this module was imported.
-        METADATA.create_all(engine, tables=[accounts, sessions, api_tokens, audit_log,
-                                            login_throttle, flashes])
+        METADATA.create_all(engine, tables=[accounts, sessions, api_tokens, audit_log, login_throttle, flashes])
 
     def _hash(self, password: str) -> str:
         with _hash_slot():
@@ -319,8 +346,9 @@ class AccountStore:
         return self._dummy
 
     # --- accounts ----------------------------------------------------------------------------
-    def create_account(self, email: str, *, role: Role, company_id: str | None = None,
-                       password: str | None = None) -> tuple[Account, str]:
+    def create_account(
+        self, email: str, *, role: Role, company_id: str | None = None, password: str | None = None
+    ) -> tuple[Account, str]:
         """Create an account; returns it and its one-time password (to show once)."""
         email = normalize_email(email)
         if "@" not in email or len(email) > 320:
@@ -334,10 +362,17 @@ class AccountStore:
         with self._lock, self.engine.begin() as conn:
             if conn.execute(sa.select(accounts.c.id).where(accounts.c.email == email)).first():
                 raise AccountError(f"an account {email} already exists")
-            conn.execute(accounts.insert().values(
-                email=email, role=role, company_id=company_id,
-                password_hash=hashed, must_change=password is None,
-                disabled=False, created_at=self.clock()))
+            conn.execute(
+                accounts.insert().values(
+                    email=email,
+                    role=role,
+                    company_id=company_id,
+                    password_hash=hashed,
+                    must_change=password is None,
+                    disabled=False,
+                    created_at=self.clock(),
+                )
+            )
             row = conn.execute(sa.select(accounts).where(accounts.c.email == email)).one()
         return _account(row), plain
 
@@ -348,8 +383,7 @@ class AccountStore:
 
     def account_by_email(self, email: str) -> Account | None:
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(accounts).where(
-                accounts.c.email == normalize_email(email))).first()
+            row = conn.execute(sa.select(accounts).where(accounts.c.email == normalize_email(email))).first()
         return _account(row) if row else None
 
     def accounts(self, company_id: str | None = None) -> list[Account]:
@@ -365,8 +399,7 @@ class AccountStore:
         Not throttled (see :meth:`check_password`); raises HashersBusy when no hashing slot
         frees up in time."""
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(accounts).where(
-                accounts.c.email == normalize_email(email))).first()
+            row = conn.execute(sa.select(accounts).where(accounts.c.email == normalize_email(email))).first()
         stored: str = row._mapping["password_hash"] if row else self._dummy_hash()
         try:
             with _hash_slot():
@@ -379,35 +412,41 @@ class AccountStore:
         if acct.disabled:
             return None
         if self.hasher.check_needs_rehash(stored):
-            self._set_hash(acct.id, self._hash(password), must_change=acct.must_change,
-                           end_sessions=False)
+            self._set_hash(acct.id, self._hash(password), must_change=acct.must_change, end_sessions=False)
         with self.engine.begin() as conn:
-            conn.execute(accounts.update().where(accounts.c.id == acct.id)
-                         .values(last_login_at=self.clock()))
+            conn.execute(accounts.update().where(accounts.c.id == acct.id).values(last_login_at=self.clock()))
         return acct
 
-    def _set_hash(self, account_id: int, hashed: str, *, must_change: bool,
-                  end_sessions: bool = True, keep_session: str | None = None) -> int:
+    def _set_hash(
+        self,
+        account_id: int,
+        hashed: str,
+        *,
+        must_change: bool,
+        end_sessions: bool = True,
+        keep_session: str | None = None,
+    ) -> int:
         """Store a new hash; a new password also ends the account's sessions (but
         ``keep_session``) in the same transaction. Returns how many sessions ended."""
         with self.engine.begin() as conn:
-            n = conn.execute(accounts.update().where(accounts.c.id == account_id)
-                             .values(password_hash=hashed, must_change=must_change)).rowcount
+            n = conn.execute(
+                accounts.update()
+                .where(accounts.c.id == account_id)
+                .values(password_hash=hashed, must_change=must_change)
+            ).rowcount
             if not n:
                 raise AccountError(f"no account {account_id}")
             if not end_sessions:
                 return 0
             return self._end_sessions(conn, account_id, keep_session)
 
-    def set_password(self, account_id: int, password: str, *,
-                     keep_session: str | None = None) -> int:
+    def set_password(self, account_id: int, password: str, *, keep_session: str | None = None) -> int:
         """Set a password chosen by its owner (no change forced afterwards). Ends every other
         session of the account (``keep_session``, a plain session id, survives); returns how
         many ended."""
         if len(password) < MIN_PASSWORD_LENGTH:
             raise AccountError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
-        return self._set_hash(account_id, self._hash(password), must_change=False,
-                              keep_session=keep_session)
+        return self._set_hash(account_id, self._hash(password), must_change=False, keep_session=keep_session)
 
     def reset_password(self, account_id: int) -> str:
         """Issue a new one-time password; ends the account's sessions. Returns the password."""
@@ -417,8 +456,7 @@ class AccountStore:
 
     def set_disabled(self, account_id: int, disabled: bool = True) -> Account:
         with self.engine.begin() as conn:
-            n = conn.execute(accounts.update().where(accounts.c.id == account_id)
-                             .values(disabled=disabled)).rowcount
+            n = conn.execute(accounts.update().where(accounts.c.id == account_id).values(disabled=disabled)).rowcount
         if not n:
             raise AccountError(f"no account {account_id}")
         if disabled:
@@ -431,8 +469,9 @@ class AccountStore:
     def password_hash_of(engine: Engine, email: str) -> str | None:
         """The stored hash (for tests and diagnostics: it must be argon2id)."""
         with engine.connect() as conn:
-            return conn.execute(sa.select(accounts.c.password_hash).where(
-                accounts.c.email == normalize_email(email))).scalar()
+            return conn.execute(
+                sa.select(accounts.c.password_hash).where(accounts.c.email == normalize_email(email))
+            ).scalar()
 
     # --- sessions ----------------------------------------------------------------------------
     def create_session(self, account_id: int) -> tuple[str, Session]:
@@ -442,9 +481,15 @@ class AccountStore:
         now = self.clock()
         with self.engine.begin() as conn:
             conn.execute(sessions.delete().where(sessions.c.expires_at < now))
-            conn.execute(sessions.insert().values(id_hash=sha256(sid), account_id=account_id,
-                                                  csrf=csrf, created_at=now,
-                                                  expires_at=now + SESSION_SECONDS))
+            conn.execute(
+                sessions.insert().values(
+                    id_hash=sha256(sid),
+                    account_id=account_id,
+                    csrf=csrf,
+                    created_at=now,
+                    expires_at=now + SESSION_SECONDS,
+                )
+            )
         acct = self.account(account_id)
         assert acct is not None
         return sid, Session(account=acct, csrf=csrf, expires_at=now + SESSION_SECONDS)
@@ -457,14 +502,14 @@ class AccountStore:
             row = conn.execute(
                 sa.select(sessions.c.csrf, sessions.c.expires_at, accounts)
                 .join(accounts, accounts.c.id == sessions.c.account_id)
-                .where(sessions.c.id_hash == sha256(sid))).first()
+                .where(sessions.c.id_hash == sha256(sid))
+            ).first()
         if row is None or row._mapping["expires_at"] < self.clock():
             return None
         acct = _account(row)
         if acct.disabled:
             return None
-        return Session(account=acct, csrf=row._mapping["csrf"],
-                       expires_at=row._mapping["expires_at"])
+        return Session(account=acct, csrf=row._mapping["csrf"], expires_at=row._mapping["expires_at"])
 
     def end_session(self, sid: str) -> None:
         with self.engine.begin() as conn:
@@ -483,18 +528,23 @@ class AccountStore:
         return int(conn.execute(q).rowcount or 0)
 
     # --- API tokens --------------------------------------------------------------------------
-    def create_token(self, scope: str, company_id: str | None,
-                     label: str = "") -> tuple[ApiToken, str]:
+    def create_token(self, scope: str, company_id: str | None, label: str = "") -> tuple[ApiToken, str]:
         """A new token; returns it and its plain value (to show once)."""
         if scope not in SCOPES:
             raise AccountError(f"unknown scope {scope!r}; expected one of: {', '.join(SCOPES)}")
         plain = TOKEN_PREFIX + secrets.token_urlsafe(32)
         with self.engine.begin() as conn:
-            conn.execute(api_tokens.insert().values(
-                token_hash=sha256(plain), prefix=plain[:10], scope=scope, company_id=company_id,
-                label=label[:200], created_at=self.clock()))
-            row = conn.execute(sa.select(api_tokens).where(
-                api_tokens.c.token_hash == sha256(plain))).one()
+            conn.execute(
+                api_tokens.insert().values(
+                    token_hash=sha256(plain),
+                    prefix=plain[:10],
+                    scope=scope,
+                    company_id=company_id,
+                    label=label[:200],
+                    created_at=self.clock(),
+                )
+            )
+            row = conn.execute(sa.select(api_tokens).where(api_tokens.c.token_hash == sha256(plain))).one()
         return _token(row), plain
 
     def verify_token(self, plain: str) -> ApiToken | None:
@@ -502,8 +552,7 @@ class AccountStore:
         if not plain.startswith(TOKEN_PREFIX) or len(plain) > 100:
             return None
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(api_tokens).where(
-                api_tokens.c.token_hash == sha256(plain))).first()
+            row = conn.execute(sa.select(api_tokens).where(api_tokens.c.token_hash == sha256(plain))).first()
         if row is None or row._mapping["revoked_at"] is not None:
             return None
         return _token(row)
@@ -520,9 +569,11 @@ class AccountStore:
 
     def revoke_token(self, token_id: int) -> ApiToken:
         with self.engine.begin() as conn:
-            n = conn.execute(api_tokens.update().where(
-                api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None))
-                .values(revoked_at=self.clock())).rowcount
+            n = conn.execute(
+                api_tokens.update()
+                .where(api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None))
+                .values(revoked_at=self.clock())
+            ).rowcount
             row = conn.execute(sa.select(api_tokens).where(api_tokens.c.id == token_id)).first()
         if row is None:
             raise AccountError(f"no token {token_id}")
@@ -531,30 +582,55 @@ class AccountStore:
         return _token(row)
 
     # --- audit -------------------------------------------------------------------------------
-    def audit(self, actor: str, action: str, company_id: str | None = None,
-              address: str | None = None, **detail: Any) -> None:
+    def audit(
+        self, actor: str, action: str, company_id: str | None = None, address: str | None = None, **detail: Any
+    ) -> None:
         with self.engine.begin() as conn:
-            conn.execute(audit_log.insert().values(
-                at=self.clock(), actor=actor, action=action, company_id=company_id,
-                detail=json.dumps(detail, ensure_ascii=False, default=str), address=address))
+            conn.execute(
+                audit_log.insert().values(
+                    at=self.clock(),
+                    actor=actor,
+                    action=action,
+                    company_id=company_id,
+                    detail=json.dumps(detail, ensure_ascii=False, default=str),
+                    address=address,
+                )
+            )
 
-    def audit_many(self, actor: str, action: str, entries: list[tuple[str | None, dict[str, Any]]],
-                   address: str | None = None) -> None:
+    def audit_many(
+        self, actor: str, action: str, entries: list[tuple[str | None, dict[str, Any]]], address: str | None = None
+    ) -> None:
         """:meth:`audit` of one action on many companies ((company_id, detail) each), in one
         transaction: the first records of a thousand new companies in one import."""
         if not entries:
             return
         at = self.clock()
         with self.engine.begin() as conn:
-            conn.execute(audit_log.insert(), [
-                {"at": at, "actor": actor, "action": action, "company_id": company_id, "address": address,
-                 "detail": json.dumps(detail, ensure_ascii=False, default=str)}
-                for company_id, detail in entries
-            ])
+            conn.execute(
+                audit_log.insert(),
+                [
+                    {
+                        "at": at,
+                        "actor": actor,
+                        "action": action,
+                        "company_id": company_id,
+                        "address": address,
+                        "detail": json.dumps(detail, ensure_ascii=False, default=str),
+                    }
+                    for company_id, detail in entries
+                ],
+            )
 
-    def audit_entries(self, *, limit: int = 100, offset: int = 0, company_id: str | None = None,
-                      action: str | None = None, since: float | None = None,
-                      until: float | None = None) -> tuple[list[AuditEntry], int]:
+    def audit_entries(
+        self,
+        *,
+        limit: int = 100,
+        offset: int = 0,
+        company_id: str | None = None,
+        action: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+    ) -> tuple[list[AuditEntry], int]:
         """The newest entries first, ``limit`` from ``offset``, of one company, one action (or
         every action under a prefix ending in "."), at or after ``since`` and before ``until``;
         returns them and how many match."""
@@ -562,8 +638,11 @@ class AccountStore:
         if company_id is not None:
             where.append(audit_log.c.company_id == company_id)
         if action:
-            where.append(audit_log.c.action.startswith(action, autoescape=True) if action.endswith(".")
-                         else audit_log.c.action == action)
+            where.append(
+                audit_log.c.action.startswith(action, autoescape=True)
+                if action.endswith(".")
+                else audit_log.c.action == action
+            )
         if since is not None:
             where.append(audit_log.c.at >= since)
         if until is not None:
@@ -573,9 +652,18 @@ class AccountStore:
         with self.engine.connect() as conn:
             rows = conn.execute(q).fetchall()
             total = int(conn.execute(cnt).scalar() or 0)
-        return [AuditEntry(id=r.id, at=r.at, actor=r.actor, action=r.action,
-                           company_id=r.company_id, detail=json.loads(r.detail or "{}"),
-                           address=r.address) for r in rows], total
+        return [
+            AuditEntry(
+                id=r.id,
+                at=r.at,
+                actor=r.actor,
+                action=r.action,
+                company_id=r.company_id,
+                detail=json.loads(r.detail or "{}"),
+                address=r.address,
+            )
+            for r in rows
+        ], total
 
     def audit_actions(self) -> list[str]:
         """The actions the audit log holds (for its filter)."""
@@ -592,9 +680,14 @@ class AccountStore:
         now = self.clock()
         with self.engine.begin() as conn:
             conn.execute(flashes.delete().where(flashes.c.created_at < now - FLASH_SECONDS))
-            conn.execute(flashes.insert().values(
-                id_hash=sha256(flash_id), session_hash=sha256(session_id), created_at=now,
-                payload=base64.b64encode(bytes(a ^ b for a, b in zip(data, pad, strict=True))).decode()))
+            conn.execute(
+                flashes.insert().values(
+                    id_hash=sha256(flash_id),
+                    session_hash=sha256(session_id),
+                    created_at=now,
+                    payload=base64.b64encode(bytes(a ^ b for a, b in zip(data, pad, strict=True))).decode(),
+                )
+            )
         return flash_id, base64.urlsafe_b64encode(pad).decode()
 
     def take_flash(self, session_id: str, flash_id: str, pad: str) -> dict[str, Any] | None:
@@ -652,17 +745,14 @@ class AccountStore:
         now = self.clock()
         wait = 0.0
         with self.engine.connect() as conn:
-            for key, step in ((_address_key(address), _address_step),
-                              (_pair_key(email, address), _pair_step)):
-                row = conn.execute(sa.select(login_throttle).where(
-                    login_throttle.c.key == key)).first()
+            for key, step in ((_address_key(address), _address_step), (_pair_key(email, address), _pair_step)):
+                row = conn.execute(sa.select(login_throttle).where(login_throttle.c.key == key)).first()
                 if row is not None:
                     m = row._mapping
                     wait = max(wait, step(m["failures"], m["next_at"], m["updated_at"], now)[2])
         return wait
 
-    def _take(self, key: str,
-              step: Callable[[int, float, float, float], tuple[int, float, float]]) -> float:
+    def _take(self, key: str, step: Callable[[int, float, float, float], tuple[int, float, float]]) -> float:
         """Count one attempt on ``key`` if ``step`` allows it: 0.0, else the seconds to wait.
 
         A compare-and-swap on the key's row (its version), so of parallel attempts in any number
@@ -670,8 +760,7 @@ class AccountStore:
         for _ in range(_CAS_TRIES):
             now = self.clock()
             with self.engine.connect() as conn:
-                row = conn.execute(sa.select(login_throttle).where(
-                    login_throttle.c.key == key)).first()
+                row = conn.execute(sa.select(login_throttle).where(login_throttle.c.key == key)).first()
             if row is None:
                 failures, next_at, wait = step(0, 0.0, now, now)
                 if wait:
@@ -679,12 +768,16 @@ class AccountStore:
                 try:
                     with self.engine.begin() as conn:
                         # Rows nobody has touched for a day say nothing any more.
-                        conn.execute(login_throttle.delete().where(
-                            login_throttle.c.updated_at < now - FORGET_FAILURES_S,
-                            login_throttle.c.next_at < now))
-                        conn.execute(login_throttle.insert().values(
-                            key=key, failures=failures, next_at=next_at, version=1,
-                            updated_at=now))
+                        conn.execute(
+                            login_throttle.delete().where(
+                                login_throttle.c.updated_at < now - FORGET_FAILURES_S, login_throttle.c.next_at < now
+                            )
+                        )
+                        conn.execute(
+                            login_throttle.insert().values(
+                                key=key, failures=failures, next_at=next_at, version=1, updated_at=now
+                            )
+                        )
                 except sa.exc.IntegrityError:
                     continue  # another attempt created it first: take it from there
                 return 0.0
@@ -693,10 +786,11 @@ class AccountStore:
             if wait:
                 return wait
             with self.engine.begin() as conn:
-                swapped = conn.execute(login_throttle.update().where(
-                    login_throttle.c.key == key, login_throttle.c.version == m["version"])
-                    .values(failures=failures, next_at=next_at, version=m["version"] + 1,
-                            updated_at=now)).rowcount
+                swapped = conn.execute(
+                    login_throttle.update()
+                    .where(login_throttle.c.key == key, login_throttle.c.version == m["version"])
+                    .values(failures=failures, next_at=next_at, version=m["version"] + 1, updated_at=now)
+                ).rowcount
             if swapped:
                 return 0.0
         return 1.0  # the row never held still: refuse this one, the next will get through
@@ -704,24 +798,31 @@ class AccountStore:
     def _give_back_address(self, key: str) -> None:
         """Undo one counted attempt of an address (GCRA: move its arrival time back)."""
         with self.engine.begin() as conn:
-            conn.execute(login_throttle.update().where(login_throttle.c.key == key).values(
-                next_at=login_throttle.c.next_at - _ADDRESS_INTERVAL_S,
-                version=login_throttle.c.version + 1))
+            conn.execute(
+                login_throttle.update()
+                .where(login_throttle.c.key == key)
+                .values(next_at=login_throttle.c.next_at - _ADDRESS_INTERVAL_S, version=login_throttle.c.version + 1)
+            )
 
     def _give_back_pair(self, key: str) -> None:
         """Undo one counted attempt of a pair; a backoff it started stays (the safe side)."""
         t = login_throttle
         with self.engine.begin() as conn:
-            conn.execute(t.update().where(t.c.key == key, t.c.failures > 0).values(
-                failures=t.c.failures - 1,
-                next_at=sa.case((t.c.failures - 1 < FAILURES_BEFORE_BACKOFF, 0.0),
-                                 else_=t.c.next_at),
-                version=t.c.version + 1))
+            conn.execute(
+                t.update()
+                .where(t.c.key == key, t.c.failures > 0)
+                .values(
+                    failures=t.c.failures - 1,
+                    next_at=sa.case((t.c.failures - 1 < FAILURES_BEFORE_BACKOFF, 0.0), else_=t.c.next_at),
+                    version=t.c.version + 1,
+                )
+            )
 
 
 DEMO_ACCOUNTS: tuple[tuple[str, Role, str | None], ...] = (
     ("admin@demo.vkurse.ru", "admin", "demo"),
-    ("support@demo.vkurse.ru", "operator", None))
+    ("support@demo.vkurse.ru", "operator", None),
+)
 DEMO_PASSWORD = "demo-password"
 
 
@@ -733,8 +834,7 @@ def ensure_demo_accounts(svc: Any, company_id: str = "demo") -> Iterator[str]:
         company = company_id if company else None
         acct = store.account_by_email(email)
         if acct is None:
-            acct, _ = store.create_account(email, role=role, company_id=company,
-                                           password=DEMO_PASSWORD)
+            acct, _ = store.create_account(email, role=role, company_id=company, password=DEMO_PASSWORD)
             store.audit("demo", "account.create", company, email=email, role=role)
         else:
             store.set_password(acct.id, DEMO_PASSWORD)

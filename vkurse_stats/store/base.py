@@ -240,4 +240,3 @@ class AnalyticStore(Protocol):
     ) -> tuple[list[dict[str, Any]], int]:
         """One page of a dashboard table and how many rows match."""
         ...
-

@@ -424,8 +424,8 @@ class ClickHouseStore(AnalyticStore):
         name = f"_stage_{uuid.uuid4().hex[:16]}"
         types = {"string": "String", "int8": "Int8", "int64": "Int64"}
         cols = ", ".join(
-            f"{_ident(f.name)} " + (f"Nullable({types[str(f.type)]})" if data.column(f.name).null_count
-                                   else types[str(f.type)])
+            f"{_ident(f.name)} "
+            + (f"Nullable({types[str(f.type)]})" if data.column(f.name).null_count else types[str(f.type)])
             for f in data.schema
         )
         with self._lock:
@@ -605,8 +605,12 @@ class ClickHouseStore(AnalyticStore):
         if grown:
             self.insert(
                 "spans",
-                pa.table({"company_id": pa.array(list(grown), pa.string()),
-                          "max_span": pa.array(list(grown.values()), pa.int64())}),
+                pa.table(
+                    {
+                        "company_id": pa.array(list(grown), pa.string()),
+                        "max_span": pa.array(list(grown.values()), pa.int64()),
+                    }
+                ),
             )
             self._spans.update(grown)
 
@@ -763,8 +767,9 @@ class ClickHouseStore(AnalyticStore):
         for t in TABLES.values():
             times = [c for c, typ in t.columns if str(typ) == "int64" and c not in ("seq", "size_bytes")]
             # minOrNull: plain min() of no rows is 0 in ClickHouse, not NULL.
-            cols = ", ".join(f"minOrNull({_ident(c)}) AS lo_{i}, maxOrNull({_ident(c)}) AS hi_{i}"
-                             for i, c in enumerate(times))
+            cols = ", ".join(
+                f"minOrNull({_ident(c)}) AS lo_{i}, maxOrNull({_ident(c)}) AS hi_{i}" for i, c in enumerate(times)
+            )
             parts.append(
                 f"""SELECT company_id, least({", ".join(f"lo_{i}" for i in range(len(times)))}) AS lo,
                     greatest({", ".join(f"hi_{i}" for i in range(len(times)))}) AS hi
@@ -820,7 +825,10 @@ class ClickHouseStore(AnalyticStore):
     def parent_first_joins_in(self, windows: pa.Table) -> pa.Table:
         """(company_id, template, first_join) of the parents first joined in each window."""
         return self._in_windows(
-            windows, "parent_stats", "first_join", "template, first_join",
+            windows,
+            "parent_stats",
+            "first_join",
+            "template, first_join",
             pa.schema([("company_id", pa.string()), ("template", pa.int8()), ("first_join", pa.int64())]),
         )
 
@@ -852,8 +860,9 @@ class ClickHouseStore(AnalyticStore):
     def _in_windows(self, windows: pa.Table, table: str, column: str, cols: str, schema: pa.Schema) -> pa.Table:
         if windows.num_rows == 0:
             return schema.empty_table()
-        return self.sql(f"SELECT company_id, {cols} FROM {self._in_windows_sql(table, column)}",
-                        self._windows(windows), schema)
+        return self.sql(
+            f"SELECT company_id, {cols} FROM {self._in_windows_sql(table, column)}", self._windows(windows), schema
+        )
 
     @staticmethod
     def _in_windows_sql(table: str, column: str) -> str:
@@ -886,8 +895,9 @@ class ClickHouseStore(AnalyticStore):
         )
         if ptype == pa.uint64():  # two parents sharing a hash: the company groups by ids from now on
             per = parents.group_by(["company_id", "parent"]).aggregate([("parent_id", "count")])
-            self._note_exact(pc.unique(per.filter(pc.greater(per.column("parent_id_count"), 1))
-                                       .column("company_id")).to_pylist())
+            self._note_exact(
+                pc.unique(per.filter(pc.greater(per.column("parent_id_count"), 1)).column("company_id")).to_pylist()
+            )
         return parents
 
     # --- rollups -----------------------------------------------------------------------------
@@ -912,12 +922,14 @@ class ClickHouseStore(AnalyticStore):
             "rollups",
             pa.table(
                 {
-                    "company_id": pa.concat_arrays([col(rows, "company_id", pa.string()),
-                                                    col(days, "company_id", pa.string())]),
+                    "company_id": pa.concat_arrays(
+                        [col(rows, "company_id", pa.string()), col(days, "company_id", pa.string())]
+                    ),
                     "day": pa.concat_arrays([col(rows, "day", pa.int32()), col(days, "day", pa.int32())]),
                     "metric": pa.concat_arrays([col(rows, "metric", pa.string()), pa.array([MARKER] * k, pa.string())]),
-                    "value": pa.concat_arrays([col(rows, "value", pa.int64()),
-                                               pa.array(np.full(k, computed_at, np.int64))]),
+                    "value": pa.concat_arrays(
+                        [col(rows, "value", pa.int64()), pa.array(np.full(k, computed_at, np.int64))]
+                    ),
                     "at": pa.concat_arrays([col(rows, "at", pa.int64()), pa.nulls(k, pa.int64())]),
                     "gen": pa.array(np.full(n + k, gen, np.uint64)),
                 }
@@ -986,9 +998,14 @@ class ClickHouseStore(AnalyticStore):
 
     def computed_companies(self, ids: Sequence[str]) -> set[str]:
         """The companies of ``ids`` with any computed day."""
-        return {str(r[0]) for r in self.rows(
-            "SELECT DISTINCT company_id FROM rollups WHERE company_id IN {ids:Array(String)} AND metric = {m:String}",
-            {"ids": list(ids), "m": MARKER})}
+        return {
+            str(r[0])
+            for r in self.rows(
+                "SELECT DISTINCT company_id FROM rollups"
+                " WHERE company_id IN {ids:Array(String)} AND metric = {m:String}",
+                {"ids": list(ids), "m": MARKER},
+            )
+        }
 
     def sums_before(self, company_id: str, metrics: Sequence[str], day: int) -> dict[str, int]:
         """Sum of each metric's daily rows before ``day`` (the level a stock starts a range at)."""
@@ -1044,25 +1061,31 @@ class ClickHouseStore(AnalyticStore):
         gone = parents.select(key).cast(_COMPANY_PARENT_SCHEMA)
         if live.num_rows:
             gone = gone.join(live.select(key), key, join_type="left anti")
-        tomb = pa.table(
-            {
-                **{n: gone.column(n) for n in key},
-                **{
-                    f.name: pa.nulls(gone.num_rows, f.type) if f.name in NULLABLE_STATS
-                    else pa.array(np.zeros(gone.num_rows, np.int64)).cast(f.type)
-                    for f in PARENT_STATS_SCHEMA
-                    if f.name not in key
-                },
-            }
-        ).select(names).cast(live.schema)
+        tomb = (
+            pa.table(
+                {
+                    **{n: gone.column(n) for n in key},
+                    **{
+                        f.name: pa.nulls(gone.num_rows, f.type)
+                        if f.name in NULLABLE_STATS
+                        else pa.array(np.zeros(gone.num_rows, np.int64)).cast(f.type)
+                        for f in PARENT_STATS_SCHEMA
+                        if f.name not in key
+                    },
+                }
+            )
+            .select(names)
+            .cast(live.schema)
+        )
         both = pa.concat_tables([live, tomb])
         if both.num_rows == 0:
             return
         flags = np.r_[np.zeros(live.num_rows, np.uint8), np.ones(gone.num_rows, np.uint8)]
         self.insert(
             "parent_stats",
-            both.append_column("gen", pa.array(np.full(both.num_rows, self.next_gen(), np.uint64)))
-            .append_column("is_deleted", pa.array(flags)),
+            both.append_column("gen", pa.array(np.full(both.num_rows, self.next_gen(), np.uint64))).append_column(
+                "is_deleted", pa.array(flags)
+            ),
         )
 
     def _lookup_parents(self, parents: pa.Table) -> tuple[pa.Table, pa.Array, set[str]]:
@@ -1072,16 +1095,26 @@ class ClickHouseStore(AnalyticStore):
         keys = parents.select(_COMPANY_PARENT_SCHEMA.names).cast(_COMPANY_PARENT_SCHEMA)
         numbered = keys.append_column("pos", pa.array(np.arange(keys.num_rows, dtype=np.int64)))
         with self._lock, self.staged(numbered) as stage:
-            pks = self.sql(
-                f"SELECT {parent_hash()} AS pk FROM {stage} ORDER BY pos", None, pa.schema([("pk", pa.uint64())])
-            ).column("pk").combine_chunks()
+            pks = (
+                self.sql(
+                    f"SELECT {parent_hash()} AS pk FROM {stage} ORDER BY pos", None, pa.schema([("pk", pa.uint64())])
+                )
+                .column("pk")
+                .combine_chunks()
+            )
             stored = self.sql(
                 f"""SELECT company_id, parent_kind, parent_id, first_join, last_leave, {parent_hash()} AS pk
                 FROM parent_stats FINAL WHERE company_id IN {{cs:Array(String)}}
                   AND {parent_hash()} GLOBAL IN (SELECT {parent_hash()} FROM {stage})""",
                 {"cs": pc.unique(keys.column("company_id")).to_pylist()},
-                pa.schema([*_COMPANY_PARENT_SCHEMA, ("first_join", pa.int64()), ("last_leave", pa.int64()),
-                           ("pk", pa.uint64())]),
+                pa.schema(
+                    [
+                        *_COMPANY_PARENT_SCHEMA,
+                        ("first_join", pa.int64()),
+                        ("last_leave", pa.int64()),
+                        ("pk", pa.uint64()),
+                    ]
+                ),
             )
         tagged = keys.append_column("pk", pks)
         pairs = stored.join(tagged.rename_columns(["company_id", "kind", "id", "pk"]), ["company_id", "pk"])
@@ -1092,8 +1125,9 @@ class ClickHouseStore(AnalyticStore):
         shared = set(pc.unique(pairs.filter(pc.invert(same)).column("company_id")).to_pylist())
         distinct = tagged.group_by(["company_id", "parent_kind", "parent_id", "pk"]).aggregate([])
         per = distinct.group_by(["company_id", "pk"]).aggregate([("parent_id", "count")])
-        shared |= set(pc.unique(per.filter(pc.greater(per.column("parent_id_count"), 1)).column("company_id"))
-                      .to_pylist())
+        shared |= set(
+            pc.unique(per.filter(pc.greater(per.column("parent_id_count"), 1)).column("company_id")).to_pylist()
+        )
         old = pairs.filter(same).select(["company_id", "parent_kind", "parent_id", "first_join", "last_leave"])
         return old, pks, shared
 
@@ -1157,9 +1191,17 @@ class ClickHouseStore(AnalyticStore):
                 user_id FROM (SELECT * FROM connections FINAL
             WHERE company_id = {c:String} AND joined_at >= {lo:Int64} AND joined_at < {t1:Int64}
               AND (coalesce(left_at, joined_at + {cap:Int64}) > {t0:Int64} OR joined_at >= {t0:Int64}))"""
-        schema = pa.schema([("parent_kind", pa.int8()), ("parent_id", pa.string()), ("template", pa.int8()),
-                            ("transport", pa.int8()), ("joined_at", pa.int64()), ("left_at", pa.int64()),
-                            ("user_id", pa.string())])
+        schema = pa.schema(
+            [
+                ("parent_kind", pa.int8()),
+                ("parent_id", pa.string()),
+                ("template", pa.int8()),
+                ("transport", pa.int8()),
+                ("joined_at", pa.int64()),
+                ("left_at", pa.int64()),
+                ("user_id", pa.string()),
+            ]
+        )
         return self.sql(sql, {"c": company_id, "lo": lo, "t1": t1, "cap": cap_us, "t0": t0}, schema)
 
     def describe_parents(self, company_id: str, parents: pa.Table) -> pa.Table:
@@ -1167,26 +1209,44 @@ class ClickHouseStore(AnalyticStore):
         type and initiator), with the organizer's name, as their records say (null: no record)."""
         kinds = parents.column("parent_kind").to_pylist()
         ids = parents.column("parent_id").to_pylist()
-        events = {r[0]: (r[1], r[2]) for r in self.rows(
-            "SELECT id, title, organizer_id FROM events FINAL"
-            " WHERE company_id = {c:String} AND id IN {ids:Array(String)}",
-            {"c": company_id, "ids": [i for k, i in zip(kinds, ids, strict=True) if k == PARENT_EVENT]})}
-        calls = {r[0]: (r[1], r[2]) for r in self.rows(
-            "SELECT id, type, initiator_id FROM calls FINAL"
-            " WHERE company_id = {c:String} AND id IN {ids:Array(String)}",
-            {"c": company_id, "ids": [i for k, i in zip(kinds, ids, strict=True) if k == PARENT_CALL]})}
+        events = {
+            r[0]: (r[1], r[2])
+            for r in self.rows(
+                "SELECT id, title, organizer_id FROM events FINAL"
+                " WHERE company_id = {c:String} AND id IN {ids:Array(String)}",
+                {"c": company_id, "ids": [i for k, i in zip(kinds, ids, strict=True) if k == PARENT_EVENT]},
+            )
+        }
+        calls = {
+            r[0]: (r[1], r[2])
+            for r in self.rows(
+                "SELECT id, type, initiator_id FROM calls FINAL"
+                " WHERE company_id = {c:String} AND id IN {ids:Array(String)}",
+                {"c": company_id, "ids": [i for k, i in zip(kinds, ids, strict=True) if k == PARENT_CALL]},
+            )
+        }
         found = [(events if k == PARENT_EVENT else calls).get(i, (None, None)) for k, i in zip(kinds, ids, strict=True)]
         people = [o for _, o in found if o is not None]
-        names = {r[0]: r[1] for r in self.rows(
-            "SELECT id, name FROM users FINAL WHERE company_id = {c:String} AND id IN {ids:Array(String)}",
-            {"c": company_id, "ids": people})} if people else {}
-        return pa.table({
-            "parent_kind": pa.array(kinds, pa.int8()),
-            "parent_id": pa.array(ids, pa.string()),
-            "title": pa.array([t for t, _ in found], pa.string()),
-            "organizer_id": pa.array([o for _, o in found], pa.string()),
-            "organizer_name": pa.array([names.get(o) if o is not None else None for _, o in found], pa.string()),
-        })
+        names = (
+            {
+                r[0]: r[1]
+                for r in self.rows(
+                    "SELECT id, name FROM users FINAL WHERE company_id = {c:String} AND id IN {ids:Array(String)}",
+                    {"c": company_id, "ids": people},
+                )
+            }
+            if people
+            else {}
+        )
+        return pa.table(
+            {
+                "parent_kind": pa.array(kinds, pa.int8()),
+                "parent_id": pa.array(ids, pa.string()),
+                "title": pa.array([t for t, _ in found], pa.string()),
+                "organizer_id": pa.array([o for _, o in found], pa.string()),
+                "organizer_name": pa.array([names.get(o) if o is not None else None for _, o in found], pa.string()),
+            }
+        )
 
     def table_page(
         self,
@@ -1241,9 +1301,9 @@ def _versions(batch: pa.Table, t: KindTable) -> np.ndarray:
     """``ver`` of each row: terminal field present ranks above absent, then arrival order."""
     seq = batch.column("seq").to_numpy().astype(np.uint64)
     if t.terminal is None:
-        return seq
+        return np.asarray(seq, dtype=np.uint64)
     term = pc.is_valid(batch.column(t.terminal)).to_numpy(zero_copy_only=False).astype(np.uint64)
-    return term * np.uint64(TERMINAL_BIT) + seq
+    return np.asarray(term * np.uint64(TERMINAL_BIT) + seq, dtype=np.uint64)
 
 
 def _latest_per_key(batch: pa.Table, ver: np.ndarray) -> pa.Table:

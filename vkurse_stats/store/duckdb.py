@@ -293,8 +293,12 @@ class DuckDBStore(AnalyticStore):
             self.recover()
         try:
             yield
-        except (duckdb.IOException, duckdb.FatalException, duckdb.OutOfMemoryException,
-                duckdb.ConnectionException) as exc:
+        except (
+            duckdb.IOException,
+            duckdb.FatalException,
+            duckdb.OutOfMemoryException,
+            duckdb.ConnectionException,
+        ) as exc:
             raise self._unavailable(exc) from exc
         except duckdb.Error as exc:
             if "invalidated" in str(exc) or "No space left" in str(exc) or "could not write" in str(exc).lower():
@@ -595,8 +599,9 @@ class DuckDBStore(AnalyticStore):
         longest = pa.table({"c": new.column("company_id"), "s": span}).group_by("c").aggregate([("s", "max")])
         grown = {
             company_id: value
-            for company_id, value in zip(longest.column("c").to_pylist(), longest.column("s_max").to_pylist(),
-                                         strict=True)
+            for company_id, value in zip(
+                longest.column("c").to_pylist(), longest.column("s_max").to_pylist(), strict=True
+            )
             if value is not None and value > self._spans.get(company_id, -1)
         }
         if grown:
@@ -665,7 +670,8 @@ class DuckDBStore(AnalyticStore):
         with self._failing():
             con = self.con if self._lock.held() else self._reader()
             numbered = parents.select(["parent_kind", "parent_id"]).append_column(
-                "pos", pa.array(np.arange(parents.num_rows, dtype=np.int64)))
+                "pos", pa.array(np.arange(parents.num_rows, dtype=np.int64))
+            )
             con.register("_dp", numbered)
             try:
                 return con.sql(
@@ -793,8 +799,9 @@ class DuckDBStore(AnalyticStore):
         )
         part = tbl.column("part")
         rows = tbl.filter(pc.equal(part, 0)).select(["day", "metric", "value", "at"])
-        rows = rows.cast(pa.schema([("day", pa.int32()), ("metric", pa.string()), ("value", pa.int64()),
-                                    ("at", pa.int64())]))
+        rows = rows.cast(
+            pa.schema([("day", pa.int32()), ("metric", pa.string()), ("value", pa.int64()), ("at", pa.int64())])
+        )
         sums = tbl.filter(pc.equal(part, 1))
         marks = tbl.filter(pc.equal(part, 2))
         return (
@@ -814,9 +821,13 @@ class DuckDBStore(AnalyticStore):
 
     def computed_companies(self, ids: Sequence[str]) -> set[str]:
         """The companies of ``ids`` with any computed day."""
-        return {r[0] for r in self.rows(
-            "SELECT DISTINCT company_id FROM rollup_days WHERE company_id IN (SELECT unnest(?::VARCHAR[]))",
-            [list(ids)])}
+        return {
+            r[0]
+            for r in self.rows(
+                "SELECT DISTINCT company_id FROM rollup_days WHERE company_id IN (SELECT unnest(?::VARCHAR[]))",
+                [list(ids)],
+            )
+        }
 
     def sums_before(self, company_id: str, metrics: Sequence[str], day: int) -> dict[str, int]:
         """Sum of each metric's daily rows before ``day`` (the level a stock starts a range at)."""
@@ -1004,9 +1015,7 @@ class DuckDBStore(AnalyticStore):
             con = self.con
             con.register("_mp", parents)
             try:
-                pks = con.execute(
-                    f"SELECT {parent_hash()} AS pk FROM _mp"
-                ).fetchnumpy()["pk"]
+                pks = con.execute(f"SELECT {parent_hash()} AS pk FROM _mp").fetchnumpy()["pk"]
             finally:
                 con.unregister("_mp")
             tagged = parents.append_column("pk", pa.array(pks, pa.uint64()))
@@ -1032,8 +1041,11 @@ class DuckDBStore(AnalyticStore):
         )
         shared = set(pc.unique(pairs.filter(pc.invert(same)).column("company_id")).to_pylist())
         distinct = tagged.group_by(["company_id", "pk"]).aggregate([("parent_id", "count")])
-        shared |= set(pc.unique(distinct.filter(pc.greater(distinct.column("parent_id_count"), 1))
-                                .column("company_id")).to_pylist())
+        shared |= set(
+            pc.unique(
+                distinct.filter(pc.greater(distinct.column("parent_id_count"), 1)).column("company_id")
+            ).to_pylist()
+        )
         old = pairs.filter(same).select(["rid", "company_id", "parent_kind", "parent_id", "first_join", "last_leave"])
         return old, tagged.column("pk").combine_chunks(), shared
 
@@ -1041,8 +1053,10 @@ class DuckDBStore(AnalyticStore):
         """The connections of :meth:`connections_window` for many (company_id, t0, t1) windows
         at once, with their ``company_id``; ``parent`` is the parent hash (not for the companies
         whose windows group by ids, see _window_parent)."""
-        los = [t0 - self.max_span(c) for c, t0 in zip(windows.column("company_id").to_pylist(),
-                                                         windows.column("t0").to_pylist(), strict=True)]
+        los = [
+            t0 - self.max_span(c)
+            for c, t0 in zip(windows.column("company_id").to_pylist(), windows.column("t0").to_pylist(), strict=True)
+        ]
         w = windows.append_column("lo", pa.array(los, pa.int64()))
         lo, hi = min(los), pc.max(w.column("t1")).as_py()
         with self._lock:
@@ -1087,9 +1101,7 @@ class DuckDBStore(AnalyticStore):
         cols = f'"{column}" AS t' + (f", {value} AS v" if value else "")
         return self._in_windows(windows, TABLES[kind].table, column, cols)
 
-    def instants_in_many(
-        self, windows: pa.Table, sources: Sequence[tuple[str, str, str | None]]
-    ) -> list[pa.Table]:
+    def instants_in_many(self, windows: pa.Table, sources: Sequence[tuple[str, str, str | None]]) -> list[pa.Table]:
         """:meth:`instants_in` of each (kind, column, value) of ``sources``, in one statement."""
         lo, hi = pc.min(windows.column("t0")).as_py(), pc.max(windows.column("t1")).as_py()
         parts = []
@@ -1179,8 +1191,9 @@ class DuckDBStore(AnalyticStore):
             self._keys.pop(STATS_INDEX, None)
             self._rows.pop(STATS_INDEX, None)
             for table in ("rollups", "rollup_days", "parent_stats"):
-                self.con.execute(f"DELETE FROM {table} WHERE company_id IN (SELECT unnest(?::VARCHAR[]))",
-                                 [list(companies)])
+                self.con.execute(
+                    f"DELETE FROM {table} WHERE company_id IN (SELECT unnest(?::VARCHAR[]))", [list(companies)]
+                )
 
     def time_bounds_of(self, companies: Sequence[str]) -> dict[str, tuple[int, int]]:
         """:meth:`time_bounds` of many companies (those with records), one statement."""

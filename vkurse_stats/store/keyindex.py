@@ -34,7 +34,7 @@ def _entries(keys: U64, instants: I64) -> U64:
     """Pack keys and the days of their instants; days outside the 24-bit range get a code (the
     first or last) that makes a lookup unbounded."""
     code = np.clip(np.floor_divide(instants, DAY_US) + DAY_OFFSET, 0, int(DAY_MASK)).astype(np.uint64)
-    return (keys.astype(np.uint64, copy=False) >> np.uint64(DAY_BITS) << np.uint64(DAY_BITS)) | code
+    return np.asarray((keys.astype(np.uint64, copy=False) >> np.uint64(DAY_BITS) << np.uint64(DAY_BITS)) | code)
 
 
 def _insert_sorted(into: U64, entries: U64) -> U64:

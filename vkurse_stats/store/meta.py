@@ -27,13 +27,15 @@ METADATA = sa.MetaData()
 SCHEMA_VERSION = 2
 
 schema_info = sa.Table(
-    "schema_info", METADATA,
+    "schema_info",
+    METADATA,
     sa.Column("key", sa.String(64), primary_key=True),
     sa.Column("value", sa.String(256), nullable=False),
 )
 
 companies = sa.Table(
-    "companies", METADATA,
+    "companies",
+    METADATA,
     sa.Column("id", sa.String(256), primary_key=True),
     sa.Column("name", sa.String(500), nullable=False),
     sa.Column("timezone", sa.String(64), nullable=False, default=DEFAULT_TIMEZONE),
@@ -51,7 +53,8 @@ BEGINNING = 0  # effective_from of a company's first limits: they judge all of i
 # then. A change takes effect at an instant (epoch microseconds); a value of NULL is "no limit".
 # The companies table keeps the values in force now, for the pages that only need those.
 limit_history = sa.Table(
-    "limit_history", METADATA,
+    "limit_history",
+    METADATA,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("company_id", sa.String(256), nullable=False, index=True),
     sa.Column("name", sa.String(64), nullable=False),
@@ -68,14 +71,20 @@ class CompanyInfo:
     limits: dict[str, int | None] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "timezone": self.timezone,
-                "limits": {k: self.limits.get(k) for k in LIMIT_NAMES}}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "timezone": self.timezone,
+            "limits": {k: self.limits.get(k) for k in LIMIT_NAMES},
+        }
 
 
 def _row_to_company(row: Any) -> CompanyInfo:
     m = row._mapping
     return CompanyInfo(
-        id=m["id"], name=m["name"], timezone=m["timezone"],
+        id=m["id"],
+        name=m["name"],
+        timezone=m["timezone"],
         limits={k: m[f"limit_{k}"] for k in LIMIT_NAMES},
     )
 
@@ -158,7 +167,9 @@ class MetaStore:
                 rows = conn.execute(sa.select(companies)).fetchall()
                 entries = [
                     {"company_id": r.id, "name": k, "value": r._mapping[f"limit_{k}"], "effective_from": BEGINNING}
-                    for r in rows for k in LIMIT_NAMES if r._mapping[f"limit_{k}"] is not None
+                    for r in rows
+                    for k in LIMIT_NAMES
+                    if r._mapping[f"limit_{k}"] is not None
                 ]
                 if entries:
                     conn.execute(limit_history.insert(), entries)
@@ -221,8 +232,9 @@ class MetaStore:
         with self._lock, self.engine.begin() as conn:
             have: set[str] = set()
             for i in range(0, len(wanted), 1000):
-                have.update(conn.execute(
-                    sa.select(companies.c.id).where(companies.c.id.in_(wanted[i : i + 1000]))).scalars())
+                have.update(
+                    conn.execute(sa.select(companies.c.id).where(companies.c.id.in_(wanted[i : i + 1000]))).scalars()
+                )
             new = [CompanyInfo(c, c) for c in wanted if c not in have]
             if new:
                 conn.execute(companies.insert(), [{"id": c.id, "name": c.name, "timezone": c.timezone} for c in new])
@@ -234,16 +246,17 @@ class MetaStore:
             rows = conn.execute(sa.select(companies).order_by(companies.c.id)).fetchall()
         return [_row_to_company(r) for r in rows]
 
-    def companies_page(self, search: str = "", limit: int = 50, offset: int = 0
-                       ) -> tuple[list[CompanyInfo], int]:
+    def companies_page(self, search: str = "", limit: int = 50, offset: int = 0) -> tuple[list[CompanyInfo], int]:
         """One page of the companies whose id or name holds ``search`` (case and ё folded, ``%``
         and ``_`` literal), by id with an exact id first; returns (rows, how many match)."""
         where: sa.ColumnElement[bool] = sa.true()
         order: list[Any] = [companies.c.id]
         needle = fold_text(search.strip())
         if needle:
-            where = sa.or_(_fold(companies.c.id).contains(needle, autoescape=True),
-                           _fold(companies.c.name).contains(needle, autoescape=True))
+            where = sa.or_(
+                _fold(companies.c.id).contains(needle, autoescape=True),
+                _fold(companies.c.name).contains(needle, autoescape=True),
+            )
             order.insert(0, sa.case((_fold(companies.c.id) == needle, 0), else_=1))
         count = sa.select(sa.func.count()).select_from(companies).where(where)
         # A search scans the table anyway, so one scan gives its page and its count; without one,
@@ -271,8 +284,13 @@ class MetaStore:
         return rows[0] if rows else None
 
     def put_company(
-        self, company_id: str, name: str | None = None, timezone: str | None = None,
-        limits: dict[str, int | None] | None = None, *, replace_limits: bool = False,
+        self,
+        company_id: str,
+        name: str | None = None,
+        timezone: str | None = None,
+        limits: dict[str, int | None] | None = None,
+        *,
+        replace_limits: bool = False,
         effective_from: int | None = None,
     ) -> tuple[CompanyInfo | None, CompanyInfo]:
         """Create or update a company; returns (before, after). ``limits`` given as None values
@@ -298,8 +316,11 @@ class MetaStore:
                     raise ValueError(f"limit {k} must not be negative")
                 values[f"limit_{k}"] = v
             old_limits = before.limits if before else {}
-            changed = {k: values.pop(f"limit_{k}") for k in LIMIT_NAMES
-                       if f"limit_{k}" in values and values[f"limit_{k}"] != old_limits.get(k)}
+            changed = {
+                k: values.pop(f"limit_{k}")
+                for k in LIMIT_NAMES
+                if f"limit_{k}" in values and values[f"limit_{k}"] != old_limits.get(k)
+            }
             if before is None:
                 values.setdefault("name", company_id)
                 values.setdefault("timezone", DEFAULT_TIMEZONE)
@@ -311,20 +332,34 @@ class MetaStore:
             after = _row_to_company(conn.execute(sa.select(companies).where(companies.c.id == company_id)).one())
         return before, after
 
-    def _put_limits(self, conn: Any, company_id: str, changed: dict[str, int | None],
-                    effective_from: int | None) -> None:
+    def _put_limits(
+        self, conn: Any, company_id: str, changed: dict[str, int | None], effective_from: int | None
+    ) -> None:
         """Add the changes to the history and set the company's columns to what is in force now."""
         now = self.clock()
-        known = set(conn.execute(sa.select(limit_history.c.name).where(
-            limit_history.c.company_id == company_id).distinct()).scalars())
-        conn.execute(limit_history.insert(), [
-            {"company_id": company_id, "name": k, "value": v,
-             "effective_from": (now if effective_from is None else effective_from) if k in known else BEGINNING}
-            for k, v in changed.items()
-        ])
+        known = set(
+            conn.execute(
+                sa.select(limit_history.c.name).where(limit_history.c.company_id == company_id).distinct()
+            ).scalars()
+        )
+        conn.execute(
+            limit_history.insert(),
+            [
+                {
+                    "company_id": company_id,
+                    "name": k,
+                    "value": v,
+                    "effective_from": (now if effective_from is None else effective_from) if k in known else BEGINNING,
+                }
+                for k, v in changed.items()
+            ],
+        )
         in_force = {k: v for k, v in self._limits_at(conn, company_id, now).items() if k in LIMIT_NAMES}
-        conn.execute(companies.update().where(companies.c.id == company_id).values(
-            **{f"limit_{k}": in_force.get(k) for k in LIMIT_NAMES}))
+        conn.execute(
+            companies.update()
+            .where(companies.c.id == company_id)
+            .values(**{f"limit_{k}": in_force.get(k) for k in LIMIT_NAMES})
+        )
 
     @staticmethod
     def _limits_at(conn: Any, company_id: str, instant: int) -> dict[str, int | None]:
@@ -343,9 +378,14 @@ class MetaStore:
         with self.engine.connect() as conn:
             for i in range(0, len(wanted), 1000):
                 rows = conn.execute(
-                    sa.select(limit_history).where(limit_history.c.company_id.in_(wanted[i : i + 1000]))
-                    .order_by(limit_history.c.company_id, limit_history.c.name,
-                              limit_history.c.effective_from, limit_history.c.id)
+                    sa.select(limit_history)
+                    .where(limit_history.c.company_id.in_(wanted[i : i + 1000]))
+                    .order_by(
+                        limit_history.c.company_id,
+                        limit_history.c.name,
+                        limit_history.c.effective_from,
+                        limit_history.c.id,
+                    )
                 ).fetchall()
                 for r in rows:
                     steps = out.setdefault(r.company_id, {}).setdefault(r.name, [])

@@ -32,10 +32,10 @@ DeliveryState = Literal["pending", "delivered", "failed"]
 DELIVERY_STATES: tuple[DeliveryState, ...] = ("pending", "delivered", "failed")
 
 report_subscriptions = sa.Table(
-    "report_subscriptions", METADATA,
+    "report_subscriptions",
+    METADATA,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="CASCADE"),
-              nullable=False),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
     sa.Column("kind", sa.String(16), nullable=False),
     sa.Column("lang", sa.String(8), nullable=False),
     # A period whose report fell due before this instant is not sent (only "send now" does).
@@ -44,7 +44,8 @@ report_subscriptions = sa.Table(
 )
 
 company_webhooks = sa.Table(
-    "company_webhooks", METADATA,
+    "company_webhooks",
+    METADATA,
     sa.Column("company_id", sa.String(256), primary_key=True),
     sa.Column("url", sa.String(2000), nullable=False),
     # The HMAC key the receiver verifies signatures with: kept readable, it is shown to the
@@ -54,7 +55,8 @@ company_webhooks = sa.Table(
 )
 
 outbox = sa.Table(
-    "notify_outbox", METADATA,
+    "notify_outbox",
+    METADATA,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("dedup_key", sa.String(400), unique=True),
     sa.Column("channel", sa.String(16), nullable=False),
@@ -77,7 +79,8 @@ outbox = sa.Table(
 # instant they apply from (a crossing before it is judged by the thresholds it had then: none
 # recorded again). No row: the defaults, from the beginning.
 alert_thresholds = sa.Table(
-    "alert_thresholds", METADATA,
+    "alert_thresholds",
+    METADATA,
     sa.Column("company_id", sa.String(256), primary_key=True),
     sa.Column("metric", sa.String(64), primary_key=True),
     sa.Column("percents", sa.String(200), nullable=False),  # JSON list of ints, ascending
@@ -89,7 +92,8 @@ alert_thresholds = sa.Table(
 # happened), corrected (found after the fact, or replacing ``replaces``) or retracted (the
 # crossing of ``replaces`` no longer exists). ``superseded_by`` marks a row a later one replaced.
 alerts = sa.Table(
-    "alerts", METADATA,
+    "alerts",
+    METADATA,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("company_id", sa.String(256), nullable=False, index=True),
     sa.Column("metric", sa.String(64), nullable=False),
@@ -107,7 +111,8 @@ alerts = sa.Table(
 )
 
 alert_reads = sa.Table(
-    "alert_reads", METADATA,
+    "alert_reads",
+    METADATA,
     sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("last_seen_id", sa.Integer, nullable=False),
 )
@@ -115,7 +120,8 @@ alert_reads = sa.Table(
 # Per company: the latest instant its curves were evaluated up to (a crossing found before it
 # is a correction), so a restart resumes there.
 alert_marks = sa.Table(
-    "alert_marks", METADATA,
+    "alert_marks",
+    METADATA,
     sa.Column("company_id", sa.String(256), primary_key=True),
     sa.Column("watermark_us", sa.BigInteger, nullable=False),
 )
@@ -202,33 +208,66 @@ class Alert:
     created_at: float
 
     def as_json(self) -> dict[str, Any]:
-        return {"id": self.id, "company": self.company_id, "metric": self.metric, "percent": self.percent,
-                "kind": self.kind, "value": self.value, "level": self.level, "limit": self.limit,
-                "active": self.active, "replaces": self.replaces, "superseded_by": self.superseded_by}
+        return {
+            "id": self.id,
+            "company": self.company_id,
+            "metric": self.metric,
+            "percent": self.percent,
+            "kind": self.kind,
+            "value": self.value,
+            "level": self.level,
+            "limit": self.limit,
+            "active": self.active,
+            "replaces": self.replaces,
+            "superseded_by": self.superseded_by,
+        }
 
 
 def _alert(row: Any) -> Alert:
     m = row._mapping
-    return Alert(id=m["id"], company_id=m["company_id"], metric=m["metric"], percent=m["percent"],
-                 kind=m["kind"], instant_us=m["instant_us"], value=m["value"], level=m["level"],
-                 limit=m["limit_value"], active=json.loads(m["active"] or "[]"), replaces=m["replaces"],
-                 superseded_by=m["superseded_by"], created_at=m["created_at"])
+    return Alert(
+        id=m["id"],
+        company_id=m["company_id"],
+        metric=m["metric"],
+        percent=m["percent"],
+        kind=m["kind"],
+        instant_us=m["instant_us"],
+        value=m["value"],
+        level=m["level"],
+        limit=m["limit_value"],
+        active=json.loads(m["active"] or "[]"),
+        replaces=m["replaces"],
+        superseded_by=m["superseded_by"],
+        created_at=m["created_at"],
+    )
 
 
 def _delivery(row: Any) -> Delivery:
     m = row._mapping
     return Delivery(
-        id=m["id"], dedup_key=m["dedup_key"], channel=m["channel"], company_id=m["company_id"],
-        account_id=m["account_id"], recipient=m["recipient"], subject=m["subject"],
-        payload=bytes(m["payload"]), headers=json.loads(m["headers"] or "{}"),
-        created_at=m["created_at"], attempts=m["attempts"], next_attempt_at=m["next_attempt_at"],
-        last_error=m["last_error"], delivered_at=m["delivered_at"], failed_at=m["failed_at"])
+        id=m["id"],
+        dedup_key=m["dedup_key"],
+        channel=m["channel"],
+        company_id=m["company_id"],
+        account_id=m["account_id"],
+        recipient=m["recipient"],
+        subject=m["subject"],
+        payload=bytes(m["payload"]),
+        headers=json.loads(m["headers"] or "{}"),
+        created_at=m["created_at"],
+        attempts=m["attempts"],
+        next_attempt_at=m["next_attempt_at"],
+        last_error=m["last_error"],
+        delivered_at=m["delivered_at"],
+        failed_at=m["failed_at"],
+    )
 
 
 def _subscription(row: Any) -> Subscription:
     m = row._mapping
-    return Subscription(id=m["id"], account_id=m["account_id"], kind=m["kind"], lang=m["lang"],
-                        created_at=m["created_at"])
+    return Subscription(
+        id=m["id"], account_id=m["account_id"], kind=m["kind"], lang=m["lang"], created_at=m["created_at"]
+    )
 
 
 def new_webhook_secret() -> str:
@@ -246,12 +285,14 @@ class NotifyStore:
     # --- subscriptions -------------------------------------------------------------------------
     def subscriptions(self, account_id: int) -> dict[ReportKind, Subscription]:
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(report_subscriptions).where(
-                report_subscriptions.c.account_id == account_id)).fetchall()
+            rows = conn.execute(
+                sa.select(report_subscriptions).where(report_subscriptions.c.account_id == account_id)
+            ).fetchall()
         return {s.kind: s for s in map(_subscription, rows)}
 
-    def set_subscriptions(self, account_id: int, kinds: set[ReportKind], lang: str,
-                          now: float) -> tuple[set[str], set[str]]:
+    def set_subscriptions(
+        self, account_id: int, kinds: set[ReportKind], lang: str, now: float
+    ) -> tuple[set[str], set[str]]:
         """Subscribe the account to exactly ``kinds`` in ``lang``; returns (added, removed)."""
         t = report_subscriptions
         with self.engine.begin() as conn:
@@ -268,18 +309,19 @@ class NotifyStore:
     def subscribers(self) -> list[Subscriber]:
         """Every subscription of an enabled company administrator, by id."""
         t = report_subscriptions
-        q = (sa.select(t, accounts.c.email, accounts.c.company_id.label("account_company"))
-             .join(accounts, accounts.c.id == t.c.account_id)
-             .where(accounts.c.disabled.is_(False), accounts.c.company_id.is_not(None))
-             .order_by(t.c.id))
+        q = (
+            sa.select(t, accounts.c.email, accounts.c.company_id.label("account_company"))
+            .join(accounts, accounts.c.id == t.c.account_id)
+            .where(accounts.c.disabled.is_(False), accounts.c.company_id.is_not(None))
+            .order_by(t.c.id)
+        )
         with self.engine.connect() as conn:
             return [Subscriber(_subscription(r), r.email, r.account_company) for r in conn.execute(q)]
 
     # --- webhooks ------------------------------------------------------------------------------
     def webhook(self, company_id: str) -> Webhook | None:
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(company_webhooks).where(
-                company_webhooks.c.company_id == company_id)).first()
+            row = conn.execute(sa.select(company_webhooks).where(company_webhooks.c.company_id == company_id)).first()
         return Webhook(row.company_id, row.url, row.secret, row.updated_at) if row else None
 
     def set_webhook(self, company_id: str, url: str, now: float, *, new_secret: bool = False) -> Webhook:
@@ -288,8 +330,9 @@ class NotifyStore:
         with self.engine.begin() as conn:
             row = conn.execute(sa.select(t).where(t.c.company_id == company_id)).first()
             if row is None:
-                conn.execute(t.insert().values(company_id=company_id, url=url,
-                                               secret=new_webhook_secret(), updated_at=now))
+                conn.execute(
+                    t.insert().values(company_id=company_id, url=url, secret=new_webhook_secret(), updated_at=now)
+                )
             else:
                 values: dict[str, Any] = {"url": url, "updated_at": now}
                 if new_secret:
@@ -301,19 +344,39 @@ class NotifyStore:
 
     def delete_webhook(self, company_id: str) -> bool:
         with self.engine.begin() as conn:
-            return bool(conn.execute(company_webhooks.delete().where(
-                company_webhooks.c.company_id == company_id)).rowcount)
+            return bool(
+                conn.execute(company_webhooks.delete().where(company_webhooks.c.company_id == company_id)).rowcount
+            )
 
     # --- the outbox ----------------------------------------------------------------------------
-    def enqueue(self, *, channel: Channel, recipient: str, subject: str, payload: bytes, now: float,
-                company_id: str | None = None, account_id: int | None = None,
-                headers: dict[str, str] | None = None, dedup_key: str | None = None) -> int | None:
+    def enqueue(
+        self,
+        *,
+        channel: Channel,
+        recipient: str,
+        subject: str,
+        payload: bytes,
+        now: float,
+        company_id: str | None = None,
+        account_id: int | None = None,
+        headers: dict[str, str] | None = None,
+        dedup_key: str | None = None,
+    ) -> int | None:
         """Queue a message to send at once; returns its id, or None when ``dedup_key`` is
         already queued (or sent)."""
-        values = {"dedup_key": dedup_key, "channel": channel, "company_id": company_id,
-                  "account_id": account_id, "recipient": recipient, "subject": subject[:500],
-                  "payload": payload, "headers": json.dumps(headers or {}), "created_at": now,
-                  "attempts": 0, "next_attempt_at": now}
+        values = {
+            "dedup_key": dedup_key,
+            "channel": channel,
+            "company_id": company_id,
+            "account_id": account_id,
+            "recipient": recipient,
+            "subject": subject[:500],
+            "payload": payload,
+            "headers": json.dumps(headers or {}),
+            "created_at": now,
+            "attempts": 0,
+            "next_attempt_at": now,
+        }
         try:
             with self.engine.begin() as conn:
                 key = conn.execute(outbox.insert().values(**values)).inserted_primary_key
@@ -331,18 +394,26 @@ class NotifyStore:
     def claim_due(self, now: float, lease: float, limit: int = 20) -> list[Delivery]:
         """Claim up to ``limit`` messages due at ``now`` for ``lease`` seconds (oldest first)."""
         t = outbox
-        due = (sa.select(t.c.id).where(t.c.next_attempt_at <= now,
-                                        sa.or_(t.c.claimed_until.is_(None), t.c.claimed_until < now))
-               .order_by(t.c.next_attempt_at, t.c.id).limit(limit))
+        due = (
+            sa.select(t.c.id)
+            .where(t.c.next_attempt_at <= now, sa.or_(t.c.claimed_until.is_(None), t.c.claimed_until < now))
+            .order_by(t.c.next_attempt_at, t.c.id)
+            .limit(limit)
+        )
         claimed: list[Delivery] = []
         with self.engine.connect() as conn:
             ids = list(conn.execute(due).scalars())
         for delivery_id in ids:
             with self.engine.begin() as conn:
-                swapped = conn.execute(t.update().where(
-                    t.c.id == delivery_id, t.c.next_attempt_at <= now,
-                    sa.or_(t.c.claimed_until.is_(None), t.c.claimed_until < now))
-                    .values(claimed_until=now + lease)).rowcount
+                swapped = conn.execute(
+                    t.update()
+                    .where(
+                        t.c.id == delivery_id,
+                        t.c.next_attempt_at <= now,
+                        sa.or_(t.c.claimed_until.is_(None), t.c.claimed_until < now),
+                    )
+                    .values(claimed_until=now + lease)
+                ).rowcount
                 if swapped:
                     claimed.append(_delivery(conn.execute(sa.select(t).where(t.c.id == delivery_id)).one()))
         return claimed
@@ -351,15 +422,27 @@ class NotifyStore:
         """Record the delivery; the bytes are dropped (a report's workbook need not stay), the
         row stays as the record and as the key that keeps the message from being sent again."""
         with self.engine.begin() as conn:
-            conn.execute(outbox.update().where(outbox.c.id == delivery_id).values(
-                attempts=outbox.c.attempts + 1, delivered_at=now, next_attempt_at=None,
-                claimed_until=None, last_error=None, payload=b""))
+            conn.execute(
+                outbox.update()
+                .where(outbox.c.id == delivery_id)
+                .values(
+                    attempts=outbox.c.attempts + 1,
+                    delivered_at=now,
+                    next_attempt_at=None,
+                    claimed_until=None,
+                    last_error=None,
+                    payload=b"",
+                )
+            )
 
-    def mark_attempt_failed(self, delivery_id: int, now: float, error: str,
-                            next_attempt_at: float | None) -> None:
+    def mark_attempt_failed(self, delivery_id: int, now: float, error: str, next_attempt_at: float | None) -> None:
         """Record a failed attempt: try again at ``next_attempt_at``, or give up (None)."""
-        values: dict[str, Any] = {"attempts": outbox.c.attempts + 1, "last_error": error[:2000],
-                                  "next_attempt_at": next_attempt_at, "claimed_until": None}
+        values: dict[str, Any] = {
+            "attempts": outbox.c.attempts + 1,
+            "last_error": error[:2000],
+            "next_attempt_at": next_attempt_at,
+            "claimed_until": None,
+        }
         if next_attempt_at is None:
             values["failed_at"] = now
         with self.engine.begin() as conn:
@@ -370,8 +453,11 @@ class NotifyStore:
         does not exist or was delivered."""
         t = outbox
         with self.engine.begin() as conn:
-            n = conn.execute(t.update().where(t.c.id == delivery_id, t.c.delivered_at.is_(None))
-                             .values(next_attempt_at=now, failed_at=None, claimed_until=None)).rowcount
+            n = conn.execute(
+                t.update()
+                .where(t.c.id == delivery_id, t.c.delivered_at.is_(None))
+                .values(next_attempt_at=now, failed_at=None, claimed_until=None)
+            ).rowcount
         return self.delivery(delivery_id) if n else None
 
     def delivery(self, delivery_id: int) -> Delivery | None:
@@ -379,8 +465,9 @@ class NotifyStore:
             row = conn.execute(sa.select(outbox).where(outbox.c.id == delivery_id)).first()
         return _delivery(row) if row else None
 
-    def deliveries(self, *, limit: int = 50, offset: int = 0, company_id: str | None = None,
-                   state: DeliveryState | None = None) -> tuple[list[Delivery], int]:
+    def deliveries(
+        self, *, limit: int = 50, offset: int = 0, company_id: str | None = None, state: DeliveryState | None = None
+    ) -> tuple[list[Delivery], int]:
         """Messages newest first, of one company and/or in one state; returns them and how many
         match."""
         t = outbox
@@ -408,23 +495,41 @@ class NotifyStore:
         found = {r.metric: Thresholds(r.metric, tuple(json.loads(r.percents)), int(r.since_us), True) for r in rows}
         return {m: found.get(m) or Thresholds(m, default, -(2**62), False) for m in metrics}
 
-    def set_thresholds(self, company_id: str, metric: str, percents: tuple[int, ...], since_us: int,
-                       now: float) -> None:
+    def set_thresholds(
+        self, company_id: str, metric: str, percents: tuple[int, ...], since_us: int, now: float
+    ) -> None:
         t = alert_thresholds
         with self.engine.begin() as conn:
-            n = conn.execute(t.update().where(t.c.company_id == company_id, t.c.metric == metric).values(
-                percents=json.dumps(list(percents)), since_us=since_us, updated_at=now)).rowcount
+            n = conn.execute(
+                t.update()
+                .where(t.c.company_id == company_id, t.c.metric == metric)
+                .values(percents=json.dumps(list(percents)), since_us=since_us, updated_at=now)
+            ).rowcount
             if not n:
-                conn.execute(t.insert().values(company_id=company_id, metric=metric,
-                                               percents=json.dumps(list(percents)), since_us=since_us,
-                                               updated_at=now))
+                conn.execute(
+                    t.insert().values(
+                        company_id=company_id,
+                        metric=metric,
+                        percents=json.dumps(list(percents)),
+                        since_us=since_us,
+                        updated_at=now,
+                    )
+                )
 
     def live_alerts(self, company_id: str, t0: int, t1: int) -> list[Alert]:
         """The crossings recorded in [t0, t1) that stand (not retracted nor replaced), by instant."""
         t = alerts
-        q = (sa.select(t).where(t.c.company_id == company_id, t.c.instant_us >= t0, t.c.instant_us < t1,
-                                t.c.kind != "retracted", t.c.superseded_by.is_(None))
-             .order_by(t.c.instant_us, t.c.id))
+        q = (
+            sa.select(t)
+            .where(
+                t.c.company_id == company_id,
+                t.c.instant_us >= t0,
+                t.c.instant_us < t1,
+                t.c.kind != "retracted",
+                t.c.superseded_by.is_(None),
+            )
+            .order_by(t.c.instant_us, t.c.id)
+        )
         with self.engine.connect() as conn:
             return [_alert(r) for r in conn.execute(q)]
 
@@ -433,14 +538,16 @@ class NotifyStore:
         out: list[Alert] = []
         with self.engine.begin() as conn:
             for values in rows:
-                data = {**values, "active": json.dumps(values.get("active") or [], ensure_ascii=False),
-                        "created_at": now}
+                data = {
+                    **values,
+                    "active": json.dumps(values.get("active") or [], ensure_ascii=False),
+                    "created_at": now,
+                }
                 key = conn.execute(alerts.insert().values(**data)).inserted_primary_key
                 assert key is not None
                 new_id = int(key[0])
                 if values.get("replaces") is not None:
-                    conn.execute(alerts.update().where(alerts.c.id == values["replaces"])
-                                 .values(superseded_by=new_id))
+                    conn.execute(alerts.update().where(alerts.c.id == values["replaces"]).values(superseded_by=new_id))
                 out.append(_alert(conn.execute(sa.select(alerts).where(alerts.c.id == new_id)).one()))
         return out
 
@@ -448,31 +555,46 @@ class NotifyStore:
         """A company's alerts newest first, and how many it has."""
         t = alerts
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(t).where(t.c.company_id == company_id)
-                                .order_by(t.c.id.desc()).limit(limit).offset(offset)).fetchall()
-            total = int(conn.execute(sa.select(sa.func.count()).select_from(t)
-                                     .where(t.c.company_id == company_id)).scalar() or 0)
+            rows = conn.execute(
+                sa.select(t).where(t.c.company_id == company_id).order_by(t.c.id.desc()).limit(limit).offset(offset)
+            ).fetchall()
+            total = int(
+                conn.execute(sa.select(sa.func.count()).select_from(t).where(t.c.company_id == company_id)).scalar()
+                or 0
+            )
         return [_alert(r) for r in rows], total
 
     def unread_alerts(self, account_id: int, company_id: str) -> int:
         with self.engine.connect() as conn:
-            seen = conn.execute(sa.select(alert_reads.c.last_seen_id).where(
-                alert_reads.c.account_id == account_id)).scalar() or 0
-            return int(conn.execute(sa.select(sa.func.count()).select_from(alerts).where(
-                alerts.c.company_id == company_id, alerts.c.id > seen)).scalar() or 0)
+            seen = (
+                conn.execute(
+                    sa.select(alert_reads.c.last_seen_id).where(alert_reads.c.account_id == account_id)
+                ).scalar()
+                or 0
+            )
+            return int(
+                conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(alerts)
+                    .where(alerts.c.company_id == company_id, alerts.c.id > seen)
+                ).scalar()
+                or 0
+            )
 
     def mark_alerts_read(self, account_id: int, up_to: int) -> None:
         t = alert_reads
         with self.engine.begin() as conn:
-            n = conn.execute(t.update().where(t.c.account_id == account_id, t.c.last_seen_id < up_to)
-                             .values(last_seen_id=up_to)).rowcount
+            n = conn.execute(
+                t.update().where(t.c.account_id == account_id, t.c.last_seen_id < up_to).values(last_seen_id=up_to)
+            ).rowcount
             if not n and conn.execute(sa.select(t.c.account_id).where(t.c.account_id == account_id)).first() is None:
                 conn.execute(t.insert().values(account_id=account_id, last_seen_id=up_to))
 
     def watermark(self, company_id: str) -> int | None:
         with self.engine.connect() as conn:
-            value = conn.execute(sa.select(alert_marks.c.watermark_us).where(
-                alert_marks.c.company_id == company_id)).scalar()
+            value = conn.execute(
+                sa.select(alert_marks.c.watermark_us).where(alert_marks.c.company_id == company_id)
+            ).scalar()
         return None if value is None else int(value)
 
     def watermarks(self) -> dict[str, int]:
@@ -482,7 +604,10 @@ class NotifyStore:
     def set_watermark(self, company_id: str, watermark_us: int) -> None:
         t = alert_marks
         with self.engine.begin() as conn:
-            n = conn.execute(t.update().where(t.c.company_id == company_id, t.c.watermark_us < watermark_us)
-                             .values(watermark_us=watermark_us)).rowcount
+            n = conn.execute(
+                t.update()
+                .where(t.c.company_id == company_id, t.c.watermark_us < watermark_us)
+                .values(watermark_us=watermark_us)
+            ).rowcount
             if not n and conn.execute(sa.select(t.c.company_id).where(t.c.company_id == company_id)).first() is None:
                 conn.execute(t.insert().values(company_id=company_id, watermark_us=watermark_us))

@@ -125,5 +125,6 @@ def parent_text(parents: pa.Table) -> pa.Array:
     kind = pc.cast(parents.column("parent_kind"), pa.string())
     return pc.binary_join_element_wise(kind, parents.column("parent_id"), ":").combine_chunks()
 
+
 # store_meta keys of companies whose rollups lag their records (see mark_unapplied)
 UNAPPLIED = "unapplied:"

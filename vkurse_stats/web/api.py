@@ -34,9 +34,12 @@ router = APIRouter(prefix="/api/v1", tags=["api"])
 
 FromQ = Annotated[str | None, Query(alias="from", description="First day, YYYY-MM-DD (inclusive)")]
 ToQ = Annotated[str | None, Query(alias="to", description="Last day, YYYY-MM-DD (inclusive)")]
-CompanyQ = Annotated[str | None, Query(
-    description="Company id (support and platform tokens; a company administrator always gets "
-                "their own company)")]
+CompanyQ = Annotated[
+    str | None,
+    Query(
+        description="Company id (support and platform tokens; a company administrator always gets their own company)"
+    ),
+]
 SortQ = Annotated[str | None, Query(description="Column to sort by (see `columns` in the answer)")]
 OrderQ = Annotated[str | None, Query(description="asc or desc (default desc)")]
 SearchQ = Annotated[str, Query(description="Case-insensitive text filter")]
@@ -97,10 +100,11 @@ async def _read_body(request: Request, limit: int) -> bytes:
     "/ingest",
     summary="Push activity records (JSON Lines)",
     description="Body: one JSON record per line (SPEC §3); `Content-Encoding: gzip` accepted. "
-                "Needs an ingest token. Good records are stored even when others are rejected.",
+    "Needs an ingest token. Good records are stored even when others are rejected.",
     responses={**ERRORS, 413: {"description": "Body too large"}},
-    openapi_extra={"requestBody": {"content": {"application/x-ndjson": {
-        "schema": {"type": "string"}}}, "required": True}},
+    openapi_extra={
+        "requestBody": {"content": {"application/x-ndjson": {"schema": {"type": "string"}}}, "required": True}
+    },
 )
 async def ingest(request: Request) -> JSONResponse:
     principal = api_principal(request, scope="ingest")
@@ -113,15 +117,15 @@ async def ingest(request: Request) -> JSONResponse:
     actor = Actor(principal.actor, client_address(request), accounts_of(request))
     # Rollups are recomputed by the worker (or the next read), not per request: small batches
     # from a live platform coalesce into one recomputation.
-    result = await run_in_threadpool(services_of(request).ingest_lines, lines,
-                                     company_scope=scope, defer_rollups=True, actor=actor)
+    result = await run_in_threadpool(
+        services_of(request).ingest_lines, lines, company_scope=scope, defer_rollups=True, actor=actor
+    )
     return JSONResponse(result.as_json())
 
 
 # --- reads ----------------------------------------------------------------------------------
 @router.get("/summary", summary="Figures of a date range", responses=ERRORS)
-def summary(request: Request, date_from: FromQ = None, date_to: ToQ = None,
-            company: CompanyQ = None) -> JSONResponse:
+def summary(request: Request, date_from: FromQ = None, date_to: ToQ = None, company: CompanyQ = None) -> JSONResponse:
     _, info = _reader(request, company)
     d1, d2 = parse_range(date_from, date_to)
     try:
@@ -132,62 +136,109 @@ def summary(request: Request, date_from: FromQ = None, date_to: ToQ = None,
 
 
 @router.get("/daily", summary="Every metric per day of a date range", responses=ERRORS)
-def daily(request: Request, date_from: FromQ = None, date_to: ToQ = None,
-          company: CompanyQ = None) -> JSONResponse:
+def daily(request: Request, date_from: FromQ = None, date_to: ToQ = None, company: CompanyQ = None) -> JSONResponse:
     _, info = _reader(request, company)
     d1, d2 = parse_range(date_from, date_to)
     try:
         days = services_of(request).query.daily(info.id, d1, d2)
     except KeyError:
         raise ApiError(404, "unknown_company", company=info.id) from None
-    return JSONResponse({"company": info.id, "from": d1.isoformat(), "to": d2.isoformat(),
-                         "timezone": info.timezone,
-                         "days": [d.as_json(info.timezone) for d in days]})
+    return JSONResponse(
+        {
+            "company": info.id,
+            "from": d1.isoformat(),
+            "to": d2.isoformat(),
+            "timezone": info.timezone,
+            "days": [d.as_json(info.timezone) for d in days],
+        }
+    )
 
 
-def _table(request: Request, table: str, company: str | None, date_from: str | None,
-           date_to: str | None, sort: str | None, order: str | None, search: str,
-           limit: str | None, offset: str | None) -> JSONResponse:
+def _table(
+    request: Request,
+    table: str,
+    company: str | None,
+    date_from: str | None,
+    date_to: str | None,
+    sort: str | None,
+    order: str | None,
+    search: str,
+    limit: str | None,
+    offset: str | None,
+) -> JSONResponse:
     _, info = _reader(request, company)
     # planned/disk are "now" tables: no range (the query API ignores one).
-    d1, d2 = (parse_range(date_from, date_to) if table in ("events", "devices")
-              else (date.min, date.min))
-    page = fetch_table(services_of(request).query, table, info.id, d1, d2, sort=sort,
-                       order=parse_order("order", order), search=search, last_page=True,
-                       limit=parse_int("limit", limit, 50, 1, MAX_LIMIT),
-                       offset=parse_int("offset", offset, 0, 0, 10**9))
+    d1, d2 = parse_range(date_from, date_to) if table in ("events", "devices") else (date.min, date.min)
+    page = fetch_table(
+        services_of(request).query,
+        table,
+        info.id,
+        d1,
+        d2,
+        sort=sort,
+        order=parse_order("order", order),
+        search=search,
+        last_page=True,
+        limit=parse_int("limit", limit, 50, 1, MAX_LIMIT),
+        offset=parse_int("offset", offset, 0, 0, 10**9),
+    )
     return JSONResponse(page_json(page, info))
 
 
 @router.get("/events", summary="Events created or held in a date range", responses=ERRORS)
-def events(request: Request, date_from: FromQ = None, date_to: ToQ = None,
-           company: CompanyQ = None, sort: SortQ = None, order: OrderQ = None,
-           search: SearchQ = "", limit: LimitQ = None, offset: OffsetQ = None) -> JSONResponse:
-    return _table(request, "events", company, date_from, date_to, sort, order, search, limit,
-                  offset)
+def events(
+    request: Request,
+    date_from: FromQ = None,
+    date_to: ToQ = None,
+    company: CompanyQ = None,
+    sort: SortQ = None,
+    order: OrderQ = None,
+    search: SearchQ = "",
+    limit: LimitQ = None,
+    offset: OffsetQ = None,
+) -> JSONResponse:
+    return _table(request, "events", company, date_from, date_to, sort, order, search, limit, offset)
 
 
 @router.get("/planned", summary="Planned events per organizer", responses=ERRORS)
-def planned(request: Request, company: CompanyQ = None, sort: SortQ = None,
-            order: OrderQ = None, search: SearchQ = "", limit: LimitQ = None,
-            offset: OffsetQ = None) -> JSONResponse:
+def planned(
+    request: Request,
+    company: CompanyQ = None,
+    sort: SortQ = None,
+    order: OrderQ = None,
+    search: SearchQ = "",
+    limit: LimitQ = None,
+    offset: OffsetQ = None,
+) -> JSONResponse:
     return _table(request, "planned", company, None, None, sort, order, search, limit, offset)
 
 
 @router.get("/disk", summary="Disk usage per owner", responses=ERRORS)
-def disk(request: Request, company: CompanyQ = None, sort: SortQ = None,
-         order: OrderQ = None, search: SearchQ = "", limit: LimitQ = None,
-         offset: OffsetQ = None) -> JSONResponse:
+def disk(
+    request: Request,
+    company: CompanyQ = None,
+    sort: SortQ = None,
+    order: OrderQ = None,
+    search: SearchQ = "",
+    limit: LimitQ = None,
+    offset: OffsetQ = None,
+) -> JSONResponse:
     return _table(request, "disk", company, None, None, sort, order, search, limit, offset)
 
 
-@router.get("/devices", summary="Users by client type and device (from logins)",
-            responses=ERRORS)
-def devices(request: Request, date_from: FromQ = None, date_to: ToQ = None,
-            company: CompanyQ = None, sort: SortQ = None, order: OrderQ = None,
-            search: SearchQ = "", limit: LimitQ = None, offset: OffsetQ = None) -> JSONResponse:
-    return _table(request, "devices", company, date_from, date_to, sort, order, search, limit,
-                  offset)
+@router.get("/devices", summary="Users by client type and device (from logins)", responses=ERRORS)
+def devices(
+    request: Request,
+    date_from: FromQ = None,
+    date_to: ToQ = None,
+    company: CompanyQ = None,
+    sort: SortQ = None,
+    order: OrderQ = None,
+    search: SearchQ = "",
+    limit: LimitQ = None,
+    offset: OffsetQ = None,
+) -> JSONResponse:
+    return _table(request, "devices", company, date_from, date_to, sort, order, search, limit, offset)
 
 
 # --- exports --------------------------------------------------------------------------------
@@ -197,8 +248,15 @@ def content_disposition(filename: str) -> str:
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
-def _export(request: Request, ext: str, company: str | None, date_from: str | None,
-            date_to: str | None, lang: str | None, sep: str | None) -> Response:
+def _export(
+    request: Request,
+    ext: str,
+    company: str | None,
+    date_from: str | None,
+    date_to: str | None,
+    lang: str | None,
+    sep: str | None,
+) -> Response:
     principal, info = _reader(request, company)
     d1, d2 = parse_range(date_from, date_to)
     lang = lang or "ru"
@@ -221,28 +279,45 @@ def _export(request: Request, ext: str, company: str | None, date_from: str | No
             media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     except KeyError:
         raise ApiError(404, "unknown_company", company=info.id) from None
-    accounts_of(request).audit(principal.actor, f"export.{ext}", info.id,
-                               client_address(request), date_from=d1.isoformat(),
-                               date_to=d2.isoformat(), lang=lang)
-    return Response(data, media_type=media, headers={
-        "Content-Disposition": content_disposition(export_filename(info.id, d1, d2, ext)),
-        "Cache-Control": "no-store"})
+    accounts_of(request).audit(
+        principal.actor,
+        f"export.{ext}",
+        info.id,
+        client_address(request),
+        date_from=d1.isoformat(),
+        date_to=d2.isoformat(),
+        lang=lang,
+    )
+    return Response(
+        data,
+        media_type=media,
+        headers={
+            "Content-Disposition": content_disposition(export_filename(info.id, d1, d2, ext)),
+            "Cache-Control": "no-store",
+        },
+    )
 
 
-@router.get("/export.csv", summary="Download the daily figures as CSV", responses=ERRORS,
-            response_class=Response)
-def export_csv_endpoint(request: Request, date_from: FromQ = None, date_to: ToQ = None,
-                        company: CompanyQ = None,
-                        lang: Annotated[str | None, Query(description="ru or en")] = None,
-                        sep: Annotated[str | None, Query(description="';' (default) or ','")]
-                        = None) -> Response:
+@router.get("/export.csv", summary="Download the daily figures as CSV", responses=ERRORS, response_class=Response)
+def export_csv_endpoint(
+    request: Request,
+    date_from: FromQ = None,
+    date_to: ToQ = None,
+    company: CompanyQ = None,
+    lang: Annotated[str | None, Query(description="ru or en")] = None,
+    sep: Annotated[str | None, Query(description="';' (default) or ','")] = None,
+) -> Response:
     return _export(request, "csv", company, date_from, date_to, lang, sep)
 
 
-@router.get("/export.xlsx", summary="Download the figures as an Excel workbook",
-            responses=ERRORS, response_class=Response)
-def export_xlsx_endpoint(request: Request, date_from: FromQ = None, date_to: ToQ = None,
-                         company: CompanyQ = None,
-                         lang: Annotated[str | None, Query(description="ru or en")] = None
-                         ) -> Response:
+@router.get(
+    "/export.xlsx", summary="Download the figures as an Excel workbook", responses=ERRORS, response_class=Response
+)
+def export_xlsx_endpoint(
+    request: Request,
+    date_from: FromQ = None,
+    date_to: ToQ = None,
+    company: CompanyQ = None,
+    lang: Annotated[str | None, Query(description="ru or en")] = None,
+) -> Response:
     return _export(request, "xlsx", company, date_from, date_to, lang, None)

@@ -49,9 +49,11 @@ log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
 
 # No inline script or style anywhere: chart data travels as JSON in <script type=application/json>.
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-       "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
-       "form-action 'self'; frame-ancestors 'none'")
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
 SECURITY_HEADERS = (
     ("content-security-policy", CSP),
     ("x-frame-options", "DENY"),
@@ -96,8 +98,7 @@ def _is_api(request: Request) -> bool:
 
 def _error(request: Request, status: int, message: str, code: str | None = None) -> Response:
     if _is_api(request):
-        return JSONResponse({"error": message, "code": code or STATUS_CODES.get(status, "error")},
-                            status_code=status)
+        return JSONResponse({"error": message, "code": code or STATUS_CODES.get(status, "error")}, status_code=status)
     lang = pick_lang(request)
     title = {404: "error.404", 403: "error.403", 500: "error.500"}.get(status, "error.generic")
     if message == "CSRF token missing or invalid":
@@ -106,8 +107,9 @@ def _error(request: Request, status: int, message: str, code: str | None = None)
         message = translate(lang, "error.unavailable")
     elif status not in (400, 413, 429):
         message = ""  # the title says it all; internals and ids stay out of the page
-    return render(request, "error.html", {"status": status, "title": translate(lang, title),
-                                          "message": message}, status=status)
+    return render(
+        request, "error.html", {"status": status, "title": translate(lang, title), "message": message}, status=status
+    )
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -146,11 +148,13 @@ def _install_error_handlers(app: FastAPI) -> None:
         # Nothing of the failed write was stored; the store is reopened once it can be.
         log.error("%s %s: %s", request.method, request.url.path, exc)
         status = 507 if exc.disk_full else 503
-        response = _error(request, status, f"{exc}; nothing of this request was stored, try again later"
-                          if request.method == "POST" else str(exc))
+        response = _error(
+            request,
+            status,
+            f"{exc}; nothing of this request was stored, try again later" if request.method == "POST" else str(exc),
+        )
         response.headers["retry-after"] = "30"
         return response
-
 
     @app.exception_handler(OperationalError)
     async def on_metadata_unavailable(request: Request, exc: OperationalError) -> Response:
@@ -206,7 +210,8 @@ def _install_docs(app: FastAPI) -> None:
             "<link rel=stylesheet href=/static/vendor/swagger-ui/swagger-ui.css></head><body>"
             "<div id=swagger-ui data-openapi-url=/api/openapi.json></div>"
             "<script src=/static/vendor/swagger-ui/swagger-ui-bundle.js></script>"
-            "<script src=/static/swagger-init.js></script></body></html>")
+            "<script src=/static/swagger-init.js></script></body></html>"
+        )
 
     @app.get("/favicon.ico", include_in_schema=False)
     def favicon() -> FileResponse:
@@ -240,8 +245,12 @@ def _install_openapi_security(app: FastAPI) -> None:
         if app.openapi_schema is None:
             schema = plain_openapi()
             schema.setdefault("components", {})["securitySchemes"] = {
-                "bearer": {"type": "http", "scheme": "bearer",
-                           "description": "An ingest token (POST /ingest) or a read token"}}
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "An ingest token (POST /ingest) or a read token",
+                }
+            }
             for path, ops in schema.get("paths", {}).items():
                 if path.startswith("/api/v1/"):
                     for op in ops.values():
@@ -252,16 +261,21 @@ def _install_openapi_security(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def create_app(services: Services, *, accounts: AccountStore | None = None,
-               trust_proxy: bool | None = None,
-               trusted_proxies: TrustedProxies | str | None = None,
-               max_ingest_bytes: int | None = None) -> FastAPI:
+def create_app(
+    services: Services,
+    *,
+    accounts: AccountStore | None = None,
+    trust_proxy: bool | None = None,
+    trusted_proxies: TrustedProxies | str | None = None,
+    max_ingest_bytes: int | None = None,
+) -> FastAPI:
     """The web application over ``services``.
 
     ``trusted_proxies`` (a hop count or networks, see ``web/proxy.py``; default:
     ``VKURSE_STATS_TRUSTED_PROXIES``) says whose X-Forwarded-For/-Proto count; ``trust_proxy``
     is its older form (True = one trusted hop, False = none).
     """
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         services.start_writer()
@@ -275,7 +289,11 @@ def create_app(services: Services, *, accounts: AccountStore | None = None,
             services.stop_alerts()
 
     app = FastAPI(
-        title="vkurse-stats", version="1", docs_url=None, redoc_url=None, lifespan=lifespan,
+        title="vkurse-stats",
+        version="1",
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
         openapi_url="/api/openapi.json",
         description=(package_doc or "") + "\n\nAuthenticate with `Authorization: Bearer <token>` "
         "(ingest or read token) or a browser session. Dates are YYYY-MM-DD, inclusive.",

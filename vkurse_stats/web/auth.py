@@ -90,10 +90,8 @@ def is_https(request: Request) -> bool:
     return request.url.scheme == "https"
 
 
-def set_cookie(request: Request, response: Response, name: str, value: str,
-               max_age: int | None = None) -> None:
-    response.set_cookie(name, value, max_age=max_age, httponly=True, samesite="lax",
-                        secure=is_https(request), path="/")
+def set_cookie(request: Request, response: Response, name: str, value: str, max_age: int | None = None) -> None:
+    response.set_cookie(name, value, max_age=max_age, httponly=True, samesite="lax", secure=is_https(request), path="/")
 
 
 def current_session(request: Request) -> Session | None:
@@ -118,8 +116,7 @@ def api_principal(request: Request, *, scope: Literal["read", "ingest"]) -> Prin
         if token is None:
             raise HTTPError(401, "invalid or revoked token")
         if token.scope != scope:
-            raise HTTPError(403, f"this token has scope {token.scope!r}; this endpoint needs "
-                                 f"{scope!r}")
+            raise HTTPError(403, f"this token has scope {token.scope!r}; this endpoint needs {scope!r}")
         return Principal(kind="token", token=token)
     if scope == "ingest":
         raise HTTPError(401, "an ingest token is required (Authorization: Bearer <token>)")
@@ -148,8 +145,9 @@ def operator_principal(request: Request) -> Principal:
     return principal
 
 
-def resolve_company(request: Request, principal: Principal, requested: str | None, *,
-                    default_first: bool) -> CompanyInfo:
+def resolve_company(
+    request: Request, principal: Principal, requested: str | None, *, default_first: bool
+) -> CompanyInfo:
     """The company a request reads. Pinned callers get 404 for any company but their own."""
     from .errors import ApiError  # errors builds on this module
 

@@ -34,8 +34,9 @@ class CompanyListing:
     hidden: list[tuple[str, str]] = field(default_factory=list)
 
 
-def company_listing(request: Request, meta: MetaStore, *, current: str | None = None,
-                    keep: tuple[str, ...] = ()) -> CompanyListing:
+def company_listing(
+    request: Request, meta: MetaStore, *, current: str | None = None, keep: tuple[str, ...] = ()
+) -> CompanyListing:
     """The page of companies that ``q`` and ``page`` ask for. Without either, the page that
     holds ``current`` (so the open company is in view)."""
     qp = request.query_params
@@ -51,8 +52,12 @@ def company_listing(request: Request, meta: MetaStore, *, current: str | None = 
     last = offset + len(rows)
     last_page = max(1, -(-total // PAGE_SIZE))
     return CompanyListing(
-        rows=rows, total=total, search=search, page=page_no,
-        first=offset + 1 if rows else 0, last=last,
+        rows=rows,
+        total=total,
+        search=search,
+        page=page_no,
+        first=offset + 1 if rows else 0,
+        last=last,
         # "page" stays explicit even for page 1: without it the list reopens at ``current``.
         prev_url=url_with(request, page=min(page_no - 1, last_page)) if page_no > 1 else None,
         next_url=url_with(request, page=page_no + 1) if last < total else None,

@@ -44,8 +44,9 @@ MAIN_LIMIT = "concurrent_speakers"
 def range_presets(today: date) -> dict[str, tuple[date, date]]:
     """The date-range shortcuts: rolling ones ending today (the last 30 days are the default
     view, so the 1st of a month never opens on an empty month), then the calendar ones."""
-    year_ago = today.replace(year=today.year - 1) if (today.month, today.day) != (2, 29) \
-        else date(today.year - 1, 2, 28)
+    year_ago = (
+        today.replace(year=today.year - 1) if (today.month, today.day) != (2, 29) else date(today.year - 1, 2, 28)
+    )
     return {
         "last_7": (today - timedelta(days=6), today),
         "last_30": (today - timedelta(days=29), today),
@@ -131,11 +132,18 @@ def breach_texts(mv: MetricValue, lang: str) -> list[str] | None:
     at_us, over_us, at_n, over_n = mv.breach
     if not at_n:
         return [translate(lang, "dash.breach_none")]
-    out = [translate(lang, "dash.breach_at", times=times_text(at_n, lang),
-                     total=fmt.fmt_duration(at_us / 1_000_000, lang))]
+    out = [
+        translate(lang, "dash.breach_at", times=times_text(at_n, lang), total=fmt.fmt_duration(at_us / 1_000_000, lang))
+    ]
     if over_n:
-        out.append(translate(lang, "dash.breach_over", times=times_text(over_n, lang),
-                             total=fmt.fmt_duration(over_us / 1_000_000, lang)))
+        out.append(
+            translate(
+                lang,
+                "dash.breach_over",
+                times=times_text(over_n, lang),
+                total=fmt.fmt_duration(over_us / 1_000_000, lang),
+            )
+        )
     return out
 
 
@@ -156,8 +164,7 @@ def _value(m: MetricDef, v: int, lang: str) -> str:
     return fmt.fmt_bytes(v, lang) if is_bytes(m) else fmt.fmt_int(v, lang)
 
 
-def cards(summary: Summary, lang: str,
-          previous: Summary | None = None) -> list[tuple[str, str, list[Card]]]:
+def cards(summary: Summary, lang: str, previous: Summary | None = None) -> list[tuple[str, str, list[Card]]]:
     """The four peak sections: (section id, title, cards), each card against ``previous``."""
     tz = summary.timezone
     prev = (previous.date_from, previous.date_to) if previous else None
@@ -169,20 +176,25 @@ def cards(summary: Summary, lang: str,
                 continue
             mv = summary.metrics[m.id]
             share = mv.share if m.is_peak else None
-            items.append(Card(
-                id=m.id, label=m.label(lang), value=_value(m, mv.value, lang), raw=mv.value,
-                at=fmt.fmt_dt(mv.at, tz, lang) if (m.is_peak and mv.at is not None and mv.value)
-                else None,
-                limit=fmt.fmt_int(mv.limit, lang) if (m.is_peak and mv.limit is not None) else None,
-                share=fmt.fmt_pct(share, lang) if share is not None else None,
-                pct=min(100, round(share * 100)) if share is not None else None,
-                level=level_of(share),
-                delta=delta(m, mv.value, previous.metrics[m.id].value, prev, lang)
-                if previous and prev else None,
-                breach=breach_texts(mv, lang) if m.is_peak else None,
-                breach_anchor=anchor_of(m.id) if mv.breach and mv.breach[2] else None,
-                peak_day=fmt.local_dt(mv.at, tz).date().isoformat()
-                if (m.is_peak and mv.at is not None and mv.value) else None))
+            items.append(
+                Card(
+                    id=m.id,
+                    label=m.label(lang),
+                    value=_value(m, mv.value, lang),
+                    raw=mv.value,
+                    at=fmt.fmt_dt(mv.at, tz, lang) if (m.is_peak and mv.at is not None and mv.value) else None,
+                    limit=fmt.fmt_int(mv.limit, lang) if (m.is_peak and mv.limit is not None) else None,
+                    share=fmt.fmt_pct(share, lang) if share is not None else None,
+                    pct=min(100, round(share * 100)) if share is not None else None,
+                    level=level_of(share),
+                    delta=delta(m, mv.value, previous.metrics[m.id].value, prev, lang) if previous and prev else None,
+                    breach=breach_texts(mv, lang) if m.is_peak else None,
+                    breach_anchor=anchor_of(m.id) if mv.breach and mv.breach[2] else None,
+                    peak_day=fmt.local_dt(mv.at, tz).date().isoformat()
+                    if (m.is_peak and mv.at is not None and mv.value)
+                    else None,
+                )
+            )
         out.append((section, section_title(section, lang), items))
     return out
 
@@ -198,15 +210,29 @@ def side_cards(summary: Summary, lang: str, previous: Summary | None = None) -> 
         flow, stock = flows[0], stocks[0]
         total = summary.metrics[stock.id]
         share = total.share
-        out.append(SideCard(
-            section=section, title=section_title(section, lang), label=flow.label(lang),
-            value=_value(flow, summary.metrics[flow.id].value, lang),
-            total_label=stock.label(lang), total=_value(stock, total.value, lang),
-            limit=(_value(stock, total.limit, lang) + " · " + fmt.fmt_pct(share, lang))
-            if total.limit is not None else None,
-            level=level_of(share),
-            delta=delta(flow, summary.metrics[flow.id].value, previous.metrics[flow.id].value,
-                        (previous.date_from, previous.date_to), lang) if previous else None))
+        out.append(
+            SideCard(
+                section=section,
+                title=section_title(section, lang),
+                label=flow.label(lang),
+                value=_value(flow, summary.metrics[flow.id].value, lang),
+                total_label=stock.label(lang),
+                total=_value(stock, total.value, lang),
+                limit=(_value(stock, total.limit, lang) + " · " + fmt.fmt_pct(share, lang))
+                if total.limit is not None
+                else None,
+                level=level_of(share),
+                delta=delta(
+                    flow,
+                    summary.metrics[flow.id].value,
+                    previous.metrics[flow.id].value,
+                    (previous.date_from, previous.date_to),
+                    lang,
+                )
+                if previous
+                else None,
+            )
+        )
     return out
 
 
@@ -259,8 +285,12 @@ def chart_data(summary: Summary, days: list[Day], devices: Page, lang: str) -> d
     weekly = len(groups) < len(days)
     long_range = weekly or summary.date_from.year != summary.date_to.year
     axis = [_day_text(b.first, lang, year=long_range) for b in groups]
-    titles = [fmt.fmt_date(b.first, lang) if b.first == b.last
-              else f"{fmt.fmt_date(b.first, lang)} – {fmt.fmt_date(b.last, lang)}" for b in groups]
+    titles = [
+        fmt.fmt_date(b.first, lang)
+        if b.first == b.last
+        else f"{fmt.fmt_date(b.first, lang)} – {fmt.fmt_date(b.last, lang)}"
+        for b in groups
+    ]
     values = {m.id: [bucket_value(m, b) for b in groups] for m in METRICS}
 
     def at_text(mv: MetricValue) -> str | None:
@@ -278,42 +308,66 @@ def chart_data(summary: Summary, days: list[Day], devices: Page, lang: str) -> d
         if main is None:
             continue
 
-        items = [_series(m, main, values[m.id], summary, lang, overlay=False, name=m.label(lang))
-                 | _breach_marks(m, groups, lang) for m in peaks]
+        items = [
+            _series(m, main, values[m.id], summary, lang, overlay=False, name=m.label(lang))
+            | _breach_marks(m, groups, lang)
+            for m in peaks
+        ]
         if section == "total":
             # Per-type peaks of the same kind, so one sees how the total relates to each type.
             for m in METRICS:
-                if m.section != section and m.section in PEAK_SECTIONS and \
-                        m.limit == main.limit and m.daily == main.daily:
-                    s = _series(m, main, values[m.id], summary, lang, overlay=True,
-                                name=section_title(m.section, lang))
+                if (
+                    m.section != section
+                    and m.section in PEAK_SECTIONS
+                    and m.limit == main.limit
+                    and m.daily == main.daily
+                ):
+                    s = _series(m, main, values[m.id], summary, lang, overlay=True, name=section_title(m.section, lang))
                     s["full"] = f"{m.label(lang)} — {section_title(m.section, lang)}"
                     items.append(s)
-        charts.append({
-            "id": section, "title": section_title(section, lang),
-            "limit": summary.metrics[main.id].limit,
-            "series": items,
-            # The tooltip lists every figure of the section for the hovered day or week.
-            "tooltip": [{"name": m.day_label(lang) if not weekly or m.combine != "sum"
-                         else m.label(lang),
-                         "values": [mv.value for mv in values[m.id]],
-                         "at": [at_text(mv) if m.is_peak else None for mv in values[m.id]]}
-                        for m in own],
-        })
+        charts.append(
+            {
+                "id": section,
+                "title": section_title(section, lang),
+                "limit": summary.metrics[main.id].limit,
+                "series": items,
+                # The tooltip lists every figure of the section for the hovered day or week.
+                "tooltip": [
+                    {
+                        "name": m.day_label(lang) if not weekly or m.combine != "sum" else m.label(lang),
+                        "values": [mv.value for mv in values[m.id]],
+                        "at": [at_text(mv) if m.is_peak else None for mv in values[m.id]],
+                    }
+                    for m in own
+                ],
+            }
+        )
     client_ids = sorted({c for d in days for c in d.clients})
     return {
         "lang": lang,
         "days": axis,
         "titles": titles,
         "weekly": weekly,
-        "text": {k: translate(lang, f"dash.{k}") for k in
-                 ("average", "peak_day", "limit_line", "limit_short", "devices", "clients_daily",
-                  "users", "at_limit", "open_day")},
+        "text": {
+            k: translate(lang, f"dash.{k}")
+            for k in (
+                "average",
+                "peak_day",
+                "limit_line",
+                "limit_short",
+                "devices",
+                "clients_daily",
+                "users",
+                "at_limit",
+                "open_day",
+            )
+        },
         "charts": charts,
         "devices": devices_bars(devices, lang),
-        "clients": {"names": [client_label(c, lang) for c in client_ids],
-                    "series": [[max((d.clients.get(c, 0) for d in b.days), default=0)
-                                for b in groups] for c in client_ids]},
+        "clients": {
+            "names": [client_label(c, lang) for c in client_ids],
+            "series": [[max((d.clients.get(c, 0) for d in b.days), default=0) for b in groups] for c in client_ids],
+        },
     }
 
 
@@ -327,25 +381,29 @@ def _breach_marks(m: MetricDef, groups: list[Bucket], lang: str) -> dict[str, An
         days.append(best.date.isoformat())
         seconds = sum((d.metrics[m.id].breach or (0, 0, 0, 0))[0] for d in b.days) / 1_000_000
         at_limit.append(fmt.fmt_duration(seconds, lang) if seconds else None)
-    return {"days_iso": days, "breach": [i for i, v in enumerate(at_limit) if v is not None],
-            "at_limit": at_limit}
+    return {"days_iso": days, "breach": [i for i, v in enumerate(at_limit) if v is not None], "at_limit": at_limit}
 
 
-def _series(m: MetricDef, main: MetricDef, values: list[MetricValue], summary: Summary, lang: str,
-            *, overlay: bool, name: str) -> dict[str, Any]:
+def _series(
+    m: MetricDef, main: MetricDef, values: list[MetricValue], summary: Summary, lang: str, *, overlay: bool, name: str
+) -> dict[str, Any]:
     """One chart series with the licence limit of its own metric (an overlay has none)."""
     data = [mv.value for mv in values]
     limit = None if overlay else summary.metrics[m.id].limit
-    return {"id": m.id, "name": name, "main": m is main, "overlay": overlay, "data": data,
-            "limit": limit,
-            "limit_name": translate(lang, "dash.limit_of", name=name) if limit is not None else None,
-            # Every limited series marks its peak (the first point reaching it), as the main one.
-            "peak": data.index(max(data)) if data and max(data) > 0 and
-            (m is main or limit is not None) else None}
+    return {
+        "id": m.id,
+        "name": name,
+        "main": m is main,
+        "overlay": overlay,
+        "data": data,
+        "limit": limit,
+        "limit_name": translate(lang, "dash.limit_of", name=name) if limit is not None else None,
+        # Every limited series marks its peak (the first point reaching it), as the main one.
+        "peak": data.index(max(data)) if data and max(data) > 0 and (m is main or limit is not None) else None,
+    }
 
 
-WEEKDAYS = (("Пн", "Mon"), ("Вт", "Tue"), ("Ср", "Wed"), ("Чт", "Thu"), ("Пт", "Fri"),
-            ("Сб", "Sat"), ("Вс", "Sun"))
+WEEKDAYS = (("Пн", "Mon"), ("Вт", "Tue"), ("Ср", "Wed"), ("Чт", "Thu"), ("Пт", "Fri"), ("Сб", "Sat"), ("Вс", "Sun"))
 
 
 def heatmaps(hours: dict[str, Any], lang: str) -> list[dict[str, Any]]:
@@ -353,29 +411,50 @@ def heatmaps(hours: dict[str, Any], lang: str) -> list[dict[str, Any]]:
     out = []
     for mid, matrix in hours["metrics"].items():
         m = next(x for x in METRICS if x.id == mid)
-        out.append({"id": "hours-" + mid.replace(".", "-"), "metric": mid, "name": m.label(lang),
-                    "matrix": matrix, "max": max((v for row in matrix for v in row), default=0)})
+        out.append(
+            {
+                "id": "hours-" + mid.replace(".", "-"),
+                "metric": mid,
+                "name": m.label(lang),
+                "matrix": matrix,
+                "max": max((v for row in matrix for v in row), default=0),
+            }
+        )
     return out
 
 
 def heatmap_table(h: dict[str, Any], lang: str) -> dict[str, Any]:
     """A heatmap as a table: a row per weekday, a column per hour."""
-    return {"header": [translate(lang, "dash.weekday")] + [f"{i:02d}" for i in range(24)],
-            "rows": [[WEEKDAYS[d][1 if lang == "en" else 0]] + [fmt.fmt_int(v, lang) for v in row]
-                     for d, row in enumerate(h["matrix"])]}
+    return {
+        "header": [translate(lang, "dash.weekday")] + [f"{i:02d}" for i in range(24)],
+        "rows": [
+            [WEEKDAYS[d][1 if lang == "en" else 0]] + [fmt.fmt_int(v, lang) for v in row]
+            for d, row in enumerate(h["matrix"])
+        ],
+    }
 
 
 def devices_bars(devices: Page, lang: str) -> list[dict[str, Any]]:
     """The top :data:`DEVICES_TOP` client/device pairs by users, and one bar for the rest."""
     rows = sorted(devices.rows, key=lambda r: (-int(r.get("users") or 0), -int(r.get("logins") or 0)))
-    bars = [{"name": f"{client_label(r.get('client') or 'unknown', lang)} · {r.get('device') or '—'}",
-             "users": int(r.get("users") or 0), "logins": int(r.get("logins") or 0)}
-            for r in rows[:DEVICES_TOP]]
+    bars = [
+        {
+            "name": f"{client_label(r.get('client') or 'unknown', lang)} · {r.get('device') or '—'}",
+            "users": int(r.get("users") or 0),
+            "logins": int(r.get("logins") or 0),
+        }
+        for r in rows[:DEVICES_TOP]
+    ]
     rest = rows[DEVICES_TOP:]
     if rest:
-        bars.append({"name": translate(lang, "dash.devices_other", n=fmt.fmt_int(len(rest), lang)),
-                     "users": sum(int(r.get("users") or 0) for r in rest),
-                     "logins": sum(int(r.get("logins") or 0) for r in rest), "other": True})
+        bars.append(
+            {
+                "name": translate(lang, "dash.devices_other", n=fmt.fmt_int(len(rest), lang)),
+                "users": sum(int(r.get("users") or 0) for r in rest),
+                "logins": sum(int(r.get("logins") or 0) for r in rest),
+                "other": True,
+            }
+        )
     return bars
 
 
@@ -390,16 +469,25 @@ def chart_tables(charts: dict[str, Any], lang: str) -> dict[str, dict[str, Any]]
         limits = [fmt.fmt_int(s["limit"], lang) for s in cols if s["limit"] is not None]
         marked = [s for s in cols if s.get("breach")]
         header += [translate(lang, "dash.at_limit_of", name=s["name"]) for s in marked]
-        rows = [[title] + [fmt.fmt_int(s["data"][i], lang) for s in cols] + limits
-                + [s["at_limit"][i] or "—" for s in marked]
-                for i, title in enumerate(charts["titles"])]
+        rows = [
+            [title]
+            + [fmt.fmt_int(s["data"][i], lang) for s in cols]
+            + limits
+            + [s["at_limit"][i] or "—" for s in marked]
+            for i, title in enumerate(charts["titles"])
+        ]
         out[ch["id"]] = {"header": header, "rows": rows}
-    out["devices"] = {"header": [translate(lang, "col.client_device"), charts["text"]["users"]],
-                      "rows": [[d["name"], fmt.fmt_int(d["users"], lang)] for d in charts["devices"]]}
+    out["devices"] = {
+        "header": [translate(lang, "col.client_device"), charts["text"]["users"]],
+        "rows": [[d["name"], fmt.fmt_int(d["users"], lang)] for d in charts["devices"]],
+    }
     clients = charts["clients"]
-    out["clients"] = {"header": [period, *clients["names"]],
-                      "rows": [[title] + [fmt.fmt_int(s[i], lang) for s in clients["series"]]
-                               for i, title in enumerate(charts["titles"])]}
+    out["clients"] = {
+        "header": [period, *clients["names"]],
+        "rows": [
+            [title] + [fmt.fmt_int(s[i], lang) for s in clients["series"]] for i, title in enumerate(charts["titles"])
+        ],
+    }
     return out
 
 
@@ -448,12 +536,16 @@ def cell_text(col: Column, row: dict[str, Any], tz: str, lang: str) -> str:
 
 
 def shown_text(first: int, last: int, total: int, lang: str) -> str:
-    return translate(lang, "table.shown", first=fmt.fmt_int(first, lang),
-                     last=fmt.fmt_int(last, lang), total=fmt.fmt_int(total, lang))
+    return translate(
+        lang,
+        "table.shown",
+        first=fmt.fmt_int(first, lang),
+        last=fmt.fmt_int(last, lang),
+        total=fmt.fmt_int(total, lang),
+    )
 
 
-def table(request: Request, name: str, query: Any, company: CompanyInfo, d1: date, d2: date,
-          lang: str) -> Table:
+def table(request: Request, name: str, query: Any, company: CompanyInfo, d1: date, d2: date, lang: str) -> Table:
     """One dashboard table; its sort, order, search and page live in ``<prefix>_*`` params
     (static/dashboard.js changes them in place through the API and keeps the URL the same)."""
     spec = TABLES[name]
@@ -463,9 +555,20 @@ def table(request: Request, name: str, query: Any, company: CompanyInfo, d1: dat
     order = parse_order(f"{p}_order", qp.get(f"{p}_order"))
     search = (qp.get(f"{p}_q") or "").strip()
     page_no = parse_int(f"{p}_page", qp.get(f"{p}_page"), 1, 1, 10**6)
-    page = fetch_table(query, name, company.id, d1, d2, sort=sort, order=order, search=search,
-                       limit=TABLE_PAGE, offset=(page_no - 1) * TABLE_PAGE,
-                       sort_param=f"{p}_sort", last_page=True)
+    page = fetch_table(
+        query,
+        name,
+        company.id,
+        d1,
+        d2,
+        sort=sort,
+        order=order,
+        search=search,
+        limit=TABLE_PAGE,
+        offset=(page_no - 1) * TABLE_PAGE,
+        sort_param=f"{p}_sort",
+        last_page=True,
+    )
     page_no = page.offset // TABLE_PAGE + 1
     anchor = f"#{name}"
     columns = []
@@ -473,51 +576,71 @@ def table(request: Request, name: str, query: Any, company: CompanyInfo, d1: dat
         active = page.sort == col.key
         # Clicking the active column flips the order; a new one starts А→Я or largest first.
         new_order = ("asc" if page.order == "desc" else "desc") if active else col.first_order
-        columns.append({
-            "key": col.key, "label": col.label(lang), "numeric": col.numeric,
-            "hint": col.hint(lang), "active": active, "order": page.order if active else None,
-            "url": url_with(request, **{f"{p}_sort": col.key, f"{p}_order": new_order,
-                                        f"{p}_page": None}) + anchor,
-        })
-    rows = [[{"text": cell_text(c, r, company.timezone, lang), "numeric": c.numeric}
-             for c in spec.page_columns] for r in page.rows]
+        columns.append(
+            {
+                "key": col.key,
+                "label": col.label(lang),
+                "numeric": col.numeric,
+                "hint": col.hint(lang),
+                "active": active,
+                "order": page.order if active else None,
+                "url": url_with(request, **{f"{p}_sort": col.key, f"{p}_order": new_order, f"{p}_page": None}) + anchor,
+            }
+        )
+    rows = [
+        [{"text": cell_text(c, r, company.timezone, lang), "numeric": c.numeric} for c in spec.page_columns]
+        for r in page.rows
+    ]
     first = page.offset + 1 if page.rows else 0
     last = page.offset + len(page.rows)
     hidden = [(k, v) for k, v in qp.items() if k not in (f"{p}_q", f"{p}_page")]
     return Table(
-        id=name, title=spec.title(lang), prefix=p, columns=columns, rows=rows,
-        total=page.total, first=first, last=last, search=search, hidden=hidden,
+        id=name,
+        title=spec.title(lang),
+        prefix=p,
+        columns=columns,
+        rows=rows,
+        total=page.total,
+        first=first,
+        last=last,
+        search=search,
+        hidden=hidden,
         shown=shown_text(first, last, page.total, lang),
         note=translate(lang, "table.events_note") if name == "events" else None,
         prev_url=url_with(request, **{f"{p}_page": page_no - 1 if page_no > 2 else None}) + anchor
-        if page_no > 1 else None,
-        next_url=url_with(request, **{f"{p}_page": page_no + 1}) + anchor
-        if last < page.total else None,
+        if page_no > 1
+        else None,
+        next_url=url_with(request, **{f"{p}_page": page_no + 1}) + anchor if last < page.total else None,
     )
 
 
-def tables_spec(lang: str, company: CompanyInfo, d1: date, d2: date,
-                operator: bool) -> dict[str, Any]:
+def tables_spec(lang: str, company: CompanyInfo, d1: date, d2: date, operator: bool) -> dict[str, Any]:
     """What static/dashboard.js needs to render API rows as the server does: each table's
     columns (from metrics/tables.py), the label catalogue, units and texts."""
     base: dict[str, str] = {"company": company.id} if operator else {}
     return {
         "lang": lang,
         "page": TABLE_PAGE,
-        "tables": {name: {
-            "prefix": p,
-            "api": f"/api/v1/{name}",
-            "params": {**base, "from": d1.isoformat(), "to": d2.isoformat()}
-            if TABLES[name].ranged else base,
-            "sort": TABLES[name].sort, "order": TABLES[name].order,
-            "columns": [{"key": c.key, "type": c.type, "fallback": c.fallback,
-                         "first": c.first_order, "numeric": c.numeric}
-                        for c in TABLES[name].page_columns],
-        } for name, p in TABLE_PREFIX.items()},
-        "labels": {"template": {k: v[1] if lang == "en" else v[0]
-                                for k, v in TEMPLATE_LABELS.items()},
-                   "client": {k: v[1] if lang == "en" else v[0] for k, v in CLIENT_LABELS.items()}},
+        "tables": {
+            name: {
+                "prefix": p,
+                "api": f"/api/v1/{name}",
+                "params": {**base, "from": d1.isoformat(), "to": d2.isoformat()} if TABLES[name].ranged else base,
+                "sort": TABLES[name].sort,
+                "order": TABLES[name].order,
+                "columns": [
+                    {"key": c.key, "type": c.type, "fallback": c.fallback, "first": c.first_order, "numeric": c.numeric}
+                    for c in TABLES[name].page_columns
+                ],
+            }
+            for name, p in TABLE_PREFIX.items()
+        },
+        "labels": {
+            "template": {k: v[1] if lang == "en" else v[0] for k, v in TEMPLATE_LABELS.items()},
+            "client": {k: v[1] if lang == "en" else v[0] for k, v in CLIENT_LABELS.items()},
+        },
         "sizes": [[scale, en if lang == "en" else ru] for scale, ru, en in SIZE_UNITS],
-        "text": {k: translate(lang, k) for k in
-                 ("table.shown", "table.empty", "unit.h", "unit.min", "unit.s", "table.error")},
+        "text": {
+            k: translate(lang, k) for k in ("table.shown", "table.empty", "unit.h", "unit.min", "unit.s", "table.error")
+        },
     }

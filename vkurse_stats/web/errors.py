@@ -15,42 +15,63 @@ from .auth import HTTPError
 from .i18n import LANGS, pick_lang
 
 MESSAGES: dict[str, tuple[str, str]] = {
-    "date_required": ("Укажите дату в параметре «{name}» (ГГГГ-ММ-ДД).",
-                      "parameter {name!r} is required (YYYY-MM-DD)"),
-    "date_invalid": ("Параметр «{name}»: «{value}» — не дата (нужно ГГГГ-ММ-ДД).",
-                     "parameter {name!r}: {value!r} is not a date (YYYY-MM-DD)"),
-    "range_reversed": ("Начало периода ({d1}) позже его конца ({d2}).",
-                       "parameter 'from' ({d1}) is after parameter 'to' ({d2})"),
-    "range_too_long": ("Период длиннее {days} дней: выберите период короче.",
-                       "parameter 'to': the range is longer than {days} days"),
-    "not_integer": ("Параметр «{name}»: «{value}» — не целое число.",
-                    "parameter {name!r}: {value!r} is not an integer"),
-    "out_of_bounds": ("Параметр «{name}» должен быть от {lo} до {hi}.",
-                      "parameter {name!r} must be between {lo} and {hi}"),
-    "bad_order": ("Параметр «{name}» должен быть «asc» или «desc».",
-                  "parameter {name!r} must be 'asc' or 'desc'"),
-    "bad_sort": ("Параметр «{name}»: по «{value}» сортировать нельзя; можно по: {columns}.",
-                 "parameter {name!r}: cannot sort by {value!r}; sortable columns: {columns}"),
+    "date_required": ("Укажите дату в параметре «{name}» (ГГГГ-ММ-ДД).", "parameter {name!r} is required (YYYY-MM-DD)"),
+    "date_invalid": (
+        "Параметр «{name}»: «{value}» — не дата (нужно ГГГГ-ММ-ДД).",
+        "parameter {name!r}: {value!r} is not a date (YYYY-MM-DD)",
+    ),
+    "range_reversed": (
+        "Начало периода ({d1}) позже его конца ({d2}).",
+        "parameter 'from' ({d1}) is after parameter 'to' ({d2})",
+    ),
+    "range_too_long": (
+        "Период длиннее {days} дней: выберите период короче.",
+        "parameter 'to': the range is longer than {days} days",
+    ),
+    "not_integer": (
+        "Параметр «{name}»: «{value}» — не целое число.",
+        "parameter {name!r}: {value!r} is not an integer",
+    ),
+    "out_of_bounds": (
+        "Параметр «{name}» должен быть от {lo} до {hi}.",
+        "parameter {name!r} must be between {lo} and {hi}",
+    ),
+    "bad_order": ("Параметр «{name}» должен быть «asc» или «desc».", "parameter {name!r} must be 'asc' or 'desc'"),
+    "bad_sort": (
+        "Параметр «{name}»: по «{value}» сортировать нельзя; можно по: {columns}.",
+        "parameter {name!r}: cannot sort by {value!r}; sortable columns: {columns}",
+    ),
     "unknown_company": ("Компания «{company}» не найдена.", "unknown company {company!r}"),
-    "company_required": ("Укажите компанию в параметре «company».",
-                         "parameter 'company' is required for this caller"),
-    "bad_lang": ("Параметр «lang» должен быть «ru» или «en».",
-                 "parameter 'lang' must be 'ru' or 'en'"),
+    "company_required": ("Укажите компанию в параметре «company».", "parameter 'company' is required for this caller"),
+    "bad_lang": ("Параметр «lang» должен быть «ru» или «en».", "parameter 'lang' must be 'ru' or 'en'"),
     "bad_sep": ("Параметр «sep» должен быть «;» или «,».", "parameter 'sep' must be ';' or ','"),
-    "instant_invalid": ("Параметр «instant»: «{value}» — не момент времени (нужно ISO 8601 со смещением, "
-                        "например 2026-03-05T10:00:00+03:00).",
-                        "parameter 'instant': {value!r} is not an ISO 8601 instant with an offset "
-                        "(e.g. 2026-03-05T10:00:00+03:00)"),
-    "instant_required": ("Укажите момент в параметре «instant» или показатель и день в «metric» и «day».",
-                         "give 'instant', or 'metric' and 'day'"),
-    "unknown_metric": ("Параметр «metric»: показателя «{value}» нет; можно: {choices}.",
-                       "parameter 'metric': no metric {value!r}; one of: {choices}"),
+    "instant_invalid": (
+        "Параметр «instant»: «{value}» — не момент времени (нужно ISO 8601 со смещением, "
+        "например 2026-03-05T10:00:00+03:00).",
+        "parameter 'instant': {value!r} is not an ISO 8601 instant with an offset (e.g. 2026-03-05T10:00:00+03:00)",
+    ),
+    "instant_required": (
+        "Укажите момент в параметре «instant» или показатель и день в «metric» и «day».",
+        "give 'instant', or 'metric' and 'day'",
+    ),
+    "unknown_metric": (
+        "Параметр «metric»: показателя «{value}» нет; можно: {choices}.",
+        "parameter 'metric': no metric {value!r}; one of: {choices}",
+    ),
 }
 # The code of an error raised without one, by its status.
 STATUS_CODES: dict[int, str] = {
-    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-    405: "method_not_allowed", 413: "too_large", 415: "unsupported_media_type",
-    429: "throttled", 500: "internal", 503: "unavailable", 507: "unavailable",
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    415: "unsupported_media_type",
+    429: "throttled",
+    500: "internal",
+    503: "unavailable",
+    507: "unavailable",
 }
 
 

@@ -34,21 +34,25 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "login.email": ("Электронная почта", "E-mail"),
     "login.password": ("Пароль", "Password"),
     "login.submit": ("Войти", "Sign in"),
-    "login.help": ("Доступ выдаёт служба поддержки: напишите на support@vkurse.ru, и вам пришлют "
-                   "пароль для входа.",
-                   "Access is issued by support: write to support@vkurse.ru and you will receive "
-                   "a password."),
+    "login.help": (
+        "Доступ выдаёт служба поддержки: напишите на support@vkurse.ru, и вам пришлют пароль для входа.",
+        "Access is issued by support: write to support@vkurse.ru and you will receive a password.",
+    ),
     "login.bad": ("Неверная электронная почта или пароль.", "Wrong e-mail or password."),
-    "login.throttled": ("Слишком много неудачных попыток входа. Повторите через {minutes} мин.",
-                        "Too many failed sign-in attempts. Try again in {minutes} min."),
+    "login.throttled": (
+        "Слишком много неудачных попыток входа. Повторите через {minutes} мин.",
+        "Too many failed sign-in attempts. Try again in {minutes} min.",
+    ),
     "login.logged_out": ("Вы вышли из системы.", "You have signed out."),
-    "login.busy": ("Сервер сейчас проверяет слишком много паролей. Повторите через несколько "
-                   "секунд.",
-                   "Too many passwords are being checked right now. Try again in a few seconds."),
+    "login.busy": (
+        "Сервер сейчас проверяет слишком много паролей. Повторите через несколько секунд.",
+        "Too many passwords are being checked right now. Try again in a few seconds.",
+    ),
     "password.title": ("Смена пароля", "Change password"),
-    "password.forced": ("Вы вошли с временным паролем. Задайте свой пароль, чтобы продолжить.",
-                        "You signed in with a one-time password. Choose your own password to "
-                        "continue."),
+    "password.forced": (
+        "Вы вошли с временным паролем. Задайте свой пароль, чтобы продолжить.",
+        "You signed in with a one-time password. Choose your own password to continue.",
+    ),
     "password.current": ("Текущий пароль", "Current password"),
     "password.new": ("Новый пароль", "New password"),
     "password.repeat": ("Новый пароль ещё раз", "Repeat the new password"),
@@ -56,18 +60,24 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "password.hint": ("Не короче {n} символов.", "At least {n} characters."),
     "password.bad_current": ("Текущий пароль указан неверно.", "The current password is wrong."),
     "password.mismatch": ("Новые пароли не совпадают.", "The new passwords do not match."),
-    "password.too_short": ("Пароль должен быть не короче {n} символов.",
-                           "The password must have at least {n} characters."),
-    "password.same": ("Новый пароль должен отличаться от временного.",
-                      "The new password must differ from the one-time password."),
+    "password.too_short": (
+        "Пароль должен быть не короче {n} символов.",
+        "The password must have at least {n} characters.",
+    ),
+    "password.same": (
+        "Новый пароль должен отличаться от временного.",
+        "The new password must differ from the one-time password.",
+    ),
     "password.changed": ("Пароль изменён.", "Password changed."),
     "sessions.title": ("Сеансы", "Sessions"),
-    "sessions.hint": ("Смена пароля завершает все остальные сеансы этой учётной записи. Если вы "
-                      "вошли на чужом устройстве или подозреваете, что пароль узнали, выйдите "
-                      "везде.",
-                      "Changing the password ends every other session of this account. If you "
-                      "signed in on someone else's device or suspect your password is known, sign "
-                      "out everywhere."),
+    "sessions.hint": (
+        "Смена пароля завершает все остальные сеансы этой учётной записи. Если вы "
+        "вошли на чужом устройстве или подозреваете, что пароль узнали, выйдите "
+        "везде.",
+        "Changing the password ends every other session of this account. If you "
+        "signed in on someone else's device or suspect your password is known, sign "
+        "out everywhere.",
+    ),
     "sessions.end_all": ("Выйти на всех устройствах", "Sign out everywhere"),
     "range.from": ("С", "From"),
     "range.to": ("По", "To"),
@@ -90,17 +100,17 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "dash.of_limit": ("от лимита", "of the limit"),
     "dash.no_limit": ("без лимита", "no limit"),
     "dash.total_in_brackets": ("всего", "total"),
-    "dash.empty": ("За выбранный период активности не было: ни подключений, ни мероприятий, ни "
-                   "звонков, ни сообщений. Выберите другой период или дождитесь, пока платформа "
-                   "передаст статистику.",
-                   "There was no activity in this range: no connections, events, calls or "
-                   "messages. Pick another range or wait until the platform sends its "
-                   "statistics."),
+    "dash.empty": (
+        "За выбранный период активности не было: ни подключений, ни мероприятий, ни "
+        "звонков, ни сообщений. Выберите другой период или дождитесь, пока платформа "
+        "передаст статистику.",
+        "There was no activity in this range: no connections, events, calls or "
+        "messages. Pick another range or wait until the platform sends its "
+        "statistics.",
+    ),
     "dash.charts": ("Графики по дням", "Daily charts"),
-    "dash.devices": ("Пользователи по типам клиентов и устройствам",
-                     "Users by client type and device"),
-    "dash.clients_daily": ("Пользователи по типам клиентов по дням",
-                           "Users by client type per day"),
+    "dash.devices": ("Пользователи по типам клиентов и устройствам", "Users by client type and device"),
+    "dash.clients_daily": ("Пользователи по типам клиентов по дням", "Users by client type per day"),
     "dash.average": ("Среднее", "Average"),
     "dash.peak_day": ("Пик", "Peak"),
     "dash.limit_line": ("Лимит лицензии", "Licence limit"),
@@ -111,18 +121,22 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "dash.week": ("Неделя", "Week"),
     "dash.users": ("Пользователей", "Users"),
     "dash.chart_table": ("Данные графика таблицей", "Chart data as a table"),
-    "dash.weekly": ("Период длиннее трёх месяцев показан по неделям: у пиков — наибольший пик "
-                    "недели с его днём и временем, у количеств — сумма за неделю.",
-                    "A range longer than three months is charted by week: a peak is the week's "
-                    "greatest, with its day and time; a count is the week's sum."),
-    "dash.clients_weekly": ("По неделям: наибольшее число людей за день недели.",
-                            "By week: the most people on one day of the week."),
+    "dash.weekly": (
+        "Период длиннее трёх месяцев показан по неделям: у пиков — наибольший пик "
+        "недели с его днём и временем, у количеств — сумма за неделю.",
+        "A range longer than three months is charted by week: a peak is the week's "
+        "greatest, with its day and time; a count is the week's sum.",
+    ),
+    "dash.clients_weekly": (
+        "По неделям: наибольшее число людей за день недели.",
+        "By week: the most people on one day of the week.",
+    ),
     "dash.range_kept": ("Показаны последние 30 дней.", "The last 30 days are shown."),
     "dash.hours": ("По дням недели и часам", "By weekday and hour"),
-    "dash.hours_note": ("Наибольшее значение за каждый час в этот день недели за период (время "
-                        "компании).",
-                        "The highest count in each hour on that weekday over the range (the "
-                        "company's time)."),
+    "dash.hours_note": (
+        "Наибольшее значение за каждый час в этот день недели за период (время компании).",
+        "The highest count in each hour on that weekday over the range (the company's time).",
+    ),
     "dash.weekday": ("День недели", "Weekday"),
     "dash.prev_short": ("к пред. периоду", "vs previous"),
     "dash.prev_title": ("Предыдущий период ({span}): {value}", "Previous period ({span}): {value}"),
@@ -134,26 +148,29 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "dash.open_peak": ("Из чего сложился пик", "What made the peak"),
     "dash.at_limit": ("На лимите", "At the limit"),
     "dash.at_limit_of": ("На лимите: {name}", "At the limit: {name}"),
-    "dash.open_day": ("Нажмите на день, чтобы увидеть, из чего сложился пик",
-                      "Click a day to see what made the peak"),
+    "dash.open_day": ("Нажмите на день, чтобы увидеть, из чего сложился пик", "Click a day to see what made the peak"),
     "breach.title": ("Превышения лимитов", "Licence limit breaches"),
-    "breach.none": ("За период ни один лимит лицензии не достигался.",
-                    "No licence limit was reached in this range."),
-    "breach.summary": ("Лимит {limit}. На лимите {at_times}, всего {at_total}; сверх лимита "
-                       "{over_times}, всего {over_total}; дней с превышением: {days}.",
-                       "Limit {limit}. At the limit {at_times}, {at_total} in total; over it "
-                       "{over_times}, {over_total} in total; days affected: {days}."),
+    "breach.none": ("За период ни один лимит лицензии не достигался.", "No licence limit was reached in this range."),
+    "breach.summary": (
+        "Лимит {limit}. На лимите {at_times}, всего {at_total}; сверх лимита "
+        "{over_times}, всего {over_total}; дней с превышением: {days}.",
+        "Limit {limit}. At the limit {at_times}, {at_total} in total; over it "
+        "{over_times}, {over_total} in total; days affected: {days}.",
+    ),
     "breach.open_day": ("День подробно", "The day"),
-    "breach.truncated": ("Показаны первые 500 эпизодов; остальные — в выгрузке Excel за более "
-                         "короткий период.",
-                         "The first 500 episodes are shown; export a shorter range for the rest."),
+    "breach.truncated": (
+        "Показаны первые 500 эпизодов; остальные — в выгрузке Excel за более короткий период.",
+        "The first 500 episodes are shown; export a shorter range for the rest.",
+    ),
     "sizing.title": ("Какой лимит нужен", "What limit is needed"),
-    "sizing.note": ("По дневным пикам дней с активностью: медиана, 95-й перцентиль, дни на 90 % "
-                    "и 100 % лимита и наименьший лимит, которого хватило бы в 95 % и во все "
-                    "такие дни.",
-                    "From the daily peaks of days with activity: median, 95th percentile, days at "
-                    "90 % and 100 % of the limit, and the smallest limit that would have covered "
-                    "95 % and all of those days."),
+    "sizing.note": (
+        "По дневным пикам дней с активностью: медиана, 95-й перцентиль, дни на 90 % "
+        "и 100 % лимита и наименьший лимит, которого хватило бы в 95 % и во все "
+        "такие дни.",
+        "From the daily peaks of days with activity: median, 95th percentile, days at "
+        "90 % and 100 % of the limit, and the smallest limit that would have covered "
+        "95 % and all of those days.",
+    ),
     "sizing.metric": ("Показатель", "Metric"),
     "sizing.limit": ("Лимит", "Limit"),
     "sizing.active_days": ("Дней с активностью", "Days with activity"),
@@ -181,10 +198,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "day.total": ("Итого (равно пику)", "Total (equals the peak)"),
     "day.call": ("Звонок", "Call"),
     "day.curve_title": ("Кривая дня", "The day's curve"),
-    "day.curve_note": ("Наибольшее значение за каждую минуту; точные пики отмечены, периоды на "
-                       "лимите и сверх него закрашены.",
-                       "The highest count of every minute; exact peaks are marked, time at and "
-                       "over the limit is shaded."),
+    "day.curve_note": (
+        "Наибольшее значение за каждую минуту; точные пики отмечены, периоды на лимите и сверх него закрашены.",
+        "The highest count of every minute; exact peaks are marked, time at and over the limit is shaded.",
+    ),
     "day.hour": ("Час", "Hour"),
     "day.at_shade": ("На лимите", "At the limit"),
     "day.over_shade": ("Сверх лимита", "Over the limit"),
@@ -193,15 +210,17 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "dash.side": ("Хранилище и пользователи", "Storage and users"),
     "nav.skip": ("Перейти к содержанию", "Skip to content"),
     "nav.main": ("Основное меню", "Main menu"),
-    "table.events_note": ("«Участников» — разные люди за всё мероприятие (пользователь считается "
-                          "один раз, каждый гость — отдельно). «Пик одновременных подключений» — "
-                          "наибольшее число подключений в один момент: переподключение и вход со "
-                          "второго устройства — новые подключения, поэтому пик бывает больше числа "
-                          "участников.",
-                          "“Participants” are the different people over the whole event (a user "
-                          "counts once, each guest separately). “Peak concurrent connections” is "
-                          "the most connections at one instant: a reconnect or a second device is "
-                          "another connection, so the peak can exceed the participants."),
+    "table.events_note": (
+        "«Участников» — разные люди за всё мероприятие (пользователь считается "
+        "один раз, каждый гость — отдельно). «Пик одновременных подключений» — "
+        "наибольшее число подключений в один момент: переподключение и вход со "
+        "второго устройства — новые подключения, поэтому пик бывает больше числа "
+        "участников.",
+        "“Participants” are the different people over the whole event (a user "
+        "counts once, each guest separately). “Peak concurrent connections” is "
+        "the most connections at one instant: a reconnect or a second device is "
+        "another connection, so the peak can exceed the participants.",
+    ),
     "table.error": ("Не удалось обновить таблицу: {error}", "Could not update the table: {error}"),
     "table.pages": ("Страницы таблицы", "Table pages"),
     "dash.no_devices": ("Входов за период нет.", "No logins in this range."),
@@ -221,8 +240,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "support.limits": ("Лимиты лицензии", "Licence limits"),
     "support.limit.concurrent_speakers": ("Одновременных докладчиков", "Concurrent speakers"),
     "support.limit.concurrent_events": ("Параллельных мероприятий", "Parallel events"),
-    "support.limit.concurrent_connections": ("Одновременных подключений",
-                                             "Concurrent connections"),
+    "support.limit.concurrent_connections": ("Одновременных подключений", "Concurrent connections"),
     "support.limit.storage_bytes": ("Хранилище (например, 3 TB)", "Storage (e.g. 3 TB)"),
     "support.limit_hint": ("Пусто — без лимита.", "Empty = no limit."),
     "support.create": ("Создать", "Create"),
@@ -244,8 +262,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "support.reset": ("Новый пароль", "New password"),
     "support.disable": ("Отключить", "Disable"),
     "support.enable": ("Включить", "Enable"),
-    "support.once": ("Сохраните сейчас — больше это значение показано не будет.",
-                     "Save it now: it will not be shown again."),
+    "support.once": (
+        "Сохраните сейчас — больше это значение показано не будет.",
+        "Save it now: it will not be shown again.",
+    ),
     "support.password_for": ("Одноразовый пароль для {email}", "One-time password for {email}"),
     "support.token_created": ("Новый токен", "New token"),
     "support.tokens": ("Токены API", "API tokens"),
@@ -265,58 +285,69 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "support.action": ("Действие", "Action"),
     "support.detail": ("Подробности", "Details"),
     "support.address": ("Адрес", "Address"),
-    "support.no_companies": ("Компаний пока нет. Создайте первую ниже или передайте данные "
-                             "через API.",
-                             "No companies yet. Create one below or send data via the API."),
+    "support.no_companies": (
+        "Компаний пока нет. Создайте первую ниже или передайте данные через API.",
+        "No companies yet. Create one below or send data via the API.",
+    ),
     "support.done.company_created": ("Компания «{company}» создана.", "Company “{company}” created."),
     "support.done.company_saved": ("Сохранено.", "Saved."),
-    "support.done.company_moved": ("Сохранено. Часовой пояс теперь {timezone}: статистика компании "
-                                   "пересчитана по дням этого пояса.",
-                                   "Saved. The timezone is now {timezone}: the company's statistics "
-                                   "were recomputed on the days of this zone."),
+    "support.done.company_moved": (
+        "Сохранено. Часовой пояс теперь {timezone}: статистика компании пересчитана по дням этого пояса.",
+        "Saved. The timezone is now {timezone}: the company's statistics were recomputed on the days of this zone.",
+    ),
     "support.done.account_created": ("Учётная запись {email} создана.", "Account {email} created."),
-    "support.done.account_reset": ("Для {email} выдан новый одноразовый пароль; все сеансы этой "
-                                   "учётной записи завершены.",
-                                   "A new one-time password was issued for {email}; every session "
-                                   "of the account has ended."),
-    "support.done.account_disabled": ("Учётная запись {email} отключена; её сеансы завершены.",
-                                      "Account {email} disabled; its sessions have ended."),
-    "support.done.account_enabled": ("Учётная запись {email} снова включена.",
-                                     "Account {email} enabled again."),
+    "support.done.account_reset": (
+        "Для {email} выдан новый одноразовый пароль; все сеансы этой учётной записи завершены.",
+        "A new one-time password was issued for {email}; every session of the account has ended.",
+    ),
+    "support.done.account_disabled": (
+        "Учётная запись {email} отключена; её сеансы завершены.",
+        "Account {email} disabled; its sessions have ended.",
+    ),
+    "support.done.account_enabled": ("Учётная запись {email} снова включена.", "Account {email} enabled again."),
     "support.done.token_created": ("Токен №{token} создан.", "Token #{token} created."),
-    "support.done.token_revoked": ("Токен №{token} ({prefix}…) отозван: запросы с ним больше не "
-                                   "принимаются.",
-                                   "Token #{token} ({prefix}…) revoked: requests with it are no "
-                                   "longer accepted."),
+    "support.done.token_revoked": (
+        "Токен №{token} ({prefix}…) отозван: запросы с ним больше не принимаются.",
+        "Token #{token} ({prefix}…) revoked: requests with it are no longer accepted.",
+    ),
     "support.token_for": ("Токен №{token}: {scope}, {company}", "Token #{token}: {scope}, {company}"),
     "support.token": ("Токен", "Token"),
-    "support.token_platform_hint": ("Без компании — токен для всей платформы.",
-                                    "Without a company the token is for the whole platform."),
+    "support.token_platform_hint": (
+        "Без компании — токен для всей платформы.",
+        "Without a company the token is for the whole platform.",
+    ),
     "support.cancel": ("Отмена", "Cancel"),
     "support.unknown_company": ("Компания «{company}» не найдена.", "Unknown company “{company}”."),
     "support.unknown_account": ("Учётная запись {account} не найдена.", "No account {account}."),
     "support.unknown_token": ("Токен №{token} не найден.", "No token {token}."),
-    "support.company_hint": ("Идентификатор компании: начните вводить название или идентификатор",
-                             "Company id: start typing its name or id"),
-    "support.tz_hint": ("Начните вводить город, например «Москва»",
-                        "Start typing a city, e.g. Moscow"),
+    "support.company_hint": (
+        "Идентификатор компании: начните вводить название или идентификатор",
+        "Company id: start typing its name or id",
+    ),
+    "support.tz_hint": ("Начните вводить город, например «Москва»", "Start typing a city, e.g. Moscow"),
     "support.confirm.reset_title": ("Выдать новый пароль?", "Issue a new password?"),
-    "support.confirm.reset": ("Для {email} будет выдан новый одноразовый пароль. Текущий пароль "
-                              "перестанет действовать, все сеансы этой учётной записи завершатся.",
-                              "A new one-time password will be issued for {email}. The current "
-                              "password stops working and every session of the account ends."),
+    "support.confirm.reset": (
+        "Для {email} будет выдан новый одноразовый пароль. Текущий пароль "
+        "перестанет действовать, все сеансы этой учётной записи завершатся.",
+        "A new one-time password will be issued for {email}. The current "
+        "password stops working and every session of the account ends.",
+    ),
     "support.confirm.disable_title": ("Отключить учётную запись?", "Disable the account?"),
-    "support.confirm.disable": ("{email} больше не сможет войти, все сеансы этой учётной записи "
-                                "завершатся сразу. Включить её снова можно на странице учётных "
-                                "записей.",
-                                "{email} will no longer be able to sign in and every session of "
-                                "the account ends at once. It can be enabled again on the "
-                                "accounts page."),
+    "support.confirm.disable": (
+        "{email} больше не сможет войти, все сеансы этой учётной записи "
+        "завершатся сразу. Включить её снова можно на странице учётных "
+        "записей.",
+        "{email} will no longer be able to sign in and every session of "
+        "the account ends at once. It can be enabled again on the "
+        "accounts page.",
+    ),
     "support.confirm.revoke_title": ("Отозвать токен?", "Revoke the token?"),
-    "support.confirm.revoke": ("Токен №{token} ({prefix}…, {company}) сразу перестанет приниматься. "
-                               "Отменить это нельзя: понадобится новый токен.",
-                               "Token #{token} ({prefix}…, {company}) stops being accepted at once. "
-                               "This cannot be undone: a new token will be needed."),
+    "support.confirm.revoke": (
+        "Токен №{token} ({prefix}…, {company}) сразу перестанет приниматься. "
+        "Отменить это нельзя: понадобится новый токен.",
+        "Token #{token} ({prefix}…, {company}) stops being accepted at once. "
+        "This cannot be undone: a new token will be needed.",
+    ),
     "audit.filter": ("Отбор", "Filter"),
     "audit.any_action": ("Все действия", "Every action"),
     "audit.from": ("С (UTC)", "From (UTC)"),
@@ -336,11 +367,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "audit.sessions": ("Завершено сеансов", "Sessions ended"),
     "audit.bad_date": ("«{value}» — не дата (нужно ГГГГ-ММ-ДД).", "“{value}” is not a date (YYYY-MM-DD)."),
     "audit.reversed": ("Начало периода позже его конца.", "The start of the range is after its end."),
-    "audit.limit.concurrent_speakers": ("Лимит: одновременных докладчиков",
-                                        "Limit: concurrent speakers"),
+    "audit.limit.concurrent_speakers": ("Лимит: одновременных докладчиков", "Limit: concurrent speakers"),
     "audit.limit.concurrent_events": ("Лимит: параллельных мероприятий", "Limit: parallel events"),
-    "audit.limit.concurrent_connections": ("Лимит: одновременных подключений",
-                                           "Limit: concurrent connections"),
+    "audit.limit.concurrent_connections": ("Лимит: одновременных подключений", "Limit: concurrent connections"),
     "audit.limit.storage_bytes": ("Лимит: хранилище", "Limit: storage"),
     "audit.action.company.create": ("Создание компании", "Company created"),
     "audit.action.company.update": ("Изменение компании", "Company changed"),
@@ -368,8 +397,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "switch.range": ("Период сохранится: {d1} — {d2}", "The range is kept: {d1} — {d2}"),
     "error.404": ("Страница не найдена", "Page not found"),
     "error.403": ("Доступ запрещён", "Access denied"),
-    "error.500": ("Внутренняя ошибка сервиса. Мы уже знаем о ней.",
-                  "Internal service error. It has been logged."),
+    "error.500": ("Внутренняя ошибка сервиса. Мы уже знаем о ней.", "Internal service error. It has been logged."),
     "error.generic": ("Ошибка", "Error"),
     "error.unavailable": (
         "Хранилище данных временно недоступно (например, закончилось место на диске). "
@@ -378,8 +406,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Try again later: the server recovers by itself once writing is possible again.",
     ),
     "error.back": ("На главную", "Go to the start page"),
-    "error.csrf": ("Форма устарела. Обновите страницу и повторите.",
-                   "The form has expired. Reload the page and try again."),
+    "error.csrf": (
+        "Форма устарела. Обновите страницу и повторите.",
+        "The form has expired. Reload the page and try again.",
+    ),
     "unit.b": ("Б", "B"),
     "unit.kb": ("КБ", "KB"),
     "unit.mb": ("МБ", "MB"),

@@ -31,11 +31,16 @@ def _metric(value: str | None, choices: tuple[str, ...]) -> str | None:
 
 
 @router.get("/breaches", summary="Time at and over the licence limits, episodes, sizing", responses=ERRORS)
-def breaches(request: Request, date_from: FromQ = None, date_to: ToQ = None, metric: MetricQ = None,
-             company: CompanyQ = None,
-             max_episodes: Annotated[str | None, Query(
-                 description="Episodes listed at most, in order of start (default 100; 0: totals only)")] = None,
-             ) -> JSONResponse:
+def breaches(
+    request: Request,
+    date_from: FromQ = None,
+    date_to: ToQ = None,
+    metric: MetricQ = None,
+    company: CompanyQ = None,
+    max_episodes: Annotated[
+        str | None, Query(description="Episodes listed at most, in order of start (default 100; 0: totals only)")
+    ] = None,
+) -> JSONResponse:
     """Per limited peak metric: the seconds at or above the limit in force and over it, how many
     episodes (maximal stretches; one crossing midnight counts on both its days, once in the
     range), the days with a breach, the episodes themselves with start, end and highest count,
@@ -49,10 +54,13 @@ def breaches(request: Request, date_from: FromQ = None, date_to: ToQ = None, met
 
 
 @router.get("/at", summary="What was active at an instant", responses=ERRORS)
-def at(request: Request,
-       instant: Annotated[str | None, Query(description="ISO 8601 with an offset")] = None,
-       metric: Annotated[str | None, Query(description="With 'day': that day's peak instant of this metric")] = None,
-       day: DayQ = None, company: CompanyQ = None) -> JSONResponse:
+def at(
+    request: Request,
+    instant: Annotated[str | None, Query(description="ISO 8601 with an offset")] = None,
+    metric: Annotated[str | None, Query(description="With 'day': that day's peak instant of this metric")] = None,
+    day: DayQ = None,
+    company: CompanyQ = None,
+) -> JSONResponse:
     """The events and calls active at an instant (given, or a day's peak instant of a metric),
     each with its connections, speakers and webinar viewers then, largest first; and every peak
     metric's count then with the limit in force. The events' figures sum to the counts."""

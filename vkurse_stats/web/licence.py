@@ -29,7 +29,7 @@ iso_us = L.iso_us
 
 
 def times_text(n: int, lang: str) -> str:
-    """"3 раза" / "3 times": how many episodes."""
+    """ "3 раза" / "3 times": how many episodes."""
     if lang == "en":
         return f"{fmt.fmt_int(n, lang)} {'time' if n == 1 else 'times'}"
     tail = n % 100
@@ -72,11 +72,11 @@ def anchor_of(metric_id: str) -> str:
 
 def metric_title(m: MetricDef, lang: str) -> str:
     from .dashboard import section_title  # the cards' section names
+
     return f"{section_title(m.section, lang)}: {m.label(lang)}"
 
 
-def breach_lists(data: dict[str, Any], history: History, lang: str,
-                 day_url: Any) -> list[BreachList]:
+def breach_lists(data: dict[str, Any], history: History, lang: str, day_url: Any) -> list[BreachList]:
     """The episodes of each limited metric that reached its limit in the range, as rows:
     kind, start, end, duration, highest count, the limit in force at the start."""
     tz = data["timezone"]
@@ -89,21 +89,34 @@ def breach_lists(data: dict[str, Any], history: History, lang: str,
         for e in figures["list"]:
             start, end = iso_us(e["start"]), iso_us(e["end"])
             limit = limit_at(history, m.limit, start)
-            rows.append([
-                L.episode_kind(e["kind"], L.check_lang(lang)),
-                fmt.fmt_dt(start, tz, lang), fmt.fmt_dt(end, tz, lang),
-                fmt.fmt_duration(e["seconds"], lang), fmt.fmt_int(e["highest"], lang),
-                fmt.fmt_int(limit, lang),
-            ])
+            rows.append(
+                [
+                    L.episode_kind(e["kind"], L.check_lang(lang)),
+                    fmt.fmt_dt(start, tz, lang),
+                    fmt.fmt_dt(end, tz, lang),
+                    fmt.fmt_duration(e["seconds"], lang),
+                    fmt.fmt_int(e["highest"], lang),
+                    fmt.fmt_int(limit, lang),
+                ]
+            )
             day = fmt.local_dt(start, tz).date()
             links.append((day_url(day, m.id), day.isoformat()))
-        out.append(BreachList(
-            id=m.id, anchor=anchor_of(m.id), title=metric_title(m, lang),
-            limit=fmt.fmt_int(figures["limit"], lang),
-            at_total=fmt.fmt_duration(figures["at_limit_seconds"], lang),
-            over_total=fmt.fmt_duration(figures["over_limit_seconds"], lang),
-            episodes=figures["episodes"], over_episodes=figures["over_episodes"],
-            days=len(figures["days"]), rows=rows, links=links, truncated=figures["truncated"]))
+        out.append(
+            BreachList(
+                id=m.id,
+                anchor=anchor_of(m.id),
+                title=metric_title(m, lang),
+                limit=fmt.fmt_int(figures["limit"], lang),
+                at_total=fmt.fmt_duration(figures["at_limit_seconds"], lang),
+                over_total=fmt.fmt_duration(figures["over_limit_seconds"], lang),
+                episodes=figures["episodes"],
+                over_episodes=figures["over_episodes"],
+                days=len(figures["days"]),
+                rows=rows,
+                links=links,
+                truncated=figures["truncated"],
+            )
+        )
     return out
 
 
@@ -112,8 +125,7 @@ BREACH_HEADER = ("kind", "start", "end", "duration", "highest", "limit")  # name
 
 def breach_header(lang: str) -> list[tuple[str, bool]]:
     """The episodes table's headers (as the download names them) and whether each is a figure."""
-    return [(L.column(k, L.check_lang(lang)), k in ("duration", "highest", "limit"))
-            for k in BREACH_HEADER]
+    return [(L.column(k, L.check_lang(lang)), k in ("duration", "highest", "limit")) for k in BREACH_HEADER]
 
 
 def sizing_rows(data: dict[str, Any], lang: str) -> list[dict[str, Any]]:
@@ -125,18 +137,36 @@ def sizing_rows(data: dict[str, Any], lang: str) -> list[dict[str, Any]]:
         if figures is None or figures["limit"] is None:
             continue
         s = figures["sizing"]
-        out.append({"id": m.id, "cells": [
-            metric_title(m, lang), fmt.fmt_int(figures["limit"], lang),
-            fmt.fmt_int(s["active_days"], lang), fmt_figure(s["median"], lang),
-            fmt_figure(s["p95"], lang), fmt.fmt_int(s["days_at_90"], lang),
-            fmt.fmt_int(s["days_at_100"], lang), fmt_figure(s["covers_95"], lang),
-            fmt_figure(s["covers_100"], lang)]})
+        out.append(
+            {
+                "id": m.id,
+                "cells": [
+                    metric_title(m, lang),
+                    fmt.fmt_int(figures["limit"], lang),
+                    fmt.fmt_int(s["active_days"], lang),
+                    fmt_figure(s["median"], lang),
+                    fmt_figure(s["p95"], lang),
+                    fmt.fmt_int(s["days_at_90"], lang),
+                    fmt.fmt_int(s["days_at_100"], lang),
+                    fmt_figure(s["covers_95"], lang),
+                    fmt_figure(s["covers_100"], lang),
+                ],
+            }
+        )
     return out
 
 
-SIZING_HEADER = ("sizing.metric", "sizing.limit", "sizing.active_days", "sizing.median",
-                 "sizing.p95", "sizing.days_90", "sizing.days_100", "sizing.covers_95",
-                 "sizing.covers_100")
+SIZING_HEADER = (
+    "sizing.metric",
+    "sizing.limit",
+    "sizing.active_days",
+    "sizing.median",
+    "sizing.p95",
+    "sizing.days_90",
+    "sizing.days_100",
+    "sizing.covers_95",
+    "sizing.covers_100",
+)
 
 
 # --- one day: what made the peak, and the day's curve ------------------------------------------
@@ -177,21 +207,40 @@ def peak_makers(at: dict[str, Any], m: MetricDef, day: date, tz: str, lang: str)
         share = share_of(m, p)
         if share <= 0:
             continue
-        rows.append({
-            "title": p["title"] or (translate(lang, "day.call") if p["kind"] == "call" else p["id"]),
-            "template": translate(lang, "day.call") if p["kind"] == "call"
-            else template_label(p["template"], lang),
-            "organizer": p["organizer_name"] or p["organizer_id"] or "—",
-            "share": share, "connections": p["connections"], "speakers": p["speakers"],
-            "viewers": p["viewers"]})
+        rows.append(
+            {
+                "title": p["title"] or (translate(lang, "day.call") if p["kind"] == "call" else p["id"]),
+                "template": translate(lang, "day.call") if p["kind"] == "call" else template_label(p["template"], lang),
+                "organizer": p["organizer_name"] or p["organizer_id"] or "—",
+                "share": share,
+                "connections": p["connections"],
+                "speakers": p["speakers"],
+                "viewers": p["viewers"],
+            }
+        )
     rows.sort(key=lambda r: (-r["share"], -r["connections"], r["title"]))
     instant = fmt.fmt_dt(iso_us(at["instant"]), tz, lang) if at.get("instant") else None
-    label = translate(lang, "day.share_events" if m.daily == "parent_peak" else
-                      "day.share_speakers" if m.transport == WEBRTC else
-                      "day.share_viewers" if m.transport == WEBRTMP else "day.share_connections")
-    return PeakMakers(metric=m.id, title=metric_title(m, lang), day=day, instant=instant,
-                      value=int(figures["value"]), limit=figures["limit"], figure_label=label,
-                      rows=rows, total=sum(r["share"] for r in rows))
+    label = translate(
+        lang,
+        "day.share_events"
+        if m.daily == "parent_peak"
+        else "day.share_speakers"
+        if m.transport == WEBRTC
+        else "day.share_viewers"
+        if m.transport == WEBRTMP
+        else "day.share_connections",
+    )
+    return PeakMakers(
+        metric=m.id,
+        title=metric_title(m, lang),
+        day=day,
+        instant=instant,
+        value=int(figures["value"]),
+        limit=figures["limit"],
+        figure_label=label,
+        rows=rows,
+        total=sum(r["share"] for r in rows),
+    )
 
 
 def curve_data(intraday: dict[str, Any], lang: str) -> dict[str, Any]:
@@ -204,23 +253,34 @@ def curve_data(intraday: dict[str, Any], lang: str) -> dict[str, Any]:
         if c is None:
             continue
         m = METRIC_BY_ID[mid]
-        series.append({
-            "id": mid, "name": m.label(lang), "data": c["minutes"], "peak": c["peak"],
-            "peak_at": fmt.fmt_hhmm(iso_us(c["at"]), tz) if c["at"] else None,
-            "peak_minute": _minute(c["at"], intraday["start"]) if c["at"] else None,
-            "limit": c["limit"],
-            "limit_changes": [[_minute(t, intraday["start"]), v] for t, v in c["limit_changes"]],
-            "episodes": [[_minute(e["start"], intraday["start"]),
-                          _minute(e["end"], intraday["start"], end=True), e["kind"]]
-                         for e in c["episodes"]],
-            "limit_name": translate(lang, "dash.limit_of", name=m.label(lang)),
-        })
+        series.append(
+            {
+                "id": mid,
+                "name": m.label(lang),
+                "data": c["minutes"],
+                "peak": c["peak"],
+                "peak_at": fmt.fmt_hhmm(iso_us(c["at"]), tz) if c["at"] else None,
+                "peak_minute": _minute(c["at"], intraday["start"]) if c["at"] else None,
+                "limit": c["limit"],
+                "limit_changes": [[_minute(t, intraday["start"]), v] for t, v in c["limit_changes"]],
+                "episodes": [
+                    [_minute(e["start"], intraday["start"]), _minute(e["end"], intraday["start"], end=True), e["kind"]]
+                    for e in c["episodes"]
+                ],
+                "limit_name": translate(lang, "dash.limit_of", name=m.label(lang)),
+            }
+        )
     minutes = len(series[0]["data"]) if series else 0
     start = iso_us(intraday["start"])
     axis = [fmt.fmt_hhmm(start + i * 60_000_000, tz) for i in range(minutes)]
-    return {"lang": lang, "day": intraday["day"], "axis": axis, "series": series,
-            "text": {k: translate(lang, f"day.{k}") for k in ("at_shade", "over_shade", "peak")}
-            | {"limit_short": translate(lang, "dash.limit_short")}}
+    return {
+        "lang": lang,
+        "day": intraday["day"],
+        "axis": axis,
+        "series": series,
+        "text": {k: translate(lang, f"day.{k}") for k in ("at_shade", "over_shade", "peak")}
+        | {"limit_short": translate(lang, "dash.limit_short")},
+    }
 
 
 def _minute(iso: str, start_iso: str, *, end: bool = False) -> int:
@@ -237,8 +297,9 @@ def hourly_table(curve: dict[str, Any], lang: str) -> dict[str, Any]:
     rows = []
     minutes = len(curve["axis"])
     for h in range(0, minutes, 60):
-        rows.append([curve["axis"][h]] + [fmt.fmt_int(max(s["data"][h:h + 60], default=0), lang)
-                                          for s in curve["series"]])
+        rows.append(
+            [curve["axis"][h]] + [fmt.fmt_int(max(s["data"][h : h + 60], default=0), lang) for s in curve["series"]]
+        )
     return {"header": header, "rows": rows}
 
 

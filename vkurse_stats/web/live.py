@@ -138,8 +138,12 @@ def now(request: Request, company: CompanyQ = None) -> JSONResponse:
     return JSONResponse(now_of(services_of(request), info.id))
 
 
-@router.get("/api/v1/now/stream", tags=["licence insight"], summary="What is active now, as server-sent events",
-            responses=ERRORS)
+@router.get(
+    "/api/v1/now/stream",
+    tags=["licence insight"],
+    summary="What is active now, as server-sent events",
+    responses=ERRORS,
+)
 async def now_stream(request: Request, company: CompanyQ = None) -> StreamingResponse:
     """``text/event-stream``: an ``now`` event with the object of ``/api/v1/now`` at once and
     after every ingest that changed the company's figures (within about a second of it)."""
@@ -163,8 +167,9 @@ async def now_stream(request: Request, company: CompanyQ = None) -> StreamingRes
         finally:
             hub.unwatch(info.id, event)
 
-    return StreamingResponse(stream(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    return StreamingResponse(
+        stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    )
 
 
 def _event(data: dict[str, Any]) -> str:
@@ -172,18 +177,27 @@ def _event(data: dict[str, Any]) -> str:
 
 
 @router.get("/api/v1/alerts", tags=["licence insight"], summary="The company's licence alerts", responses=ERRORS)
-def alert_list(request: Request, company: CompanyQ = None,
-               limit: Annotated[str | None, Query(description="At most this many (default 50)")] = None,
-               offset: Annotated[str | None, Query(description="Skip this many")] = None) -> JSONResponse:
+def alert_list(
+    request: Request,
+    company: CompanyQ = None,
+    limit: Annotated[str | None, Query(description="At most this many (default 50)")] = None,
+    offset: Annotated[str | None, Query(description="Skip this many")] = None,
+) -> JSONResponse:
     """The company's alerts, newest first: metric, threshold percent, kind (raised, corrected,
     retracted), instant, value, level, limit in force, the events active then, and which alert
     one replaces."""
     _, info = _reader(request, company)
     store = services_of(request).alerts.store
-    rows, total = store.alert_list(info.id, limit=parse_int("limit", limit, 50, 1, 500),
-                                   offset=parse_int("offset", offset, 0, 0, 10**9))
-    return JSONResponse({"company": info.id, "total": total, "alerts": [
-        {**a.as_json(), "instant": to_iso(a.instant_us, info.timezone)} for a in rows]})
+    rows, total = store.alert_list(
+        info.id, limit=parse_int("limit", limit, 50, 1, 500), offset=parse_int("offset", offset, 0, 0, 10**9)
+    )
+    return JSONResponse(
+        {
+            "company": info.id,
+            "total": total,
+            "alerts": [{**a.as_json(), "instant": to_iso(a.instant_us, info.timezone)} for a in rows],
+        }
+    )
 
 
 # --- pages ---------------------------------------------------------------------------------------
@@ -197,11 +211,17 @@ def now_page(request: Request) -> Response:
     _, info = _page_company(request)
     data = now_of(services_of(request), info.id)
     lang = check_lang(pick_lang(request))
-    return render(request, "now.html", {
-        "company": info, "data": data,
-        "labels": {m.id: metric_header(METRIC_BY_ID[m.id], lang) for m in PEAKS},
-        "source": "/api/v1/now?" + urlencode({"company": info.id}), "poll_ms": POLL_MS,
-    })
+    return render(
+        request,
+        "now.html",
+        {
+            "company": info,
+            "data": data,
+            "labels": {m.id: metric_header(METRIC_BY_ID[m.id], lang) for m in PEAKS},
+            "source": "/api/v1/now?" + urlencode({"company": info.id}),
+            "poll_ms": POLL_MS,
+        },
+    )
 
 
 @router.get("/notifications", include_in_schema=False)
@@ -213,8 +233,16 @@ def notifications_page(request: Request) -> Response:
     account = principal.account
     if account is not None and rows and page == 1:
         store.mark_alerts_read(account.id, rows[0].id)
-    return render(request, "notifications.html", {
-        "company": info, "rows": rows, "total": total, "page": page, "pages": max(1, -(-total // 50)),
-        "when": lambda us: local_datetime(us, info.timezone).strftime("%Y-%m-%d %H:%M:%S"),
-        "metric_label": metric_label,
-    })
+    return render(
+        request,
+        "notifications.html",
+        {
+            "company": info,
+            "rows": rows,
+            "total": total,
+            "page": page,
+            "pages": max(1, -(-total // 50)),
+            "when": lambda us: local_datetime(us, info.timezone).strftime("%Y-%m-%d %H:%M:%S"),
+            "metric_label": metric_label,
+        },
+    )

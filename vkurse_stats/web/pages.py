@@ -58,19 +58,23 @@ def _safe_next(target: str | None) -> str:
 
 @router.get("/")
 def index(request: Request) -> Response:
-    return RedirectResponse("/dashboard" if current_session(request) else "/login",
-                            status_code=303)
+    return RedirectResponse("/dashboard" if current_session(request) else "/login", status_code=303)
 
 
 @router.get("/login")
 def login_page(request: Request) -> Response:
     if current_session(request) is not None:
         return RedirectResponse(_safe_next(request.query_params.get("next")), status_code=303)
-    return render(request, "login.html", {"next": _safe_next(request.query_params.get("next")),
-                                          "email": "", "error": None,
-                                          "notice": translate(pick_lang(request),
-                                                              "login.logged_out")
-                                          if request.query_params.get("bye") else None})
+    return render(
+        request,
+        "login.html",
+        {
+            "next": _safe_next(request.query_params.get("next")),
+            "email": "",
+            "error": None,
+            "notice": translate(pick_lang(request), "login.logged_out") if request.query_params.get("bye") else None,
+        },
+    )
 
 
 @router.post("/login")
@@ -84,8 +88,7 @@ async def login(request: Request) -> Response:
     address = client_address(request)
 
     def fail(message: str, status: int) -> Response:
-        return render(request, "login.html", {"next": target, "email": email, "error": message},
-                      status=status)
+        return render(request, "login.html", {"next": target, "email": email, "error": message}, status=status)
 
     try:
         account = await run_in_threadpool(store.check_password, email, password, address)
@@ -123,8 +126,7 @@ async def logout(request: Request) -> Response:
     if sid:
         accounts_of(request).end_session(sid)
     if session is not None:
-        accounts_of(request).audit(session.account.email, "logout", session.account.company_id,
-                                   client_address(request))
+        accounts_of(request).audit(session.account.email, "logout", session.account.company_id, client_address(request))
     return _signed_out("/login?bye=1")
 
 
@@ -137,8 +139,7 @@ async def logout_everywhere(request: Request) -> Response:
     assert account is not None
     store = accounts_of(request)
     ended = store.end_sessions(account.id)
-    store.audit(account.email, "logout.everywhere", account.company_id, client_address(request),
-                sessions=ended)
+    store.audit(account.email, "logout.everywhere", account.company_id, client_address(request), sessions=ended)
     return _signed_out("/login?bye=1")
 
 
@@ -146,8 +147,9 @@ async def logout_everywhere(request: Request) -> Response:
 def password_page(request: Request) -> Response:
     principal = page_principal(request, allow_must_change=True)
     assert principal.account is not None
-    return render(request, "password.html", {"forced": principal.account.must_change,
-                                             "error": None, "min": MIN_PASSWORD_LENGTH})
+    return render(
+        request, "password.html", {"forced": principal.account.must_change, "error": None, "min": MIN_PASSWORD_LENGTH}
+    )
 
 
 @router.post("/password")
@@ -163,9 +165,12 @@ async def change_password(request: Request) -> Response:
     address = client_address(request)
 
     def fail(message: str, status: int = 400) -> Response:
-        return render(request, "password.html", {
-            "forced": account.must_change, "min": MIN_PASSWORD_LENGTH, "error": message},
-            status=status)
+        return render(
+            request,
+            "password.html",
+            {"forced": account.must_change, "min": MIN_PASSWORD_LENGTH, "error": message},
+            status=status,
+        )
 
     # The new password is checked first: a typo in it costs no hash and no attempt.
     if new != repeat:
@@ -182,14 +187,14 @@ async def change_password(request: Request) -> Response:
         store.audit(account.email, "password.failed", account.company_id, address)
         return fail(translate(lang, "password.bad_current"))
     try:
-        ended = await run_in_threadpool(lambda: store.set_password(
-            account.id, new, keep_session=request.cookies.get(SESSION_COOKIE)))
+        ended = await run_in_threadpool(
+            lambda: store.set_password(account.id, new, keep_session=request.cookies.get(SESSION_COOKIE))
+        )
     except HashersBusy as exc:
         return fail(_throttled_message(lang, exc), 429)
     except AccountError:
         return fail(translate(lang, "password.too_short", n=MIN_PASSWORD_LENGTH))
-    store.audit(account.email, "password.changed", account.company_id, address,
-                other_sessions_ended=ended)
+    store.audit(account.email, "password.changed", account.company_id, address, other_sessions_ended=ended)
     return RedirectResponse("/dashboard", status_code=303)
 
 
@@ -232,45 +237,55 @@ def dashboard(request: Request) -> Response:
     history = services.rollups.limit_histories([company.id])[company.id]
 
     def day_url(day: date | str, metric: str) -> str:
-        return "/dashboard?" + _query_string({**range_q, "day": str(day),
-                                               "metric": metric}) + "#day-panel"
+        return "/dashboard?" + _query_string({**range_q, "day": str(day), "metric": metric}) + "#day-panel"
 
     charts["hours"] = dash.heatmaps(services.query.hours(company.id, d1, d2), lang)
     charts["weekdays"] = [pair[1 if lang == "en" else 0] for pair in dash.WEEKDAYS]
     charts["day_url"] = "/dashboard?" + _query_string(range_q)
     charts["day_fragment"] = "/dashboard/day?" + _query_string({**base, "lang": lang})
     day_view = _day_view(request, company, lang) if qp.get("day") else None
-    return render(request, "dashboard.html", {
-        "company": company,
-        "d1": d1, "d2": d2,
-        "typed_from": typed[0] if error else d1.isoformat(),
-        "typed_to": typed[1] if error else d2.isoformat(),
-        "range_error": error,
-        "presets": [(key, translate(lang, f"range.{key}"), a, b,
-                     _query_string({**base, "from": a.isoformat(), "to": b.isoformat()}),
-                     (a, b) == (d1, d2))
-                    for key, (a, b) in presets.items()],
-        "previous": (p1, p2),
-        "sections": dash.cards(summary, lang, previous),
-        "side": dash.side_cards(summary, lang, previous),
-        "has_data": has_activity(summary.metrics),
-        "charts": charts,
-        "chart_tables": dash.chart_tables(charts, lang),
-        "hour_tables": {h["id"]: dash.heatmap_table(h, lang) for h in charts["hours"]},
-        "breach_lists": licence.breach_lists(breaches, history, lang, day_url),
-        "breach_header": licence.breach_header(lang),
-        "sizing": licence.sizing_rows(breaches, lang),
-        "sizing_header": [translate(lang, k) for k in licence.SIZING_HEADER],
-        "day_view": day_view,
-        "day_url": day_url,
-        "times_text": licence.times_text,
-        "tables": [dash.table(request, name, services.query, company, d1, d2, lang)
-                   for name in dash.TABLE_PREFIX],
-        "tables_spec": dash.tables_spec(lang, company, d1, d2, principal.is_operator),
-        "export_csv": "/api/v1/export.csv?" + _query_string({**range_q, "lang": lang}),
-        "export_xlsx": "/api/v1/export.xlsx?" + _query_string({**range_q, "lang": lang}),
-        "operator_company": base.get("company"),
-    })
+    return render(
+        request,
+        "dashboard.html",
+        {
+            "company": company,
+            "d1": d1,
+            "d2": d2,
+            "typed_from": typed[0] if error else d1.isoformat(),
+            "typed_to": typed[1] if error else d2.isoformat(),
+            "range_error": error,
+            "presets": [
+                (
+                    key,
+                    translate(lang, f"range.{key}"),
+                    a,
+                    b,
+                    _query_string({**base, "from": a.isoformat(), "to": b.isoformat()}),
+                    (a, b) == (d1, d2),
+                )
+                for key, (a, b) in presets.items()
+            ],
+            "previous": (p1, p2),
+            "sections": dash.cards(summary, lang, previous),
+            "side": dash.side_cards(summary, lang, previous),
+            "has_data": has_activity(summary.metrics),
+            "charts": charts,
+            "chart_tables": dash.chart_tables(charts, lang),
+            "hour_tables": {h["id"]: dash.heatmap_table(h, lang) for h in charts["hours"]},
+            "breach_lists": licence.breach_lists(breaches, history, lang, day_url),
+            "breach_header": licence.breach_header(lang),
+            "sizing": licence.sizing_rows(breaches, lang),
+            "sizing_header": [translate(lang, k) for k in licence.SIZING_HEADER],
+            "day_view": day_view,
+            "day_url": day_url,
+            "times_text": licence.times_text,
+            "tables": [dash.table(request, name, services.query, company, d1, d2, lang) for name in dash.TABLE_PREFIX],
+            "tables_spec": dash.tables_spec(lang, company, d1, d2, principal.is_operator),
+            "export_csv": "/api/v1/export.csv?" + _query_string({**range_q, "lang": lang}),
+            "export_xlsx": "/api/v1/export.xlsx?" + _query_string({**range_q, "lang": lang}),
+            "operator_company": base.get("company"),
+        },
+    )
 
 
 def _day_view(request: Request, company: Any, lang: str) -> dict[str, Any] | None:
@@ -291,13 +306,17 @@ def _day_view(request: Request, company: Any, lang: str) -> dict[str, Any] | Non
     if instant is not None:
         makers = licence.peak_makers(query.at(company.id, instant), m, day, company.timezone, lang)
     curve = licence.curve_data(query.intraday(company.id, day), lang)
-    return {"day": day, "day_text": fmt.fmt_date(day, lang), "metric": m.id,
-            "metric_title": licence.metric_title(m, lang), "makers": makers, "curve": curve,
-            "curve_table": licence.hourly_table(curve, lang),
-            "api_at": "/api/v1/at?" + _query_string({"company": company.id, "metric": m.id,
-                                                      "day": day.isoformat()}),
-            "api_intraday": "/api/v1/intraday?" + _query_string({"company": company.id,
-                                                                 "day": day.isoformat()})}
+    return {
+        "day": day,
+        "day_text": fmt.fmt_date(day, lang),
+        "metric": m.id,
+        "metric_title": licence.metric_title(m, lang),
+        "makers": makers,
+        "curve": curve,
+        "curve_table": licence.hourly_table(curve, lang),
+        "api_at": "/api/v1/at?" + _query_string({"company": company.id, "metric": m.id, "day": day.isoformat()}),
+        "api_intraday": "/api/v1/intraday?" + _query_string({"company": company.id, "day": day.isoformat()}),
+    }
 
 
 @router.get("/dashboard/day")
@@ -305,14 +324,12 @@ def dashboard_day(request: Request) -> Response:
     """The day panel alone (dashboard.js puts it in place when a peak card or a chart's day is
     clicked); the same HTML the dashboard renders for ``?day=&metric=``."""
     principal = page_principal(request)
-    company = resolve_company(request, principal, request.query_params.get("company"),
-                              default_first=True)
+    company = resolve_company(request, principal, request.query_params.get("company"), default_first=True)
     qp = request.query_params
     parse_date("day", qp.get("day"))  # a missing or bad day is answered as such
     view = _day_view(request, company, pick_lang(request))
     if view is None:
-        raise ApiError(400, "unknown_metric", value=qp.get("metric") or "",
-                       choices=", ".join(m.id for m in PEAKS))
+        raise ApiError(400, "unknown_metric", value=qp.get("metric") or "", choices=", ".join(m.id for m in PEAKS))
     return render(request, "_day.html", {"day_view": view, "company": company})
 
 
@@ -339,7 +356,6 @@ def switch_company(request: Request) -> Response:
         else:
             keep = {"from": d1.isoformat(), "to": d2.isoformat()}
             context.update(d1=d1, d2=d2)
-    listing = company_listing(request, meta, current=current.id if current else None,
-                              keep=("company", *keep))
+    listing = company_listing(request, meta, current=current.id if current else None, keep=("company", *keep))
     links = [(c, "/dashboard?" + _query_string({"company": c.id, **keep})) for c in listing.rows]
     return render(request, "switch.html", {**context, "listing": listing, "links": links})

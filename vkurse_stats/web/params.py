@@ -67,9 +67,21 @@ def parse_order(name: str, value: str | None) -> str | None:
     return value
 
 
-def fetch_table(query: Query, table: str, company_id: str, d1: date, d2: date, *,
-                sort: str | None, order: str | None, search: str, limit: int, offset: int,
-                sort_param: str = "sort", last_page: bool = False) -> Page:
+def fetch_table(
+    query: Query,
+    table: str,
+    company_id: str,
+    d1: date,
+    d2: date,
+    *,
+    sort: str | None,
+    order: str | None,
+    search: str,
+    limit: int,
+    offset: int,
+    sort_param: str = "sort",
+    last_page: bool = False,
+) -> Page:
     """One page of a table; an unknown sort column is a 400 naming ``sort_param``.
 
     With ``last_page``, an offset past the last row reads the last page instead (a bookmarked
@@ -83,8 +95,7 @@ def fetch_table(query: Query, table: str, company_id: str, d1: date, d2: date, *
     spec = TABLE_DEFS[table]
     if sort and sort not in spec.keys:
         raise ApiError(400, "bad_sort", name=sort_param, value=sort, columns=", ".join(spec.keys))
-    kw = {"sort": sort or spec.sort, "order": order or spec.order, "search": search[:200],
-          "limit": limit}
+    kw = {"sort": sort or spec.sort, "order": order or spec.order, "search": search[:200], "limit": limit}
     try:
         page = calls[table](offset=offset, **kw)
         if last_page and not page.rows and page.total and offset:
@@ -96,8 +107,17 @@ def fetch_table(query: Query, table: str, company_id: str, d1: date, d2: date, *
 
 def page_json(page: Page, company: CompanyInfo) -> dict[str, Any]:
     tz = company.timezone
-    rows = [{k: (to_iso(v, tz) if k in INSTANT_FIELDS and isinstance(v, int) else v)
-             for k, v in row.items()} for row in page.rows]
-    return {"company": company.id, "rows": rows, "total": page.total, "sort": page.sort,
-            "order": page.order, "limit": page.limit, "offset": page.offset,
-            "columns": list(page.columns)}
+    rows = [
+        {k: (to_iso(v, tz) if k in INSTANT_FIELDS and isinstance(v, int) else v) for k, v in row.items()}
+        for row in page.rows
+    ]
+    return {
+        "company": company.id,
+        "rows": rows,
+        "total": page.total,
+        "sort": page.sort,
+        "order": page.order,
+        "limit": page.limit,
+        "offset": page.offset,
+        "columns": list(page.columns),
+    }

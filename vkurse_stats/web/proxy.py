@@ -28,7 +28,7 @@ def _ip(entry: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     """The address of an X-Forwarded-For entry (``1.2.3.4``, ``1.2.3.4:80``, ``[::1]:80``)."""
     entry = entry.strip()
     if entry.startswith("[") and "]" in entry:
-        entry = entry[1:entry.index("]")]
+        entry = entry[1 : entry.index("]")]
     elif entry.count(":") == 1:
         entry = entry.split(":", 1)[0]
     try:
@@ -58,8 +58,10 @@ class TrustedProxies:
             try:
                 networks.append(ipaddress.ip_network(part, strict=False))
             except ValueError:
-                raise ValueError(f"trusted proxies: {part!r} is neither a hop count nor a network "
-                                 "(e.g. 1, or 10.0.0.0/8,192.168.1.7)") from None
+                raise ValueError(
+                    f"trusted proxies: {part!r} is neither a hop count nor a network "
+                    "(e.g. 1, or 10.0.0.0/8,192.168.1.7)"
+                ) from None
         return cls(networks=tuple(networks))
 
     @property
@@ -82,8 +84,7 @@ class TrustedProxies:
             # The peer is hop 1; each further trusted hop appended one entry on the right.
             found = forwarded_for[-self.hops] if len(forwarded_for) >= self.hops else forwarded_for[0]
         else:
-            found = next((e for e in reversed(forwarded_for) if not self._in_networks(e)),
-                         forwarded_for[0])
+            found = next((e for e in reversed(forwarded_for) if not self._in_networks(e)), forwarded_for[0])
         ip = _ip(found)
         return str(ip) if ip is not None else found.strip()[:MAX_ADDRESS_LENGTH]
 

@@ -36,9 +36,17 @@ def make_templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
     env = templates.env
     env.filters["json_script"] = _json_script
-    env.globals.update(fmt_int=fmt.fmt_int, fmt_bytes=fmt.fmt_bytes, fmt_dt=fmt.fmt_dt,
-                       fmt_pct=fmt.fmt_pct, fmt_date=fmt.fmt_date, fmt_duration=fmt.fmt_duration,
-                       fmt_epoch=fmt.fmt_epoch, exact_size=fmt.exact_size, tz_label=timezones.label)
+    env.globals.update(
+        fmt_int=fmt.fmt_int,
+        fmt_bytes=fmt.fmt_bytes,
+        fmt_dt=fmt.fmt_dt,
+        fmt_pct=fmt.fmt_pct,
+        fmt_date=fmt.fmt_date,
+        fmt_duration=fmt.fmt_duration,
+        fmt_epoch=fmt.fmt_epoch,
+        exact_size=fmt.exact_size,
+        tz_label=timezones.label,
+    )
     return templates
 
 
@@ -54,8 +62,7 @@ def url_with(request: Request, **changes: Any) -> str:
     return request.url.path + ("?" + query if query else "")
 
 
-def render(request: Request, name: str, context: dict[str, Any] | None = None, *,
-           status: int = 200) -> Response:
+def render(request: Request, name: str, context: dict[str, Any] | None = None, *, status: int = 200) -> Response:
     lang = pick_lang(request)
     session = current_session(request)
     account = session.account if session else None

@@ -10,7 +10,7 @@ the last complete period at once (for testing), outside the schedule.
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter
@@ -25,7 +25,7 @@ from ..notify.alerts import LIMITED_IDS, parse_percents
 from ..notify.reports import period_label
 from ..notify.webhook import valid_url
 from ..store.meta import CompanyInfo
-from ..store.notify import DELIVERY_STATES, REPORT_KINDS, DeliveryState, ReportKind
+from ..store.notify import DELIVERY_STATES, REPORT_KINDS
 from .auth import (
     HTTPError,
     Principal,
@@ -44,8 +44,14 @@ router = APIRouter(include_in_schema=False)
 
 DELIVERIES_PAGE = 50
 # Notices a redirect may ask the settings page to show (nothing else from the URL is shown).
-NOTICES = ("settings.saved", "settings.sent_now", "settings.webhook_saved", "settings.webhook_removed",
-           "settings.webhook_tested", "alerts.saved")
+NOTICES = (
+    "settings.saved",
+    "settings.sent_now",
+    "settings.webhook_saved",
+    "settings.webhook_removed",
+    "settings.webhook_tested",
+    "alerts.saved",
+)
 
 
 def _company(request: Request, principal: Principal, requested: str | None) -> CompanyInfo | None:
@@ -74,7 +80,7 @@ def _settings_context(request: Request, principal: Principal, company: CompanyIn
         kind = request.query_params.get("kind")
         period = ""
         if kind in REPORT_KINDS and not principal.is_operator and account.company_id:
-            period = period_label(services.notifier.report_period(cast(ReportKind, kind), account.company_id), lang)
+            period = period_label(services.notifier.report_period(kind, account.company_id), lang)
         notice = translate(lang, done, period=period)
     return {
         "company": company,
@@ -99,11 +105,22 @@ def _alert_context(services: Any, company: CompanyInfo, lang: str) -> dict[str, 
     history = services.rollups.limit_histories([company.id])[company.id]
     now = services.now_us()
     found = engine.store.thresholds(company.id, list(LIMITED_IDS), engine.default)
-    rows = [{"metric": mid, "label": metric_header(METRIC_BY_ID[mid], check_lang(lang)),
-             "percents": found[mid].percents, "limit": limit_at(history, METRIC_BY_ID[mid].limit, now)}
-            for mid in LIMITED_IDS]
-    return {"alert_rows": rows, "alert_rules": {"margin": services.settings.alert_margin_percent,
-                                                "rearm": round(services.settings.alert_rearm_seconds / 60, 1)}}
+    rows = [
+        {
+            "metric": mid,
+            "label": metric_header(METRIC_BY_ID[mid], check_lang(lang)),
+            "percents": found[mid].percents,
+            "limit": limit_at(history, METRIC_BY_ID[mid].limit, now),
+        }
+        for mid in LIMITED_IDS
+    ]
+    return {
+        "alert_rows": rows,
+        "alert_rules": {
+            "margin": services.settings.alert_margin_percent,
+            "rearm": round(services.settings.alert_rearm_seconds / 60, 1),
+        },
+    }
 
 
 @router.get("/settings")
@@ -128,14 +145,21 @@ async def save_reports(request: Request) -> Response:
     form = await checked_form(request)
     account = principal.account
     assert account is not None
-    kinds = {cast(ReportKind, k) for k in REPORT_KINDS if form.get(k) == "on"}
+    kinds = {k for k in REPORT_KINDS if form.get(k) == "on"}
     mail_lang = form["lang"] if form.get("lang") in LANGS else pick_lang(request)
     store = services_of(request).notifier.store
     now = services_of(request).notifier.clock()
     added, removed = await run_in_threadpool(store.set_subscriptions, account.id, kinds, mail_lang, now)
-    accounts_of(request).audit(account.email, "report.subscriptions", company_id, client_address(request),
-                               kinds=sorted(kinds), added=sorted(added), removed=sorted(removed),
-                               lang=mail_lang)
+    accounts_of(request).audit(
+        account.email,
+        "report.subscriptions",
+        company_id,
+        client_address(request),
+        kinds=sorted(kinds),
+        added=sorted(added),
+        removed=sorted(removed),
+        lang=mail_lang,
+    )
     return RedirectResponse("/settings?done=settings.saved", status_code=303)
 
 
@@ -151,13 +175,21 @@ async def send_report_now(request: Request) -> Response:
         raise HTTPError(400, "kind must be monthly or weekly")
     notifier = services_of(request).notifier
     subs = notifier.store.subscriptions(account.id)
-    mail_lang = subs[kind].lang if kind in subs else pick_lang(request)  # type: ignore[index]
-    period = notifier.report_period(cast(ReportKind, kind), company_id)
-    delivery_id = await run_in_threadpool(lambda: notifier.queue_report(
-        account.id, account.email, company_id, period, mail_lang, dedup=False))
-    accounts_of(request).audit(account.email, "report.send_now", company_id, client_address(request),
-                               kind=kind, date_from=period.first.isoformat(),
-                               date_to=period.last.isoformat(), delivery=delivery_id)
+    mail_lang = subs[kind].lang if kind in subs else pick_lang(request)
+    period = notifier.report_period(kind, company_id)
+    delivery_id = await run_in_threadpool(
+        lambda: notifier.queue_report(account.id, account.email, company_id, period, mail_lang, dedup=False)
+    )
+    accounts_of(request).audit(
+        account.email,
+        "report.send_now",
+        company_id,
+        client_address(request),
+        kind=kind,
+        date_from=period.first.isoformat(),
+        date_to=period.last.isoformat(),
+        delivery=delivery_id,
+    )
     return RedirectResponse("/settings?" + urlencode({"done": "settings.sent_now", "kind": kind}), status_code=303)
 
 
@@ -178,11 +210,18 @@ async def save_webhook(request: Request) -> Response:
     if not valid_url(url):
         return _settings_error(request, principal, company, translate(pick_lang(request), "settings.webhook_bad_url"))
     before = store.webhook(company.id)
-    hook = store.set_webhook(company.id, url, services_of(request).notifier.clock(),
-                             new_secret=form.get("new_secret") == "1")
-    accounts_of(request).audit(principal.actor, "webhook.set", company.id, client_address(request),
-                               before={"url": before.url if before else None},
-                               after={"url": hook.url}, new_secret=before is None or hook.secret != before.secret)
+    hook = store.set_webhook(
+        company.id, url, services_of(request).notifier.clock(), new_secret=form.get("new_secret") == "1"
+    )
+    accounts_of(request).audit(
+        principal.actor,
+        "webhook.set",
+        company.id,
+        client_address(request),
+        before={"url": before.url if before else None},
+        after={"url": hook.url},
+        new_secret=before is None or hook.secret != before.secret,
+    )
     return RedirectResponse(_settings_url(company, principal, done="settings.webhook_saved"), status_code=303)
 
 
@@ -193,8 +232,13 @@ async def remove_webhook(request: Request) -> Response:
     store = services_of(request).notifier.store
     before = store.webhook(company.id)
     if store.delete_webhook(company.id):
-        accounts_of(request).audit(principal.actor, "webhook.remove", company.id, client_address(request),
-                                   before={"url": before.url if before else None})
+        accounts_of(request).audit(
+            principal.actor,
+            "webhook.remove",
+            company.id,
+            client_address(request),
+            before={"url": before.url if before else None},
+        )
     return RedirectResponse(_settings_url(company, principal, done="settings.webhook_removed"), status_code=303)
 
 
@@ -206,8 +250,9 @@ async def test_webhook(request: Request) -> Response:
     delivery_id = notifier.queue_webhook(company.id, "test", {"message": "vkurse-stats webhook test"})
     if delivery_id is None:
         return _settings_error(request, principal, company, translate(pick_lang(request), "settings.webhook_none"))
-    accounts_of(request).audit(principal.actor, "webhook.test", company.id, client_address(request),
-                               delivery=delivery_id)
+    accounts_of(request).audit(
+        principal.actor, "webhook.test", company.id, client_address(request), delivery=delivery_id
+    )
     return RedirectResponse(_settings_url(company, principal, done="settings.webhook_tested"), status_code=303)
 
 
@@ -223,17 +268,23 @@ async def save_alert_thresholds(request: Request) -> Response:
         try:
             chosen[mid] = parse_percents(form.get(mid, ""))
         except ValueError as exc:
-            return _settings_error(request, principal, company,
-                                   translate(pick_lang(request), "alerts.bad", error=str(exc)))
+            return _settings_error(
+                request, principal, company, translate(pick_lang(request), "alerts.bad", error=str(exc))
+            )
     before = store.thresholds(company.id, list(LIMITED_IDS), services.alerts.default)
     changed = {mid: p for mid, p in chosen.items() if p != before[mid].percents}
     now_us, now = services.now_us(), services.notifier.clock()
     for mid, percents in changed.items():
         await run_in_threadpool(store.set_thresholds, company.id, mid, percents, now_us, now)
     if changed:
-        accounts_of(request).audit(principal.actor, "alerts.thresholds", company.id, client_address(request),
-                                   before={m: list(before[m].percents) for m in changed},
-                                   after={m: list(p) for m, p in changed.items()})
+        accounts_of(request).audit(
+            principal.actor,
+            "alerts.thresholds",
+            company.id,
+            client_address(request),
+            before={m: list(before[m].percents) for m in changed},
+            after={m: list(p) for m, p in changed.items()},
+        )
     return RedirectResponse(_settings_url(company, principal, done="alerts.saved") + "#alerts", status_code=303)
 
 
@@ -259,19 +310,32 @@ def deliveries_page(request: Request) -> Response:
     except ValueError:
         raise HTTPError(400, "page must be a number") from None
     store = services_of(request).notifier.store
-    rows, total = store.deliveries(limit=DELIVERIES_PAGE, offset=(page - 1) * DELIVERIES_PAGE,
-                                   company_id=company, state=cast(DeliveryState | None, state))
+    rows, total = store.deliveries(
+        limit=DELIVERIES_PAGE,
+        offset=(page - 1) * DELIVERIES_PAGE,
+        company_id=company,
+        state=state,
+    )
     pages = max(1, -(-total // DELIVERIES_PAGE))
     kept = {k: v for k, v in (("company", company), ("state", state)) if v}
     notice = None
     if qp.get("retried", "").isdigit():
         notice = translate(pick_lang(request), "deliveries.retried", id=qp["retried"])
-    return render(request, "support_deliveries.html", {
-        "rows": rows, "total": total, "page": page, "pages": pages, "states": DELIVERY_STATES,
-        "filters": {"company": company or "", "state": state or ""}, "notice": notice,
-        "page_url": lambda n: "/support/deliveries?" + urlencode({**kept, "page": n}),
-        "back": "/support/deliveries" + ("?" + urlencode(kept) if kept else ""),
-    })
+    return render(
+        request,
+        "support_deliveries.html",
+        {
+            "rows": rows,
+            "total": total,
+            "page": page,
+            "pages": pages,
+            "states": DELIVERY_STATES,
+            "filters": {"company": company or "", "state": state or ""},
+            "notice": notice,
+            "page_url": lambda n: "/support/deliveries?" + urlencode({**kept, "page": n}),
+            "back": "/support/deliveries" + ("?" + urlencode(kept) if kept else ""),
+        },
+    )
 
 
 @router.post("/support/deliveries/{delivery_id}/retry")
@@ -282,7 +346,14 @@ async def retry_delivery(request: Request, delivery_id: int) -> Response:
     delivery = notifier.store.retry(delivery_id, notifier.clock())
     if delivery is None:
         raise HTTPError(404, "no such delivery waiting")
-    accounts_of(request).audit(principal.actor, "delivery.retry", delivery.company_id, client_address(request),
-                               delivery=delivery.id, channel=delivery.channel, recipient=delivery.recipient)
+    accounts_of(request).audit(
+        principal.actor,
+        "delivery.retry",
+        delivery.company_id,
+        client_address(request),
+        delivery=delivery.id,
+        channel=delivery.channel,
+        recipient=delivery.recipient,
+    )
     notifier.wake()
     return RedirectResponse(f"/support/deliveries?retried={delivery.id}", status_code=303)

@@ -56,9 +56,12 @@ def company_path(company_id: str) -> str:
 
 def _ops(request: Request, principal: Principal) -> Operations:
     services = services_of(request)
-    return Operations(services.meta, accounts_of(request), services.rollups,
-                      Caller(principal.actor, client_address(request),
-                             principal.account.id if principal.account else None))
+    return Operations(
+        services.meta,
+        accounts_of(request),
+        services.rollups,
+        Caller(principal.actor, client_address(request), principal.account.id if principal.account else None),
+    )
 
 
 def _message(request: Request, exc: OperationError) -> str:
@@ -94,8 +97,9 @@ def _page(request: Request, name: str, context: dict[str, Any], *, status: int =
         context.setdefault("notice", translate(lang, done["notice"], **done.get("params", {})))
         if "secret" in done:
             context["secret"] = (translate(lang, done["secret_title"], **done.get("params", {})), done["secret"])
-    response = render(request, name, {"notice": None, "secret": None, "error": None, "form": {}, **context},
-                      status=status)
+    response = render(
+        request, name, {"notice": None, "secret": None, "error": None, "form": {}, **context}, status=status
+    )
     if FLASH_COOKIE in request.cookies:
         response.delete_cookie(FLASH_COOKIE, path="/", httponly=True, samesite="lax")
     return response
@@ -127,9 +131,18 @@ def _company_value(form: dict[str, str]) -> str | None:
 
 # --- companies ------------------------------------------------------------------------------
 def _companies_page(request: Request, *, status: int = 200, **context: Any) -> Response:
-    return _page(request, "support_companies.html", {
-        "listing": company_listing(request, services_of(request).meta), "limit_names": LIMIT_NAMES,
-        "company_path": company_path, **_timezone_context(request), **context}, status=status)
+    return _page(
+        request,
+        "support_companies.html",
+        {
+            "listing": company_listing(request, services_of(request).meta),
+            "limit_names": LIMIT_NAMES,
+            "company_path": company_path,
+            **_timezone_context(request),
+            **context,
+        },
+        status=status,
+    )
 
 
 @router.get("/companies")
@@ -146,12 +159,14 @@ async def create_company(request: Request) -> Response:
     company_id = form.get("id", "").strip()
     try:
         info = _ops(request, principal).create_company(
-            company_id, form.get("name", "").strip() or None, timezones.resolve(form.get("timezone", "")),
-            _limit_values(form))
+            company_id,
+            form.get("name", "").strip() or None,
+            timezones.resolve(form.get("timezone", "")),
+            _limit_values(form),
+        )
     except OperationError as exc:
         return _companies_page(request, error=_message(request, exc), form=form, status=400)
-    return _done(request, company_path(info.id), notice="support.done.company_created",
-                 params={"company": info.name})
+    return _done(request, company_path(info.id), notice="support.done.company_created", params={"company": info.name})
 
 
 def _company_or_404(request: Request, company_id: str) -> CompanyInfo:
@@ -162,10 +177,19 @@ def _company_or_404(request: Request, company_id: str) -> CompanyInfo:
 
 
 def _company_page(request: Request, info: CompanyInfo, *, status: int = 200, **context: Any) -> Response:
-    return _page(request, "support_company.html", {
-        "company": info, "limit_names": LIMIT_NAMES, "company_path": company_path,
-        "accounts": accounts_of(request).accounts(info.id), **_timezone_context(request), **context},
-        status=status)
+    return _page(
+        request,
+        "support_company.html",
+        {
+            "company": info,
+            "limit_names": LIMIT_NAMES,
+            "company_path": company_path,
+            "accounts": accounts_of(request).accounts(info.id),
+            **_timezone_context(request),
+            **context,
+        },
+        status=status,
+    )
 
 
 @router.get("/company-options")
@@ -173,8 +197,10 @@ def company_options(request: Request) -> Response:
     """Companies whose id or name holds ``q`` (the suggestions of a company field)."""
     operator_principal(request)
     rows, total = services_of(request).meta.companies_page(request.query_params.get("q", "")[:200], OPTIONS)
-    return JSONResponse({"companies": [{"id": c.id, "name": c.name} for c in rows], "total": total},
-                        headers={"cache-control": "no-store"})
+    return JSONResponse(
+        {"companies": [{"id": c.id, "name": c.name} for c in rows], "total": total},
+        headers={"cache-control": "no-store"},
+    )
 
 
 @router.get("/companies/{company_id:path}")
@@ -192,23 +218,39 @@ async def update_company(request: Request, company_id: str) -> Response:
     try:
         limits = _limit_values(form)
         typed_zone = form.get("timezone", "").strip()
-        after = await run_in_threadpool(lambda: ops.update_company(
-            company_id, name=form.get("name", "").strip(),
-            timezone=timezones.resolve(typed_zone) if typed_zone else None, limits=limits))
+        after = await run_in_threadpool(
+            lambda: ops.update_company(
+                company_id,
+                name=form.get("name", "").strip(),
+                timezone=timezones.resolve(typed_zone) if typed_zone else None,
+                limits=limits,
+            )
+        )
     except OperationError as exc:
         return _company_page(request, before, error=_message(request, exc), form=form, status=400)
     notice = "support.done.company_saved"
     if after.timezone != before.timezone:
         notice = "support.done.company_moved"
-    return _done(request, company_path(company_id), notice=notice,
-                 params={"company": after.name, "timezone": timezones.label(after.timezone, pick_lang(request))})
+    return _done(
+        request,
+        company_path(company_id),
+        notice=notice,
+        params={"company": after.name, "timezone": timezones.label(after.timezone, pick_lang(request))},
+    )
 
 
 # --- accounts -------------------------------------------------------------------------------
 def _accounts_page(request: Request, *, status: int = 200, **context: Any) -> Response:
-    return _page(request, "support_accounts.html", {
-        "accounts": accounts_of(request).accounts(),
-        "preset_company": request.query_params.get("company", "")[:256], **context}, status=status)
+    return _page(
+        request,
+        "support_accounts.html",
+        {
+            "accounts": accounts_of(request).accounts(),
+            "preset_company": request.query_params.get("company", "")[:256],
+            **context,
+        },
+        status=status,
+    )
 
 
 @router.get("/accounts")
@@ -223,13 +265,23 @@ async def create_account(request: Request) -> Response:
     form = await checked_form(request)
     ops = _ops(request, principal)
     try:
-        account, password = await run_in_threadpool(lambda: ops.create_account(
-            form.get("email", "").strip(), "operator" if form.get("role") == "operator" else "admin",
-            _company_value(form)))
+        account, password = await run_in_threadpool(
+            lambda: ops.create_account(
+                form.get("email", "").strip(),
+                "operator" if form.get("role") == "operator" else "admin",
+                _company_value(form),
+            )
+        )
     except OperationError as exc:
         return _accounts_page(request, error=_message(request, exc), form=form, status=400)
-    return _done(request, "/support/accounts", notice="support.done.account_created",
-                 secret=password, secret_title="support.password_for", params={"email": account.email})
+    return _done(
+        request,
+        "/support/accounts",
+        notice="support.done.account_created",
+        secret=password,
+        secret_title="support.password_for",
+        params={"email": account.email},
+    )
 
 
 def _account_or_404(request: Request, account_id: int) -> Any:
@@ -239,21 +291,45 @@ def _account_or_404(request: Request, account_id: int) -> Any:
     return account
 
 
-def _confirm(request: Request, *, title: str, question: str, action: str, button: str,
-             back: str, params: dict[str, Any], danger: bool = True) -> Response:
+def _confirm(
+    request: Request,
+    *,
+    title: str,
+    question: str,
+    action: str,
+    button: str,
+    back: str,
+    params: dict[str, Any],
+    danger: bool = True,
+) -> Response:
     lang = pick_lang(request)
-    return _page(request, "support_confirm.html", {
-        "title": translate(lang, title, **params), "question": translate(lang, question, **params),
-        "action": action, "button": translate(lang, button), "back": back, "danger": danger})
+    return _page(
+        request,
+        "support_confirm.html",
+        {
+            "title": translate(lang, title, **params),
+            "question": translate(lang, question, **params),
+            "action": action,
+            "button": translate(lang, button),
+            "back": back,
+            "danger": danger,
+        },
+    )
 
 
 @router.get("/accounts/{account_id}/reset")
 def confirm_reset(request: Request, account_id: int) -> Response:
     operator_principal(request)
     account = _account_or_404(request, account_id)
-    return _confirm(request, title="support.confirm.reset_title", question="support.confirm.reset",
-                    action=f"/support/accounts/{account.id}/reset", button="support.reset",
-                    back="/support/accounts", params={"email": account.email})
+    return _confirm(
+        request,
+        title="support.confirm.reset_title",
+        question="support.confirm.reset",
+        action=f"/support/accounts/{account.id}/reset",
+        button="support.reset",
+        back="/support/accounts",
+        params={"email": account.email},
+    )
 
 
 @router.post("/accounts/{account_id}/reset")
@@ -266,17 +342,29 @@ async def reset_account(request: Request, account_id: int) -> Response:
         account, password = await run_in_threadpool(ops.reset_password, account_id)
     except OperationError as exc:
         return _accounts_page(request, error=_message(request, exc), status=400)
-    return _done(request, "/support/accounts", notice="support.done.account_reset",
-                 secret=password, secret_title="support.password_for", params={"email": account.email})
+    return _done(
+        request,
+        "/support/accounts",
+        notice="support.done.account_reset",
+        secret=password,
+        secret_title="support.password_for",
+        params={"email": account.email},
+    )
 
 
 @router.get("/accounts/{account_id}/disable")
 def confirm_disable(request: Request, account_id: int) -> Response:
     operator_principal(request)
     account = _account_or_404(request, account_id)
-    return _confirm(request, title="support.confirm.disable_title", question="support.confirm.disable",
-                    action=f"/support/accounts/{account.id}/disable", button="support.disable",
-                    back="/support/accounts", params={"email": account.email})
+    return _confirm(
+        request,
+        title="support.confirm.disable_title",
+        question="support.confirm.disable",
+        action=f"/support/accounts/{account.id}/disable",
+        button="support.disable",
+        back="/support/accounts",
+        params={"email": account.email},
+    )
 
 
 @router.post("/accounts/{account_id}/disable")
@@ -289,15 +377,22 @@ async def disable_account(request: Request, account_id: int) -> Response:
         account = _ops(request, principal).set_disabled(account_id, not enable)
     except OperationError as exc:
         return _accounts_page(request, error=_message(request, exc), status=400)
-    return _done(request, "/support/accounts",
-                 notice="support.done.account_enabled" if enable else "support.done.account_disabled",
-                 params={"email": account.email})
+    return _done(
+        request,
+        "/support/accounts",
+        notice="support.done.account_enabled" if enable else "support.done.account_disabled",
+        params={"email": account.email},
+    )
 
 
 # --- tokens ---------------------------------------------------------------------------------
 def _tokens_page(request: Request, *, status: int = 200, **context: Any) -> Response:
-    return _page(request, "support_tokens.html", {
-        "tokens": accounts_of(request).tokens(), "scopes": SCOPES, **context}, status=status)
+    return _page(
+        request,
+        "support_tokens.html",
+        {"tokens": accounts_of(request).tokens(), "scopes": SCOPES, **context},
+        status=status,
+    )
 
 
 @router.get("/tokens")
@@ -313,15 +408,20 @@ async def create_token(request: Request) -> Response:
     company_id = _company_value(form)
     try:
         token, plain = _ops(request, principal).create_token(
-            form.get("scope", ""), company_id, form.get("label", "").strip())
+            form.get("scope", ""), company_id, form.get("label", "").strip()
+        )
     except OperationError as exc:
         return _tokens_page(request, error=_message(request, exc), form=form, status=400)
     lang = pick_lang(request)
     scope = translate(lang, f"support.scope.{token.scope}")
-    return _done(request, "/support/tokens", notice="support.done.token_created", secret=plain,
-                 secret_title="support.token_for",
-                 params={"token": token.id, "scope": scope,
-                         "company": company_id or translate(lang, "support.platform")})
+    return _done(
+        request,
+        "/support/tokens",
+        notice="support.done.token_created",
+        secret=plain,
+        secret_title="support.token_for",
+        params={"token": token.id, "scope": scope, "company": company_id or translate(lang, "support.platform")},
+    )
 
 
 def _token_or_404(request: Request, token_id: int) -> Any:
@@ -335,11 +435,19 @@ def _token_or_404(request: Request, token_id: int) -> Any:
 def confirm_revoke(request: Request, token_id: int) -> Response:
     operator_principal(request)
     token = _token_or_404(request, token_id)
-    return _confirm(request, title="support.confirm.revoke_title", question="support.confirm.revoke",
-                    action=f"/support/tokens/{token.id}/revoke", button="support.revoke",
-                    back="/support/tokens",
-                    params={"token": token.id, "prefix": token.prefix,
-                            "company": token.company_id or translate(pick_lang(request), "support.platform")})
+    return _confirm(
+        request,
+        title="support.confirm.revoke_title",
+        question="support.confirm.revoke",
+        action=f"/support/tokens/{token.id}/revoke",
+        button="support.revoke",
+        back="/support/tokens",
+        params={
+            "token": token.id,
+            "prefix": token.prefix,
+            "company": token.company_id or translate(pick_lang(request), "support.platform"),
+        },
+    )
 
 
 @router.post("/tokens/{token_id}/revoke")
@@ -350,18 +458,34 @@ async def revoke_token(request: Request, token_id: int) -> Response:
         token = _ops(request, principal).revoke_token(token_id)
     except OperationError as exc:
         return _tokens_page(request, error=_message(request, exc), status=400)
-    return _done(request, "/support/tokens", notice="support.done.token_revoked",
-                 params={"token": token.id, "prefix": token.prefix})
+    return _done(
+        request,
+        "/support/tokens",
+        notice="support.done.token_revoked",
+        params={"token": token.id, "prefix": token.prefix},
+    )
 
 
 # --- audit ----------------------------------------------------------------------------------
 # Fields of an entry's before/after, by the name the pages give them.
 FIELD_LABELS = {
-    "id": "support.id", "name": "support.name", "timezone": "support.timezone", "role": "support.role",
-    "company_id": "support.company", "disabled": "support.disabled", "must_change": "support.must_change",
-    "revoked": "support.revoked", "scope": "support.scope", "label": "support.label",
-    "email": "login.email", "token_id": "support.token", "prefix": "support.prefix",
-    "via": "audit.via", "file": "audit.file", "line": "audit.line", "sessions": "audit.sessions",
+    "id": "support.id",
+    "name": "support.name",
+    "timezone": "support.timezone",
+    "role": "support.role",
+    "company_id": "support.company",
+    "disabled": "support.disabled",
+    "must_change": "support.must_change",
+    "revoked": "support.revoked",
+    "scope": "support.scope",
+    "label": "support.label",
+    "email": "login.email",
+    "token_id": "support.token",
+    "prefix": "support.prefix",
+    "via": "audit.via",
+    "file": "audit.file",
+    "line": "audit.line",
+    "sessions": "audit.sessions",
     "other_sessions_ended": "audit.sessions",
     **{f"limits.{name}": f"audit.limit.{name}" for name in LIMIT_NAMES},
 }
@@ -407,14 +531,21 @@ def audit_view(entry: AuditEntry, lang: str) -> dict[str, Any]:
         after = detail.pop("company")
     before = detail.pop("before", None)
     old, new = _flat(before), _flat(after)
-    changes = [(translate(lang, FIELD_LABELS.get(f, f)), _shown(f, old.get(f), lang), _shown(f, new.get(f), lang))
-               for f in dict.fromkeys([*old, *new]) if before is None or old.get(f) != new.get(f)]
-    context = [(translate(lang, FIELD_LABELS.get(k, k)), _shown(k, v, lang))
-               for k, v in _flat(detail).items()]
+    changes = [
+        (translate(lang, FIELD_LABELS.get(f, f)), _shown(f, old.get(f), lang), _shown(f, new.get(f), lang))
+        for f in dict.fromkeys([*old, *new])
+        if before is None or old.get(f) != new.get(f)
+    ]
+    context = [(translate(lang, FIELD_LABELS.get(k, k)), _shown(k, v, lang)) for k, v in _flat(detail).items()]
     key = f"audit.action.{entry.action}"
     name = translate(lang, key)
-    return {"entry": entry, "name": entry.action if name == key else name, "changes": changes,
-            "created": before is None and after is not None, "context": context}
+    return {
+        "entry": entry,
+        "name": entry.action if name == key else name,
+        "changes": changes,
+        "created": before is None and after is not None,
+        "context": context,
+    }
 
 
 def _audit_day(request: Request, name: str) -> date | None:
@@ -448,28 +579,53 @@ def audit(request: Request) -> Response:
     until = _epoch(d2 + timedelta(days=1)) if d2 else None
 
     def read(n: int) -> tuple[list[AuditEntry], int]:
-        return store.audit_entries(limit=AUDIT_PAGE, offset=(n - 1) * AUDIT_PAGE, company_id=company,
-                                   action=action, since=since, until=until)
+        return store.audit_entries(
+            limit=AUDIT_PAGE, offset=(n - 1) * AUDIT_PAGE, company_id=company, action=action, since=since, until=until
+        )
 
     entries, total = read(page_no)
     pages = max(1, -(-total // AUDIT_PAGE))
     if page_no > pages:  # past the end: the last page
         page_no = pages
         entries, total = read(page_no)
-    kept = {k: v for k, v in {"company": company, "action": action, "from": d1 and d1.isoformat(),
-                               "to": d2 and d2.isoformat(), "lang": qp.get("lang")}.items() if v}
+    kept = {
+        k: v
+        for k, v in {
+            "company": company,
+            "action": action,
+            "from": d1 and d1.isoformat(),
+            "to": d2 and d2.isoformat(),
+            "lang": qp.get("lang"),
+        }.items()
+        if v
+    }
 
     def page_url(n: int) -> str:
         return "/support/audit?" + urlencode({**kept, "page": n})
 
     actions = sorted({*store.audit_actions(), *(k.removeprefix("audit.action.") for k in _ACTION_KEYS)})
     first = (page_no - 1) * AUDIT_PAGE + 1 if entries else 0
-    return _page(request, "support_audit.html", {
-        "rows": [audit_view(e, lang) for e in entries], "total": total, "page": page_no, "pages": pages,
-        "first": first, "last": first + len(entries) - 1 if entries else 0,
-        "page_url": page_url, "filters": {"company": company or "", "action": action or "",
-                                          "from": d1.isoformat() if d1 else "", "to": d2.isoformat() if d2 else ""},
-        "actions": [(a, _action_name(a, lang)) for a in actions], "filtered": bool(kept.keys() - {"lang"})})
+    return _page(
+        request,
+        "support_audit.html",
+        {
+            "rows": [audit_view(e, lang) for e in entries],
+            "total": total,
+            "page": page_no,
+            "pages": pages,
+            "first": first,
+            "last": first + len(entries) - 1 if entries else 0,
+            "page_url": page_url,
+            "filters": {
+                "company": company or "",
+                "action": action or "",
+                "from": d1.isoformat() if d1 else "",
+                "to": d2.isoformat() if d2 else "",
+            },
+            "actions": [(a, _action_name(a, lang)) for a in actions],
+            "filtered": bool(kept.keys() - {"lang"}),
+        },
+    )
 
 
 def _action_name(action: str, lang: str) -> str:
@@ -478,6 +634,13 @@ def _action_name(action: str, lang: str) -> str:
     return action if name == key else name
 
 
-_ACTION_KEYS = ("audit.action.company.create", "audit.action.company.update", "audit.action.account.create",
-                "audit.action.account.reset", "audit.action.account.disable", "audit.action.account.enable",
-                "audit.action.token.create", "audit.action.token.revoke")
+_ACTION_KEYS = (
+    "audit.action.company.create",
+    "audit.action.company.update",
+    "audit.action.account.create",
+    "audit.action.account.reset",
+    "audit.action.account.disable",
+    "audit.action.account.enable",
+    "audit.action.token.create",
+    "audit.action.token.revoke",
+)

@@ -126,8 +126,7 @@ NAMES: dict[str, tuple[str, str]] = {
 }
 # Russia's zones, west to east (NAMES begins with them): first in the list.
 RUSSIA = tuple(NAMES)[: tuple(NAMES).index("Asia/Anadyr") + 1]
-_AREAS = ("Africa/", "America/", "Antarctica/", "Asia/", "Atlantic/", "Australia/", "Europe/",
-          "Indian/", "Pacific/")
+_AREAS = ("Africa/", "America/", "Antarctica/", "Asia/", "Atlantic/", "Australia/", "Europe/", "Indian/", "Pacific/")
 # "Москва (UTC+3)": the trailing offset a label carries, dropped before it is matched.
 _OFFSET = re.compile(r"\s*\(\s*(UTC|GMT)\s*[^)]*\)\s*$", re.I)
 
@@ -178,7 +177,7 @@ def _offset_minutes(zone_id: str, at: datetime) -> int:
 
 
 def label(zone_id: str, lang: str, at: datetime | None = None) -> str:
-    """"Москва (UTC+3)" for ``Europe/Moscow``; an id we do not offer is shown as it is."""
+    """ "Москва (UTC+3)" for ``Europe/Moscow``; an id we do not offer is shown as it is."""
     names = _names(lang)
     if zone_id not in names:
         return zone_id
@@ -194,7 +193,7 @@ def _choices(lang: str, hour: int) -> tuple[Zone, ...]:
     russian = [z for z in RUSSIA if z in names]
     rest = [z for z in zone_ids() if z not in RUSSIA]
     zones = [Zone(z, names[z], label(z, lang, at), _offset_minutes(z, at)) for z in (*russian, *rest)]
-    head, tail = zones[: len(russian)], zones[len(russian):]
+    head, tail = zones[: len(russian)], zones[len(russian) :]
     tail.sort(key=lambda z: (z.offset_minutes, _fold(z.name)))
     return (*head, *tail)
 
