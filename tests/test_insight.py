@@ -7,7 +7,7 @@ from datetime import date
 from typing import Any
 
 from tests.conftest import lines
-from tests.test_metrics import c, summary
+from tests.test_query import c, summary
 from vkurse_stats.operations import Caller, Operations
 
 DAY = date(2026, 3, 5)

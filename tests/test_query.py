@@ -1,4 +1,5 @@
-"""Exact figures on hand-made scenarios: "the peak on 2026-03-05 is 3 at 10:05:00+03:00"."""
+"""The query API (metrics/query.py) on hand-made scenarios, exact figures read back: "the peak on
+2026-03-05 is 3 at 10:05:00+03:00"."""
 
 from __future__ import annotations
 
