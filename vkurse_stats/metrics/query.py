@@ -271,8 +271,9 @@ class Query:
             at = int(times[int(np.argmax(values))]) if peak else None
             steps = [(t, v) for t, v in history.get(m.limit or "", []) if t0 < t < t1]
             out[m.id] = {
-                # Seconds from the day's start: a busy day changes its counts tens of thousands of times.
-                "steps": [[(t - t0) / 1_000_000, v] for t, v in zip(times.tolist(), values.tolist(), strict=True)],
+                # Two columns, seconds from the day's start and the value from then: a busy day
+                # changes its counts tens of thousands of times.
+                "steps": {"seconds": ((times - t0) / 1_000_000).tolist(), "values": values.tolist()},
                 "minutes": minute_maxima(curve, t0, t1),
                 "peak": peak,
                 "at": to_iso(at, info.timezone),
