@@ -75,8 +75,9 @@ def main() -> None:
     print(f"  breaches       : {hit} metric-days with a breach, {listed} episodes listed")
     rows = [
         ("summary, a year", lambda: svc.query.summary("bench", *YEAR)),
-        ("breaches, a year", lambda: svc.query.breaches("bench", *YEAR)),
-        ("breaches, a year, one metric", lambda: svc.query.breaches("bench", *YEAR, "total.speakers")),
+        ("breaches, a year, totals", lambda: svc.query.breaches("bench", *YEAR, max_episodes=0)),
+        ("breaches, a year, 100 episodes", lambda: svc.query.breaches("bench", *YEAR)),
+        ("breaches, a year, one metric", lambda: svc.query.breaches("bench", *YEAR, "total.speakers", 0)),
         ("active at the peak", lambda: svc.query.at("bench", int(peak.at or 0))),
         ("the peak day's curve", lambda: svc.query.intraday("bench", peak_day)),
         ("weekday x hour, a year", lambda: svc.query.hours("bench", *YEAR)),

@@ -127,12 +127,12 @@ def crossings(
     # Only where the count changes class (no limit / below the re-arm level / between / at the
     # level) or the limit changes can the state change: the other cuts are skipped (a re-arm
     # that falls between two kept cuts only matters at the next, where the count rises).
-    level = np.array([level_of(int(x), percent) if x >= 0 else 0 for x in np.unique(limits)], dtype=np.int64)
-    level_by = dict(zip(np.unique(limits).tolist(), level.tolist(), strict=True))
-    lv = np.array([level_by[x] for x in limits.tolist()], dtype=np.int64)
-    margin = np.array(
-        [margin_of(int(x), rules.margin_percent) if x >= 0 else 0 for x in limits.tolist()], dtype=np.int64
-    )
+    # A limit's level and margin, computed once per distinct limit (a few) and spread out.
+    distinct, which = np.unique(limits, return_inverse=True)
+    lv = np.array([level_of(int(x), percent) if x >= 0 else 0 for x in distinct], dtype=np.int64)[which]
+    margin = np.array([margin_of(int(x), rules.margin_percent) if x >= 0 else 0 for x in distinct], dtype=np.int64)[
+        which
+    ]
     cls = np.where(limits < 0, 0, np.where(count >= lv, 3, np.where(count >= lv - margin, 2, 1)))
     keep = np.ones(len(cuts), dtype=np.bool_)
     keep[1:] = (cls[1:] != cls[:-1]) | (limits[1:] != limits[:-1])
