@@ -45,6 +45,8 @@ bench: venv ## Benchmarks (not tests): N=1000000 by default, e.g. make bench N=1
 	$(BIN)/python bench/bench_web.py --n $${N:-1000000}
 	$(BIN)/python bench/bench_export.py --events 100000
 	$(BIN)/python bench/bench_load.py --seconds 60
+	$(BIN)/python bench/bench_insight.py --n $${N:-1000000}
+	$(BIN)/python bench/bench_alerts.py --batches 120 --rounds 5
 
 lock: ## Re-resolve requirements.lock from pyproject.toml (needs uv)
 	uv pip compile pyproject.toml --extra scale --extra dev --generate-hashes -p 3.11 -o requirements.lock -q
