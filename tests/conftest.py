@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests.mail import HookSink, SmtpSink
 from vkurse_stats.config import Settings
 from vkurse_stats.service import Services, open_services
 
@@ -83,3 +84,19 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
             if item.get_closest_marker(marker) and os.environ.get(env):
                 report.outcome = "failed"
                 report.longrepr = f"{marker} test skipped but {env} is set: {report.longrepr}"
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpSink]:
+    """A local SMTP server that keeps what it receives."""
+    sink = SmtpSink().start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture
+def hook() -> Iterator[HookSink]:
+    """A local HTTP server that receives webhooks and checks their signatures."""
+    sink = HookSink()
+    yield sink
+    sink.close()

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import lines
-from tests.test_notify import HookSink, SmtpSink
+from tests.mail import HookSink, SmtpSink
 from vkurse_stats.config import Settings
 from vkurse_stats.notify.alerts import Crossing, Rules, crossings, parse_percents
 from vkurse_stats.service import Services, open_services
@@ -119,20 +119,6 @@ def test_thresholds_parse() -> None:
 
 
 # --- through the writer ------------------------------------------------------------------------
-@pytest.fixture
-def smtp() -> Iterator[SmtpSink]:
-    sink = SmtpSink().start()
-    yield sink
-    sink.stop()
-
-
-@pytest.fixture
-def hook() -> Iterator[HookSink]:
-    sink = HookSink()
-    yield sink
-    sink.close()
-
-
 def _settings(data_dir: Path, smtp: SmtpSink | None = None) -> Settings:
     return Settings(
         data_dir=data_dir,

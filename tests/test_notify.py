@@ -6,22 +6,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import io
-import socket
-import threading
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
-from email import message_from_bytes, policy
-from email.message import EmailMessage
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import openpyxl
 import pytest
-from aiosmtpd.controller import Controller
 
 from tests.conftest import lines
+from tests.mail import HookSink, SmtpSink, attachment_of, cells
 from tests.web.conftest import ACME, GLOBEX
 from vkurse_stats.config import Settings
 from vkurse_stats.export import export_xlsx
@@ -33,79 +26,8 @@ from vkurse_stats.store.accounts import AccountStore
 NOW = "2026-03-20T12:00:00+03:00"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def epoch(text: str) -> float:
     return datetime.fromisoformat(text).timestamp()
-
-
-class SmtpSink:
-    """A real SMTP server on localhost that keeps every message it accepts."""
-
-    def __init__(self, port: int | None = None) -> None:
-        self.port = port or free_port()
-        self.messages: list[tuple[str, list[str], bytes]] = []
-        self.received = threading.Event()
-        self._controller: Controller | None = None
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's name
-        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.original_content)))
-        self.received.set()
-        return "250 OK"
-
-    def start(self) -> SmtpSink:
-        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
-        self._controller.start()
-        return self
-
-    def stop(self) -> None:
-        if self._controller is not None:
-            self._controller.stop()
-            self._controller = None
-
-    def parsed(self, i: int = -1) -> EmailMessage:
-        message = message_from_bytes(self.messages[i][2], policy=policy.default)
-        assert isinstance(message, EmailMessage)
-        return message
-
-
-class HookSink:
-    """A real HTTP server on localhost that records webhook requests, checks their signature
-    with ``secret`` and answers the statuses of ``answers`` in turn (then 204)."""
-
-    def __init__(self) -> None:
-        self.secret = ""
-        self.answers: list[int] = []
-        self.requests: list[tuple[dict[str, str], bytes, bool]] = []
-        sink = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                expected = "sha256=" + hmac.new(sink.secret.encode(), body, hashlib.sha256).hexdigest()
-                valid = hmac.compare_digest(self.headers.get("X-VKurse-Signature", ""), expected)
-                sink.requests.append((dict(self.headers.items()), body, valid))
-                status = sink.answers.pop(0) if sink.answers else (204 if valid else 401)
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self._thread.join()
 
 
 class Clock:
@@ -117,20 +39,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpSink]:
-    sink = SmtpSink().start()
-    yield sink
-    sink.stop()
-
-
-@pytest.fixture
-def hook() -> Iterator[HookSink]:
-    sink = HookSink()
-    yield sink
-    sink.close()
 
 
 @pytest.fixture
@@ -174,20 +82,6 @@ def admin(svc: Services, email: str = "admin@acme.ru", company: str = "acme") ->
         email, role="admin", company_id=company, password="correct-horse-battery"
     )
     return account.id
-
-
-def attachment_of(message: EmailMessage) -> tuple[str, bytes]:
-    parts = list(message.iter_attachments())
-    assert len(parts) == 1
-    payload = parts[0].get_payload(decode=True)
-    assert isinstance(payload, bytes)
-    return str(parts[0].get_filename()), payload
-
-
-def cells(xlsx: bytes) -> dict[str, list[tuple[Any, ...]]]:
-    """Every sheet's cell values (the file's creation time aside, what a reader sees)."""
-    wb = openpyxl.load_workbook(io.BytesIO(xlsx))
-    return {ws.title: [tuple(row) for row in ws.iter_rows(values_only=True)] for ws in wb.worksheets}
 
 
 # --- when reports fall due ------------------------------------------------------------------------

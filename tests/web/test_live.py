@@ -21,7 +21,7 @@ import pytest
 import uvicorn
 
 from tests.conftest import lines
-from tests.test_notify import HookSink, SmtpSink, free_port
+from tests.mail import HookSink, SmtpSink, free_port
 from tests.web.conftest import FAST_HASHER, NOW, PASSWORD, Clock, csrf_of
 from vkurse_stats.service import Services
 from vkurse_stats.store.accounts import AccountStore
@@ -61,20 +61,6 @@ LIVE_EVENT = {
     "organizer_id": "u1",
     "created_at": "2026-03-20T09:00:00+03:00",
 }
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpSink]:
-    sink = SmtpSink().start()
-    yield sink
-    sink.stop()
-
-
-@pytest.fixture
-def hook() -> Iterator[HookSink]:
-    sink = HookSink()
-    yield sink
-    sink.close()
 
 
 class Stack:

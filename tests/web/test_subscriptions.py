@@ -5,29 +5,15 @@ reach a real local HTTP server), support's deliveries page, CSRF, who may do wha
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.test_notify import HookSink, SmtpSink, attachment_of, cells
+from tests.mail import HookSink, SmtpSink, attachment_of, cells
 from tests.web.conftest import NOW, TestClient, bearer, csrf_of
 from vkurse_stats.service import Services
 from vkurse_stats.store.accounts import AccountStore
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpSink]:
-    sink = SmtpSink().start()
-    yield sink
-    sink.stop()
-
-
-@pytest.fixture
-def hook() -> Iterator[HookSink]:
-    sink = HookSink()
-    yield sink
-    sink.close()
 
 
 @pytest.fixture
