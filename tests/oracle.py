@@ -206,3 +206,22 @@ def oracle_hours(
                 slots[h] = max(slots[h], n)
         out[metric_id] = slots
     return out
+
+
+def oracle_at(records: list[dict[str, Any]], t: int, now: int, cap: int) -> dict[str, int]:
+    """Every peak metric's count at the instant ``t``: what is active then."""
+    final = final_versions(records)
+    ivals = []
+    for c in (r for k, r in final.items() if k[1] == "connection"):
+        j = us(c["joined_at"])
+        left = us(c.get("left_at"))
+        e = max(left if left is not None else min(j + cap, now), j)  # type: ignore[type-var]
+        parent = ("call", str(c["call_id"])) if c.get("call_id") is not None else ("event", str(c["event_id"]))
+        ivals.append((j, e, classify(c), c["transport"], parent))
+    out: dict[str, int] = {}
+    for m in METRICS:
+        if m.daily == "peak":
+            out[m.id] = sum(1 for j, e, cls, tr, _p in ivals if j <= t < e and in_scope(m.id, cls, tr))  # type: ignore[operator]
+        elif m.daily == "parent_peak":
+            out[m.id] = len({p for j, e, cls, _tr, p in ivals if j <= t < e and in_scope(m.id, cls, None)})  # type: ignore[operator]
+    return out

@@ -17,7 +17,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.oracle import oracle_breaches, oracle_day, oracle_hours, us
+from tests.oracle import oracle_at, oracle_breaches, oracle_day, oracle_hours, us
 from vkurse_stats.metrics.definitions import METRICS
 from vkurse_stats.metrics.engine import HOURLY
 from vkurse_stats.metrics.insight import LIMITED, hour_id
@@ -192,6 +192,14 @@ def _compare(svc: Any, company: str, tz: str, arrived: list[dict[str, Any]], lim
             got = day.metrics[metric_id]
             assert got.breach == expected, (day.date, metric_id, got, expected)
             assert got.limit == by_metric[metric_id]
+        peak_at = day.metrics["total.connections"].at
+        if peak_at is not None:  # what was active at the day's peak: the counts, and their parts
+            active = svc.query.at(company, peak_at)
+            counts = {k: v["value"] for k, v in active["metrics"].items()}
+            assert counts == oracle_at(arrived, peak_at, now, cap), (day.date, counts)  # type: ignore[arg-type]
+            assert sum(p["connections"] for p in active["active"]) == counts["total.connections"]
+            assert sum(p["speakers"] for p in active["active"]) == counts["total.speakers"]
+            assert len(active["active"]) == counts["total.events"]
         for m in METRICS:
             got = day.metrics[m.id]
             exp_value, exp_at = want[m.id]
