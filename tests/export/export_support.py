@@ -25,6 +25,7 @@ from vkurse_stats.metrics.model import Day, MetricValue, Page, Summary
 from vkurse_stats.store.meta import CompanyInfo
 
 TZ = "Asia/Yekaterinburg"  # +05:00, not the default zone: a wrong zone shows up as 2 hours
+TZ_RU, TZ_EN = "Екатеринбург (UTC+5)", "Yekaterinburg (UTC+5)"  # how the downloads name it
 
 
 def us(text: str) -> int:

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from tests.export.export_support import FROM, TO, TZ, FakeQuery, csv_moment, local, read_csv, us
+from tests.export.export_support import FROM, TO, TZ_EN, TZ_RU, FakeQuery, csv_moment, local, read_csv, us
 from vkurse_stats.export import export_csv
 from vkurse_stats.metrics.definitions import METRICS, PEAK_IDS
 from vkurse_stats.metrics.model import MetricValue
@@ -25,7 +25,7 @@ def test_header_in_russian_names_every_metric_once(query: FakeQuery) -> None:
     assert header[:4] == [
         "Дата",
         "ВСЕГО: Одновременных подключений",
-        f"ВСЕГО: Одновременных подключений — время пика ({TZ})",
+        f"ВСЕГО: Одновременных подключений — время пика, {TZ_RU}",
         "ВСЕГО: Одновременных докладчиков",
     ]
     assert "Совещания/ВКС: Одновременных докладчиков" in header
@@ -38,7 +38,11 @@ def test_header_in_russian_names_every_metric_once(query: FakeQuery) -> None:
 
 def test_header_in_english(query: FakeQuery) -> None:
     header = read_csv(export_csv(query, "romashka", FROM, TO, lang="en"))[0]
-    assert header[:3] == ["Date", "Total: Concurrent connections", f"Total: Concurrent connections — peak time ({TZ})"]
+    assert header[:3] == [
+        "Date",
+        "Total: Concurrent connections",
+        f"Total: Concurrent connections — peak time, {TZ_EN}",
+    ]
     assert "Webinars: Concurrent participants (viewers)" in header
     assert header[-1] == "Clients: Browser"
     assert len(set(header)) == len(header)
@@ -78,7 +82,7 @@ def test_peak_moments_are_local_time_of_the_company(query: FakeQuery) -> None:
     header, *body = read_csv(export_csv(query, "romashka", FROM, TO))
     assert body[0][2] == "2026-03-01 10:02:00,250"  # 05:02:00.25Z in Yekaterinburg; ru decimal
     assert body[0][4] == "2026-03-01 10:01:07"
-    events_at = header.index(f"ВСЕГО: Одновременных мероприятий — время пика ({TZ})")
+    events_at = header.index(f"ВСЕГО: Одновременных мероприятий — время пика, {TZ_RU}")
     assert body[1][events_at] == ""  # no concurrent events that day: no moment
     total_bytes = header.index("Хранилище: Всего используется, байт")
     assert body[0][total_bytes] == "1234567890123"  # bytes in full

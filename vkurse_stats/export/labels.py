@@ -19,6 +19,7 @@ from ..metrics.model import Day, Page, Summary
 from ..metrics.tables import TABLES, client_label
 from ..metrics.tables import template_label as template_label
 from ..timeutil import US, zone
+from ..zones import label as zone_label
 
 Lang = Literal["ru", "en"]
 LANGS: tuple[str, ...] = ("ru", "en")
@@ -136,7 +137,7 @@ def metric_header(metric: MetricDef, lang: Lang) -> str:
 
 def peak_at_header(metric: MetricDef, lang: Lang, tz: str) -> str:
     what = "peak time" if lang == "en" else "время пика"
-    return f"{section_label(metric.section, lang)}: {metric.label(lang)} — {what} ({tz})"
+    return f"{section_label(metric.section, lang)}: {metric.label(lang)} — {what}, {zone_label(tz, lang)}"
 
 
 def client_header(client: str, lang: Lang) -> str:
@@ -270,9 +271,9 @@ def title(key: str, lang: Lang, company_name: str, company_id: str, date_from: d
     """«What — company — range — timezone», the first row of every sheet."""
     if lang == "en":
         span = f"{date_from.isoformat()} – {date_to.isoformat()}"
-        return f"{_pick(TITLES[key], lang)} — {company_name} ({company_id}) — {span} — timezone {tz}"
+        return f"{_pick(TITLES[key], lang)} — {company_name} ({company_id}) — {span} — {zone_label(tz, lang)}"
     span = f"{date_from:%d.%m.%Y} – {date_to:%d.%m.%Y}"
-    return f"{_pick(TITLES[key], lang)} — {company_name} ({company_id}) — {span} — часовой пояс {tz}"
+    return f"{_pick(TITLES[key], lang)} — {company_name} ({company_id}) — {span} — {zone_label(tz, lang)}"
 
 
 # Column headers of the summary sheet; the tables' come from their definitions (metrics/tables.py).

@@ -18,7 +18,7 @@ from ..metrics.model import Summary
 from ..store.notify import ReportKind
 from ..timeutil import zone
 from ..web.format import fmt_bytes, fmt_date, fmt_dt, fmt_int, fmt_pct
-from ..web.timezones import label as tz_label
+from ..zones import label as tz_label
 from .mail import Attachment, build_message
 from .texts import text
 

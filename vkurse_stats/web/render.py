@@ -17,8 +17,8 @@ from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import Response
 
+from .. import zones
 from . import format as fmt
-from . import timezones
 from .auth import csrf_token, current_session, ensure_anon_cookie, set_cookie
 from .i18n import LANG_COOKIE, LANGS, Translator, pick_lang
 
@@ -45,7 +45,7 @@ def make_templates() -> Jinja2Templates:
         fmt_duration=fmt.fmt_duration,
         fmt_epoch=fmt.fmt_epoch,
         exact_size=fmt.exact_size,
-        tz_label=timezones.label,
+        tz_label=zones.label,
     )
     return templates
 

@@ -20,10 +20,10 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
+from .. import zones
 from ..operations import Caller, OperationError, Operations
 from ..store.accounts import FLASH_SECONDS, SCOPES, AuditEntry
 from ..store.meta import LIMIT_NAMES, CompanyInfo
-from . import timezones
 from .auth import (
     SESSION_COOKIE,
     HTTPError,
@@ -121,7 +121,7 @@ def _limit_values(form: dict[str, str]) -> dict[str, int | str | None]:
 
 def _timezone_context(request: Request) -> dict[str, Any]:
     lang = pick_lang(request)
-    return {"zones": timezones.choices(lang)}
+    return {"zones": zones.choices(lang)}
 
 
 def _company_value(form: dict[str, str]) -> str | None:
@@ -161,7 +161,7 @@ async def create_company(request: Request) -> Response:
         info = _ops(request, principal).create_company(
             company_id,
             form.get("name", "").strip() or None,
-            timezones.resolve(form.get("timezone", "")),
+            zones.resolve(form.get("timezone", "")),
             _limit_values(form),
         )
     except OperationError as exc:
@@ -222,7 +222,7 @@ async def update_company(request: Request, company_id: str) -> Response:
             lambda: ops.update_company(
                 company_id,
                 name=form.get("name", "").strip(),
-                timezone=timezones.resolve(typed_zone) if typed_zone else None,
+                timezone=zones.resolve(typed_zone) if typed_zone else None,
                 limits=limits,
             )
         )
@@ -235,7 +235,7 @@ async def update_company(request: Request, company_id: str) -> Response:
         request,
         company_path(company_id),
         notice=notice,
-        params={"company": after.name, "timezone": timezones.label(after.timezone, pick_lang(request))},
+        params={"company": after.name, "timezone": zones.label(after.timezone, pick_lang(request))},
     )
 
 
@@ -510,7 +510,7 @@ def _shown(field: str, value: Any, lang: str) -> str:
     if isinstance(value, bool):
         return translate(lang, "audit.yes" if value else "audit.no")
     if field == "timezone" and isinstance(value, str):
-        return timezones.label(value, lang)
+        return zones.label(value, lang)
     if field == "limits.storage_bytes" and isinstance(value, int):
         return fmt_bytes(value, lang)
     if field.startswith("limits.") and isinstance(value, int):

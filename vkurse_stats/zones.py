@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, available_timezones
 
-from ..records import DEFAULT_TIMEZONE
+from .records import DEFAULT_TIMEZONE
 
 # Place names of the zones our customers use, Russian first; other zones are named after the
 # last part of their id ("America/Argentina/Buenos_Aires" -> "Buenos Aires").
