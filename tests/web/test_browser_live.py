@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.web.conftest import PASSWORD
-from tests.web.test_live import LIVE_EVENT, Stack, conn, smtp, stack  # noqa: F401 - fixtures
+from tests.web.test_live import LIVE_EVENT, Stack, conn, stack  # noqa: F401 - fixtures
 
 CHROMIUM = Path("/usr/bin/chromium")
 
