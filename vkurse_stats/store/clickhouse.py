@@ -58,10 +58,11 @@ from .schema import (
     TIME_COLUMN,
     UNAPPLIED,
     KindTable,
+    latest_per_key,
     parent_text,
+    version_rank,
 )
 
-TERMINAL_BIT = 1 << 62
 OPEN_PARENT_SCHEMA = pa.schema([*PARENT_SCHEMA, pa.field("first_join", pa.int64())])
 _LOW_CARDINALITY = {"client", "device", "role", "type"}
 _CH_TYPES = {"string": "String", "int64": "Int64", "int8": "Int8", "bool": "Bool"}
@@ -522,7 +523,7 @@ class ClickHouseStore(AnalyticStore):
         with self._lock:  # versions numbered elsewhere (a migration's copy) keep their order
             self._seq = max(self._seq, int(pc.max(batch.column("seq")).as_py()) + 1)
             self._writes += 1
-        s = _latest_per_key(batch, _versions(batch, t))
+        s = latest_per_key(batch, t)
         with self._lock, self.staged(s.select(["company_id", "id"])) as stage:
             companies = pc.unique(s.column("company_id")).to_pylist()
             cols = ", ".join(_ident(c) for c in t.names)
@@ -549,13 +550,8 @@ class ClickHouseStore(AnalyticStore):
             o = old.rename_columns([c if c in key else f"o_{c}" for c in old.column_names])
             j = s.join(o, key, join_type="left outer")
             matched = pc.is_valid(j.column("o_ver"))
-            if t.terminal:
-                keep_old = pc.and_(
-                    matched, pc.and_(pc.is_null(j.column(t.terminal)), pc.is_valid(j.column("o_" + t.terminal)))
-                )
-                keep_old = pc.fill_null(keep_old, False)
-            else:
-                keep_old = pc.and_(matched, False)
+            # A stored version that outranks the new one stays (the replace rule, schema.py).
+            keep_old = pc.fill_null(pc.and_(matched, pc.greater(j.column("o_ver"), j.column("ver"))), False)
             write = pc.invert(keep_old)
             inserted = j.filter(write).select(t.names)
             rep = j.filter(pc.and_(matched, write))
@@ -578,7 +574,7 @@ class ClickHouseStore(AnalyticStore):
                 )
             inserted = inserted.cast(schema)
         if inserted.num_rows:
-            ver = _versions(inserted, t)
+            ver = version_rank(inserted, t)
             rows = inserted.append_column("ver", pa.array(ver, pa.uint64())).append_column(
                 "is_deleted", pa.array(np.zeros(inserted.num_rows, np.uint8))
             )
@@ -1295,28 +1291,6 @@ def _cast(tbl: pa.Table, schema: pa.Schema | None) -> pa.Table:
     if tbl.num_rows == 0:
         return schema.empty_table()
     return tbl.select(schema.names).cast(schema)
-
-
-def _versions(batch: pa.Table, t: KindTable) -> np.ndarray:
-    """``ver`` of each row: terminal field present ranks above absent, then arrival order."""
-    seq = batch.column("seq").to_numpy().astype(np.uint64)
-    if t.terminal is None:
-        return np.asarray(seq, dtype=np.uint64)
-    term = pc.is_valid(batch.column(t.terminal)).to_numpy(zero_copy_only=False).astype(np.uint64)
-    return np.asarray(term * np.uint64(TERMINAL_BIT) + seq, dtype=np.uint64)
-
-
-def _latest_per_key(batch: pa.Table, ver: np.ndarray) -> pa.Table:
-    """The highest-``ver`` row of each (company_id, id) in a batch, with a ``ver`` column."""
-    b = batch.append_column("ver", pa.array(ver, pa.uint64()))
-    b = b.take(pc.sort_indices(b, [("company_id", "ascending"), ("id", "ascending"), ("ver", "descending")]))
-    n = b.num_rows
-    if n <= 1:
-        return b
-    cid, rid = b.column("company_id"), b.column("id")
-    same = pc.and_(pc.equal(cid.slice(1), cid.slice(0, n - 1)), pc.equal(rid.slice(1), rid.slice(0, n - 1)))
-    first = np.r_[True, ~same.to_numpy(zero_copy_only=False)]
-    return b.filter(pa.array(first))
 
 
 def _search(*cols: str) -> str:

@@ -38,7 +38,9 @@ from .schema import (
     TIME_COLUMN,
     UNAPPLIED,
     KindTable,
+    outranked,
     parent_text,
+    rank_sql,
 )
 
 PARENT_STATS_COLUMNS = ("company_id", *PARENT_STATS_SCHEMA.names)
@@ -498,23 +500,17 @@ class DuckDBStore(AnalyticStore):
                     own = [pa.array(hashed[h], pa.uint64()) for h in hashes]
                     new = pa.Table.from_arrays([*own, *batch.columns], [*hashes, *batch.column_names])
                 else:
-                    order = f"({t.terminal} IS NOT NULL) DESC, seq DESC" if t.terminal else "seq DESC"
                     new = self.sql(
                         f"""SELECT {_hash_columns(t)}, * FROM _batch
-                        QUALIFY row_number() OVER (PARTITION BY company_id, id ORDER BY {order}) = 1"""
+                        QUALIFY row_number() OVER (PARTITION BY company_id, id ORDER BY {rank_sql(t)}) = 1"""
                     )
             finally:
                 con.unregister("_batch")
-            # A stored version stays when it has the terminal field and the new one has not.
-            if t.terminal and cand.num_rows and new.column(t.terminal).null_count:
-                stays = (
-                    cand.filter(pc.is_valid(cand.column(t.terminal)))
-                    .select(keys_of)
-                    .join(new.filter(pc.is_null(new.column(t.terminal))).select(keys_of), keys_of, join_type="inner")
-                )
-                if stays.num_rows:
-                    cand = cand.join(stays, keys_of, join_type="left anti")
-                    new = new.join(stays, keys_of, join_type="left anti")
+            # A stored version that outranks the new one stays (the replace rule, schema.py).
+            stays = outranked(cand, new, t)
+            if stays.num_rows:
+                cand = cand.join(stays, keys_of, join_type="left anti")
+                new = new.join(stays, keys_of, join_type="left anti")
             if cand.num_rows:
                 con.register("_rids", cand.select(["rid"]))
                 try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -30,6 +31,60 @@ class KindTable:
     @property
     def arrow_schema(self) -> pa.Schema:
         return pa.schema(list(self.columns))
+
+
+# --- the replace rule (SPEC §3), once for every backend -----------------------------------------
+# A version replaces an earlier one of its record unless it lacks the terminal field the earlier
+# one has. As one number per version: the terminal field's presence, then the arrival order; of
+# two versions the higher rank is the record. ``RANK_SQL`` orders a query's rows the same way.
+TERMINAL_BIT = 1 << 62
+
+
+def version_rank(table: pa.Table, t: KindTable) -> np.ndarray:
+    """Each version's rank (see above): ``(terminal present) << 62 | seq``."""
+    seq = table.column("seq").to_numpy().astype(np.uint64)
+    if t.terminal is None:
+        return np.asarray(seq, dtype=np.uint64)
+    term = pc.is_valid(table.column(t.terminal)).to_numpy(zero_copy_only=False).astype(np.uint64)
+    return np.asarray(term * np.uint64(TERMINAL_BIT) + seq, dtype=np.uint64)
+
+
+def rank_sql(t: KindTable) -> str:
+    """An ORDER BY of :func:`version_rank`, highest first, in SQL both dialects read."""
+    return f"({t.terminal} IS NOT NULL) DESC, seq DESC" if t.terminal else "seq DESC"
+
+
+def latest_per_key(batch: pa.Table, t: KindTable) -> pa.Table:
+    """The record of each (company_id, id) in a batch (its highest-ranked version), with its
+    rank as a ``ver`` column."""
+    b = batch.append_column("ver", pa.array(version_rank(batch, t), pa.uint64()))
+    b = b.take(pc.sort_indices(b, [("company_id", "ascending"), ("id", "ascending"), ("ver", "descending")]))
+    n = b.num_rows
+    if n <= 1:
+        return b
+    cid, rid = b.column("company_id"), b.column("id")
+    same = pc.and_(pc.equal(cid.slice(1), cid.slice(0, n - 1)), pc.equal(rid.slice(1), rid.slice(0, n - 1)))
+    return b.filter(pa.array(np.r_[True, ~same.to_numpy(zero_copy_only=False)]))
+
+
+def outranked(stored: pa.Table, new: pa.Table, t: KindTable) -> pa.Table:
+    """The (company_id, id) whose stored version outranks the new one, and so stays."""
+    keys = ["company_id", "id"]
+    if t.terminal is None or stored.num_rows == 0 or new.column(t.terminal).null_count == 0:
+        # (a new version with the terminal field, arriving later, outranks every stored one)
+        return pa.table({k: pa.array([], pa.string()) for k in keys})
+    old = stored.select([*keys, "seq", t.terminal])
+    mine = new.select([*keys, "seq", t.terminal])
+    pairs = (
+        old.select(keys)
+        .append_column("r_old", pa.array(version_rank(old, t), pa.uint64()))
+        .join(
+            mine.select(keys).append_column("r_new", pa.array(version_rank(mine, t), pa.uint64())),
+            keys,
+            join_type="inner",
+        )
+    )
+    return pairs.filter(pc.greater(pairs.column("r_old"), pairs.column("r_new"))).select(keys)
 
 
 def _t(kind: str, table: str, cols: list[tuple[str, pa.DataType]], terminal: str | None) -> KindTable:
