@@ -23,6 +23,7 @@ from .insight import BREACH_FIGURES, LIMITED, History, breach_id, hour_id, limit
 from .keys import NO_TIME
 from .model import Day, MetricValue, Page, Summary
 from .rollup import Rollups
+from .table_sql import TABLE_QUERIES
 from .tables import TABLES, fold, templates_named
 
 TABLE_COLUMNS: dict[str, tuple[str, ...]] = {name: t.keys for name, t in TABLES.items()}
@@ -421,7 +422,7 @@ class Query:
         if not 1 <= limit <= MAX_PAGE or offset < 0:
             raise ValueError(f"limit must be 1..{MAX_PAGE} and offset >= 0")
         params = {"company": company_id, "search": fold_search(search), **params}
-        rows, total = self.store.table_page(name, params, sort, order, limit, offset, fresh_stats)
+        rows, total = self.store.table_page(TABLE_QUERIES[name], params, sort, order, limit, offset, fresh_stats)
         return Page(rows, total, sort, order, limit, offset, columns)
 
     def _range_params(self, info: Any, date_from: date, date_to: date) -> dict[str, Any]:

@@ -15,9 +15,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 import pyarrow as pa
+
+
+@dataclass(frozen=True)
+class TableQuery:
+    """A dashboard table's query in each dialect (metrics/table_sql.py): the stores run theirs.
+    ``tie``: ClickHouse's tie-break after the sort column (DuckDB orders by the first two)."""
+
+    duckdb: str
+    clickhouse: str
+    tie: str
+
 
 # (company, t0, t1, cap_us) -> the connections of that window (see connections_window).
 WindowFetch = Callable[[str, int, int, int], pa.Table]
@@ -230,7 +242,7 @@ class AnalyticStore(Protocol):
     # --- the dashboard's tables ------------------------------------------------------------
     def table_page(
         self,
-        name: str,
+        query: TableQuery,
         params: dict[str, Any],
         sort: str,
         order: str,

@@ -47,7 +47,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .base import AnalyticStore
+from .base import AnalyticStore, TableQuery
 from .schema import (
     NULLABLE_STATS,
     PARENT_CALL,
@@ -1246,7 +1246,7 @@ class ClickHouseStore(AnalyticStore):
 
     def table_page(
         self,
-        name: str,
+        query: TableQuery,
         params: dict[str, Any],
         sort: str,
         order: str,
@@ -1254,9 +1254,10 @@ class ClickHouseStore(AnalyticStore):
         offset: int,
         fresh_stats: pa.Table | None = None,
     ) -> tuple[list[dict[str, Any]], int]:
-        """One page of a dashboard table (see TABLE_SQL), sorted and searched in SQL;
-        ``fresh_stats``: stats rows of events recomputed for this read, read instead of theirs."""
-        base, tie = TABLE_SQL[name]
+        """One page of a dashboard table (its ClickHouse text, see metrics/table_sql.py), sorted and
+        searched in SQL; ``fresh_stats``: stats rows of events recomputed for this read, read
+        instead of theirs."""
+        base, tie = query.clickhouse, query.tie
         params = {k: v for k, v in params.items() if "{" + k + ":" in base}
         direction = "DESC" if order == "desc" else "ASC"
         settings = {"join_use_nulls": 1}
@@ -1293,14 +1294,6 @@ def _cast(tbl: pa.Table, schema: pa.Schema | None) -> pa.Table:
     return tbl.select(schema.names).cast(schema)
 
 
-def _search(*cols: str) -> str:
-    # Literal (``%`` and ``_`` are text); the search comes lower-cased with ё folded to е.
-    like = " OR ".join(
-        f"positionUTF8(replaceAll(lowerUTF8(coalesce({c}, '')), 'ё', 'е'), {{search:String}}) > 0" for c in cols
-    )
-    return f"({{search:String}} = '' OR {like})"
-
-
 # The events' stats as stored, or with the rows of a scratch table ``{fresh}`` (recomputed for this
 # read) instead.
 _FRESH_COLUMNS = ["parent_id", "template", "first_join", "last_leave", "participants", "connections", "peak", "peak_at"]
@@ -1312,71 +1305,3 @@ _FRESH_STATS = (
     f"{_STORED_STATS} AND parent_id NOT IN (SELECT parent_id FROM {{fresh}}) "
     f"UNION ALL SELECT {', '.join(_FRESH_COLUMNS)} FROM {{fresh}}"
 )
-
-# The four dashboard tables in ClickHouse SQL, each with its tie-break: the first column, and for
-# devices (whose first column is not unique) the second as well, so pages never overlap.
-# Parameters: {company}, {t0}/{t1} (the range's instants), {now}, {search}.
-TABLE_SQL: dict[str, tuple[str, str]] = {
-    "events": (
-        f"""
-        SELECT j.id AS id, j.title AS title, j.template AS template, j.organizer_id AS organizer_id,
-               u.name AS organizer_name, j.created_at AS created_at, j.scheduled_start AS scheduled_start,
-               j.first_join AS first_join, j.last_leave AS last_leave,
-               intDiv(j.last_leave - j.first_join, 1000000) AS duration_s,
-               coalesce(j.participants, 0) AS participants, coalesce(j.connections, 0) AS connections,
-               coalesce(j.peak, 0) AS peak, j.peak_at AS peak_at
-        FROM (
-            SELECT coalesce(ev.id, ps.parent_id) AS id, ev.title AS title,
-                   coalesce(ev.template, ps.template) AS template, ev.organizer_id AS organizer_id,
-                   ev.created_at AS created_at, ev.scheduled_start AS scheduled_start,
-                   ps.first_join AS first_join, ps.last_leave AS last_leave, ps.participants AS participants,
-                   ps.connections AS connections, ps.peak AS peak, ps.peak_at AS peak_at
-            FROM (SELECT id, title, template, organizer_id, created_at, scheduled_start
-                  FROM events FINAL WHERE company_id = {{company:String}}) AS ev
-            FULL OUTER JOIN ({{stats}}) AS ps
-            ON ev.id = ps.parent_id) AS j
-        LEFT JOIN (SELECT id, name FROM users FINAL WHERE company_id = {{company:String}}) AS u
-            ON u.id = j.organizer_id
-        WHERE ((j.created_at >= {{t0:Int64}} AND j.created_at < {{t1:Int64}})
-               OR (j.first_join >= {{t0:Int64}} AND j.first_join < {{t1:Int64}}))
-          AND ({_search("j.title", "j.id", "j.organizer_id", "u.name")}
-               OR has({{templates:Array(Int8)}}, j.template))""",
-        "id",
-    ),
-    "planned": (
-        f"""
-        SELECT e.organizer_id AS organizer_id, any(u.name) AS organizer_name, count() AS planned,
-               argMin(e.id, (e.scheduled_start, e.id)) AS next_id,
-               argMin(e.title, (e.scheduled_start, e.id)) AS next_title,
-               min(e.scheduled_start) AS next_start
-        FROM (SELECT id, title, organizer_id, scheduled_start FROM events FINAL
-              WHERE company_id = {{company:String}} AND scheduled_start > {{now:Int64}} AND cancelled_at IS NULL) AS e
-        LEFT JOIN (SELECT id, name FROM users FINAL WHERE company_id = {{company:String}}) AS u
-            ON u.id = e.organizer_id
-        WHERE {_search("e.organizer_id", "u.name")}
-        GROUP BY e.organizer_id""",
-        "organizer_id",
-    ),
-    "disk": (
-        f"""
-        SELECT f.owner_id AS owner_id, any(u.name) AS owner_name, toInt64(sum(f.size_bytes)) AS bytes,
-               count() AS files
-        FROM (SELECT owner_id, size_bytes FROM files FINAL WHERE company_id = {{company:String}}
-              AND uploaded_at <= {{now:Int64}} AND (deleted_at IS NULL OR deleted_at > {{now:Int64}})) AS f
-        LEFT JOIN (SELECT id, name FROM users FINAL WHERE company_id = {{company:String}}) AS u
-            ON u.id = f.owner_id
-        WHERE {_search("f.owner_id", "u.name")}
-        GROUP BY f.owner_id""",
-        "owner_id",
-    ),
-    "devices": (
-        f"""
-        SELECT coalesce(l.client, 'unknown') AS client, coalesce(l.device, '') AS device,
-               uniqExact(l.user_id) AS users, count() AS logins
-        FROM (SELECT client, device, user_id FROM logins FINAL WHERE company_id = {{company:String}}
-              AND at >= {{t0:Int64}} AND at < {{t1:Int64}}) AS l
-        WHERE {_search("l.client", "l.device")}
-        GROUP BY coalesce(l.client, 'unknown'), coalesce(l.device, '')""",
-        "client, device",
-    ),
-}

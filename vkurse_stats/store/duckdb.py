@@ -27,7 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .base import AnalyticStore
+from .base import AnalyticStore, TableQuery
 from .errors import StoreUnavailableError
 from .keyindex import KeyIndex
 from .schema import (
@@ -1224,7 +1224,7 @@ class DuckDBStore(AnalyticStore):
     # --- tables of the dashboard -------------------------------------------------------------
     def table_page(
         self,
-        name: str,
+        query: TableQuery,
         params: dict[str, Any],
         sort: str,
         order: str,
@@ -1232,9 +1232,10 @@ class DuckDBStore(AnalyticStore):
         offset: int,
         fresh_stats: pa.Table | None = None,
     ) -> tuple[list[dict[str, Any]], int]:
-        """One page of a dashboard table (see TABLE_SQL), sorted and searched in SQL;
-        ``fresh_stats``: stats rows of events recomputed for this read, read instead of theirs."""
-        base = TABLE_SQL[name].replace("{stats}", STORED_STATS if fresh_stats is None else FRESH_STATS)
+        """One page of a dashboard table (its DuckDB text, see metrics/table_sql.py), sorted and
+        searched in SQL; ``fresh_stats``: stats rows of events recomputed for this read, read
+        instead of theirs."""
+        base = query.duckdb.replace("{stats}", STORED_STATS if fresh_stats is None else FRESH_STATS)
         params = {k: v for k, v in params.items() if f"${k}" in base}
         direction = "DESC" if order == "desc" else "ASC"
         with self._failing():
@@ -1256,17 +1257,6 @@ class DuckDBStore(AnalyticStore):
         return page.to_pylist(), int(total)
 
 
-_SEARCH = "($search = '' OR {cols})"
-
-
-def _search(*cols: str) -> str:
-    """Literal, case-insensitive search (``%`` and ``_`` are text); ``$search`` comes lower-cased
-    with ё folded to е (see Query), and so is each column."""
-    return _SEARCH.format(
-        cols=" OR ".join(f"contains(replace(lower(coalesce({c}, '')), 'ё', 'е'), $search)" for c in cols)
-    )
-
-
 # The events' stats as stored, or with the rows of ``_fresh`` (recomputed for this read) instead.
 _STATS_COLUMNS = "parent_id, template, first_join, last_leave, participants, connections, peak, peak_at"
 STORED_STATS = f"SELECT {_STATS_COLUMNS} FROM parent_stats WHERE company_id = $company AND parent_kind = 0"
@@ -1274,45 +1264,3 @@ FRESH_STATS = (
     f"{STORED_STATS} AND parent_id NOT IN (SELECT parent_id FROM _fresh WHERE parent_kind = 0) "
     f"UNION ALL SELECT {_STATS_COLUMNS} FROM _fresh WHERE parent_kind = 0"
 )
-
-# Parameters: $company, $t0/$t1 (the range's instants), $now, $search.
-TABLE_SQL: dict[str, str] = {
-    "events": f"""
-        WITH ev AS (SELECT * FROM events WHERE company_id = $company),
-        ps AS ({{stats}}),
-        j AS (
-            SELECT coalesce(ev.id, ps.parent_id) AS id, ev.title, coalesce(ev.template, ps.template) AS template,
-                   ev.organizer_id, ev.created_at, ev.scheduled_start, ev.cancelled_at, ps.first_join,
-                   ps.last_leave, ps.participants, ps.connections, ps.peak, ps.peak_at
-            FROM ev FULL OUTER JOIN ps ON ev.id = ps.parent_id)
-        SELECT j.id, j.title, j.template, j.organizer_id, u.name AS organizer_name, j.created_at,
-               j.scheduled_start, j.first_join, j.last_leave,
-               (j.last_leave - j.first_join) // 1000000 AS duration_s,
-               coalesce(j.participants, 0) AS participants, coalesce(j.connections, 0) AS connections,
-               coalesce(j.peak, 0) AS peak, j.peak_at
-        FROM j LEFT JOIN users u ON u.company_id = $company AND u.id = j.organizer_id
-        WHERE ((j.created_at >= $t0 AND j.created_at < $t1) OR (j.first_join >= $t0 AND j.first_join < $t1))
-          AND ({_search("j.title", "j.id", "j.organizer_id", "u.name")}
-               OR list_contains($templates::TINYINT[], j.template))""",
-    "planned": f"""
-        SELECT e.organizer_id, any_value(u.name) AS organizer_name, count(*) AS planned,
-               arg_min(e.id, (e.scheduled_start, e.id)) AS next_id,
-               arg_min(e.title, (e.scheduled_start, e.id)) AS next_title,
-               min(e.scheduled_start) AS next_start
-        FROM events e LEFT JOIN users u ON u.company_id = $company AND u.id = e.organizer_id
-        WHERE e.company_id = $company AND e.scheduled_start > $now AND e.cancelled_at IS NULL
-          AND {_search("e.organizer_id", "u.name")}
-        GROUP BY e.organizer_id""",
-    "disk": f"""
-        SELECT f.owner_id, any_value(u.name) AS owner_name, sum(f.size_bytes)::BIGINT AS bytes, count(*) AS files
-        FROM files f LEFT JOIN users u ON u.company_id = $company AND u.id = f.owner_id
-        WHERE f.company_id = $company AND f.uploaded_at <= $now AND (f.deleted_at IS NULL OR f.deleted_at > $now)
-          AND {_search("f.owner_id", "u.name")}
-        GROUP BY f.owner_id""",
-    "devices": f"""
-        SELECT coalesce(client, 'unknown') AS client, coalesce(device, '') AS device,
-               count(DISTINCT user_id) AS users, count(*) AS logins
-        FROM logins WHERE company_id = $company AND "at" >= $t0 AND "at" < $t1
-          AND {_search("client", "device")}
-        GROUP BY 1, 2""",
-}
