@@ -10,6 +10,7 @@ any sequence of incremental applies.
 
 from __future__ import annotations
 
+import bisect
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
@@ -412,6 +413,7 @@ class Rollups:
         has_parents = set(pc.unique(touched_parents.column("company_id")).to_pylist())
         companies = touched.companies()
         tzs = self.timezones(companies)
+        local = _LocalDays()  # a few zones for all the batch's companies
         for company_id in companies:
             days = touched.days.get(company_id)
             if not days or store.exact_parents(company_id):
@@ -419,7 +421,7 @@ class Rollups:
             joined = touched.joined.get(company_id)
             with_parents = company_id in has_parents
             if with_parents:
-                if joined is None or _one_window(tzs[company_id], days, *joined) is None:
+                if joined is None or local.one_window(tzs[company_id], days, *joined) is None:
                     continue
             elif max(days) - min(days) + 1 > min(WINDOW_DAYS, len(days) + 2):
                 continue
@@ -444,7 +446,7 @@ class Rollups:
         for c, (with_parents, days, joined) in cands.items():
             tz = tzs[c]
             if not with_parents:
-                windows[c] = DayGrid(tz, min(days), max(days))
+                windows[c] = local.grid(tz, min(days), max(days))
                 continue
             if c in shared:
                 continue
@@ -452,9 +454,9 @@ class Rollups:
             lo, hi = joined
             if c in bounds:
                 lo, hi = min(lo, bounds[c][0]), max(hi, bounds[c][1] if bounds[c][1] is not None else hi)
-            span = _one_window(tz, days, lo, hi)
+            span = local.one_window(tz, days, lo, hi)
             if span is not None:
-                windows[c] = DayGrid(tz, *span)
+                windows[c] = local.grid(tz, *span)
         if not windows:
             return set()
         done = pa.array(list(windows), pa.string())
@@ -1202,6 +1204,40 @@ def _per_company(codes: np.ndarray, company: np.ndarray) -> np.ndarray:
     key = company * (int(codes.max()) + 1) + codes
     _, inverse = np.unique(key, return_inverse=True)
     return inverse.reshape(-1).astype(np.int64)
+
+
+class _LocalDays:
+    """Local days of many companies' instants and their grids, one grid per timezone that grows
+    to what is asked (a batch's thousand companies share a few zones: a grid each would cost a
+    day-start computation per day and company)."""
+
+    def __init__(self) -> None:
+        self._grids: dict[str, tuple[DayGrid, list[int]]] = {}  # with its day starts as a list
+
+    def _covering(self, tz: str, first: int, last: int) -> tuple[DayGrid, list[int]]:
+        got = self._grids.get(tz)
+        if got is None or first < got[0].first or last > got[0].last:
+            lo, hi = (first, last) if got is None else (min(first, got[0].first), max(last, got[0].last))
+            g = DayGrid(tz, lo, hi)
+            got = self._grids[tz] = (g, g.starts.tolist())
+        return got
+
+    def grid(self, tz: str, first: int, last: int) -> DayGrid:
+        """The grid of the days ``first .. last`` of ``tz``."""
+        return self._covering(tz, first, last)[0].part(first, last)
+
+    def day(self, tz: str, t: int) -> int:
+        """The local day number of the instant ``t``."""
+        got = self._grids.get(tz)
+        if got is None or not got[1][0] <= t < got[1][-1]:
+            d = day_number(local_date(t, tz))
+            got = self._covering(tz, d, d)
+        return bisect.bisect_right(got[1], t) - 1 + got[0].first
+
+    def one_window(self, tz: str, days: set[int], lo: int, hi: int) -> tuple[int, int] | None:
+        """:func:`_one_window`, its grid shared."""
+        first, last = min(min(days), self.day(tz, lo)), max(max(days), self.day(tz, hi))
+        return None if last - first + 1 > min(WINDOW_DAYS, len(days) + 2) else (first, last)
 
 
 def _one_window(tz: str, days: set[int], lo: int, hi: int) -> tuple[int, int] | None:
