@@ -423,7 +423,7 @@ class Rollups:
             if with_parents:
                 if joined is None or local.one_window(tzs[company_id], days, *joined) is None:
                     continue
-            elif max(days) - min(days) + 1 > min(WINDOW_DAYS, len(days) + 2):
+            elif not _few_days(min(days), max(days), days):
                 continue
             cands[company_id] = (with_parents, days, joined)
         if not cands:
@@ -685,9 +685,10 @@ class Rollups:
         if not days or joined is None:
             return False
         tz = self.timezone(company_id)
+        local = _LocalDays()
 
         def window(lo: int, hi: int) -> tuple[int, int] | None:
-            return _one_window(tz, days, lo, hi)
+            return local.one_window(tz, days, lo, hi)
 
         if window(*joined) is None:  # a bulk write: decided before the stored stats are read
             return False
@@ -1235,17 +1236,15 @@ class _LocalDays:
         return bisect.bisect_right(got[1], t) - 1 + got[0].first
 
     def one_window(self, tz: str, days: set[int], lo: int, hi: int) -> tuple[int, int] | None:
-        """:func:`_one_window`, its grid shared."""
+        """The days from the first to the last of ``days`` and of the instants ``lo .. hi``, when
+        they are few (a live batch's): then one fetch and sweep recomputes them all."""
         first, last = min(min(days), self.day(tz, lo)), max(max(days), self.day(tz, hi))
-        return None if last - first + 1 > min(WINDOW_DAYS, len(days) + 2) else (first, last)
+        return (first, last) if _few_days(first, last, days) else None
 
 
-def _one_window(tz: str, days: set[int], lo: int, hi: int) -> tuple[int, int] | None:
-    """The days from the first to the last of ``days`` and of the instants ``lo .. hi``, when
-    they are few (a live batch's): then one fetch and sweep recomputes them all."""
-    grid = DayGrid.covering(tz, lo, hi)
-    first, last = min(min(days), grid.first), max(max(days), grid.last)
-    return None if last - first + 1 > min(WINDOW_DAYS, len(days) + 2) else (first, last)
+def _few_days(first: int, last: int, days: set[int]) -> bool:
+    """Whether the days ``first .. last`` that hold ``days`` are few enough for one window."""
+    return last - first + 1 <= min(WINDOW_DAYS, len(days) + 2)
 
 
 def _with_company(company_id: str, table: pa.Table) -> pa.Table:
@@ -1317,17 +1316,7 @@ def _company_days(company: np.ndarray, start: np.ndarray, end: np.ndarray, zones
 
 def _days_spanned(tz: str, start: np.ndarray, end: np.ndarray) -> set[int]:
     """Local day numbers from each start's day to each end's day (inclusive)."""
-    if len(start) == 0:
-        return set()
-    grid = DayGrid.covering(tz, int(start.min()), int(end.max()))
-    d0 = grid.day_of(start)
-    d1 = grid.day_of(end)
-    out: set[int] = set()
-    span = d1 - d0
-    out.update(d0.tolist())
-    for k in range(1, int(span.max()) + 1):
-        out.update(d0[span >= k].__add__(k).tolist())
-    return out
+    return {day for _, day in _company_days(np.zeros(len(start), dtype=np.int64), start, end, [tz])}
 
 
 def _runs(days: list[int]) -> list[list[int]]:

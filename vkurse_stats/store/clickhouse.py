@@ -944,12 +944,8 @@ class ClickHouseStore(AnalyticStore):
         )
         if tbl.num_rows == 0:
             return _DAYS_SCHEMA.empty_table()
-        gen = tbl.column("gen").to_numpy()
-        _, day = np.unique(tbl.column("day").to_numpy(), return_inverse=True)
-        top = np.zeros(int(day.max()) + 1, np.uint64)
-        np.maximum.at(top, day, gen)
-        keep = pc.and_(pa.array(gen == top[day]), pc.not_equal(tbl.column("metric"), MARKER))
-        return tbl.filter(keep).select(_DAYS_SCHEMA.names)
+        tbl = _newest_generation(tbl)
+        return tbl.filter(pc.not_equal(tbl.column("metric"), MARKER)).select(_DAYS_SCHEMA.names)
 
     def read_days(self, company_id: str, d0: int, d1: int) -> pa.Table:
         return self._current_days("day BETWEEN {d0:Int32} AND {d1:Int32}", {"c": company_id, "d0": d0, "d1": d1})
@@ -968,11 +964,7 @@ class ClickHouseStore(AnalyticStore):
         )
         if tbl.num_rows == 0:
             return _DAYS_SCHEMA.empty_table(), {}, {}
-        gen = tbl.column("gen").to_numpy()
-        _, day = np.unique(tbl.column("day").to_numpy(), return_inverse=True)
-        top = np.zeros(int(day.max()) + 1, np.uint64)
-        np.maximum.at(top, day, gen)
-        tbl = tbl.filter(pa.array(gen == top[day]))  # each day's newest generation
+        tbl = _newest_generation(tbl)
         is_mark = pc.equal(tbl.column("metric"), MARKER)
         marks = tbl.filter(is_mark)
         rows = tbl.filter(pc.invert(is_mark))
@@ -1286,6 +1278,15 @@ class ClickHouseStore(AnalyticStore):
 def _of_window(param: str) -> str:
     """The value of a window's parameter (see ClickHouseStore._windows) for a row's company."""
     return f"transform(company_id, {{wc:Array(String)}}, {{{param}:Array(Int64)}}, toInt64(0))"
+
+
+def _newest_generation(tbl: pa.Table) -> pa.Table:
+    """The rollup rows (with ``gen``) of each day's newest write, its marker row among them."""
+    gen = tbl.column("gen").to_numpy()
+    _, day = np.unique(tbl.column("day").to_numpy(), return_inverse=True)
+    top = np.zeros(int(day.max()) + 1, np.uint64)
+    np.maximum.at(top, day, gen)
+    return tbl.filter(pa.array(gen == top[day]))
 
 
 def _cast(tbl: pa.Table, schema: pa.Schema | None) -> pa.Table:
