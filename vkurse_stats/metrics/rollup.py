@@ -43,6 +43,17 @@ SOURCES = {
 }
 
 
+def _sorted_codes(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(key, return_inverse=True)`` by hashing: only the distinct values are sorted
+    (a live window holds ~8 connections per parent, so this is several times faster)."""
+    encoded = pc.dictionary_encode(pa.array(key, pa.int64()))
+    values = encoded.dictionary.to_numpy()
+    order = np.argsort(values)
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order), dtype=np.int64)
+    return values[order], rank[encoded.indices.to_numpy()]
+
+
 def _dense(column: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
     """Dense int64 codes of a column (null -> -1) and the distinct values they index."""
     encoded = pc.dictionary_encode(column).combine_chunks()
@@ -513,8 +524,8 @@ class Rollups:
         # Parents numbered per company: (company, code) pairs, sorted, are the numbers.
         pcode, pdict = _dense(rows.column("parent"))
         width = len(pdict) + 1
-        pairs, parent = np.unique(cidx_np * width + pcode, return_inverse=True)
-        rows = rows.drop_columns(["company_id", "parent"]).append_column("parent", pa.array(parent.reshape(-1)))
+        pairs, parent = _sorted_codes(cidx_np * width + pcode)
+        rows = rows.drop_columns(["company_id", "parent"]).append_column("parent", pa.array(parent))
         conns = to_connections(rows, len(pairs))
         conns.person = _per_company(conns.person, cidx_np)
         end = conns.effective_end(now, self.cap_us)
@@ -1202,9 +1213,7 @@ def _per_company(codes: np.ndarray, company: np.ndarray) -> np.ndarray:
     """Dense codes of (company, code) pairs: equal codes of two companies become two."""
     if len(codes) == 0:
         return codes
-    key = company * (int(codes.max()) + 1) + codes
-    _, inverse = np.unique(key, return_inverse=True)
-    return inverse.reshape(-1).astype(np.int64)
+    return _sorted_codes(company * (int(codes.max()) + 1) + codes)[1]
 
 
 class _LocalDays:
