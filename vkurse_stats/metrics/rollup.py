@@ -117,10 +117,12 @@ class Touched:
         """The distinct (company_id, parent_kind, parent_id) touched in every company, sorted:
         one pass over all of them."""
         keys = ["company_id", "parent_kind", "parent_id"]
-        parts = [t.select(keys) for tables in self.parents.values() for t in tables if t.num_rows]
+        # A live tick gathers thousands of small slices: one contiguous table groups far faster.
+        parts = [t for tables in self.parents.values() for t in tables if t.num_rows]
         if not parts:
             return _with_company("", PARENT_SCHEMA.empty_table())
-        return pa.concat_tables(parts).group_by(keys).aggregate([]).sort_by([(k, "ascending") for k in keys])
+        whole = pa.concat_tables(parts).select(keys).combine_chunks()
+        return whole.group_by(keys).aggregate([]).sort_by([(k, "ascending") for k in keys])
 
     def __bool__(self) -> bool:
         return any(self.days.values()) or any(self.parents.values())
