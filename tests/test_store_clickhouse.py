@@ -78,24 +78,31 @@ def test_a_shared_parent_hash_never_merges_two_events(tmp_path: Path, monkeypatc
 
 
 def test_a_store_of_schema_1_keeps_its_figures(tmp_path: Path) -> None:
-    """Schema 1 kept when each day was computed in ``rollup_days``; version 2 moves it into
-    marker rows of ``rollups``. A store written by version 1 reads the same after the move."""
+    """Schema 1 kept when each day was computed in ``rollup_days`` and each figure in a row of
+    ``rollups``; version 2 moves the former into marker rows of ``rollups``, version 3 makes
+    each day one row of ``day_rollups``. A store written by version 1 reads the same after both."""
     svc = chdb(tmp_path, "old")
-    svc.ingest_lines(lines(conn("a", "10:00:00", "11:00:00", "e1"), conn("b", "10:30:00", "12:00:00", "e2")))
+    svc.ingest_lines(lines(conn("a", "10:00:00", "11:00:00", "e1")))
+    svc.ingest_lines(lines(conn("b", "10:30:00", "12:00:00", "e2")))  # the day's newer generation
     before = figures(svc), svc.analytics.computed_days("acme", -(2**31), 2**31 - 1)
     store = svc.analytics
     for stmt in clickhouse.schema_ddl(store.target.database, store.layout):
-        if "rollup_days" in stmt:
+        if "rollup_days" in stmt or "rollups" in stmt:
             store.command(stmt)
-    store.command("INSERT INTO rollup_days SELECT company_id, day, value, gen FROM rollups WHERE metric = ''")
-    store.command("DELETE FROM rollups WHERE metric = ''")
-    store.command("DELETE FROM schema_migrations WHERE version = 2")
+    store.command(
+        "INSERT INTO rollups SELECT company_id, day, m, v, t, gen FROM day_rollups"
+        " ARRAY JOIN metric AS m, value AS v, at AS t"
+    )
+    store.command("INSERT INTO rollup_days SELECT company_id, day, computed_at, gen FROM day_rollups")
+    store.command("DROP TABLE day_rollups")
+    store.command("DELETE FROM schema_migrations WHERE version >= 2")
     url = svc.settings.analytics_url
     svc.close()
     again = open_services(Settings(data_dir=tmp_path / "old", fixed_now=NOW, analytics_url=url))
     try:
-        assert again.analytics.schema_version() == clickhouse.SCHEMA_VERSION == 2
+        assert again.analytics.schema_version() == clickhouse.SCHEMA_VERSION == 3
         assert not again.analytics.rows("EXISTS TABLE rollup_days")[0][0]
+        assert not again.analytics.rows("EXISTS TABLE rollups")[0][0]
         assert (figures(again), again.analytics.computed_days("acme", -(2**31), 2**31 - 1)) == before
     finally:
         again.close()
