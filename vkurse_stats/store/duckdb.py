@@ -1169,12 +1169,26 @@ class DuckDBStore(AnalyticStore):
             con.register("_cd", days)
             con.register("_rows", rows)
             try:
-                for table in ("rollups", "rollup_days"):
-                    con.execute(
-                        f"DELETE FROM {table} USING _cd WHERE {table}.company_id = _cd.company_id "
-                        f"AND {table}.day = _cd.day"
-                    )
-                con.execute('INSERT INTO rollups SELECT company_id, day, metric, value, "at" FROM _rows')
+                # Only the rows that changed are deleted and written: a live tick recomputes whole
+                # days of many companies, and most of their rows come out as they were (fewer
+                # rows written, a smaller log, fewer checkpoints).
+                con.execute(
+                    """DELETE FROM rollups USING _cd WHERE rollups.company_id = _cd.company_id
+                    AND rollups.day = _cd.day AND NOT EXISTS (SELECT 1 FROM _rows r
+                        WHERE r.company_id = rollups.company_id AND r.day = rollups.day
+                        AND r.metric = rollups.metric AND r.value = rollups.value
+                        AND r."at" IS NOT DISTINCT FROM rollups."at")"""
+                )
+                con.execute(
+                    """INSERT INTO rollups SELECT company_id, day, metric, value, "at" FROM _rows r
+                    WHERE NOT EXISTS (SELECT 1 FROM rollups o WHERE o.company_id = r.company_id
+                        AND o.day = r.day AND o.metric = r.metric AND o.value = r.value
+                        AND o."at" IS NOT DISTINCT FROM r."at")"""
+                )
+                con.execute(
+                    "DELETE FROM rollup_days USING _cd WHERE rollup_days.company_id = _cd.company_id "
+                    "AND rollup_days.day = _cd.day"
+                )
                 con.execute("INSERT INTO rollup_days SELECT company_id, day, ? FROM _cd", [computed_at])
             finally:
                 con.unregister("_cd")
