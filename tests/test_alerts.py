@@ -241,6 +241,19 @@ def test_thresholds_set_later_apply_from_then(svc: Services) -> None:
     assert alert.level == 5
 
 
+def test_a_lower_limit_set_by_support_alerts_without_waiting_for_an_ingest(svc: Services) -> None:
+    from vkurse_stats.operations import Caller, Operations
+
+    assert _alerts(svc) == []  # 8 of 10
+    ops = Operations(svc.meta, svc.accounts, svc.rollups, Caller("support@example.com"))
+    ops.update_company("acme", limits={"concurrent_connections": 8}, effective_from=_us("08:00"))
+    assert svc.alerts.wait_idle()
+    assert [(a.percent, a.value, a.level, a.limit, a.instant_us) for a in _alerts(svc)] == [
+        (90, 8, 8, 8, _us("09:07")),
+        (100, 8, 8, 8, _us("09:07")),
+    ]
+
+
 def test_a_restart_raises_nothing_twice_and_resumes(tmp_path: Path) -> None:
     data = tmp_path / "data"
     svc = _open(data)

@@ -90,11 +90,14 @@ class Services:
         engine = self.alerts
         if not engine.running:
             self.writer.listen(engine.note)
+            self.rollups.rebuilt_listeners.append(engine.note)
             engine.start()
 
     def stop_alerts(self) -> None:
         if self._alerts is not None and self._alerts.running:
             self.writer.unlisten(self._alerts.note)
+            if self._alerts.note in self.rollups.rebuilt_listeners:
+                self.rollups.rebuilt_listeners.remove(self._alerts.note)
             self._alerts.stop()
 
     def now_us(self) -> int:

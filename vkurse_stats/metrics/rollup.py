@@ -11,9 +11,10 @@ any sequence of incremental applies.
 from __future__ import annotations
 
 import bisect
+import logging
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 
@@ -30,6 +31,8 @@ from .definitions import CLIENT_PREFIX, METRICS
 from .engine import Connections, WindowFigures, distinct, sweep_window
 from .insight import BREACH_FIGURES, History, breach_id, hour_id, limit_steps
 from .keys import NO_TIME
+
+log = logging.getLogger("vkurse_stats")
 
 WINDOW_DAYS = 31  # days recomputed per fetch: bounds memory on a full rebuild
 DAY_US = 86_400_000_000
@@ -175,6 +178,9 @@ class Rollups:
         self._apply_lock = threading.RLock()
         # Set while a server's writer runs: a read hands its company's queued work to it.
         self.settle: Callable[[str], None] | None = None
+        # Told {company: None} after a company is recomputed whole because its timezone or
+        # limits changed (the alerts re-judge its recent days against the new limit).
+        self.rebuilt_listeners: list[Callable[[Mapping[str, frozenset[int] | None]], None]] = []
 
     def timezone(self, company_id: str) -> str:
         tz = self._tz.get(company_id)
@@ -203,6 +209,7 @@ class Rollups:
         self.mark_unapplied({company_id})
         self.forget_timezone(company_id)
         self.rebuild(company_id)
+        self._tell_rebuilt(company_id)
 
     def limit_histories(self, ids: Iterable[str]) -> dict[str, History]:
         """Each company's licence limits as history (the days' breach figures judge by it)."""
@@ -220,6 +227,14 @@ class Rollups:
         self.mark_unapplied({company_id})
         self._limits.pop(company_id, None)
         self.rebuild(company_id)
+        self._tell_rebuilt(company_id)
+
+    def _tell_rebuilt(self, company_id: str) -> None:
+        for listener in list(self.rebuilt_listeners):
+            try:
+                listener({company_id: None})
+            except Exception:  # noqa: BLE001 - the change itself is done and must stand
+                log.exception("a listener of a company's recompute failed")
 
     def changes(self) -> Touched:
         """An empty :class:`Touched` (what ingest accumulates its writes' changes in)."""
