@@ -211,6 +211,11 @@ class AnalyticStore(Protocol):
         """Replace the rollups of many (company_id, day) with ``rows`` (with company_id)."""
         ...
 
+    def write_new_days_of(self, days: pa.Table, rows: pa.Table, computed_at: int) -> None:
+        """:meth:`write_days_of` of days known to have no rollups (a rebuild cleared them): a
+        store may skip looking for rows to replace."""
+        self.write_days_of(days, rows, computed_at)
+
     def read_days(self, company_id: str, d0: int, d1: int) -> pa.Table:
         """The stored (day, metric, value, at) of days d0 .. d1; a missing row reads 0."""
         ...

@@ -1194,6 +1194,18 @@ class DuckDBStore(AnalyticStore):
                 con.unregister("_cd")
                 con.unregister("_rows")
 
+    def write_new_days_of(self, days: pa.Table, rows: pa.Table, computed_at: int) -> None:
+        with self.transaction():
+            con = self.con
+            con.register("_cd", days)
+            con.register("_rows", rows)
+            try:
+                con.execute('INSERT INTO rollups SELECT company_id, day, metric, value, "at" FROM _rows')
+                con.execute("INSERT INTO rollup_days SELECT company_id, day, ? FROM _cd", [computed_at])
+            finally:
+                con.unregister("_cd")
+                con.unregister("_rows")
+
     def clear_rollups_of(self, companies: Sequence[str]) -> None:
         """:meth:`clear_rollups` of many companies, one statement per table."""
         with self._lock:
