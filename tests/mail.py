@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import io
 import socket
+import ssl
 import threading
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -56,12 +57,14 @@ class SmtpSink:
 
 class HookSink:
     """A real HTTP server on localhost that records webhook requests, checks their signature
-    with ``secret`` and answers the statuses of ``answers`` in turn (then 204)."""
+    with ``secret`` and answers the statuses of ``answers`` in turn (then 204). With ``tls`` it
+    speaks HTTPS and records the name each client asked for in SNI (``sni``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.secret = ""
         self.answers: list[int] = []
         self.requests: list[tuple[dict[str, str], bytes, bool]] = []
+        self.sni: list[str | None] = []
         sink = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -80,6 +83,10 @@ class HookSink:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        if tls is not None:
+            tls.sni_callback = lambda _socket, name, _context: self.sni.append(name)
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+            self.url = "https" + self.url.removeprefix("http")
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self._thread.start()
 

@@ -126,6 +126,7 @@ def _settings(data_dir: Path, smtp: SmtpSink | None = None) -> Settings:
         smtp_host="127.0.0.1" if smtp else None,
         smtp_port=smtp.port if smtp else None,
         notify_interval=0.05,
+        webhook_allow_private=True,  # the webhook receiver of these tests listens on 127.0.0.1
     )
 
 

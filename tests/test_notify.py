@@ -299,7 +299,7 @@ def test_two_workers_never_send_one_message_twice(open_at: Callable[..., Service
 def test_webhook_is_signed_retried_and_delivered_once(
     open_at: Callable[..., Services], smtp: SmtpSink, hook: HookSink
 ) -> None:
-    svc = open_at(smtp.port)
+    svc = open_at(smtp.port, webhook_allow_private=True)  # the receiver listens on 127.0.0.1
     clock = Clock("2026-03-20T12:00:00+03:00")
     notifier = Notifier(svc, clock=clock)
     assert notifier.queue_webhook("acme", "test", {"value": 1}) is None  # no webhook set
@@ -337,7 +337,7 @@ def test_webhook_is_signed_retried_and_delivered_once(
 
 
 def test_a_rotated_secret_signs_the_retries(open_at: Callable[..., Services], smtp: SmtpSink, hook: HookSink) -> None:
-    svc = open_at(smtp.port)
+    svc = open_at(smtp.port, webhook_allow_private=True)
     clock = Clock("2026-03-20T12:00:00+03:00")
     notifier = Notifier(svc, clock=clock)
     old = notifier.store.set_webhook("acme", hook.url, clock())
@@ -351,6 +351,29 @@ def test_a_rotated_secret_signs_the_retries(open_at: Callable[..., Services], sm
     clock.now += backoff_s(1)
     notifier.run_once()
     assert [valid for _, _, valid in hook.requests] == [True, True]
+
+
+def test_a_webhook_to_a_private_address_is_refused_at_delivery(
+    open_at: Callable[..., Services], smtp: SmtpSink, hook: HookSink
+) -> None:
+    """Saved while private addresses were allowed, delivered after they no longer are: the
+    attempt fails like any other (retried, shown to support) and nothing reaches the receiver."""
+    svc = open_at(smtp.port)
+    assert svc.settings.webhook_allow_private is False
+    clock = Clock("2026-03-20T12:00:00+03:00")
+    notifier = Notifier(svc, clock=clock)
+    hook.secret = notifier.store.set_webhook("acme", hook.url, clock()).secret
+    delivery_id = notifier.queue_webhook("acme", "test", {})
+    assert delivery_id is not None
+    assert notifier.deliver_due() == (0, 1)
+    item = notifier.store.delivery(delivery_id)
+    assert item is not None and (item.state, item.attempts) == ("pending", 1)
+    assert item.last_error == (
+        f"POST {hook.url}: not sent: The URL leads into an internal network (127.0.0.1): "
+        "webhooks are only sent to public addresses."
+    )
+    assert item.next_attempt_at == clock() + backoff_s(1)
+    assert hook.requests == []
 
 
 # --- the server's thread --------------------------------------------------------------------------

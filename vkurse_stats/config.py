@@ -64,6 +64,10 @@ class Settings:
     alert_margin_percent: float = field(default_factory=lambda: float(env("ALERT_MARGIN_PERCENT") or 5))
     alert_rearm_seconds: float = field(default_factory=lambda: float(env("ALERT_REARM_SECONDS") or 600))
     alert_lookback_days: int = field(default_factory=lambda: int(env("ALERT_LOOKBACK_DAYS") or 7))
+    # Webhooks go only to public addresses unless this is set (an on-premises installation whose
+    # receivers are in its own network): otherwise a company administrator could make the server
+    # send requests into the network it runs in (see notify/webhook.py).
+    webhook_allow_private: bool = field(default_factory=lambda: _flag("WEBHOOK_ALLOW_PRIVATE"))
 
     @property
     def resolved_analytics_url(self) -> str:

@@ -101,7 +101,14 @@ def stack(
 ) -> Iterator[Stack]:
     data_dir = tmp_path / "seeded"
     shutil.copytree(seeded_template, data_dir)
-    svc = make_services(now=NOW, data_dir=data_dir, smtp_host="127.0.0.1", smtp_port=smtp.port, notify_interval=0.05)
+    svc = make_services(
+        now=NOW,
+        data_dir=data_dir,
+        smtp_host="127.0.0.1",
+        smtp_port=smtp.port,
+        notify_interval=0.05,
+        webhook_allow_private=True,  # the webhook receiver listens on 127.0.0.1
+    )
     accounts = AccountStore(svc.meta.engine, clock=Clock(), hasher=FAST_HASHER)
     accounts.create_account("op@vkurse.ru", role="operator", password=PASSWORD)
     accounts.create_account("admin@acme.ru", role="admin", company_id="acme", password=PASSWORD)

@@ -18,11 +18,17 @@ from vkurse_stats.store.accounts import AccountStore
 
 @pytest.fixture
 def seeded(make_services: Callable[..., Services], seeded_template: Path, tmp_path: Path, smtp: SmtpSink) -> Services:
-    """The web fixtures' seeded services, sending through the local SMTP server."""
+    """The web fixtures' seeded services, sending through the local SMTP server; webhooks may go
+    to private addresses (the receiver listens on 127.0.0.1, as an on-premises one would)."""
     data_dir = tmp_path / "seeded"
     shutil.copytree(seeded_template, data_dir)
     return make_services(
-        now=NOW, data_dir=data_dir, smtp_host="127.0.0.1", smtp_port=smtp.port, smtp_from="stats@vkurse.test"
+        now=NOW,
+        data_dir=data_dir,
+        smtp_host="127.0.0.1",
+        smtp_port=smtp.port,
+        smtp_from="stats@vkurse.test",
+        webhook_allow_private=True,
     )
 
 

@@ -264,8 +264,11 @@ class Notifier:
         hook = self.store.webhook(item.company_id or "")
         if hook is None:
             raise DeliveryError("the company has no webhook any more")
-        # Signed now, with the secret in force: a rotated secret applies to retries as well.
-        post_webhook(item.recipient, item.payload, hook.secret, item.headers)
+        # Signed now, with the secret in force: a rotated secret applies to retries as well. The
+        # address is checked now too (DNS may have changed since the URL was saved).
+        post_webhook(
+            item.recipient, item.payload, hook.secret, item.headers, allow_private=self.settings.webhook_allow_private
+        )
 
     def run_once(self) -> None:
         """Queue the reports due, then deliver what is due (one tick of the thread)."""

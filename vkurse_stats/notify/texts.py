@@ -96,6 +96,19 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Адрес вебхука должен начинаться с http:// или https://.",
         "The webhook URL must start with http:// or https://.",
     ),
+    "settings.webhook_internal": (
+        "Адрес ведёт во внутреннюю сеть ({address}): вебхуки отправляются только на публичные адреса.",
+        "The URL leads into an internal network ({address}): webhooks are only sent to public addresses.",
+    ),
+    "settings.webhook_reserved": (
+        "Адрес не публичный ({address}: диапазон особого назначения): вебхуки отправляются только на публичные адреса.",
+        "The URL does not lead to a public address ({address}: a special-purpose range): webhooks are "
+        "only sent to public addresses.",
+    ),
+    "settings.webhook_unresolved": (
+        "Имя {host} не найдено в DNS: проверьте адрес вебхука.",
+        "The name {host} does not resolve (DNS): check the webhook URL.",
+    ),
     "settings.webhook_none": ("Вебхук не настроен.", "No webhook is set."),
     "settings.company": ("Компания: {company}", "Company: {company}"),
     "settings.smtp_off": (
