@@ -23,7 +23,7 @@ from ..metrics.definitions import METRIC_BY_ID
 from ..metrics.insight import limit_at
 from ..notify.alerts import LIMITED_IDS, parse_percents
 from ..notify.reports import period_label
-from ..notify.webhook import valid_url
+from ..notify.webhook import UnsafeDestination, check_destination, valid_url
 from ..store.meta import CompanyInfo
 from ..store.notify import DELIVERY_STATES, REPORT_KINDS
 from .auth import (
@@ -209,6 +209,9 @@ async def save_webhook(request: Request) -> Response:
     store = services_of(request).notifier.store
     if not valid_url(url):
         return _settings_error(request, principal, company, translate(pick_lang(request), "settings.webhook_bad_url"))
+    refused = await _refusal(request, url)
+    if refused:
+        return _settings_error(request, principal, company, refused)
     before = store.webhook(company.id)
     hook = store.set_webhook(
         company.id, url, services_of(request).notifier.clock(), new_secret=form.get("new_secret") == "1"
@@ -247,6 +250,12 @@ async def test_webhook(request: Request) -> Response:
     form = await checked_form(request)
     principal, company = _webhook_company(request, form)
     notifier = services_of(request).notifier
+    # Said at once rather than only in the outbox (the delivery checks again): the URL may have
+    # been saved while private addresses were allowed, or its name resolve elsewhere now.
+    hook = notifier.store.webhook(company.id)
+    refused = await _refusal(request, hook.url) if hook else None
+    if refused:
+        return _settings_error(request, principal, company, refused)
     delivery_id = notifier.queue_webhook(company.id, "test", {"message": "vkurse-stats webhook test"})
     if delivery_id is None:
         return _settings_error(request, principal, company, translate(pick_lang(request), "settings.webhook_none"))
@@ -286,6 +295,19 @@ async def save_alert_thresholds(request: Request) -> Response:
             after={m: list(p) for m, p in changed.items()},
         )
     return RedirectResponse(_settings_url(company, principal, done="alerts.saved") + "#alerts", status_code=303)
+
+
+async def _refusal(request: Request, url: str) -> str | None:
+    """Why webhooks must not go to ``url`` (its host is not a public address, or does not
+    resolve), in the page's language; None when they may (or the installation allows private
+    addresses)."""
+    if services_of(request).settings.webhook_allow_private:
+        return None
+    try:
+        await run_in_threadpool(check_destination, url)  # DNS: not on the event loop
+    except UnsafeDestination as exc:
+        return translate(pick_lang(request), exc.key, **exc.params)
+    return None
 
 
 def _settings_error(request: Request, principal: Principal, company: CompanyInfo, message: str) -> Response:
