@@ -131,6 +131,13 @@ def test_an_administrator_cannot_touch_another_companys_webhook(
     assert seeded.notifier.store.webhook("acme") is None
 
 
+def test_support_reaches_a_companys_notification_settings_from_its_page(operator: TestClient) -> None:
+    page = operator.get("/support/companies/acme")
+    assert page.status_code == 200
+    assert 'href="/settings?company=acme" id="company-settings"' in page.text
+    assert "Вебхук" in operator.get("/settings?company=acme").text
+
+
 def test_support_sets_a_company_webhook_and_sees_every_delivery(
     operator: TestClient, admin: TestClient, seeded: Services, accounts: AccountStore, hook: HookSink
 ) -> None:
