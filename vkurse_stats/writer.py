@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from .ingest import Ingestor, IngestResult
 from .metrics.rollup import Rollups
 from .store.errors import StoreUnavailableError
+from .worker import Worker
 
 log = logging.getLogger("vkurse_stats")
 
@@ -35,19 +36,20 @@ class _Job:
     error: BaseException | None = None
 
 
-class Writer:
+class Writer(Worker):
     """Group commit of ingest requests and the deferred rollups of a server (see module doc)."""
 
+    thread_name = "writer"
+
     def __init__(self, rollups: Rollups, interval: float = 1.0) -> None:
+        super().__init__()
         self.rollups = rollups
         self.interval = interval
-        self._cv = threading.Condition()
+        self._warm_up: Callable[[], None] | None = None
         self._jobs: list[_Job] = []
         self._wanted: set[str] = set()  # companies a read is waiting for
         self._applies = 0  # applies attempted: a waiting read watches it move
         self._error: BaseException | None = None  # of the last apply, None when it worked
-        self._stopping = False
-        self._thread: threading.Thread | None = None
         self._listeners: list[Callable[[Mapping[str, frozenset[int] | None]], None]] = []
 
     def listen(self, listener: Callable[[Mapping[str, frozenset[int] | None]], None]) -> None:
@@ -72,28 +74,18 @@ class Writer:
         indexes, so the first batches do not pay for it)."""
         if self._thread is not None:
             return
-        self._stopping = False
-        self._thread = threading.Thread(target=self._run, args=(warm_up,), name="writer", daemon=True)
-        self._thread.start()
+        self._warm_up = warm_up
+        super().start()
         self.rollups.settle = self.settle
 
     def stop(self) -> None:
         """Store what was handed over, apply everything queued, and end the thread."""
-        thread = self._thread
-        if thread is None:
+        if self._thread is None:
             return
-        with self._cv:
-            self._stopping = True
-            self._cv.notify_all()
-        thread.join()
-        with self._cv:
-            self._thread = None
+        super().stop()
+        with self._cv:  # a read waiting in settle sees the writer gone
             self._cv.notify_all()
         self.rollups.settle = None
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None
 
     def submit(self, ingestor: Ingestor) -> IngestResult:
         """Store what ``ingestor`` validated (its ``finish``, with the rollups queued) in the
@@ -131,7 +123,8 @@ class Writer:
                     raise self._error
 
     # --- the thread --------------------------------------------------------------------------
-    def _run(self, warm_up: Callable[[], None] | None) -> None:
+    def _run(self) -> None:
+        warm_up, self._warm_up = self._warm_up, None
         if warm_up is not None:
             try:
                 warm_up()

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -47,6 +46,7 @@ from ..metrics.definitions import METRIC_BY_ID
 from ..metrics.insight import LIMITED
 from ..store.notify import Alert, NotifyStore
 from ..timeutil import DayGrid, day_number, local_date, to_iso
+from ..worker import Worker
 
 if TYPE_CHECKING:
     from ..service import Services
@@ -181,22 +181,22 @@ def _runs(days: Sequence[int]) -> list[tuple[int, int]]:
     return out
 
 
-class AlertEngine:
+class AlertEngine(Worker):
     """Evaluates the companies the writer applied, records alerts and queues their delivery,
-    in a thread of its own (see the module doc)."""
+    in a thread of its own (see the module doc). :meth:`stop` evaluates what is queued first."""
+
+    thread_name = "alerts"
 
     def __init__(self, services: Services) -> None:
+        super().__init__()
         self.services = services
         settings = services.settings
         self.default = parse_percents(settings.alert_thresholds)
         self.rules = Rules(settings.alert_margin_percent, int(settings.alert_rearm_seconds * 1_000_000))
         self.lookback_days = settings.alert_lookback_days
         self.store = NotifyStore(services.meta.engine)
-        self._cv = threading.Condition()
         self._pending: dict[str, frozenset[int] | None] = {}
         self._busy = False
-        self._stopping = False
-        self._thread: threading.Thread | None = None
 
     # --- taking note (the writer's thread) -----------------------------------------------------
     def note(self, applied: Mapping[str, frozenset[int] | None]) -> None:
@@ -211,28 +211,8 @@ class AlertEngine:
             self._cv.notify_all()
 
     # --- the thread ----------------------------------------------------------------------------
-    def start(self) -> None:
-        if self._thread is not None:
-            return
-        self._stopping = False
+    def _starting(self) -> None:
         self._resume()
-        self._thread = threading.Thread(target=self._run, name="alerts", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Evaluate what is queued, then end the thread."""
-        thread = self._thread
-        if thread is None:
-            return
-        with self._cv:
-            self._stopping = True
-            self._cv.notify_all()
-        thread.join()
-        self._thread = None
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
         """Wait until everything queued is evaluated (tests, benchmarks); False on timeout."""

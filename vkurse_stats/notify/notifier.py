@@ -17,7 +17,6 @@ HTTP exchange); nothing else is ever sent twice.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from ..export.labels import check_lang
 from ..store.accounts import AccountStore
 from ..store.notify import Delivery, NotifyStore, ReportKind
+from ..worker import Worker
 from .mail import Attachment, DeliveryError, build_message, send_email
 from .reports import Period, latest_period, parse_report_time, report_message
 from .webhook import body_of, post_webhook
@@ -49,20 +49,22 @@ def backoff_s(attempts: int) -> float:
     return min(BACKOFF_BASE_S * 2.0 ** min(attempts - 1, 30), BACKOFF_MAX_S)
 
 
-class Notifier:
-    """Queueing, report scheduling and delivery over the services of one installation."""
+class Notifier(Worker):
+    """Queueing, report scheduling and delivery over the services of one installation; its
+    thread runs every ``notify_interval`` seconds, and at once when something is queued, and
+    :meth:`stop` ends it after its current send (bounded by the SMTP and HTTP timeouts)."""
+
+    thread_name = "notifier"
 
     def __init__(self, services: Services, *, clock: Callable[[], float] | None = None) -> None:
+        super().__init__()
         self.services = services
         self.settings = services.settings
         self.store = NotifyStore(services.meta.engine)
         self.accounts = AccountStore(services.meta.engine, clock=clock or self._now)
         self.clock = clock or self._now
         self.report_time = parse_report_time(self.settings.report_time)
-        self._cv = threading.Condition()
-        self._stopping = False
         self._woken = False
-        self._thread: threading.Thread | None = None
 
     def _now(self) -> float:
         return self.settings.now_us() / 1_000_000
@@ -276,30 +278,6 @@ class Notifier:
         self.deliver_due()
 
     # --- the thread ----------------------------------------------------------------------------
-    def start(self) -> None:
-        """Start the scheduler thread: a run every ``notify_interval`` seconds, and at once
-        when something is queued."""
-        if self._thread is not None:
-            return
-        self._stopping = False
-        self._thread = threading.Thread(target=self._run, name="notifier", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """End the thread after its current send (bounded by the SMTP and HTTP timeouts)."""
-        thread = self._thread
-        if thread is None:
-            return
-        with self._cv:
-            self._stopping = True
-            self._cv.notify_all()
-        thread.join()
-        self._thread = None
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None
-
     def wake(self) -> None:
         with self._cv:
             self._woken = True
