@@ -106,3 +106,30 @@ def test_a_store_of_schema_1_keeps_its_figures(tmp_path: Path) -> None:
         assert (figures(again), again.analytics.computed_days("acme", -(2**31), 2**31 - 1)) == before
     finally:
         again.close()
+
+
+def test_instants_are_kept_only_within_one_computation(tmp_path: Path) -> None:
+    """A read recomputes days from their records' instants; another process may have stored
+    records since this one's last computation, so answers are kept only within one."""
+    url = analytics_url("chdb", tmp_path, "shared")
+    a = open_services(Settings(data_dir=tmp_path / "a", fixed_now=NOW, analytics_url=url))
+    b = open_services(Settings(data_dir=tmp_path / "b", fixed_now=NOW, analytics_url=url))
+
+    def message(i: str) -> list[bytes]:
+        return lines({"kind": "message", "id": i, "company_id": "acme", "sent_at": "2026-03-05T10:00:00+03:00"})
+
+    try:
+        store = a.analytics
+        span = ("message", "acme", "sent_at", 0, 2**62)
+        a.ingest_lines(message("m1"))
+        assert store.instants(*span).num_rows == 1
+        b.ingest_lines(message("m2"))  # another writer
+        assert store.instants(*span).num_rows == 2
+        with store.instants_scope():
+            assert store.instants(*span).num_rows == 2
+            b.ingest_lines(message("m3"))
+            assert store.instants(*span).num_rows == 2  # one computation reads one moment
+        assert store.instants(*span).num_rows == 3
+    finally:
+        b.close()
+        a.close()

@@ -882,7 +882,8 @@ class Rollups:
         def instants(kind: str, column: str, value: str | None, t0: int, t1: int) -> pa.Table:
             return store.instants(kind, company_id, column, t0, t1, value)
 
-        return self._day_rows(first, last, now, swept, held, instants)
+        with store.instants_scope():
+            return self._day_rows(first, last, now, swept, held, instants)
 
     def _day_rows(
         self,

@@ -108,6 +108,11 @@ class AnalyticStore(Protocol):
         """``column`` as ``t`` (and ``value`` as ``v``) of a kind's records with it in [t0, t1)."""
         ...
 
+    def instants_scope(self) -> AbstractContextManager[None]:
+        """One computation of days, which asks :meth:`instants` of several columns of the same
+        records: a store may keep its answers until the scope ends (by default it keeps none)."""
+        return nullcontext()
+
     def instants_in_many(self, windows: pa.Table, sources: Sequence[tuple[str, str, str | None]]) -> list[pa.Table]:
         """For (company_id, t0, t1) windows: (company_id, t[, v]) of each (kind, column, value)
         of ``sources`` whose instant lies in its company's window."""

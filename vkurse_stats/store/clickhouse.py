@@ -387,10 +387,10 @@ class ClickHouseStore(AnalyticStore):
                 {"p": EXACT_PARENTS},
             )
         }
-        # Records' instants of one range (see instants): what was asked, and the last answers.
-        self._writes = 0  # upserts so far: answers read before one are stale
+        # Records' instants (see instants): every source asked so far, and each thread's answers
+        # of its current instants_scope.
         self._sources: list[tuple[str, str, str | None]] = []
-        self._instants: tuple[tuple[str, int, int, int], dict[tuple[str, str, str | None], pa.Table]] | None = None
+        self._scope = threading.local()
         # Keys (rows of company_id, parent_kind, parent_id) of the stats rows the last
         # stats_of_parents found: its ``rid`` are row numbers here, for replace_parent_stats.
         self._found_stats = pa.table({"company_id": pa.array([], pa.string()), **_empty_parents()})
@@ -557,7 +557,6 @@ class ClickHouseStore(AnalyticStore):
             return schema.empty_table(), schema.empty_table()
         with self._lock:  # versions numbered elsewhere (a migration's copy) keep their order
             self._seq = max(self._seq, int(pc.max(batch.column("seq")).as_py()) + 1)
-            self._writes += 1
         s = latest_per_key(batch, t)
         with self._lock, self.staged(s.select(["company_id", "id"])) as stage:
             companies = pc.unique(s.column("company_id")).to_pylist()
@@ -619,7 +618,6 @@ class ClickHouseStore(AnalyticStore):
                 rows = pa.concat_tables([rows, tombstones])
             with self._lock:
                 self.insert(t.table, rows)
-                self._writes += 1
         return replaced, inserted
 
     def update_span(self, new: pa.Table, cap_us: int) -> None:
@@ -755,36 +753,51 @@ class ClickHouseStore(AnalyticStore):
     def instants(self, kind: str, company_id: str, column: str, t0: int, t1: int, value: str | None = None) -> pa.Table:
         """``column`` (and ``value``) of the records of a kind whose ``column`` is in [t0, t1).
 
-        A day's rollups ask this of several columns over the same instants: the first miss of a
-        range fetches every column asked for so far in one statement, kept until the next write
-        of records or another range."""
+        A day's rollups ask this of several columns over the same instants: within an
+        :meth:`instants_scope`, the first miss of a range fetches every column asked for so far
+        in one statement, and the scope's later asks of that range are answered from it."""
         source = (kind, column, value)
         with self._lock:
             if source not in self._sources:
                 self._sources.append(source)
-            key = (company_id, t0, t1, self._writes)
-            cached = self._instants[1] if self._instants is not None and self._instants[0] == key else {}
-            if source not in cached:
-                sources = list(self._sources)
-                parts = [
-                    f"""SELECT {i} AS src, {_ident(col)} AS t,
-                        {f"toNullable(toInt64({val}))" if val else "CAST(NULL, 'Nullable(Int64)')"} AS v
-                    FROM {TABLES[k].table} FINAL WHERE company_id = {{c:String}}
-                      AND {_ident(col)} >= {{t0:Int64}} AND {_ident(col)} < {{t1:Int64}}"""
-                    for i, (k, col, val) in enumerate(sources)
-                ]
-                rows = self.sql(
-                    " UNION ALL ".join(parts),
-                    {"c": company_id, "t0": t0, "t1": t1},
-                    pa.schema([("src", pa.int64()), ("t", pa.int64()), ("v", pa.int64())]),
-                )
-                src = rows.column("src")
-                cached = {
-                    s: rows.filter(pc.equal(src, i)).select(["t", "v"] if s[2] else ["t"])
-                    for i, s in enumerate(sources)
-                }
-                self._instants = (key, cached)
-            return cached[source]
+            sources = list(self._sources)
+        kept: dict[tuple[str, int, int], dict[tuple[str, str, str | None], pa.Table]] | None = getattr(
+            self._scope, "kept", None
+        )
+        answers = kept.get((company_id, t0, t1), {}) if kept is not None else {}
+        if source not in answers:
+            if kept is None:
+                sources = [source]
+            parts = [
+                f"""SELECT {i} AS src, {_ident(col)} AS t,
+                    {f"toNullable(toInt64({val}))" if val else "CAST(NULL, 'Nullable(Int64)')"} AS v
+                FROM {TABLES[k].table} FINAL WHERE company_id = {{c:String}}
+                  AND {_ident(col)} >= {{t0:Int64}} AND {_ident(col)} < {{t1:Int64}}"""
+                for i, (k, col, val) in enumerate(sources)
+            ]
+            rows = self.sql(
+                " UNION ALL ".join(parts),
+                {"c": company_id, "t0": t0, "t1": t1},
+                pa.schema([("src", pa.int64()), ("t", pa.int64()), ("v", pa.int64())]),
+            )
+            src = rows.column("src")
+            answers = {
+                s: rows.filter(pc.equal(src, i)).select(["t", "v"] if s[2] else ["t"]) for i, s in enumerate(sources)
+            }
+            if kept is not None:
+                kept[(company_id, t0, t1)] = answers
+        return answers[source]
+
+    @contextmanager
+    def instants_scope(self) -> Iterator[None]:
+        """One computation of days: this thread's :meth:`instants` answers are kept until it
+        ends, so none outlives the computation it was read for (another process may write)."""
+        outer = getattr(self._scope, "kept", None)
+        self._scope.kept = outer if outer is not None else {}
+        try:
+            yield
+        finally:
+            self._scope.kept = outer
 
     def companies_with_data(self) -> list[str]:
         union = " UNION DISTINCT ".join(f"SELECT DISTINCT company_id FROM {t.table} FINAL" for t in TABLES.values())
