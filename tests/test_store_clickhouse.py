@@ -100,12 +100,32 @@ def test_a_store_of_schema_1_keeps_its_figures(tmp_path: Path) -> None:
     svc.close()
     again = open_services(Settings(data_dir=tmp_path / "old", fixed_now=NOW, analytics_url=url))
     try:
-        assert again.analytics.schema_version() == clickhouse.SCHEMA_VERSION == 3
+        assert again.analytics.schema_version() == clickhouse.SCHEMA_VERSION == 4
         assert not again.analytics.rows("EXISTS TABLE rollup_days")[0][0]
         assert not again.analytics.rows("EXISTS TABLE rollups")[0][0]
         assert (figures(again), again.analytics.computed_days("acme", -(2**31), 2**31 - 1)) == before
     finally:
         again.close()
+
+
+def test_the_raw_tables_find_rows_by_id(tmp_path: Path) -> None:
+    """Schema 4 gives each raw table a projection by (company_id, id) that a batch's lookup of
+    stored versions uses; a re-sent record still replaces its stored version."""
+    svc = chdb(tmp_path, "ids")
+    try:
+        store = svc.analytics
+        names = store.rows(
+            "SELECT table FROM system.projections WHERE database = currentDatabase() AND name = {n:String}",
+            {"n": clickhouse.ID_INDEX},
+        )
+        assert sorted(r[0] for r in names) == sorted(t.table for t in clickhouse.TABLES.values())
+        svc.ingest_lines(lines({**conn("a", "10:00:00", "11:00:00", "e1"), "left_at": None}))
+        svc.ingest_lines(lines(conn("a", "10:00:00", "10:30:00", "e1")))
+        got = figures(svc)
+        assert got[0]["total.connections"] == {"value": 1, "at": "2026-03-05T10:00:00+03:00"}
+        assert got[1] == [("e1", 1, 1)]
+    finally:
+        svc.close()
 
 
 def test_instants_are_kept_only_within_one_computation(tmp_path: Path) -> None:

@@ -67,9 +67,11 @@ from .schema import (
 OPEN_PARENT_SCHEMA = pa.schema([*PARENT_SCHEMA, pa.field("first_join", pa.int64())])
 _LOW_CARDINALITY = {"client", "device", "role", "type"}
 _CH_TYPES = {"string": "String", "int64": "Int64", "int8": "Int8", "bool": "Bool"}
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # What names an event/call in day windows: unique per company unless noted (see exact_parents).
 PARENT_HASH = "cityHash64({kind}, {id})"
+INLINE_IDS = 10_000  # a batch with at most this many ids looks them up without a scratch table
+ID_INDEX = "by_id"  # the raw tables' projection that finds rows by id (schema 4)
 EXACT_PARENTS = "exact_parents:"  # store_meta keys of companies whose windows group by ids
 MARKER = ""  # the metric of a day's marker row in schema 2's rollups (its value: when the day was computed)
 # Session settings: every version of a sorting key lies in one partition (see the module
@@ -289,8 +291,27 @@ def day_rollups_ddl(database: str, layout: Layout) -> list[str]:
     )
 
 
+def id_index_ddl(database: str, layout: Layout) -> list[str]:
+    """Version 4: each raw table gets a projection ordered by (company_id, id) that holds only
+    row positions (``_part_offset``), so a batch's lookup of stored versions by id skips the
+    parts and granules without them instead of reading every stored id of its companies (the
+    table is sorted by time). Merges rebuild it (ReplacingMergeTree drops projections
+    otherwise); parts written before it get it by a background mutation, and reads are exact
+    with or without it."""
+    ddl = []
+    for t in TABLES.values():
+        table = layout.local(t.table) + layout.on_cluster
+        ddl += [
+            f"ALTER TABLE {table} MODIFY SETTING deduplicate_merge_projection_mode = 'rebuild'",
+            f"ALTER TABLE {table} ADD PROJECTION IF NOT EXISTS {ID_INDEX} "
+            "(SELECT _part_offset ORDER BY company_id, id)",
+            f"ALTER TABLE {table} MATERIALIZE PROJECTION {ID_INDEX}",
+        ]
+    return ddl
+
+
 # Schema version -> the statements that bring the previous version to it.
-MIGRATIONS: dict[int, Any] = {1: schema_ddl, 2: day_markers_ddl, 3: day_rows_ddl}
+MIGRATIONS: dict[int, Any] = {1: schema_ddl, 2: day_markers_ddl, 3: day_rows_ddl, 4: id_index_ddl}
 
 
 # --- URL -----------------------------------------------------------------------------------------
@@ -558,22 +579,26 @@ class ClickHouseStore(AnalyticStore):
         with self._lock:  # versions numbered elsewhere (a migration's copy) keep their order
             self._seq = max(self._seq, int(pc.max(batch.column("seq")).as_py()) + 1)
         s = latest_per_key(batch, t)
-        with self._lock, self.staged(s.select(["company_id", "id"])) as stage:
+        ids = pc.unique(s.column("id"))
+        # A live batch's ids travel in the statement (a scratch table costs three statements more).
+        inline = len(ids) <= INLINE_IDS
+        with self._lock, nullcontext(None) if inline else self.staged(s.select(["company_id", "id"])) as stage:
             companies = pc.unique(s.column("company_id")).to_pylist()
             cols = ", ".join(_ident(c) for c in t.names)
+            among = "IN {ids:Array(String)}" if stage is None else f"GLOBAL IN (SELECT id FROM {stage})"
             # FINAL's rule without merging the whole company: newest row per sorting key, minus
             # tombstones, then the newest per record. Rows are found by id alone (a set of strings
-            # is several times faster to probe than one of pairs); a same id of another company of
-            # the batch is dropped by the join on (company_id, id) below.
+            # is several times faster to probe than one of pairs, and the id projection skips the
+            # parts without them); a same id of another company of the batch is dropped by the
+            # join on (company_id, id) below.
             old = self.sql(
                 f"""
                 SELECT {cols}, ver FROM (
                     SELECT {cols}, ver, is_deleted FROM {t.table}
-                    WHERE company_id IN {{companies:Array(String)}}
-                      AND id GLOBAL IN (SELECT id FROM {stage})
+                    WHERE company_id IN {{companies:Array(String)}} AND id {among}
                     ORDER BY ver DESC LIMIT 1 BY company_id, {_ident(tc)}, id)
                 WHERE is_deleted = 0 ORDER BY ver DESC LIMIT 1 BY company_id, id""",
-                {"companies": companies},
+                {"companies": companies, **({"ids": ids.to_pylist()} if inline else {})},
             )
         new = s.drop_columns(["ver"])
         if old.num_rows == 0:
