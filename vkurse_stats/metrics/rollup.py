@@ -866,18 +866,21 @@ class Rollups:
         swept: Swept | None = None,
         *,
         replace: bool = True,
+        held: pa.Table | None = None,
     ) -> pa.Table:
         """The rollup rows of the days ``first .. last`` (at most WINDOW_DAYS of them: one fetch),
         from their sweep (:meth:`sweep_days`, done here when not given).
 
-        Stats of parents the sweep computed are stored first, since 'held' reads them;
+        Stats of parents the sweep computed are stored first, since 'held' reads them (unless
+        ``held`` is given: the template and first join of every parent first joined in the days);
         ``replace=False`` when none of them is stored yet."""
         store = self.store
         swept = swept or self.sweep_days(company_id, first, last, now)
         grid = swept.grid
         if swept.parents is not None:
             store.put_parent_stats(company_id, swept.parents, swept.stats, replace=replace)
-        held = store.parent_first_joins(company_id, grid.start(first), grid.end(last))
+        if held is None:
+            held = store.parent_first_joins(company_id, grid.start(first), grid.end(last))
 
         def instants(kind: str, column: str, value: str | None, t0: int, t1: int) -> pa.Table:
             return store.instants(kind, company_id, column, t0, t1, value)
@@ -1187,7 +1190,18 @@ class Rollups:
             # belongs to the next, so such an event is fetched alone too.
             window[parents.column("end").to_numpy().astype(np.int64) >= window_end] = -1
         self.recompute_parents(company_id, parents.filter(pa.array(window < 0)), now)
+        # The parents held in a window are its own (the sweep's stats) and those crossing an
+        # edge first joined in it: the latter are all that is stored yet, read once.
+        crossing = store.parent_first_joins(company_id, -(2**62), 2**62)
         spans = [(d, min(hi, d + WINDOW_DAYS - 1)) for d in range(lo, hi + 1, WINDOW_DAYS)]
+
+        def held_in(swept: Swept, t0: int, t1: int) -> pa.Table:
+            parts = [crossing]
+            if swept.stats is not None:
+                parts.append(swept.stats.select(crossing.column_names).cast(crossing.schema))
+            both = pa.concat_tables(parts)
+            joined = both.column("first_join")
+            return both.filter(pc.and_(pc.greater_equal(joined, t0), pc.less(joined, t1)))
 
         def sweep(span: tuple[int, int]) -> Swept:
             within = parents.filter(pa.array(window == (span[0] - lo) // WINDOW_DAYS))
@@ -1196,7 +1210,8 @@ class Rollups:
         # The worker's fetch ends before the reader's connection closes, an error here or not.
         with closing(ahead(sweep, spans, workers=1, depth=1) if fetch else (sweep(s) for s in spans)) as sweeps:
             for (d, last), swept in zip(spans, sweeps, strict=True):
-                rows = self.compute_days(company_id, d, last, now, swept, replace=False)
+                held = held_in(swept, swept.grid.start(d), swept.grid.end(last))
+                rows = self.compute_days(company_id, d, last, now, swept, replace=False, held=held)
                 store.write_days(company_id, list(range(d, last + 1)), rows, now, replace=False)
                 if progress:
                     progress(last - lo + 1, hi - lo + 1)
