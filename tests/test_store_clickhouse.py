@@ -153,3 +153,28 @@ def test_instants_are_kept_only_within_one_computation(tmp_path: Path) -> None:
     finally:
         b.close()
         a.close()
+
+
+def test_a_server_without_the_id_projection_still_migrates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Schema 4's projection only speeds the lookup of stored versions up: a server that refuses
+    its statements (an older ClickHouse) opens the store at version 4 with a warning, and the
+    figures are exact."""
+    svc = chdb(tmp_path, "old-server")
+    svc.ingest_lines(lines(conn("a", "10:00:00", "11:00:00", "e1")))
+    before = figures(svc)
+    svc.analytics.command("DELETE FROM schema_migrations WHERE version = 4")
+    url = svc.settings.analytics_url
+    svc.close()
+    refused = clickhouse.IfSupported("ALTER TABLE connections ADD PROJECTION p (SELECT no_such_feature)")
+    monkeypatch.setitem(clickhouse.MIGRATIONS, 4, lambda database, layout: [refused])
+    with caplog.at_level("WARNING", logger="vkurse_stats"):
+        again = open_services(Settings(data_dir=tmp_path / "old-server", fixed_now=NOW, analytics_url=url))
+    try:
+        assert again.analytics.schema_version() == 4
+        assert any("ClickHouse refused" in r.getMessage() for r in caplog.records)
+        again.ingest_lines(lines(conn("a", "10:00:00", "10:30:00", "e1")))  # a re-sent record replaces
+        assert figures(again)[0]["total.connections"] == before[0]["total.connections"]
+    finally:
+        again.close()

@@ -35,6 +35,7 @@ batch's keys, which exist only on this node, are read with ``GLOBAL IN``.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -71,6 +72,7 @@ SCHEMA_VERSION = 4
 # What names an event/call in day windows: unique per company unless noted (see exact_parents).
 PARENT_HASH = "cityHash64({kind}, {id})"
 INLINE_IDS = 10_000  # a batch with at most this many ids looks them up without a scratch table
+log = logging.getLogger("vkurse_stats")
 ID_INDEX = "by_id"  # the raw tables' projection that finds rows by id (schema 4)
 EXACT_PARENTS = "exact_parents:"  # store_meta keys of companies whose windows group by ids
 MARKER = ""  # the metric of a day's marker row in schema 2's rollups (its value: when the day was computed)
@@ -291,21 +293,28 @@ def day_rollups_ddl(database: str, layout: Layout) -> list[str]:
     )
 
 
+class IfSupported(str):
+    """A migration statement that only speeds the store up: a server that refuses it (an older
+    ClickHouse without the feature) is told in the log, and the migration goes on."""
+
+
 def id_index_ddl(database: str, layout: Layout) -> list[str]:
     """Version 4: each raw table gets a projection ordered by (company_id, id) that holds only
     row positions (``_part_offset``), so a batch's lookup of stored versions by id skips the
     parts and granules without them instead of reading every stored id of its companies (the
     table is sorted by time). Merges rebuild it (ReplacingMergeTree drops projections
     otherwise); parts written before it get it by a background mutation, and reads are exact
-    with or without it."""
-    ddl = []
+    with or without it: a server without such projections keeps version 4 without them."""
+    ddl: list[str] = []
     for t in TABLES.values():
         table = layout.local(t.table) + layout.on_cluster
         ddl += [
-            f"ALTER TABLE {table} MODIFY SETTING deduplicate_merge_projection_mode = 'rebuild'",
-            f"ALTER TABLE {table} ADD PROJECTION IF NOT EXISTS {ID_INDEX} "
-            "(SELECT _part_offset ORDER BY company_id, id)",
-            f"ALTER TABLE {table} MATERIALIZE PROJECTION {ID_INDEX}",
+            IfSupported(f"ALTER TABLE {table} MODIFY SETTING deduplicate_merge_projection_mode = 'rebuild'"),
+            IfSupported(
+                f"ALTER TABLE {table} ADD PROJECTION IF NOT EXISTS {ID_INDEX} "
+                "(SELECT _part_offset ORDER BY company_id, id)"
+            ),
+            IfSupported(f"ALTER TABLE {table} MATERIALIZE PROJECTION {ID_INDEX}"),
         ]
     return ddl
 
@@ -494,6 +503,8 @@ class ClickHouseStore(AnalyticStore):
                 self.client.command(f"DROP TABLE IF EXISTS {name}")
 
     def _migrate(self) -> None:
+        from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
+
         with self._lock:
             ddl = self.layout.create(
                 self.target.database,
@@ -511,7 +522,12 @@ class ClickHouseStore(AnalyticStore):
                 raise RuntimeError(f"the analytic store has schema {have}, newer than this program ({SCHEMA_VERSION})")
             for version in range(have + 1, SCHEMA_VERSION + 1):
                 for stmt in MIGRATIONS[version](self.target.database, self.layout):
-                    self.client.command(stmt)
+                    try:
+                        self.client.command(stmt)
+                    except DatabaseError as exc:
+                        if not isinstance(stmt, IfSupported) or isinstance(exc, OperationalError):
+                            raise
+                        log.warning("ClickHouse refused %s (%s): the store works without it, only slower", stmt, exc)
                 self.client.command(f"INSERT INTO schema_migrations (version) VALUES ({version})")
 
     def schema_version(self) -> int:
