@@ -74,19 +74,29 @@ def in_scope(metric_id: str, cls: str, transport: str | None) -> bool:
     return True
 
 
+def intervals(
+    records: list[dict[str, Any]], now: int, cap: int
+) -> list[tuple[int, int, str, str, tuple[str, str], dict[str, Any]]]:
+    """Each final connection's active interval [joined, end) (an open one ends at now, at most
+    ``cap`` after it joined), its class, transport, parent and record."""
+    out = []
+    for k, c in final_versions(records).items():
+        if k[1] != "connection":
+            continue
+        j = us(c["joined_at"])
+        assert j is not None
+        left = us(c.get("left_at"))
+        e = max(left if left is not None else min(j + cap, now), j)
+        parent = ("call", str(c["call_id"])) if c.get("call_id") is not None else ("event", str(c["event_id"]))
+        out.append((j, e, classify(c), c["transport"], parent, c))
+    return out
+
+
 def oracle_day(records: list[dict[str, Any]], d: date, tz: str, now: int, cap: int) -> dict[str, Any]:
     """Every daily figure of day ``d``: {metric: (value, at)} and {client: n}."""
     final = final_versions(records)
-    conns = [r for k, r in final.items() if k[1] == "connection"]
     ds, de = day_bounds(d, tz)
-    ivals = []
-    for c in conns:
-        j = us(c["joined_at"])
-        left = us(c.get("left_at"))
-        e = left if left is not None else min(j + cap, now)
-        e = max(e, j)
-        parent = ("call", str(c["call_id"])) if c.get("call_id") is not None else ("event", str(c["event_id"]))
-        ivals.append((j, e, classify(c), c["transport"], parent, c))
+    ivals = intervals(records, now, cap)
     out: dict[str, Any] = {}
     candidates = sorted({max(j, ds) for j, e, *_ in ivals if max(j, ds) < min(e, de)})
     for m in METRICS:
@@ -130,7 +140,7 @@ def oracle_day(records: list[dict[str, Any]], d: date, tz: str, now: int, cap: i
     out["storage.total_bytes"] = (
         sum(f["size_bytes"] for f in files if alive(us(f["uploaded_at"]), us(f.get("deleted_at")))),
         None,
-    )  # type: ignore[arg-type]
+    )
     out["users.total"] = (sum(1 for u in users if alive(us(u["registered_at"]), us(u.get("deleted_at")))), None)  # type: ignore[arg-type]
     return out
 
@@ -142,16 +152,9 @@ def oracle_breaches(
     microseconds the count was at or above the limit (and above zero) and over it, and how many
     maximal stretches of each the day holds; the count between two consecutive instants where
     anything changes is constant, so each such stretch is judged at its start."""
-    final = final_versions(records)
     ds, de = day_bounds(d, tz)
-    ivals = []
-    for c in (r for k, r in final.items() if k[1] == "connection"):
-        j = us(c["joined_at"])
-        left = us(c.get("left_at"))
-        e = max(left if left is not None else min(j + cap, now), j)  # type: ignore[type-var]
-        parent = ("call", str(c["call_id"])) if c.get("call_id") is not None else ("event", str(c["event_id"]))
-        ivals.append((j, e, classify(c), c["transport"], parent))
-    cuts = sorted({ds, de} | {t for j, e, *_ in ivals for t in (j, e) if ds < t < de})  # type: ignore[operator]
+    ivals = intervals(records, now, cap)
+    cuts = sorted({ds, de} | {t for j, e, *_ in ivals for t in (j, e) if ds < t < de})
     out: dict[str, tuple[int, int, int, int]] = {}
     for m in METRICS:
         if m.id not in limits:
@@ -161,9 +164,9 @@ def oracle_breaches(
         was_at = was_over = False
         for a, b in itertools.pairwise(cuts):
             if m.daily == "peak":
-                n = sum(1 for j, e, cls, tr, _p in ivals if j <= a < e and in_scope(m.id, cls, tr))  # type: ignore[operator]
+                n = sum(1 for j, e, cls, tr, _p, _c in ivals if j <= a < e and in_scope(m.id, cls, tr))
             else:
-                n = len({p for j, e, cls, _tr, p in ivals if j <= a < e and in_scope(m.id, cls, None)})  # type: ignore[operator]
+                n = len({p for j, e, cls, _tr, p, _c in ivals if j <= a < e and in_scope(m.id, cls, None)})
             is_at, is_over = n > 0 and n >= limit, n > limit
             at_us += (b - a) if is_at else 0
             over_us += (b - a) if is_over else 0
@@ -179,15 +182,8 @@ def oracle_hours(
 ) -> dict[str, list[int]]:
     """Per metric, the highest count at any instant of each hour from midnight of day ``d``
     (25 slots): the count at an hour's start and after each change inside it."""
-    final = final_versions(records)
     ds, de = day_bounds(d, tz)
-    ivals = []
-    for c in (r for k, r in final.items() if k[1] == "connection"):
-        j = us(c["joined_at"])
-        left = us(c.get("left_at"))
-        e = max(left if left is not None else min(j + cap, now), j)  # type: ignore[type-var]
-        parent = ("call", str(c["call_id"])) if c.get("call_id") is not None else ("event", str(c["event_id"]))
-        ivals.append((j, e, classify(c), c["transport"], parent))
+    ivals = intervals(records, now, cap)
     hour = 3600 * US
     out: dict[str, list[int]] = {}
     for metric_id in metrics:
@@ -197,12 +193,12 @@ def oracle_hours(
             a, b = ds + h * hour, min(ds + (h + 1) * hour, de)
             if a >= de:
                 break
-            instants = {a} | {t for j, e, *_ in ivals for t in (j, e) if a < t < b}  # type: ignore[operator]
+            instants = {a} | {t for j, e, *_ in ivals for t in (j, e) if a < t < b}
             for t in instants:
                 if m.daily == "peak":
-                    n = sum(1 for j, e, cls, tr, _p in ivals if j <= t < e and in_scope(m.id, cls, tr))  # type: ignore[operator]
+                    n = sum(1 for j, e, cls, tr, _p, _c in ivals if j <= t < e and in_scope(m.id, cls, tr))
                 else:
-                    n = len({p for j, e, cls, _tr, p in ivals if j <= t < e and in_scope(m.id, cls, None)})  # type: ignore[operator]
+                    n = len({p for j, e, cls, _tr, p, _c in ivals if j <= t < e and in_scope(m.id, cls, None)})
                 slots[h] = max(slots[h], n)
         out[metric_id] = slots
     return out
@@ -210,18 +206,11 @@ def oracle_hours(
 
 def oracle_at(records: list[dict[str, Any]], t: int, now: int, cap: int) -> dict[str, int]:
     """Every peak metric's count at the instant ``t``: what is active then."""
-    final = final_versions(records)
-    ivals = []
-    for c in (r for k, r in final.items() if k[1] == "connection"):
-        j = us(c["joined_at"])
-        left = us(c.get("left_at"))
-        e = max(left if left is not None else min(j + cap, now), j)  # type: ignore[type-var]
-        parent = ("call", str(c["call_id"])) if c.get("call_id") is not None else ("event", str(c["event_id"]))
-        ivals.append((j, e, classify(c), c["transport"], parent))
+    ivals = intervals(records, now, cap)
     out: dict[str, int] = {}
     for m in METRICS:
         if m.daily == "peak":
-            out[m.id] = sum(1 for j, e, cls, tr, _p in ivals if j <= t < e and in_scope(m.id, cls, tr))  # type: ignore[operator]
+            out[m.id] = sum(1 for j, e, cls, tr, _p, _c in ivals if j <= t < e and in_scope(m.id, cls, tr))
         elif m.daily == "parent_peak":
-            out[m.id] = len({p for j, e, cls, _tr, p in ivals if j <= t < e and in_scope(m.id, cls, None)})  # type: ignore[operator]
+            out[m.id] = len({p for j, e, cls, _tr, p, _c in ivals if j <= t < e and in_scope(m.id, cls, None)})
     return out
