@@ -1164,43 +1164,34 @@ class DuckDBStore(AnalyticStore):
     def write_days_of(self, days: pa.Table, rows: pa.Table, computed_at: int) -> None:
         """Replace the rollups of many (company_id, day) with ``rows`` (company_id, day, metric,
         value, at)."""
-        with self.transaction():
-            con = self.con
-            con.register("_cd", days)
-            con.register("_rows", rows)
-            try:
-                # Only the rows that changed are deleted and written: a live tick recomputes whole
-                # days of many companies, and most of their rows come out as they were (fewer
-                # rows written, a smaller log, fewer checkpoints).
-                con.execute(
-                    """DELETE FROM rollups USING _cd WHERE rollups.company_id = _cd.company_id
-                    AND rollups.day = _cd.day AND NOT EXISTS (SELECT 1 FROM _rows r
-                        WHERE r.company_id = rollups.company_id AND r.day = rollups.day
-                        AND r.metric = rollups.metric AND r.value = rollups.value
-                        AND r."at" IS NOT DISTINCT FROM rollups."at")"""
-                )
-                con.execute(
-                    """INSERT INTO rollups SELECT company_id, day, metric, value, "at" FROM _rows r
-                    WHERE NOT EXISTS (SELECT 1 FROM rollups o WHERE o.company_id = r.company_id
-                        AND o.day = r.day AND o.metric = r.metric AND o.value = r.value
-                        AND o."at" IS NOT DISTINCT FROM r."at")"""
-                )
-                con.execute(
-                    "DELETE FROM rollup_days USING _cd WHERE rollup_days.company_id = _cd.company_id "
-                    "AND rollup_days.day = _cd.day"
-                )
-                con.execute("INSERT INTO rollup_days SELECT company_id, day, ? FROM _cd", [computed_at])
-            finally:
-                con.unregister("_cd")
-                con.unregister("_rows")
+        self._write_days_of(days, rows, computed_at, replace=True)
 
     def write_new_days_of(self, days: pa.Table, rows: pa.Table, computed_at: int) -> None:
+        self._write_days_of(days, rows, computed_at, replace=False)
+
+    def _write_days_of(self, days: pa.Table, rows: pa.Table, computed_at: int, *, replace: bool) -> None:
+        # With ``replace``, only the rows that changed are deleted and written: a live tick
+        # recomputes whole days of many companies, and most of their rows come out as they were
+        # (fewer rows written, a smaller log, fewer checkpoints).
+        unchanged = """NOT EXISTS (SELECT 1 FROM {other} x WHERE x.company_id = {this}.company_id
+            AND x.day = {this}.day AND x.metric = {this}.metric AND x.value = {this}.value
+            AND x."at" IS NOT DISTINCT FROM {this}."at")"""
         with self.transaction():
             con = self.con
             con.register("_cd", days)
             con.register("_rows", rows)
             try:
-                con.execute('INSERT INTO rollups SELECT company_id, day, metric, value, "at" FROM _rows')
+                if replace:
+                    con.execute(
+                        "DELETE FROM rollups USING _cd WHERE rollups.company_id = _cd.company_id "
+                        f"AND rollups.day = _cd.day AND {unchanged.format(other='_rows', this='rollups')}"
+                    )
+                    con.execute(
+                        "DELETE FROM rollup_days USING _cd WHERE rollup_days.company_id = _cd.company_id "
+                        "AND rollup_days.day = _cd.day"
+                    )
+                new = f" WHERE {unchanged.format(other='rollups', this='r')}" if replace else ""
+                con.execute(f'INSERT INTO rollups SELECT company_id, day, metric, value, "at" FROM _rows r{new}')
                 con.execute("INSERT INTO rollup_days SELECT company_id, day, ? FROM _cd", [computed_at])
             finally:
                 con.unregister("_cd")
