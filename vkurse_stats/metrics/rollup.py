@@ -635,10 +635,9 @@ class Rollups:
                 metric_names.append(breach_id(metric_id, name))
                 emit(len(metric_names) - 1, timeline_days, values, None)
         for metric_id, hours in fig.hours.items():
-            by_hour = np.ascontiguousarray(hours.T)  # a column of a long timeline reads slowly
-            for hour in np.flatnonzero(by_hour.any(axis=1)).tolist():
+            for hour, values in _hours_with_figures(hours):
                 metric_names.append(hour_id(metric_id, hour))
-                emit(len(metric_names) - 1, timeline_days, by_hour[hour], None)
+                emit(len(metric_names) - 1, timeline_days, values, None)
         client_day, client_metric, client_value = [], [], []
         for day, per_client in fig.clients.items():
             for client, n in per_client.items():
@@ -935,9 +934,8 @@ class Rollups:
             for name, values in zip(BREACH_FIGURES, figures, strict=True):
                 emit(breach_id(metric_id, name), values)
         for metric_id, hours in fig.hours.items():
-            by_hour = np.ascontiguousarray(hours.T)
-            for hour in np.flatnonzero(by_hour.any(axis=1)).tolist():
-                emit(hour_id(metric_id, hour), by_hour[hour])
+            for hour, values in _hours_with_figures(hours):
+                emit(hour_id(metric_id, hour), values)
         for day, per_client in fig.clients.items():
             for client, n in per_client.items():
                 out_day.append(np.array([day], dtype=np.int64))
@@ -1243,6 +1241,14 @@ def _bucket(
         weights = tbl.column("v").to_numpy().astype(np.float64) if value else None
         memo[key] = np.bincount(idx, weights=weights, minlength=ndays).astype(np.int64)
     return memo[key]
+
+
+def _hours_with_figures(hours: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+    """Each hour (a column of per-day ``hours``) with a figure on any day, and its days' values;
+    the hours are read from a contiguous copy (a column of a long timeline reads slowly)."""
+    by_hour = np.ascontiguousarray(hours.T)
+    for hour in np.flatnonzero(by_hour.any(axis=1)).tolist():
+        yield hour, by_hour[hour]
 
 
 def _per_company(codes: np.ndarray, company: np.ndarray) -> np.ndarray:
